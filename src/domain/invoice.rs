@@ -1,0 +1,102 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Comment, Hash32, Msat, Preimage, Username};
+
+/// One invoice handed to a payer, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRecord {
+    pub payment_hash: Hash32,
+    pub user: Username,
+    pub amount_msat: Msat,
+    pub bolt11: String,
+    /// The `h` tag the invoice commits to; `None` for memo invoices from backends without
+    /// description-hash support.
+    pub description_hash: Option<Hash32>,
+    pub described_by: DescriptionSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<Comment>,
+    pub status: InvoiceStatus,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub backend: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<String>,
+}
+
+/// What the description hash was computed over. The metadata string is stored once, content
+/// addressed by its hash, rather than in every invoice: with an image it can be tens of
+/// kilobytes, and the callback is the hot write path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DescriptionSource {
+    /// `h = sha256(metadata)`
+    Metadata { metadata_hash: Hash32 },
+    /// `h = sha256(metadata + payer_data)` (LUD-18), payer data exactly as received.
+    MetadataAndPayerData {
+        metadata_hash: Hash32,
+        payer_data: String,
+    },
+    /// No hash: the invoice carries this memo in its `d` field.
+    Memo { memo: String },
+}
+
+impl DescriptionSource {
+    pub fn metadata_hash(&self) -> Option<Hash32> {
+        match self {
+            Self::Metadata { metadata_hash } | Self::MetadataAndPayerData { metadata_hash, .. } => {
+                Some(*metadata_hash)
+            }
+            Self::Memo { .. } => None,
+        }
+    }
+
+    pub fn payer_data(&self) -> Option<&str> {
+        match self {
+            Self::MetadataAndPayerData { payer_data, .. } => Some(payer_data),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidDetails {
+    pub paid_at: u64,
+    pub preimage: Preimage,
+    pub amount_received_msat: Msat,
+}
+
+/// Moves only forward: pending -> paid, or pending -> expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum InvoiceStatus {
+    Pending,
+    Paid(PaidDetails),
+    Expired,
+}
+
+impl InvoiceStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Paid(_) => "paid",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl InvoiceRecord {
+    /// The status as of `now`: a pending invoice past its expiry can no longer be paid.
+    pub fn status_at(&self, now: u64) -> InvoiceStatus {
+        match self.status {
+            InvoiceStatus::Pending if now >= self.expires_at => InvoiceStatus::Expired,
+            status => status,
+        }
+    }
+
+    pub fn paid(&self) -> Option<&PaidDetails> {
+        match &self.status {
+            InvoiceStatus::Paid(details) => Some(details),
+            _ => None,
+        }
+    }
+}

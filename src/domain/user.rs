@@ -1,0 +1,411 @@
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use super::{Msat, PayerDataSpec, Secret, Username, MAX_COMMENT_ALLOWED};
+
+/// Largest image accepted for the metadata (raw bytes): every payRequest carries it.
+pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
+const DEFAULT_MIN_SENDABLE: Msat = Msat::from_msat(1_000);
+const DEFAULT_MAX_SENDABLE: Msat = Msat::from_msat(10_000_000_000);
+const DEFAULT_COMMENT_ALLOWED: u16 = 255;
+
+/// A recipient: everything needed to serve their address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub name: Username,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+    pub min_sendable: Msat,
+    pub max_sendable: Msat,
+    pub comment_allowed: u16,
+    #[serde(default, skip_serializing_if = "PayerDataSpec::is_empty")]
+    pub payer_data: PayerDataSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_action: Option<SuccessAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
+    #[serde(default)]
+    pub disabled: bool,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `image/png` or `image/jpeg`
+    pub mime: String,
+    pub base64: String,
+}
+
+impl Image {
+    /// Recognises PNG and JPEG by their magic bytes; anything else is refused.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, UserError> {
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(UserError::Invalid(format!(
+                "image: {} bytes, at most {MAX_IMAGE_BYTES}",
+                bytes.len()
+            )));
+        }
+        let mime = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "image/png"
+        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            "image/jpeg"
+        } else {
+            return Err(UserError::Invalid(
+                "image: only PNG and JPEG are supported".into(),
+            ));
+        };
+        Ok(Self {
+            mime: mime.into(),
+            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
+    }
+
+    fn check(&self) -> Result<(), UserError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.base64)
+            .map_err(|_| UserError::Invalid("image: not valid base64".into()))?;
+        let parsed = Self::from_bytes(&bytes)?;
+        if parsed.mime != self.mime {
+            return Err(UserError::Invalid(format!(
+                "image: the data is {}, not {}",
+                parsed.mime, self.mime
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// LUD-09 success actions, serialised exactly as wallets expect them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tag", rename_all = "lowercase")]
+pub enum SuccessAction {
+    Message { message: String },
+    Url { description: String, url: String },
+}
+
+/// Settings for creating or changing a user. Absent fields keep their value (or default);
+/// an empty string clears an optional text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    #[validate(length(min = 1, max = 639, message = "must be 1 to 639 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[validate(length(max = 4000, message = "must be at most 4000 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sendable: Option<Msat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sendable: Option<Msat>,
+    #[validate(range(max = MAX_COMMENT_ALLOWED, message = "must be at most 2000"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_allowed: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_data: Option<PayerDataSpec>,
+    #[validate(length(max = 144, message = "must be at most 144 characters (LUD-09)"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What creating or updating a user needs from outside the domain.
+pub struct UserContext<'a> {
+    /// Host (and port) of the public URL: success URLs must point there (LUD-09).
+    pub domain: &'a str,
+    pub now: u64,
+    /// Makes a fresh webhook secret when a webhook URL is first set.
+    pub new_secret: &'a dyn Fn() -> Secret,
+}
+
+impl User {
+    pub fn create(
+        name: Username,
+        settings: UserSettings,
+        ctx: &UserContext<'_>,
+    ) -> Result<Self, UserError> {
+        let user = Self {
+            description: format!("Pay {}@{}", name, ctx.domain),
+            name,
+            long_description: None,
+            image: None,
+            min_sendable: DEFAULT_MIN_SENDABLE,
+            max_sendable: DEFAULT_MAX_SENDABLE,
+            comment_allowed: DEFAULT_COMMENT_ALLOWED,
+            payer_data: PayerDataSpec::default(),
+            success_action: None,
+            webhook_url: None,
+            webhook_secret: None,
+            disabled: false,
+            created_at: ctx.now,
+        };
+        user.updated(settings, ctx)
+    }
+
+    /// Returns this user with `settings` applied, or why they cannot be.
+    pub fn updated(
+        mut self,
+        settings: UserSettings,
+        ctx: &UserContext<'_>,
+    ) -> Result<Self, UserError> {
+        settings
+            .validate()
+            .map_err(|e| UserError::Invalid(describe(&e)))?;
+        let UserSettings {
+            description,
+            long_description,
+            image,
+            min_sendable,
+            max_sendable,
+            comment_allowed,
+            payer_data,
+            success_message,
+            success_url,
+            webhook_url,
+            disabled,
+        } = settings;
+        if let Some(d) = description {
+            check_text("description", &d, false)?;
+            self.description = d;
+        }
+        if let Some(d) = long_description {
+            check_text("long_description", &d, true)?;
+            self.long_description = Some(d).filter(|d| !d.is_empty());
+        }
+        if let Some(image) = image {
+            image.check()?;
+            self.image = Some(image);
+        }
+        self.min_sendable = min_sendable.unwrap_or(self.min_sendable);
+        self.max_sendable = max_sendable.unwrap_or(self.max_sendable);
+        if self.min_sendable.msat() < 1 || self.min_sendable > self.max_sendable {
+            return Err(UserError::Invalid(format!(
+                "min_sendable ({}) must be at least 1 msat and at most max_sendable ({})",
+                self.min_sendable.msat(),
+                self.max_sendable.msat()
+            )));
+        }
+        self.comment_allowed = comment_allowed.unwrap_or(self.comment_allowed);
+        self.payer_data = payer_data.unwrap_or(self.payer_data);
+        self.success_action = success_action(
+            self.success_action,
+            success_message,
+            success_url,
+            ctx.domain,
+        )?;
+        if let Some(url) = webhook_url {
+            if url.is_empty() {
+                self.webhook_url = None;
+                self.webhook_secret = None;
+            } else {
+                let parsed = url::Url::parse(&url)
+                    .map_err(|e| UserError::Invalid(format!("webhook_url: {e}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(UserError::Invalid(
+                        "webhook_url: must be http or https".into(),
+                    ));
+                }
+                self.webhook_secret = self.webhook_secret.or_else(|| Some((ctx.new_secret)()));
+                self.webhook_url = Some(url);
+            }
+        }
+        self.disabled = disabled.unwrap_or(self.disabled);
+        Ok(self)
+    }
+}
+
+/// Combines the message and URL settings into one LUD-09 action. With a URL, the message is its
+/// description; an empty string clears that part.
+fn success_action(
+    current: Option<SuccessAction>,
+    message: Option<String>,
+    url: Option<String>,
+    domain: &str,
+) -> Result<Option<SuccessAction>, UserError> {
+    let (mut cur_message, mut cur_url) = match current {
+        None => (None, None),
+        Some(SuccessAction::Message { message }) => (Some(message), None),
+        Some(SuccessAction::Url { description, url }) => (Some(description), Some(url)),
+    };
+    if let Some(m) = message {
+        check_text("success_message", &m, false)?;
+        cur_message = Some(m).filter(|m| !m.is_empty());
+    }
+    if let Some(u) = url {
+        if u.is_empty() {
+            cur_url = None;
+        } else {
+            let parsed =
+                url::Url::parse(&u).map_err(|e| UserError::Invalid(format!("success_url: {e}")))?;
+            let host = match (parsed.host_str(), parsed.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                (None, _) => String::new(),
+            };
+            if !matches!(parsed.scheme(), "http" | "https") || !host.eq_ignore_ascii_case(domain) {
+                return Err(UserError::Invalid(format!(
+                    "success_url: must be an http(s) URL on {domain}, the domain of the callback (LUD-09)"
+                )));
+            }
+            cur_url = Some(u);
+        }
+    }
+    Ok(match (cur_message, cur_url) {
+        (None, None) => None,
+        (Some(message), None) => Some(SuccessAction::Message { message }),
+        (description, Some(url)) => Some(SuccessAction::Url {
+            description: description.unwrap_or_else(|| "Thank you! Open this link.".into()),
+            url,
+        }),
+    })
+}
+
+/// Metadata text must be free of control characters: some nodes (Core Lightning) reject
+/// descriptions whose JSON needs `\u` escapes. Long descriptions may keep line breaks.
+fn check_text(field: &str, text: &str, multiline: bool) -> Result<(), UserError> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+    {
+        return Err(UserError::Invalid(format!(
+            "{field}: contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn describe(errors: &validator::ValidationErrors) -> String {
+    let mut parts: Vec<String> = errors
+        .field_errors()
+        .iter()
+        .flat_map(|(field, errs)| {
+            errs.iter().map(move |e| match &e.message {
+                Some(m) => format!("{field}: {m}"),
+                None => format!("{field}: invalid ({})", e.code),
+            })
+        })
+        .collect();
+    parts.sort();
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> UserContext<'static> {
+        UserContext {
+            domain: "example.com",
+            now: 1,
+            new_secret: &|| Secret::new("s3cret"),
+        }
+    }
+
+    fn alice(settings: UserSettings) -> Result<User, UserError> {
+        User::create(Username::parse("alice").unwrap(), settings, &ctx())
+    }
+
+    #[test]
+    fn new_users_get_sensible_defaults() {
+        let user = alice(UserSettings::default()).unwrap();
+        assert_eq!(user.description, "Pay alice@example.com");
+        assert_eq!(user.min_sendable, Msat::from_msat(1000));
+        assert!(user.webhook_secret.is_none());
+    }
+
+    #[test]
+    fn refuses_inverted_ranges_and_bad_texts() {
+        let inverted = UserSettings {
+            min_sendable: Some(Msat::from_msat(5000)),
+            max_sendable: Some(Msat::from_msat(1000)),
+            ..Default::default()
+        };
+        assert!(alice(inverted).is_err());
+        let zero = UserSettings {
+            min_sendable: Some(Msat::from_msat(0)),
+            ..Default::default()
+        };
+        assert!(alice(zero).is_err());
+        let control = UserSettings {
+            description: Some("a\u{7}b".into()),
+            ..Default::default()
+        };
+        assert!(alice(control).is_err());
+        let long = UserSettings {
+            success_message: Some("x".repeat(145)),
+            ..Default::default()
+        };
+        let err = alice(long).unwrap_err().to_string();
+        assert!(err.contains("success_message"), "{err}");
+    }
+
+    #[test]
+    fn success_urls_must_stay_on_the_domain() {
+        let foreign = UserSettings {
+            success_url: Some("https://evil.test/x".into()),
+            ..Default::default()
+        };
+        assert!(alice(foreign).is_err());
+        let ours = UserSettings {
+            success_url: Some("https://example.com/thanks".into()),
+            success_message: Some("Thanks".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            alice(ours).unwrap().success_action,
+            Some(SuccessAction::Url {
+                description: "Thanks".into(),
+                url: "https://example.com/thanks".into()
+            })
+        );
+    }
+
+    #[test]
+    fn setting_a_webhook_generates_a_secret_once() {
+        let with_hook = UserSettings {
+            webhook_url: Some("https://hooks.test/in".into()),
+            ..Default::default()
+        };
+        let user = alice(with_hook).unwrap();
+        assert_eq!(user.webhook_secret, Some(Secret::new("s3cret")));
+        let cleared = user
+            .updated(
+                UserSettings {
+                    webhook_url: Some(String::new()),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
+            .unwrap();
+        assert!(cleared.webhook_url.is_none() && cleared.webhook_secret.is_none());
+    }
+
+    #[test]
+    fn images_are_recognised_by_magic_bytes() {
+        assert_eq!(
+            Image::from_bytes(b"\x89PNG\r\n\x1a\n....").unwrap().mime,
+            "image/png"
+        );
+        assert!(Image::from_bytes(b"GIF89a").is_err());
+        assert!(Image::from_bytes(&vec![0xff; MAX_IMAGE_BYTES + 1]).is_err());
+    }
+}

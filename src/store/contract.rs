@@ -1,0 +1,201 @@
+//! One story, told against every `Store` implementation.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::{
+    DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat, PaidDetails, Preimage, Secret,
+    User, UserContext, UserSettings, Username,
+};
+
+fn user(name: &str) -> User {
+    let ctx = UserContext {
+        domain: "example.com",
+        now: 100,
+        new_secret: &|| Secret::new("x"),
+    };
+    User::create(
+        Username::parse(name).unwrap(),
+        UserSettings::default(),
+        &ctx,
+    )
+    .unwrap()
+}
+
+fn invoice(user: &str, n: u8) -> InvoiceRecord {
+    InvoiceRecord {
+        payment_hash: Hash32::sha256(&[n]),
+        user: Username::parse(user).unwrap(),
+        amount_msat: Msat::from_msat(1000 * u64::from(n)),
+        bolt11: format!("lnbcrt{n}"),
+        description_hash: Some(Hash32::sha256(b"m")),
+        described_by: DescriptionSource::Metadata {
+            metadata_hash: Hash32::sha256(b"m"),
+        },
+        comment: None,
+        status: InvoiceStatus::Pending,
+        created_at: 1000 + u64::from(n),
+        expires_at: 2000,
+        backend: "dev".into(),
+        backend_ref: None,
+    }
+}
+
+fn paid(n: u8) -> InvoiceStatus {
+    InvoiceStatus::Paid(PaidDetails {
+        paid_at: 1500,
+        preimage: Preimage(Hash32([n; 32])),
+        amount_received_msat: Msat::from_msat(1000),
+    })
+}
+
+fn store_story(store: &dyn Store) {
+    // Users: create, read, list in name order, replace, remove.
+    assert_eq!(
+        store.user(&Username::parse("alice").unwrap()).unwrap(),
+        None
+    );
+    store.put_user(&user("bob")).unwrap();
+    store.put_user(&user("alice")).unwrap();
+    let names: Vec<String> = store
+        .users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name.to_string())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let mut bob = user("bob");
+    bob.disabled = true;
+    store.put_user(&bob).unwrap();
+    assert!(store.user(&bob.name).unwrap().unwrap().disabled);
+    assert!(store.remove_user(&bob.name).unwrap());
+    assert!(!store.remove_user(&bob.name).unwrap());
+
+    // Metadata is content addressed and idempotent.
+    let h = store.put_metadata("[[\"text/plain\",\"hi\"]]").unwrap();
+    assert_eq!(h, store.put_metadata("[[\"text/plain\",\"hi\"]]").unwrap());
+    assert_eq!(
+        store.metadata(&h).unwrap().as_deref(),
+        Some("[[\"text/plain\",\"hi\"]]")
+    );
+
+    // Invoices: insert once, list newest first per user and overall.
+    for n in 1..=3 {
+        store.insert_invoice(&invoice("alice", n)).unwrap();
+    }
+    store.insert_invoice(&invoice("carol", 4)).unwrap();
+    assert!(matches!(
+        store.insert_invoice(&invoice("alice", 1)),
+        Err(StoreError::Conflict(_))
+    ));
+    let alice = Username::parse("alice").unwrap();
+    let listed: Vec<u64> = store
+        .invoices(Some(&alice), &mut |_| true, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.amount_msat.msat())
+        .collect();
+    assert_eq!(listed, [3000, 2000, 1000]);
+    assert_eq!(store.invoices(None, &mut |_| true, 2).unwrap().len(), 2);
+    assert_eq!(
+        store.invoices(None, &mut |_| true, 10).unwrap()[0]
+            .user
+            .as_str(),
+        "carol"
+    );
+    let big: Vec<_> = store
+        .invoices(None, &mut |r| r.amount_msat.msat() >= 2000, 10)
+        .unwrap();
+    assert_eq!(big.len(), 3);
+
+    // Status moves forward only, and repeating a transition is harmless.
+    let hash = invoice("alice", 1).payment_hash;
+    assert_eq!(
+        store.set_invoice_status(&hash, paid(1)).unwrap().status,
+        paid(1)
+    );
+    assert_eq!(
+        store.set_invoice_status(&hash, paid(9)).unwrap().status,
+        paid(1)
+    );
+    assert!(matches!(
+        store.set_invoice_status(&hash, InvoiceStatus::Pending),
+        Err(StoreError::Transition { .. })
+    ));
+    assert!(matches!(
+        store.set_invoice_status(&hash, InvoiceStatus::Expired),
+        Err(StoreError::Transition { .. })
+    ));
+    assert!(matches!(
+        store.set_invoice_status(&Hash32([7; 32]), paid(1)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid(1));
+
+    // Meta values.
+    assert_eq!(store.meta("k").unwrap(), None);
+    store.put_meta("k", b"v").unwrap();
+    assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"v"[..]));
+    store.flush().unwrap();
+}
+
+#[test]
+fn memory_store_keeps_the_contract() {
+    store_story(&MemoryStore::new());
+}
+
+#[test]
+fn sled_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    store_story(&SledStore::open(dir.path()).unwrap());
+}
+
+#[test]
+fn sled_store_keeps_what_was_flushed_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert_invoice(&invoice("alice", 5)).unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.invoice(&invoice("alice", 5).payment_hash).unwrap(),
+        Some(invoice("alice", 5))
+    );
+}
+
+#[test]
+fn a_second_opener_is_told_the_store_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = SledStore::open(dir.path()).unwrap();
+    assert!(matches!(
+        SledStore::open(dir.path()),
+        Err(StoreError::Locked(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_share_flushes_and_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(Arc::new(SledStore::open(dir.path()).unwrap()));
+    let tasks: Vec<_> = (1..=100u8)
+        .map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.commit(move |s| s.insert_invoice(&invoice("alice", n)))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let all = db
+        .read(|s| s.invoices(None, &mut |_| true, 1000))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 100);
+    let dup = db.commit(|s| s.insert_invoice(&invoice("alice", 1))).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+}

@@ -1,0 +1,108 @@
+//! Durable state: users, the metadata strings invoices commit to, invoices and their indexes,
+//! and small server settings. `Store` is a synchronous key-value contract implemented by sled
+//! (production) and by memory (unit tests); `Db` adds the async face the server uses: point
+//! reads inline, scans off the async workers, and every write through one group-commit writer.
+
+mod db;
+mod memory;
+mod sled_store;
+mod writer;
+
+use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, User, Username};
+
+pub use db::Db;
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+pub use writer::StoreWriter;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is locked by another process: {0}")]
+    Locked(String),
+    #[error("storage failure: {0}")]
+    Io(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invoice cannot go from {from} to {to}")]
+    Transition {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("the store writer has stopped")]
+    Closed,
+}
+
+/// Picks which invoices a listing returns, newest first.
+pub type InvoiceFilter<'a> = &'a mut dyn FnMut(&InvoiceRecord) -> bool;
+
+pub trait Store: Send + Sync + 'static {
+    fn user(&self, name: &Username) -> Result<Option<User>, StoreError>;
+    /// All users, by name.
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// Creates or replaces a user.
+    fn put_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Removes a user; their invoices stay, as records of money received.
+    fn remove_user(&self, name: &Username) -> Result<bool, StoreError>;
+
+    /// Content-addressed metadata strings: invoices refer to them by hash.
+    fn metadata(&self, hash: &Hash32) -> Result<Option<String>, StoreError>;
+    fn put_metadata(&self, json: &str) -> Result<Hash32, StoreError>;
+
+    fn invoice(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError>;
+    /// Adds a new invoice and its indexes atomically; an existing payment hash is a conflict.
+    fn insert_invoice(&self, invoice: &InvoiceRecord) -> Result<(), StoreError>;
+    /// Moves an invoice to `status`, only forward (see `InvoiceStatus::can_become`).
+    /// Returns the record as stored afterwards.
+    fn set_invoice_status(
+        &self,
+        hash: &Hash32,
+        status: InvoiceStatus,
+    ) -> Result<InvoiceRecord, StoreError>;
+    /// Invoices newest first (of one user, or all), those `keep` accepts, at most `limit`.
+    fn invoices(
+        &self,
+        user: Option<&Username>,
+        keep: InvoiceFilter<'_>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceRecord>, StoreError>;
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// The forward-only status rule, shared by every implementation.
+pub(crate) fn next_status(
+    current: InvoiceStatus,
+    next: InvoiceStatus,
+) -> Result<Option<InvoiceStatus>, StoreError> {
+    use InvoiceStatus::*;
+    match (current, next) {
+        // Repeating a transition (a watcher replaying a stream) changes nothing.
+        (Paid(_), Paid(_)) | (Expired, Expired) => Ok(None),
+        (Pending, next @ (Paid(_) | Expired)) => Ok(Some(next)),
+        // Funds that arrive after we gave up on an invoice did arrive: record them.
+        (Expired, next @ Paid(_)) => Ok(Some(next)),
+        (from, to) => Err(StoreError::Transition {
+            from: from.name(),
+            to: to.name(),
+        }),
+    }
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod contract;

@@ -1,4 +1,16 @@
 //! rayo: a self-hosted Lightning Address server.
 
+pub mod admin;
+pub mod backends;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod directory;
 pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod lnurl;
+pub mod routes;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,16 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // `.env` fills in what the real environment does not set.
+    let _ = dotenvy::dotenv();
+    let cli = rayo::cli::Cli::parse();
+    match actix_web::rt::System::new().block_on(rayo::cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rayo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

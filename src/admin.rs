@@ -1,0 +1,426 @@
+//! Operator actions on users and invoices, shared by the admin API (server running) and the
+//! CLI (opening the store itself when no server runs), and the views both print.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backends::DevBackend;
+use crate::clock::{random_bytes, Clock};
+use crate::config::PublicUrl;
+use crate::directory::Directory;
+use crate::domain::{
+    Hash32, InvoiceRecord, InvoiceStatus, PaidDetails, Secret, SuccessAction, User, UserContext,
+    UserSettings, Username,
+};
+use crate::lnurl::bech32;
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Registry {
+    db: Db,
+    /// The live LNURL routes' view of users, when a server runs.
+    directory: Option<Arc<Directory>>,
+    public_url: PublicUrl,
+    clock: Arc<dyn Clock>,
+    dev: Arc<DevBackend>,
+    /// User changes are rare; serialising them keeps the directory in the store's order.
+    user_writes: tokio::sync::Mutex<()>,
+}
+
+/// How a listing of invoices is narrowed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InvoiceQuery {
+    pub user: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+}
+
+pub const DEFAULT_LIST_LIMIT: usize = 50;
+pub const MAX_LIST_LIMIT: usize = 1000;
+
+impl Registry {
+    pub fn new(
+        db: Db,
+        directory: Option<Arc<Directory>>,
+        public_url: PublicUrl,
+        clock: Arc<dyn Clock>,
+        dev: Arc<DevBackend>,
+    ) -> Self {
+        Self {
+            db,
+            directory,
+            public_url,
+            clock,
+            dev,
+            user_writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserView>, AdminError> {
+        let users = self.db.read(|s| s.users()).await?;
+        Ok(users
+            .iter()
+            .map(|u| UserView::of(u, &self.public_url, false))
+            .collect())
+    }
+
+    pub async fn user(&self, name: &str) -> Result<UserView, AdminError> {
+        let name = parse_name(name)?;
+        let user = self.db.store().user(&name)?.ok_or_else(|| no_user(&name))?;
+        Ok(UserView::of(&user, &self.public_url, false))
+    }
+
+    /// Creates a user. The view shows the webhook secret, this once.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        settings: UserSettings,
+    ) -> Result<UserView, AdminError> {
+        let name =
+            Username::parse_new(name).map_err(|e| AdminError::Invalid(format!("name: {e}")))?;
+        let domain = self.public_url.domain().to_owned();
+        let now = self.clock.unix();
+        self.write_user(move |store| {
+            if store.user(&name)?.is_some() {
+                return Ok(Err(AdminError::Conflict(format!(
+                    "user '{name}' already exists"
+                ))));
+            }
+            let ctx = UserContext {
+                domain: &domain,
+                now,
+                new_secret: &new_webhook_secret,
+            };
+            let user = match User::create(name, settings, &ctx) {
+                Ok(user) => user,
+                Err(e) => return Ok(Err(AdminError::Invalid(e.to_string()))),
+            };
+            store.put_user(&user)?;
+            Ok(Ok(Some(user)))
+        })
+        .await
+        .map(|user| UserView::of(&user, &self.public_url, true))
+    }
+
+    /// Changes a user. The view shows the webhook secret only if this change created one.
+    pub async fn update_user(
+        &self,
+        name: &str,
+        settings: UserSettings,
+    ) -> Result<UserView, AdminError> {
+        let name = parse_name(name)?;
+        let domain = self.public_url.domain().to_owned();
+        let now = self.clock.unix();
+        let (user, fresh_secret) = self
+            .write_user_with(move |store| {
+                let Some(current) = store.user(&name)? else {
+                    return Ok(Err(no_user(&name)));
+                };
+                let before = current.webhook_secret.clone();
+                let ctx = UserContext {
+                    domain: &domain,
+                    now,
+                    new_secret: &new_webhook_secret,
+                };
+                let updated = match current.updated(settings, &ctx) {
+                    Ok(user) => user,
+                    Err(e) => return Ok(Err(AdminError::Invalid(e.to_string()))),
+                };
+                store.put_user(&updated)?;
+                let fresh = updated.webhook_secret.is_some() && updated.webhook_secret != before;
+                Ok(Ok((Some(updated), fresh)))
+            })
+            .await?;
+        Ok(UserView::of(&user, &self.public_url, fresh_secret))
+    }
+
+    pub async fn remove_user(&self, name: &str) -> Result<(), AdminError> {
+        let name = parse_name(name)?;
+        let _guard = self.user_writes.lock().await;
+        let removed_name = name.clone();
+        if !self
+            .db
+            .commit(move |s| s.remove_user(&removed_name))
+            .await?
+        {
+            return Err(no_user(&name));
+        }
+        if let Some(directory) = &self.directory {
+            directory.remove(&name);
+        }
+        Ok(())
+    }
+
+    async fn write_user<F>(&self, op: F) -> Result<User, AdminError>
+    where
+        F: FnOnce(&dyn crate::store::Store) -> Result<Result<Option<User>, AdminError>, StoreError>
+            + Send
+            + 'static,
+    {
+        self.write_user_with(move |s| Ok(op(s)?.map(|user| (user, ()))))
+            .await
+            .map(|(user, ())| user)
+    }
+
+    /// Runs a user change on the store writer, then shows it to the LNURL routes.
+    async fn write_user_with<T, F>(&self, op: F) -> Result<(User, T), AdminError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &dyn crate::store::Store,
+            ) -> Result<Result<(Option<User>, T), AdminError>, StoreError>
+            + Send
+            + 'static,
+    {
+        let _guard = self.user_writes.lock().await;
+        let (user, extra) = self.db.commit(op).await??;
+        let user = user.ok_or_else(|| AdminError::NotFound("user".into()))?;
+        if let Some(directory) = &self.directory {
+            directory.upsert(user.clone());
+        }
+        Ok((user, extra))
+    }
+
+    pub async fn invoices(&self, query: InvoiceQuery) -> Result<Vec<InvoiceView>, AdminError> {
+        let user = query.user.as_deref().map(parse_name).transpose()?;
+        let status = match query.status.as_deref() {
+            None | Some("") => None,
+            Some(s @ ("pending" | "paid" | "expired")) => Some(s.to_owned()),
+            Some(other) => {
+                return Err(AdminError::Invalid(format!(
+                    "status '{other}': use pending, paid or expired"
+                )))
+            }
+        };
+        let limit = query
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .clamp(1, MAX_LIST_LIMIT);
+        let now = self.clock.unix();
+        let records = self
+            .db
+            .read(move |s| {
+                s.invoices(
+                    user.as_ref(),
+                    &mut |r| {
+                        status
+                            .as_deref()
+                            .is_none_or(|want| r.status_at(now).name() == want)
+                    },
+                    limit,
+                )
+            })
+            .await?;
+        Ok(records
+            .iter()
+            .map(|r| InvoiceView::of(r, now, None))
+            .collect())
+    }
+
+    /// One invoice, with the exact string its description hash commits to.
+    pub async fn invoice(&self, hash: &str) -> Result<InvoiceView, AdminError> {
+        let hash = parse_hash(hash)?;
+        let record = self
+            .db
+            .store()
+            .invoice(&hash)?
+            .ok_or_else(|| no_invoice(&hash))?;
+        let hashed = match record.described_by.metadata_hash() {
+            Some(metadata_hash) => self
+                .db
+                .store()
+                .metadata(&metadata_hash)?
+                .map(|m| format!("{m}{}", record.described_by.payer_data().unwrap_or(""))),
+            None => None,
+        };
+        Ok(InvoiceView::of(&record, self.clock.unix(), hashed))
+    }
+
+    /// Marks a dev-backend invoice paid, with the preimage only the dev backend can derive.
+    /// No money moves: this exists so every flow can be tried without a node.
+    pub async fn dev_settle(&self, hash: &str) -> Result<InvoiceView, AdminError> {
+        let hash = parse_hash(hash)?;
+        let record = self
+            .db
+            .store()
+            .invoice(&hash)?
+            .ok_or_else(|| no_invoice(&hash))?;
+        let now = self.clock.unix();
+        if record.paid().is_some() {
+            return Ok(InvoiceView::of(&record, now, None));
+        }
+        if record.backend != "dev" {
+            return Err(AdminError::Conflict(format!(
+                "invoice {hash} comes from the {} backend; only dev invoices can be settled by hand",
+                record.backend
+            )));
+        }
+        if record.status_at(now) == InvoiceStatus::Expired {
+            return Err(AdminError::Conflict(format!("invoice {hash} has expired")));
+        }
+        let preimage = self.dev.preimage_for(&record.bolt11).ok_or_else(|| {
+            AdminError::Conflict(format!(
+                "invoice {hash} was not made by this server's dev node key"
+            ))
+        })?;
+        let paid = InvoiceStatus::Paid(PaidDetails {
+            paid_at: now,
+            preimage,
+            amount_received_msat: record.amount_msat,
+        });
+        let stored = self
+            .db
+            .commit(move |s| s.set_invoice_status(&hash, paid))
+            .await?;
+        tracing::info!(payment_hash = %hash, user = %stored.user, amount_msat = stored.amount_msat.msat(), "dev invoice settled by hand");
+        Ok(InvoiceView::of(&stored, now, None))
+    }
+}
+
+fn new_webhook_secret() -> Secret {
+    Secret::new(format!("whsec_{}", hex::encode(random_bytes())))
+}
+
+fn parse_name(name: &str) -> Result<Username, AdminError> {
+    Username::parse(name).map_err(|e| AdminError::Invalid(format!("name: {e}")))
+}
+
+fn parse_hash(hash: &str) -> Result<Hash32, AdminError> {
+    hash.parse().map_err(|_| {
+        AdminError::Invalid(format!("'{hash}' is not a 64-character hex payment hash"))
+    })
+}
+
+fn no_user(name: &Username) -> AdminError {
+    AdminError::NotFound(format!("no user '{name}'"))
+}
+
+fn no_invoice(hash: &Hash32) -> AdminError {
+    AdminError::NotFound(format!("no invoice {hash}"))
+}
+
+/// A user as the admin API and CLI show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub address: String,
+    pub lnurl: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub min_sendable: u64,
+    pub max_sendable: u64,
+    pub comment_allowed: u16,
+    pub payer_data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_action: Option<SuccessAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Shown once, when it is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    pub disabled: bool,
+    pub created_at: u64,
+}
+
+impl UserView {
+    pub fn of(user: &User, public_url: &PublicUrl, reveal_secret: bool) -> Self {
+        let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
+        Self {
+            name: user.name.to_string(),
+            address: format!("{}@{}", user.name, public_url.domain()),
+            lnurl: bech32::encode(&well_known).unwrap_or_default(),
+            description: user.description.clone(),
+            long_description: user.long_description.clone(),
+            image: user.image.as_ref().map(|i| i.mime.clone()),
+            min_sendable: user.min_sendable.msat(),
+            max_sendable: user.max_sendable.msat(),
+            comment_allowed: user.comment_allowed,
+            payer_data: user.payer_data.to_list(),
+            success_action: user.success_action.clone(),
+            webhook_url: user.webhook_url.clone(),
+            webhook_secret: user
+                .webhook_secret
+                .as_ref()
+                .filter(|_| reveal_secret)
+                .map(|s| s.expose().to_owned()),
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// An invoice as the admin API and CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub payment_hash: String,
+    pub user: String,
+    pub amount_msat: u64,
+    /// `pending`, `paid` or `expired`, as of now.
+    pub status: String,
+    pub bolt11: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_hash: Option<String>,
+    /// The exact string `description_hash` is the SHA-256 of (single-invoice views only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashed_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_data: Option<String>,
+    pub created_at: u64,
+    pub expires_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preimage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_received_msat: Option<u64>,
+    pub backend: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<String>,
+}
+
+impl InvoiceView {
+    pub fn of(r: &InvoiceRecord, now: u64, hashed_description: Option<String>) -> Self {
+        let paid = r.paid();
+        Self {
+            payment_hash: r.payment_hash.to_hex(),
+            user: r.user.to_string(),
+            amount_msat: r.amount_msat.msat(),
+            status: r.status_at(now).name().to_owned(),
+            bolt11: r.bolt11.clone(),
+            description_hash: r.description_hash.map(|h| h.to_hex()),
+            hashed_description,
+            memo: match &r.described_by {
+                crate::domain::DescriptionSource::Memo { memo } => Some(memo.clone()),
+                _ => None,
+            },
+            comment: r.comment.as_ref().map(|c| c.as_str().to_owned()),
+            payer_data: r.described_by.payer_data().map(str::to_owned),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            paid_at: paid.map(|p| p.paid_at),
+            preimage: paid.map(|p| p.preimage.0.to_hex()),
+            amount_received_msat: paid.map(|p| p.amount_received_msat.msat()),
+            backend: r.backend.clone(),
+            backend_ref: r.backend_ref.clone(),
+        }
+    }
+}

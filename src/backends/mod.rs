@@ -1,0 +1,75 @@
+//! Where invoices come from. `InvoiceBackend` is the seam; each upstream lives in its own file
+//! and nothing outside this folder knows its wire format.
+
+mod dev;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use async_trait::async_trait;
+pub use lightning_invoice::Currency;
+
+use crate::domain::{Hash32, Msat};
+
+pub use dev::DevBackend;
+
+/// What a backend can do; the callback adapts to it.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// Commits to a description hash (`h`); without it invoices carry a memo instead.
+    pub description_hash: bool,
+    /// Can make invoices for amounts that are not whole satoshis.
+    pub msat_precision: bool,
+    pub max_expiry: Duration,
+    /// The network its invoices are for; anything else it returns is refused.
+    pub network: Currency,
+}
+
+/// What the invoice should describe.
+#[derive(Debug, Clone)]
+pub enum InvoiceDescription<'a> {
+    /// Commit to `hash`, which is `sha256(text)`. Some nodes want the text and hash it themselves.
+    Hash { hash: Hash32, text: Cow<'a, str> },
+    /// A plain description in the invoice's `d` field.
+    Memo(Cow<'a, str>),
+}
+
+#[derive(Debug, Clone)]
+pub struct InvoiceRequest<'a> {
+    pub amount: Msat,
+    pub description: InvoiceDescription<'a>,
+    pub expiry: Duration,
+    /// Unique per request; nodes that label invoices use it.
+    pub label: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedInvoice {
+    pub bolt11: String,
+    /// As the backend reports it; checked against the decoded invoice.
+    pub payment_hash: Hash32,
+    /// The backend's own id for the invoice, where it has one.
+    pub backend_ref: Option<String>,
+}
+
+/// Failures in words an operator understands. Wallets get a short generic reason instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+#[async_trait]
+pub trait InvoiceBackend: Send + Sync + 'static {
+    /// Short name for logs and records: `dev`, `lnbits`, ...
+    fn kind(&self) -> &'static str;
+    fn capabilities(&self) -> &Capabilities;
+    async fn create_invoice(
+        &self,
+        request: InvoiceRequest<'_>,
+    ) -> Result<CreatedInvoice, BackendError>;
+}

@@ -1,0 +1,314 @@
+//! The `rayo` command line: `serve`, and the operator commands, which talk to the running
+//! server's admin API or, when none runs, open the store themselves.
+
+mod connect;
+mod output;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::admin::InvoiceQuery;
+use crate::config::{BackendKind, LogFormat, PublicUrl, Settings};
+use crate::domain::{Image, Msat, PayerDataSpec, Secret, UserSettings};
+use crate::startup::Application;
+
+pub use connect::{Admin, CliError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rayo",
+    version,
+    about = "A self-hosted Lightning Address server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the store and generated secrets live.
+    #[arg(long, env = "RAYO_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// The URL wallets reach this server at; its host is the Lightning Address domain.
+    #[arg(
+        long,
+        env = "RAYO_PUBLIC_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    pub public_url: String,
+    /// Address to listen on (serve), and where the CLI looks for a running server.
+    #[arg(
+        long,
+        env = "RAYO_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+    /// Bearer token for the admin API [default: generated into <data-dir>/admin.token]
+    #[arg(long, env = "RAYO_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<Secret>,
+    /// Admin API base URL [default: the one a running server wrote into <data-dir>/server.url]
+    #[arg(long, env = "RAYO_ADMIN_URL", global = true)]
+    pub admin_url: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage users (Lightning Addresses).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Look at invoices.
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
+    /// Tools for the dev backend (no real money).
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Invoice source.
+    #[arg(long, env = "RAYO_BACKEND", value_enum, default_value = "dev")]
+    pub backend: BackendKind,
+    #[arg(long, env = "RAYO_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// How long the callback waits for the backend, in milliseconds.
+    #[arg(long, env = "RAYO_BACKEND_TIMEOUT_MS", default_value_t = 4000)]
+    pub backend_timeout_ms: u64,
+    /// Expiry of invoices handed to wallets, in seconds.
+    #[arg(long, env = "RAYO_INVOICE_EXPIRY_SECS", default_value_t = 600)]
+    pub invoice_expiry_secs: u64,
+    /// HTTP worker threads [default: one per core]
+    #[arg(long, env = "RAYO_WORKERS")]
+    pub workers: Option<usize>,
+    /// Create the demo user `satoshi` when the store has no users.
+    #[arg(long, env = "RAYO_DEMO_USER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_user: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        name: String,
+        #[command(flatten)]
+        settings: UserFlags,
+    },
+    /// List users.
+    List,
+    /// Show one user.
+    Show { name: String },
+    /// Change a user.
+    Update {
+        name: String,
+        #[command(flatten)]
+        settings: UserFlags,
+        /// Stop serving this address.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Serve this address again.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Remove a user (their invoices are kept).
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct UserFlags {
+    /// Shown by wallets (`text/plain`).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// LUD-20 long description; "" clears it.
+    #[arg(long)]
+    pub long_description: Option<String>,
+    /// PNG or JPEG file for the metadata image (64 KiB at most).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Smallest payment, in millisatoshis.
+    #[arg(long)]
+    pub min_sendable: Option<u64>,
+    /// Largest payment, in millisatoshis.
+    #[arg(long)]
+    pub max_sendable: Option<u64>,
+    /// LUD-12 comment length in characters (0 refuses comments).
+    #[arg(long)]
+    pub comment_allowed: Option<u16>,
+    /// LUD-18 fields to ask payers for, e.g. `name,email:mandatory`; "" asks for none.
+    #[arg(long)]
+    pub payer_data: Option<String>,
+    /// LUD-09 message shown after paying (with --success-url, the link's description); "" clears.
+    #[arg(long)]
+    pub success_message: Option<String>,
+    /// LUD-09 link shown after paying, on this server's domain; "" clears.
+    #[arg(long)]
+    pub success_url: Option<String>,
+    /// Where to POST payment events; "" removes it.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+}
+
+impl UserFlags {
+    fn into_settings(self) -> Result<UserSettings, CliError> {
+        let image = match self.image {
+            None => None,
+            Some(path) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+                Some(Image::from_bytes(&bytes).map_err(|e| CliError::Usage(e.to_string()))?)
+            }
+        };
+        let payer_data = self
+            .payer_data
+            .as_deref()
+            .map(PayerDataSpec::parse_list)
+            .transpose()
+            .map_err(CliError::Usage)?;
+        Ok(UserSettings {
+            description: self.description,
+            long_description: self.long_description,
+            image,
+            min_sendable: self.min_sendable.map(Msat::from_msat),
+            max_sendable: self.max_sendable.map(Msat::from_msat),
+            comment_allowed: self.comment_allowed,
+            payer_data,
+            success_message: self.success_message,
+            success_url: self.success_url,
+            webhook_url: self.webhook_url,
+            disabled: None,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// List invoices, newest first.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        /// pending, paid or expired
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one invoice, with the exact string its description hash commits to.
+    Show { payment_hash: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Mark a dev-backend invoice paid, as if a wallet had paid it.
+    Settle { payment_hash: String },
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Serve(args) => serve(&global, args).await,
+        Command::User(cmd) => user(&global, cmd).await,
+        Command::Invoice(cmd) => invoice(&global, cmd).await,
+        Command::Dev(DevCommand::Settle { payment_hash }) => {
+            let view = Admin::connect(&global)
+                .await?
+                .dev_settle(&payment_hash)
+                .await?;
+            output::invoice(&view, global.json);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
+    crate::telemetry::init(args.log_format);
+    let settings = Settings {
+        bind: global.bind,
+        public_url: PublicUrl::parse(&global.public_url).map_err(CliError::Usage)?,
+        data_dir: global.data_dir.clone(),
+        backend: args.backend,
+        admin_token: global.admin_token.clone(),
+        log_format: args.log_format,
+        backend_timeout: Duration::from_millis(args.backend_timeout_ms),
+        invoice_expiry: Duration::from_secs(args.invoice_expiry_secs),
+        workers: args.workers,
+        demo_user: args.demo_user,
+    };
+    let app = Application::build(settings.clone())
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    output::banner(&settings, &app);
+    app.run_until_stopped()
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))
+}
+
+async fn user(global: &GlobalArgs, cmd: UserCommand) -> Result<(), CliError> {
+    let admin = Admin::connect(global).await?;
+    match cmd {
+        UserCommand::Add { name, settings } => {
+            let view = admin.add_user(&name, settings.into_settings()?).await?;
+            output::user(&view, global.json);
+        }
+        UserCommand::List => output::users(&admin.users().await?, global.json),
+        UserCommand::Show { name } => output::user(&admin.user(&name).await?, global.json),
+        UserCommand::Update {
+            name,
+            settings,
+            disable,
+            enable,
+        } => {
+            let mut settings = settings.into_settings()?;
+            settings.disabled = if disable {
+                Some(true)
+            } else if enable {
+                Some(false)
+            } else {
+                None
+            };
+            output::user(&admin.update_user(&name, settings).await?, global.json);
+        }
+        UserCommand::Remove { name } => {
+            admin.remove_user(&name).await?;
+            if !global.json {
+                println!("removed {name} (their invoices are kept)");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn invoice(global: &GlobalArgs, cmd: InvoiceCommand) -> Result<(), CliError> {
+    let admin = Admin::connect(global).await?;
+    match cmd {
+        InvoiceCommand::List {
+            user,
+            status,
+            limit,
+        } => {
+            let views = admin
+                .invoices(InvoiceQuery {
+                    user,
+                    status,
+                    limit: Some(limit),
+                })
+                .await?;
+            output::invoices(&views, global.json);
+        }
+        InvoiceCommand::Show { payment_hash } => {
+            output::invoice(&admin.invoice(&payment_hash).await?, global.json)
+        }
+    }
+    Ok(())
+}

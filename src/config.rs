@@ -1,0 +1,147 @@
+//! Typed settings. Sources, weakest first: built-in defaults, `.env`, `RAYO_*` environment
+//! variables, command-line flags (clap reads the last three; see `cli`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::domain::Secret;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub backend: BackendKind,
+    /// `None`: use (or create) the token file in the data directory.
+    pub admin_token: Option<Secret>,
+    pub log_format: LogFormat,
+    /// How long the callback waits for the backend; wallets give up around 5 s.
+    pub backend_timeout: Duration,
+    pub invoice_expiry: Duration,
+    /// HTTP worker threads; `None`: one per core.
+    pub workers: Option<usize>,
+    /// Create the demo user `satoshi` when the store has no users.
+    pub demo_user: bool,
+}
+
+impl Settings {
+    /// The embedded defaults: everything `rayo serve` needs with no configuration at all.
+    pub fn defaults() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: PublicUrl::parse("http://localhost:8080")
+                .unwrap_or_else(|_| unreachable!()),
+            data_dir: PathBuf::from("data"),
+            backend: BackendKind::Dev,
+            admin_token: None,
+            log_format: LogFormat::Pretty,
+            backend_timeout: Duration::from_secs(4),
+            invoice_expiry: Duration::from_secs(600),
+            workers: None,
+            demo_user: true,
+        }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Built-in: signs regtest invoices, moves no money.
+    Dev,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The base URL wallets reach this server at. Every URL rayo hands out is built from it, never
+/// from request headers, and the Lightning Address domain is its host (and port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    base: String,
+    domain: String,
+}
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = Url::parse(raw).map_err(|e| format!("public URL '{raw}': {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("public URL '{raw}': must be http or https"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "public URL '{raw}': must be the bare origin (Lightning Addresses live at /.well-known on the host)"
+            ));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("public URL '{raw}': has no host"))?;
+        let domain = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok(Self {
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            domain,
+        })
+    }
+
+    /// `https://example.com` (no trailing slash)
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `example.com`, or `localhost:8080`: what follows the `@` of an address.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// `path` starts with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_domain_is_host_and_explicit_port() {
+        assert_eq!(
+            PublicUrl::parse("https://example.com").unwrap().domain(),
+            "example.com"
+        );
+        assert_eq!(
+            PublicUrl::parse("https://example.com:443/")
+                .unwrap()
+                .domain(),
+            "example.com"
+        );
+        assert_eq!(
+            PublicUrl::parse("http://localhost:8080").unwrap().domain(),
+            "localhost:8080"
+        );
+        assert_eq!(
+            PublicUrl::parse("http://localhost:8080")
+                .unwrap()
+                .join("/x"),
+            "http://localhost:8080/x"
+        );
+    }
+
+    #[test]
+    fn refuses_paths_and_other_schemes() {
+        assert!(PublicUrl::parse("https://example.com/rayo").is_err());
+        assert!(PublicUrl::parse("ftp://example.com").is_err());
+        assert!(PublicUrl::parse("https://example.com/?a=1").is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Secrets the server makes for itself on first start and keeps in the store.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::clock::random_bytes;
+use crate::domain::Secret;
+use crate::store::{Db, StoreError};
+
+pub struct ServerKeys {
+    /// Seeds the dev backend's node key and preimages.
+    pub dev_seed: [u8; 32],
+    /// Keys LUD-21 verify URLs.
+    pub verify_key: [u8; 32],
+}
+
+impl ServerKeys {
+    pub async fn load_or_create(db: &Db) -> Result<Self, StoreError> {
+        Ok(Self {
+            dev_seed: key(db, "key.dev_seed").await?,
+            verify_key: key(db, "key.verify").await?,
+        })
+    }
+}
+
+async fn key(db: &Db, name: &'static str) -> Result<[u8; 32], StoreError> {
+    db.commit(move |store| {
+        if let Some(existing) = store.meta(name)? {
+            return existing
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("{name} is not 32 bytes")));
+        }
+        let fresh = random_bytes();
+        store.put_meta(name, &fresh)?;
+        Ok(fresh)
+    })
+    .await
+}
+
+/// Where the generated admin token lives when `RAYO_ADMIN_TOKEN` is not set.
+pub fn admin_token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.token")
+}
+
+/// Reads the admin token file, creating it (mode 0600) with a fresh token if there is none.
+pub fn load_or_create_admin_token(data_dir: &Path) -> io::Result<Secret> {
+    let path = admin_token_path(data_dir);
+    if let Some(token) = read_admin_token(data_dir)? {
+        return Ok(token);
+    }
+    let token = hex::encode(random_bytes());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&path)?.write_all(token.as_bytes())?;
+    Ok(Secret::new(token))
+}
+
+pub fn read_admin_token(data_dir: &Path) -> io::Result<Option<Secret>> {
+    match std::fs::read_to_string(admin_token_path(data_dir)) {
+        Ok(token) => Ok(Some(Secret::new(token.trim()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,377 @@
+//! The LNURL-pay callback: from a wallet's query string to a checked, stored invoice.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+
+use super::invoice_check::{check_invoice, Expected};
+use super::{PayProfile, VerifyKey, VerifyResponse};
+use crate::backends::{InvoiceBackend, InvoiceDescription, InvoiceRequest};
+use crate::clock::{random_bytes, Clock};
+use crate::directory::Directory;
+use crate::domain::{
+    AmountError, Comment, DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat, PayerData,
+    SuccessAction, Username,
+};
+use crate::error::LnurlError;
+use crate::store::Db;
+
+/// Zap requests are long, so 8 KiB of query must work; beyond that is abuse.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+/// Memo invoices carry the description in `d`, which BOLT11 caps at 639 bytes.
+const MAX_MEMO_BYTES: usize = 639;
+
+/// The callback's query, decoded exactly but not yet checked against a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub amount: Option<String>,
+    pub comment: Option<String>,
+    pub payer_data: Option<String>,
+    pub nostr: Option<String>,
+}
+
+/// Splits and percent-decodes the query (`+` is a space). Unknown parameters are ignored
+/// (wallets send `nonce`, `lnurl`, ...); a known one given twice is refused, since either
+/// reading of it could be wrong.
+pub fn parse_callback_query(query: &str) -> Result<CallbackParams, LnurlError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(LnurlError::new(format!(
+            "Query string too long: at most {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    let mut params = CallbackParams::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode_component(raw_key).ok_or_else(|| {
+            LnurlError::new("Query parameter names must be valid percent-encoded UTF-8")
+        })?;
+        let slot = match key.as_ref() {
+            "amount" => &mut params.amount,
+            "comment" => &mut params.comment,
+            "payerdata" => &mut params.payer_data,
+            "nostr" => &mut params.nostr,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(LnurlError::new(format!(
+                "Parameter '{key}' given more than once"
+            )));
+        }
+        let value = decode_component(raw_value).ok_or_else(|| {
+            LnurlError::new(format!(
+                "Parameter '{key}' is not valid percent-encoded UTF-8"
+            ))
+        })?;
+        *slot = Some(value.into_owned());
+    }
+    Ok(params)
+}
+
+fn decode_component(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.contains(['+', '%']) {
+        return Some(Cow::Borrowed(raw));
+    }
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|s| Cow::Owned(s.into_owned()))
+}
+
+/// LUD-06 success answer, with LUD-09 and LUD-21 additions.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayResponse {
+    pub pr: String,
+    pub routes: [(); 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_action: Option<SuccessAction>,
+    pub disposable: bool,
+    pub verify: String,
+}
+
+/// Everything the callback and verify need.
+pub struct Payments {
+    pub directory: Arc<Directory>,
+    pub backend: Arc<dyn InvoiceBackend>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub verify_key: VerifyKey,
+    pub backend_timeout: Duration,
+    pub invoice_expiry: Duration,
+}
+
+impl Payments {
+    /// The user behind an address's local part, if they are taking payments.
+    pub fn profile(&self, name: &str) -> Result<Arc<PayProfile>, LnurlError> {
+        let profile = Username::from_address(name)
+            .ok()
+            .and_then(|name| self.directory.get(&name))
+            .ok_or_else(|| LnurlError::new("Unknown user"))?;
+        if profile.user.disabled {
+            return Err(LnurlError::new("This address is not accepting payments"));
+        }
+        Ok(profile)
+    }
+
+    pub async fn callback(&self, name: &str, query: &str) -> Result<PayResponse, LnurlError> {
+        let params = parse_callback_query(query)?;
+        let profile = self.profile(name)?;
+        let user = &profile.user;
+        let capabilities = self.backend.capabilities();
+
+        let amount = Msat::parse(
+            params
+                .amount
+                .as_deref()
+                .ok_or(AmountError::Missing)
+                .map_err(reason)?,
+        )
+        .map_err(reason)?;
+        if amount < user.min_sendable {
+            return Err(LnurlError::new(format!(
+                "Amount too small: at least {} msat, got {} msat",
+                user.min_sendable.msat(),
+                amount.msat()
+            )));
+        }
+        if amount > user.max_sendable {
+            return Err(LnurlError::new(format!(
+                "Amount too large: at most {} msat, got {} msat",
+                user.max_sendable.msat(),
+                amount.msat()
+            )));
+        }
+        if !capabilities.msat_precision && !amount.is_whole_sat() {
+            return Err(LnurlError::new(
+                "Amount must be a whole number of satoshis (a multiple of 1000 msat) for this address",
+            ));
+        }
+        let comment = Comment::parse(
+            params.comment.as_deref().unwrap_or(""),
+            user.comment_allowed,
+        )
+        .map_err(reason)?;
+        let payer_data = params
+            .payer_data
+            .as_deref()
+            .map(|raw| PayerData::parse(raw, &user.payer_data))
+            .transpose()
+            .map_err(reason)?;
+
+        // What the invoice commits to: LUD-06 metadata, plus LUD-18 payer data if sent.
+        let metadata = &profile.metadata;
+        let (description, described_by) = if !capabilities.description_hash {
+            let memo = memo_for(&user.description);
+            (
+                InvoiceDescription::Memo(Cow::Owned(memo.clone())),
+                DescriptionSource::Memo { memo },
+            )
+        } else if let Some(payer_data) = payer_data {
+            let text = format!("{}{}", metadata.as_str(), payer_data.as_str());
+            let hash = metadata.hash_with(&payer_data);
+            (
+                InvoiceDescription::Hash {
+                    hash,
+                    text: Cow::Owned(text),
+                },
+                DescriptionSource::MetadataAndPayerData {
+                    metadata_hash: metadata.hash(),
+                    payer_data: payer_data.into_string(),
+                },
+            )
+        } else {
+            (
+                InvoiceDescription::Hash {
+                    hash: metadata.hash(),
+                    text: Cow::Borrowed(metadata.as_str()),
+                },
+                DescriptionSource::Metadata {
+                    metadata_hash: metadata.hash(),
+                },
+            )
+        };
+        let description_hash = match &description {
+            InvoiceDescription::Hash { hash, .. } => Some(*hash),
+            InvoiceDescription::Memo(_) => None,
+        };
+
+        let label = format!("rayo:{}:{}", user.name, hex::encode(&random_bytes()[..8]));
+        let request = InvoiceRequest {
+            amount,
+            description,
+            expiry: self.invoice_expiry.min(capabilities.max_expiry),
+            label: &label,
+        };
+        let backend = self.backend.kind();
+        let created = match tokio::time::timeout(
+            self.backend_timeout,
+            self.backend.create_invoice(request.clone()),
+        )
+        .await
+        {
+            Ok(Ok(created)) => created,
+            Ok(Err(e)) => {
+                tracing::warn!(backend, user = %user.name, error = %e, "backend could not create an invoice");
+                return Err(LnurlError::new(
+                    "The recipient's wallet could not create an invoice; try again later",
+                ));
+            }
+            Err(_) => {
+                tracing::warn!(backend, user = %user.name, timeout_ms = self.backend_timeout.as_millis() as u64, "backend timed out creating an invoice");
+                return Err(LnurlError::new(
+                    "The recipient's wallet did not answer in time; try again later",
+                ));
+            }
+        };
+
+        let memo = match &request.description {
+            InvoiceDescription::Memo(memo) => Some(memo.as_ref()),
+            InvoiceDescription::Hash { .. } => None,
+        };
+        let expected = Expected {
+            amount,
+            description_hash,
+            memo,
+            network: capabilities.network.clone(),
+            payment_hash: created.payment_hash,
+            now: self.clock.now(),
+        };
+        let checked = check_invoice(&created.bolt11, &expected).map_err(|e| {
+            tracing::error!(backend, user = %user.name, problem = %e, "backend returned a bad invoice; refused it");
+            LnurlError::new("The recipient's wallet returned an invalid invoice")
+        })?;
+
+        let record = InvoiceRecord {
+            payment_hash: created.payment_hash,
+            user: user.name.clone(),
+            amount_msat: amount,
+            bolt11: created.bolt11,
+            description_hash,
+            described_by,
+            comment,
+            status: InvoiceStatus::Pending,
+            created_at: self.clock.unix(),
+            expires_at: checked.expires_at,
+            backend: backend.to_owned(),
+            backend_ref: created.backend_ref,
+        };
+        let verify = self.verify_key.url(
+            self.directory.public_url(),
+            &user.name,
+            &record.payment_hash,
+        );
+        let response = PayResponse {
+            pr: record.bolt11.clone(),
+            routes: [],
+            success_action: user.success_action.clone(),
+            disposable: false,
+            verify,
+        };
+        // Durable before visible: the wallet sees the invoice only once its record is on disk.
+        let stored_profile = profile.clone();
+        self.db
+            .commit(move |store| {
+                store.put_metadata(stored_profile.metadata.as_str())?;
+                store.insert_invoice(&record)
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not store an invoice");
+                LnurlError::new("The invoice could not be recorded; try again later")
+            })?;
+        Ok(response)
+    }
+
+    /// LUD-21: whether the invoice behind a verify URL is paid.
+    pub fn verify(
+        &self,
+        name: &str,
+        payment_hash: &str,
+        tag: &str,
+    ) -> Result<VerifyResponse, LnurlError> {
+        let not_found = || LnurlError::new("Not found");
+        let hash: Hash32 = payment_hash.parse().map_err(|_| not_found())?;
+        if !self.verify_key.accepts(&hash, tag) {
+            return Err(not_found());
+        }
+        let user = Username::from_address(name).map_err(|_| not_found())?;
+        let invoice = self
+            .db
+            .store()
+            .invoice(&hash)
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not read an invoice");
+                LnurlError::new("Temporarily unavailable")
+            })?
+            .filter(|invoice| invoice.user == user)
+            .ok_or_else(not_found)?;
+        Ok(VerifyResponse::of(&invoice))
+    }
+}
+
+fn reason(e: impl std::fmt::Display) -> LnurlError {
+    LnurlError::new(e.to_string())
+}
+
+/// The user's description, made safe for a BOLT11 `d` field.
+fn memo_for(description: &str) -> String {
+    let mut memo: String = description.chars().filter(|c| !c.is_control()).collect();
+    if memo.len() > MAX_MEMO_BYTES {
+        let mut cut = MAX_MEMO_BYTES;
+        while !memo.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        memo.truncate(cut);
+    }
+    memo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_plus_and_percent_and_ignores_unknown_parameters() {
+        let p =
+            parse_callback_query("amount=1000&comment=hello+w%C3%B6rld&nonce=1&lnurl=x").unwrap();
+        assert_eq!(p.amount.as_deref(), Some("1000"));
+        assert_eq!(p.comment.as_deref(), Some("hello wörld"));
+    }
+
+    #[test]
+    fn refuses_duplicates_bad_encoding_and_huge_queries() {
+        assert!(parse_callback_query("amount=1&amount=2").is_err());
+        assert!(parse_callback_query("amount=1&comment=%FF").is_err());
+        assert!(
+            parse_callback_query(&format!("amount=1&x={}", "a".repeat(MAX_QUERY_BYTES))).is_err()
+        );
+        assert!(
+            parse_callback_query(&format!("amount=1&x={}", "a".repeat(MAX_QUERY_BYTES - 11)))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn memos_fit_in_bolt11() {
+        assert_eq!(memo_for(&"é".repeat(400)).len(), 638);
+        assert_eq!(memo_for("a\u{7}b"), "ab");
+    }
+
+    proptest! {
+        #[test]
+        fn query_parsing_never_panics(q in "[a-z=&%+0-9A-F\\PC]{0,300}") {
+            let _ = parse_callback_query(&q);
+        }
+
+        #[test]
+        fn amounts_survive_the_query_round_trip(n in any::<u64>()) {
+            let parsed = parse_callback_query(&format!("amount={n}")).unwrap();
+            prop_assert_eq!(Msat::parse(parsed.amount.as_deref().unwrap()), Ok(Msat::from_msat(n)));
+        }
+    }
+}

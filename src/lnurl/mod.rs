@@ -1,0 +1,12 @@
+//! LNURL-pay: the payRequest a wallet discovers, the callback that hands out invoices, and
+//! LUD-21 verify.
+
+pub mod bech32;
+mod callback;
+pub mod invoice_check;
+mod pay_request;
+mod verify;
+
+pub use callback::{parse_callback_query, CallbackParams, PayResponse, Payments, MAX_QUERY_BYTES};
+pub use pay_request::PayProfile;
+pub use verify::{VerifyKey, VerifyResponse};

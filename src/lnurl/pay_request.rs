@@ -1,0 +1,61 @@
+use actix_web::web::Bytes;
+use serde::Serialize;
+
+use crate::config::PublicUrl;
+use crate::domain::{Metadata, PayerDataSpec, User};
+
+/// A user as the LNURL routes need them, built once per change of the user: the metadata
+/// string and its hash, and the payRequest body ready to send. The well-known endpoint then
+/// costs one map lookup and no serialisation.
+#[derive(Debug)]
+pub struct PayProfile {
+    pub user: User,
+    pub metadata: Metadata,
+    pub pay_request: Bytes,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PayRequest<'a> {
+    tag: &'static str,
+    callback: &'a str,
+    min_sendable: u64,
+    max_sendable: u64,
+    metadata: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    comment_allowed: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payer_data: Option<&'a PayerDataSpec>,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
+}
+
+impl PayProfile {
+    pub fn build(user: User, public_url: &PublicUrl) -> Self {
+        let metadata = Metadata::for_user(&user, public_url.domain());
+        let callback = callback_url(public_url, &user);
+        let body = PayRequest {
+            tag: "payRequest",
+            callback: &callback,
+            min_sendable: user.min_sendable.msat(),
+            max_sendable: user.max_sendable.msat(),
+            metadata: metadata.as_str(),
+            comment_allowed: user.comment_allowed,
+            payer_data: (!user.payer_data.is_empty()).then_some(&user.payer_data),
+        };
+        // Plain data with string keys: serialising cannot fail.
+        let pay_request = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        Self {
+            user,
+            metadata,
+            pay_request,
+        }
+    }
+}
+
+/// The user is in the path, not the query: some wallets (Alby) drop a callback's query string.
+fn callback_url(public_url: &PublicUrl, user: &User) -> String {
+    public_url.join(&format!("/lnurlp/{}/callback", user.name))
+}

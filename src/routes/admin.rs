@@ -1,0 +1,154 @@
+//! `/admin/v1`: what the CLI uses while a server runs. Bearer-token auth, JSON in and out,
+//! ordinary HTTP statuses.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use crate::admin::{AdminError, InvoiceQuery, Registry};
+use crate::clock::secrets_match;
+use crate::domain::{Secret, UserSettings};
+use crate::error::ApiError;
+
+/// The token admin requests must present.
+pub struct AdminToken(pub Secret);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(256 * 1024)
+                    .error_handler(|e, _| ApiError::invalid(format!("request body: {e}")).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::invalid(format!("query: {e}")).into()),
+            )
+            .route("/users", web::get().to(list_users))
+            .route("/users", web::post().to(add_user))
+            .route("/users/{name}", web::get().to(show_user))
+            .route("/users/{name}", web::patch().to(update_user))
+            .route("/users/{name}", web::delete().to(remove_user))
+            .route("/invoices", web::get().to(list_invoices))
+            .route("/invoices/{hash}", web::get().to(show_invoice))
+            .route("/dev/settle/{hash}", web::post().to(dev_settle))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_found("no such admin endpoint"))
+            })),
+    );
+}
+
+/// Proof that the request carried the admin token. Compared in constant time.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let expected = req.app_data::<web::Data<AdminToken>>();
+        ready(match (presented, expected) {
+            (Some(token), Some(expected))
+                if secrets_match(token.as_bytes(), expected.0.expose().as_bytes()) =>
+            {
+                Ok(Admin)
+            }
+            _ => Err(ApiError::unauthorized()),
+        })
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        use actix_web::http::StatusCode;
+        match e {
+            AdminError::NotFound(m) => ApiError::not_found(m),
+            AdminError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AdminError::Invalid(m) => ApiError::invalid(m),
+            AdminError::Store(e) => {
+                tracing::error!(error = %e, "admin request failed in the store");
+                ApiError::internal("the store failed; see the server log")
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    name: String,
+    #[serde(default)]
+    settings: UserSettings,
+}
+
+async fn list_users(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.users().await?))
+}
+
+async fn add_user(
+    _: Admin,
+    registry: web::Data<Registry>,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let NewUser { name, settings } = body.into_inner();
+    Ok(HttpResponse::Created().json(registry.add_user(&name, settings).await?))
+}
+
+async fn show_user(
+    _: Admin,
+    registry: web::Data<Registry>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.user(&name).await?))
+}
+
+async fn update_user(
+    _: Admin,
+    registry: web::Data<Registry>,
+    name: web::Path<String>,
+    body: web::Json<UserSettings>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.update_user(&name, body.into_inner()).await?))
+}
+
+async fn remove_user(
+    _: Admin,
+    registry: web::Data<Registry>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    registry.remove_user(&name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_invoices(
+    _: Admin,
+    registry: web::Data<Registry>,
+    query: web::Query<InvoiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.invoices(query.into_inner()).await?))
+}
+
+async fn show_invoice(
+    _: Admin,
+    registry: web::Data<Registry>,
+    hash: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.invoice(&hash).await?))
+}
+
+async fn dev_settle(
+    _: Admin,
+    registry: web::Data<Registry>,
+    hash: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.dev_settle(&hash).await?))
+}

@@ -1,0 +1,16 @@
+//! Thin HTTP handlers, grouped by audience. Each turns the request into domain calls and the
+//! result into a response; the rules live elsewhere.
+
+mod admin;
+mod lnurl;
+mod ops;
+
+use actix_web::web;
+
+pub use admin::AdminToken;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    lnurl::configure(cfg);
+    admin::configure(cfg);
+    ops::configure(cfg);
+}

@@ -1,0 +1,193 @@
+//! Builds the running server from settings: store, keys, backend, users, HTTP. `main` and the
+//! tests both come through here (tests on port 0 with their own data directory).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::admin::{Registry, UserView};
+use crate::backends::{DevBackend, InvoiceBackend};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{BackendKind, Settings};
+use crate::directory::Directory;
+use crate::domain::{Secret, UserSettings};
+use crate::keys::{load_or_create_admin_token, ServerKeys};
+use crate::lnurl::{Payments, VerifyKey};
+use crate::routes::{self, AdminToken};
+use crate::store::{Db, SledStore, StoreError};
+
+pub const DEMO_USER: &str = "satoshi";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not create the demo user: {0}")]
+    DemoUser(String),
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Parts a test may replace.
+#[derive(Default)]
+pub struct Overrides {
+    pub backend: Option<Arc<dyn InvoiceBackend>>,
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    admin_token: Secret,
+    /// A user to show in the start-up banner: the demo user, or the first one there is.
+    pub example_user: Option<UserView>,
+    pub backend_kind: &'static str,
+    server_url_file: PathBuf,
+    /// Held so the store's writer outlives the HTTP server and flushes last.
+    _db: Db,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(settings.bind)?;
+        Self::build_on(settings, listener, Overrides::default()).await
+    }
+
+    pub async fn build_on(
+        settings: Settings,
+        listener: TcpListener,
+        overrides: Overrides,
+    ) -> Result<Self, StartupError> {
+        let data_dir = settings.data_dir.clone();
+        let dir_error = |source| StartupError::DataDir {
+            path: data_dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
+        let db = Db::new(Arc::new(SledStore::open(&settings.store_path())?));
+        let keys = ServerKeys::load_or_create(&db).await?;
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock.clone()));
+        let backend: Arc<dyn InvoiceBackend> = match (overrides.backend, settings.backend) {
+            (Some(backend), _) => backend,
+            (None, BackendKind::Dev) => dev.clone(),
+        };
+        if backend.kind() == "dev" {
+            tracing::warn!(
+                "the dev backend signs regtest invoices with a local key: no real money moves"
+            );
+        }
+
+        let users = db.read(|s| s.users()).await?;
+        let first_start = users.is_empty();
+        let directory = Arc::new(Directory::new(settings.public_url.clone(), users));
+        let registry = Registry::new(
+            db.clone(),
+            Some(directory.clone()),
+            settings.public_url.clone(),
+            clock.clone(),
+            dev,
+        );
+        let example_user = if first_start && settings.demo_user {
+            let demo = UserSettings {
+                description: Some("Demo address on a rayo dev server: no real money moves".into()),
+                success_message: Some("Thanks! (This was a demo payment.)".into()),
+                ..UserSettings::default()
+            };
+            Some(
+                registry
+                    .add_user(DEMO_USER, demo)
+                    .await
+                    .map_err(|e| StartupError::DemoUser(e.to_string()))?,
+            )
+        } else {
+            registry
+                .users()
+                .await
+                .ok()
+                .and_then(|users| users.into_iter().next())
+        };
+
+        let admin_token = match &settings.admin_token {
+            Some(token) => token.clone(),
+            None => load_or_create_admin_token(&data_dir).map_err(dir_error)?,
+        };
+        let backend_kind = backend.kind();
+        let payments = web::Data::new(Payments {
+            directory,
+            backend,
+            db: db.clone(),
+            clock,
+            verify_key: VerifyKey::new(keys.verify_key),
+            backend_timeout: settings.backend_timeout,
+            invoice_expiry: settings.invoice_expiry,
+        });
+        let registry = web::Data::new(registry);
+        let token = web::Data::new(AdminToken(admin_token.clone()));
+
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(payments.clone())
+                .app_data(registry.clone())
+                .app_data(token.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+
+        // Tells the CLI where this server's admin API is, whatever address it was bound to.
+        let local = if settings.bind.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            settings.bind.ip().to_string()
+        };
+        let server_url_file = server_url_path(&data_dir);
+        std::fs::write(&server_url_file, format!("http://{local}:{port}\n")).map_err(dir_error)?;
+
+        Ok(Self {
+            server,
+            port,
+            admin_token,
+            example_user,
+            backend_kind,
+            server_url_file,
+            _db: db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn admin_token(&self) -> &Secret {
+        &self.admin_token
+    }
+
+    /// Serves until SIGINT/SIGTERM: stops accepting, lets in-flight requests finish, then the
+    /// store writer drains and flushes as it is dropped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = std::fs::remove_file(&self.server_url_file);
+        result
+    }
+}
+
+/// The file a running server writes its admin base URL into.
+pub fn server_url_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("server.url")
+}

@@ -1,0 +1,274 @@
+//! The real `rayo` binary, end to end, as an operator and a wallet would use it.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::wallet::{assert_preimage_matches, check_invoice};
+
+const RAYO: &str = env!("CARGO_BIN_EXE_rayo");
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(dir: &Path, port: u16) -> Self {
+        let child = rayo(dir, port)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self { child };
+        wait_until_healthy(port);
+        server
+    }
+
+    /// SIGTERM, as systemd or Fly would send, then wait for a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "rayo exited with {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `rayo` command with its settings in the environment and a working directory of its own,
+/// so no `.env` from elsewhere leaks in.
+fn rayo(dir: &Path, port: u16) -> Command {
+    let mut command = Command::new(RAYO);
+    command
+        .current_dir(dir)
+        .env_remove("RAYO_ADMIN_TOKEN")
+        .env_remove("RAYO_ADMIN_URL")
+        .env("RAYO_DATA_DIR", dir.join("data"))
+        .env("RAYO_BIND", format!("127.0.0.1:{port}"))
+        .env("RAYO_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("RAYO_LOG", "warn");
+    command
+}
+
+fn run(dir: &Path, port: u16, args: &[&str]) -> Output {
+    let output = rayo(dir, port).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "rayo {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn run_json(dir: &Path, port: u16, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_slice(&run(dir, port, &all).stdout).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("rayo did not become healthy on port {port}");
+}
+
+#[tokio::test]
+async fn the_binary_serves_settles_and_remembers_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start(dir.path(), port);
+    // Fresh connections: the CLI steps can outlast the server's keep-alive window.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+
+    // While the server runs (holding the store's lock), the CLI goes through the admin API.
+    let alice = run_json(
+        dir.path(),
+        port,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--description",
+            "Alice's tips",
+            "--comment-allowed",
+            "20",
+        ],
+    );
+    assert_eq!(alice["address"], format!("alice@127.0.0.1:{port}"));
+
+    let pay_request: Value = http
+        .get(format!("{base}/.well-known/lnurlp/alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let metadata = pay_request["metadata"].as_str().unwrap();
+    let callback = pay_request["callback"].as_str().unwrap();
+    let answer: Value = http
+        .get(format!("{callback}?amount=42000&comment=hola"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checked = check_invoice(answer["pr"].as_str().unwrap(), 42_000, metadata);
+    let verify = answer["verify"].as_str().unwrap().to_owned();
+
+    let settled = run_json(dir.path(), port, &["dev", "settle", &checked.payment_hash]);
+    assert_eq!(settled["status"], "paid");
+    let verified: Value = http
+        .get(&verify)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["settled"], true);
+    assert_preimage_matches(
+        verified["preimage"].as_str().unwrap(),
+        &checked.payment_hash,
+    );
+
+    server.stop();
+
+    // With no server, the CLI opens the store itself.
+    let offline = run_json(
+        dir.path(),
+        port,
+        &["invoice", "show", &checked.payment_hash],
+    );
+    assert_eq!(offline["status"], "paid");
+    assert_eq!(offline["comment"], "hola");
+    assert_eq!(offline["hashed_description"], metadata);
+
+    let server = Server::start(dir.path(), port);
+    let after: Value = http
+        .get(&verify)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, verified, "the paid invoice survived the restart");
+    let listed = run_json(dir.path(), port, &["invoice", "list", "--user", "alice"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let users = run_json(dir.path(), port, &["user", "list"]);
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "satoshi"]);
+    server.stop();
+}
+
+#[tokio::test]
+async fn the_cli_says_plainly_when_the_store_is_locked_and_no_server_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _holder = rayo::store::SledStore::open(&dir.path().join("data").join("store")).unwrap();
+    let output = rayo(dir.path(), port)
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("locked by another process"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_cli_manages_users_offline_with_tables_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    run(
+        dir.path(),
+        port,
+        &[
+            "user",
+            "add",
+            "bob",
+            "--payer-data",
+            "name,email:mandatory",
+            "--success-message",
+            "Gracias",
+        ],
+    );
+    let table = String::from_utf8(run(dir.path(), port, &["user", "list"]).stdout).unwrap();
+    assert!(table.starts_with("ADDRESS"), "{table}");
+    assert!(table.contains(&format!("bob@127.0.0.1:{port}")), "{table}");
+    let shown = run_json(dir.path(), port, &["user", "show", "bob"]);
+    assert_eq!(shown["payer_data"], "name,email:mandatory");
+    run(dir.path(), port, &["user", "update", "bob", "--disable"]);
+    assert_eq!(
+        run_json(dir.path(), port, &["user", "show", "bob"])["disabled"],
+        true
+    );
+    run(dir.path(), port, &["user", "remove", "bob"]);
+    let missing = rayo(dir.path(), port)
+        .args(["user", "show", "bob"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no user 'bob'"));
+    let bad = rayo(dir.path(), port)
+        .args(["user", "add", "admin"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("reserved"));
+}
+
+#[test]
+fn the_admin_token_is_never_shown_in_help() {
+    let output = Command::new(RAYO)
+        .args(["serve", "--help"])
+        .env("RAYO_ADMIN_TOKEN", "super-secret-token")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--admin-token"), "{help}");
+    assert!(!help.contains("super-secret-token"), "{help}");
+}

@@ -1,0 +1,64 @@
+//! The callback's last line of defence: whatever the backend returns is checked before a wallet
+//! sees it, and a slow or failing backend costs the wallet one clear error, never a hang.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::backend_double::{BackendDouble, Fault};
+use crate::support::wallet::check_invoice;
+use crate::support::{assert_lnurl_error, spawn_app_with};
+
+#[tokio::test]
+async fn callback_refuses_invoices_the_backend_got_wrong() {
+    let backend = Arc::new(BackendDouble::new(Fault::None));
+    let app = spawn_app_with(Some(backend.clone()), |_| {}).await;
+    for fault in [
+        Fault::WrongAmount,
+        Fault::WrongDescriptionHash,
+        Fault::WrongNetwork,
+        Fault::AlreadyExpired,
+        Fault::MisreportedPaymentHash,
+        Fault::Garbage,
+    ] {
+        backend.set_fault(fault);
+        let body = app.callback("satoshi", "amount=21000").await;
+        assert_lnurl_error(&body, "invalid invoice");
+        assert!(
+            app.invoices().await.is_empty(),
+            "{fault:?} must store nothing"
+        );
+    }
+    backend.set_fault(Fault::None);
+    let metadata = app.get_json("/.well-known/lnurlp/satoshi").await["metadata"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = app.callback("satoshi", "amount=21000").await;
+    check_invoice(body["pr"].as_str().unwrap(), 21_000, &metadata);
+    assert_eq!(app.invoices().await.len(), 1);
+}
+
+#[tokio::test]
+async fn callback_reports_a_failing_backend_without_leaking_its_words() {
+    let app = spawn_app_with(Some(Arc::new(BackendDouble::new(Fault::Fails))), |_| {}).await;
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert_lnurl_error(&body, "could not create an invoice");
+    assert!(!body["reason"].as_str().unwrap().contains("503"));
+    assert!(app.invoices().await.is_empty());
+}
+
+#[tokio::test]
+async fn callback_gives_up_on_a_hanging_backend_at_the_configured_timeout() {
+    let app = spawn_app_with(Some(Arc::new(BackendDouble::new(Fault::Hangs))), |s| {
+        s.backend_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let started = Instant::now();
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert_lnurl_error(&body, "did not answer in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered within the timeout, not the wallet's"
+    );
+    assert!(app.invoices().await.is_empty());
+}

@@ -1,0 +1,11 @@
+//! One integration-test binary (one link on two cores), one module per area.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod admin;
+mod binary;
+mod callback;
+mod callback_backend_faults;
+mod verify;
+mod well_known;

@@ -1,0 +1,150 @@
+//! A backend double for the callback's defences: it mints real signed BOLT11 invoices, and can
+//! be told to get them wrong in each way a real upstream might, or to fail or hang.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bitcoin_hashes::{sha256, Hash};
+use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
+use rayo::backends::{
+    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
+};
+use rayo::domain::Hash32;
+use secp256k1::{SecretKey, SECP256K1};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    WrongAmount,
+    WrongDescriptionHash,
+    WrongNetwork,
+    AlreadyExpired,
+    /// Reports a payment hash other than the invoice's.
+    MisreportedPaymentHash,
+    Fails,
+    /// Never answers.
+    Hangs,
+    /// Returns text that is not an invoice.
+    Garbage,
+}
+
+pub struct BackendDouble {
+    key: SecretKey,
+    capabilities: Capabilities,
+    fault: Mutex<Fault>,
+    pub calls: AtomicUsize,
+}
+
+impl BackendDouble {
+    pub fn new(fault: Fault) -> Self {
+        Self::with_capabilities(fault, true)
+    }
+
+    /// A backend that, like phoenixd or LNbits, only makes whole-satoshi invoices.
+    pub fn sat_only() -> Self {
+        Self::with_capabilities(Fault::None, false)
+    }
+
+    fn with_capabilities(fault: Fault, msat_precision: bool) -> Self {
+        Self {
+            key: SecretKey::from_slice(&[0x42; 32]).unwrap(),
+            capabilities: Capabilities {
+                description_hash: true,
+                msat_precision,
+                max_expiry: Duration::from_secs(3600),
+                network: Currency::Regtest,
+            },
+            fault: Mutex::new(fault),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+}
+
+#[async_trait]
+impl InvoiceBackend for BackendDouble {
+    fn kind(&self) -> &'static str {
+        "double"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn create_invoice(
+        &self,
+        request: InvoiceRequest<'_>,
+    ) -> Result<CreatedInvoice, BackendError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let fault = *self.fault.lock().unwrap();
+        match fault {
+            Fault::Fails => {
+                return Err(BackendError::Unavailable(
+                    "double: upstream said 503".into(),
+                ))
+            }
+            Fault::Hangs => std::future::pending::<()>().await,
+            Fault::Garbage => {
+                return Ok(CreatedInvoice {
+                    bolt11: "lnbcrt1garbage".into(),
+                    payment_hash: Hash32([1; 32]),
+                    backend_ref: None,
+                })
+            }
+            _ => {}
+        }
+        let preimage = rand_bytes();
+        let payment_hash = sha256::Hash::hash(&preimage);
+        let amount = match fault {
+            Fault::WrongAmount => request.amount.msat() + 1000,
+            _ => request.amount.msat(),
+        };
+        let hash = match (&request.description, fault) {
+            (_, Fault::WrongDescriptionHash) => sha256::Hash::hash(b"something else"),
+            (InvoiceDescription::Hash { hash, .. }, _) => sha256::Hash::from_byte_array(hash.0),
+            (InvoiceDescription::Memo(_), _) => {
+                return Err(BackendError::Rejected("double wants hashes".into()))
+            }
+        };
+        let currency = if fault == Fault::WrongNetwork {
+            Currency::Bitcoin
+        } else {
+            Currency::Regtest
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let (timestamp, expiry) = if fault == Fault::AlreadyExpired {
+            (now - Duration::from_secs(7200), Duration::from_secs(600))
+        } else {
+            (now, request.expiry)
+        };
+        let invoice = InvoiceBuilder::new(currency)
+            .amount_milli_satoshis(amount)
+            .payment_hash(payment_hash)
+            .payment_secret(PaymentSecret(rand_bytes()))
+            .description_hash(hash)
+            .duration_since_epoch(timestamp)
+            .expiry_time(expiry)
+            .min_final_cltv_expiry_delta(18)
+            .build_signed(|m| SECP256K1.sign_ecdsa_recoverable(m, &self.key))
+            .expect("double builds invoices");
+        let reported = if fault == Fault::MisreportedPaymentHash {
+            Hash32([9; 32])
+        } else {
+            Hash32(payment_hash.to_byte_array())
+        };
+        Ok(CreatedInvoice {
+            bolt11: invoice.to_string(),
+            payment_hash: reported,
+            backend_ref: Some("double-1".into()),
+        })
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    rayo::clock::random_bytes()
+}

@@ -1,0 +1,168 @@
+//! Shared by every integration test: a real server on a real port with its own sled store,
+//! a wallet-side checker, and a backend double.
+
+#![allow(dead_code)]
+
+pub mod backend_double;
+pub mod wallet;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use rayo::backends::InvoiceBackend;
+use rayo::config::{PublicUrl, Settings};
+use rayo::startup::{Application, Overrides};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`, also the public URL.
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub data_dir: TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(None, |_| {}).await
+}
+
+/// Starts rayo on port 0 in a fresh data directory, with `backend` instead of the dev backend
+/// if given, and `tweak` applied to the settings.
+pub async fn spawn_app_with(
+    backend: Option<Arc<dyn InvoiceBackend>>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut settings = Settings::defaults();
+    settings.bind = listener.local_addr().unwrap();
+    settings.public_url = PublicUrl::parse(&address).unwrap();
+    settings.data_dir = data_dir.path().to_path_buf();
+    settings.workers = Some(1);
+    tweak(&mut settings);
+    let app = Application::build_on(
+        settings,
+        listener,
+        Overrides {
+            backend,
+            clock: None,
+        },
+    )
+    .await
+    .expect("application starts");
+    let admin_token = app.admin_token().expose().to_owned();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        admin_token,
+        data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn domain(&self) -> &str {
+        self.address.trim_start_matches("http://")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends `path` byte for byte (HTTP clients normalise `..` away) and returns the status
+    /// and the JSON body.
+    pub async fn raw_get(&self, path: &str) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.domain())
+            .await
+            .expect("connect");
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.domain());
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        let status = text
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let answer = self.get(path).await;
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.json().await.expect("JSON body")
+    }
+
+    /// Calls the callback and returns its JSON, asserting the LNURL convention of HTTP 200.
+    pub async fn callback(&self, name: &str, query: &str) -> Value {
+        self.get_json(&format!("/lnurlp/{name}/callback?{query}"))
+            .await
+    }
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}/admin/v1{path}", self.address))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("admin request")
+    }
+
+    pub async fn add_user(&self, name: &str, settings: Value) -> Value {
+        let answer = self
+            .admin(
+                reqwest::Method::POST,
+                "/users",
+                Some(serde_json::json!({"name": name, "settings": settings})),
+            )
+            .await;
+        assert_eq!(answer.status(), 201, "creating {name}");
+        answer.json().await.unwrap()
+    }
+
+    pub async fn invoices(&self) -> Vec<Value> {
+        let answer = self
+            .admin(reqwest::Method::GET, "/invoices?limit=1000", None)
+            .await;
+        assert_eq!(answer.status(), 200);
+        answer.json().await.unwrap()
+    }
+
+    pub async fn settle(&self, payment_hash: &str) -> reqwest::Response {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/dev/settle/{payment_hash}"),
+            None,
+        )
+        .await
+    }
+}
+
+/// Asserts an LNURL error whose reason mentions `needle` (case-insensitive).
+pub fn assert_lnurl_error(body: &Value, needle: &str) {
+    assert_eq!(
+        body["status"], "ERROR",
+        "expected an LNURL error, got {body}"
+    );
+    let reason = body["reason"].as_str().expect("reason is a string");
+    assert!(
+        reason.to_lowercase().contains(&needle.to_lowercase()),
+        "reason {reason:?} should mention {needle:?}"
+    );
+}

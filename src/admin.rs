@@ -10,8 +10,8 @@ use crate::clock::{random_bytes, Clock};
 use crate::config::PublicUrl;
 use crate::directory::Directory;
 use crate::domain::{
-    Hash32, InvoiceRecord, InvoiceStatus, PaidDetails, Secret, SuccessAction, User, UserContext,
-    UserSettings, Username,
+    Hash32, InvoiceRecord, InvoiceStatus, Metadata, PaidDetails, Secret, SuccessAction, User,
+    UserContext, UserSettings, Username,
 };
 use crate::lnurl::bech32;
 use crate::store::{Db, StoreError};
@@ -185,7 +185,18 @@ impl Registry {
             + 'static,
     {
         let _guard = self.user_writes.lock().await;
-        let (user, extra) = self.db.commit(op).await??;
+        let domain = self.public_url.domain().to_owned();
+        let (user, extra) = self
+            .db
+            .commit(move |store| {
+                let outcome = op(store)?;
+                // Invoices refer to the metadata by hash: store it with the user who serves it.
+                if let Ok((Some(user), _)) = &outcome {
+                    store.put_metadata(Metadata::for_user(user, &domain).as_str())?;
+                }
+                Ok(outcome)
+            })
+            .await??;
         let user = user.ok_or_else(|| AdminError::NotFound("user".into()))?;
         if let Some(directory) = &self.directory {
             directory.upsert(user.clone());

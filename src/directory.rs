@@ -37,6 +37,15 @@ impl Directory {
             .cloned()
     }
 
+    pub fn profiles(&self) -> Vec<Arc<PayProfile>> {
+        self.profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn upsert(&self, user: User) -> Arc<PayProfile> {
         let profile = Arc::new(PayProfile::build(user, &self.public_url));
         self.profiles

@@ -272,12 +272,9 @@ impl Payments {
             verify,
         };
         // Durable before visible: the wallet sees the invoice only once its record is on disk.
-        let stored_profile = profile.clone();
+        // (The metadata it refers to was stored when the profile was built.)
         self.db
-            .commit(move |store| {
-                store.put_metadata(stored_profile.metadata.as_str())?;
-                store.insert_invoice(&record)
-            })
+            .commit(move |store| store.insert_invoice(&record))
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not store an invoice");

@@ -158,7 +158,16 @@ fn sled_store_keeps_what_was_flushed_across_reopen() {
         store.insert_invoice(&invoice("alice", 5)).unwrap();
         store.flush().unwrap();
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    // sled's background flusher may hold the lock for a moment after the last handle drops.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let store = loop {
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(
         store.invoice(&invoice("alice", 5).payment_hash).unwrap(),
         Some(invoice("alice", 5))

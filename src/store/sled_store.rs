@@ -1,6 +1,5 @@
 use std::path::Path;
 
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::Tree;
 
 use super::{decode, encode, next_status, InvoiceFilter, Store, StoreError};
@@ -9,21 +8,47 @@ use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, User, Username};
 /// Page cache size. Users and recent invoices fit easily; a larger cache only inflates RSS.
 const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// sled, one tree per keyspace:
+/// sled trees:
 /// - `users`: name -> User
 /// - `metadata`: sha256 -> metadata string
-/// - `invoices`: payment hash -> InvoiceRecord
-/// - `invoices_by_user`: name, 0x00, !seq, payment hash -> ()  (newest first per user)
-/// - `invoices_by_time`: !seq, payment hash -> ()             (newest first overall)
+/// - `invoices`, three keyspaces:
+///   - `r` seq -> InvoiceRecord: records in arrival order. sled appends to the last leaf for
+///     increasing keys, which costs half the time and a quarter of the memory of inserting
+///     under random keys (payment hashes); iterating backwards lists newest first.
+///   - `h` payment hash -> seq: written first, with an insert-if-absent that doubles as the
+///     duplicate check.
+///   - `u` name, 0x00, seq -> (): one user's invoices.
+///
+///   A crash between these writes can only strand an invoice nobody was ever shown (the
+///   callback answers after the flush). Readers skip entries whose record is missing.
+///
 /// - `meta`: key -> bytes (server keys and settings)
 pub struct SledStore {
     db: sled::Db,
     users: Tree,
     metadata: Tree,
     invoices: Tree,
-    by_user: Tree,
-    by_time: Tree,
     meta: Tree,
+}
+
+const RECORD: u8 = b'r';
+const BY_HASH: u8 = b'h';
+const BY_USER: u8 = b'u';
+
+fn record_key(seq: [u8; 8]) -> [u8; 9] {
+    let mut key = [RECORD; 9];
+    key[1..].copy_from_slice(&seq);
+    key
+}
+
+fn hash_key(hash: &Hash32) -> [u8; 33] {
+    let mut key = [BY_HASH; 33];
+    key[1..].copy_from_slice(&hash.0);
+    key
+}
+
+fn seq_of(bytes: &[u8]) -> Option<[u8; 8]> {
+    bytes.get(bytes.len().checked_sub(8)?..)?.try_into().ok()
 }
 
 impl SledStore {
@@ -40,8 +65,6 @@ impl SledStore {
             users: tree("users")?,
             metadata: tree("metadata")?,
             invoices: tree("invoices")?,
-            by_user: tree("invoices_by_user")?,
-            by_time: tree("invoices_by_time")?,
             meta: tree("meta")?,
             db,
         })
@@ -62,15 +85,29 @@ fn io(e: sled::Error) -> StoreError {
 }
 
 fn user_prefix(name: &Username) -> Vec<u8> {
-    let mut key = name.as_str().as_bytes().to_vec();
+    let mut key = vec![BY_USER];
+    key.extend_from_slice(name.as_str().as_bytes());
     key.push(0);
     key
 }
 
-fn tx_error(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => io(e),
+impl SledStore {
+    /// The record key of an invoice, from its payment hash.
+    fn seq_for(&self, hash: &Hash32) -> Result<Option<[u8; 8]>, StoreError> {
+        Ok(self
+            .invoices
+            .get(hash_key(hash))
+            .map_err(io)?
+            .as_deref()
+            .and_then(seq_of))
+    }
+
+    fn record_at(&self, seq: [u8; 8]) -> Result<Option<InvoiceRecord>, StoreError> {
+        self.invoices
+            .get(record_key(seq))
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
     }
 }
 
@@ -119,35 +156,35 @@ impl Store for SledStore {
     }
 
     fn invoice(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError> {
-        self.invoices
-            .get(hash.0)
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        match self.seq_for(hash)? {
+            Some(seq) => self.record_at(seq),
+            None => Ok(None),
+        }
     }
 
     fn insert_invoice(&self, invoice: &InvoiceRecord) -> Result<(), StoreError> {
-        let value = encode(invoice)?;
-        let newest_first = (!self.db.generate_id().map_err(io)?).to_be_bytes();
-        let hash = invoice.payment_hash.0;
+        let seq = self.db.generate_id().map_err(io)?.to_be_bytes();
+        let claimed = self
+            .invoices
+            .compare_and_swap(
+                hash_key(&invoice.payment_hash),
+                None::<&[u8]>,
+                Some(&seq[..]),
+            )
+            .map_err(io)?;
+        if claimed.is_err() {
+            return Err(StoreError::Conflict(format!(
+                "invoice {}",
+                invoice.payment_hash
+            )));
+        }
+        self.invoices
+            .insert(record_key(seq), encode(invoice)?)
+            .map_err(io)?;
         let mut user_key = user_prefix(&invoice.user);
-        user_key.extend_from_slice(&newest_first);
-        user_key.extend_from_slice(&hash);
-        let mut time_key = newest_first.to_vec();
-        time_key.extend_from_slice(&hash);
-        (&self.invoices, &self.by_user, &self.by_time)
-            .transaction(|(invoices, by_user, by_time)| {
-                if invoices.get(hash)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
-                        format!("invoice {}", invoice.payment_hash),
-                    )));
-                }
-                invoices.insert(&hash, value.as_slice())?;
-                by_user.insert(user_key.as_slice(), &[])?;
-                by_time.insert(time_key.as_slice(), &[])?;
-                Ok(())
-            })
-            .map_err(tx_error)
+        user_key.extend_from_slice(&seq);
+        self.invoices.insert(user_key, &[]).map_err(io)?;
+        Ok(())
     }
 
     fn set_invoice_status(
@@ -155,20 +192,24 @@ impl Store for SledStore {
         hash: &Hash32,
         status: InvoiceStatus,
     ) -> Result<InvoiceRecord, StoreError> {
-        self.invoices
-            .transaction(|invoices| {
-                let abort = ConflictableTransactionError::Abort;
-                let bytes = invoices
-                    .get(hash.0)?
-                    .ok_or_else(|| abort(StoreError::NotFound(format!("invoice {hash}"))))?;
-                let mut record: InvoiceRecord = decode(&bytes).map_err(abort)?;
-                if let Some(next) = next_status(record.status, status).map_err(abort)? {
-                    record.status = next;
-                    invoices.insert(&hash.0, encode(&record).map_err(abort)?)?;
-                }
-                Ok(record)
-            })
-            .map_err(tx_error)
+        let not_found = || StoreError::NotFound(format!("invoice {hash}"));
+        let key = record_key(self.seq_for(hash)?.ok_or_else(not_found)?);
+        loop {
+            let current = self.invoices.get(key).map_err(io)?.ok_or_else(not_found)?;
+            let mut record: InvoiceRecord = decode(&current)?;
+            let Some(next) = next_status(record.status, status)? else {
+                return Ok(record);
+            };
+            record.status = next;
+            let swapped = self
+                .invoices
+                .compare_and_swap(key, Some(&current), Some(encode(&record)?))
+                .map_err(io)?;
+            // Lost a race with another writer: read again and re-decide.
+            if swapped.is_ok() {
+                return Ok(record);
+            }
+        }
     }
 
     fn invoices(
@@ -177,23 +218,33 @@ impl Store for SledStore {
         keep: InvoiceFilter<'_>,
         limit: usize,
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
-        let index = match user {
-            Some(name) => self.by_user.scan_prefix(user_prefix(name)),
-            None => self.by_time.iter(),
-        };
         let mut out = Vec::new();
-        for entry in index.keys() {
-            if out.len() >= limit {
-                break;
-            }
-            let key = entry.map_err(io)?;
-            let hash = key.get(key.len().saturating_sub(32)..).unwrap_or_default();
-            let Some(bytes) = self.invoices.get(hash).map_err(io)? else {
-                continue;
-            };
-            let record: InvoiceRecord = decode(&bytes)?;
+        let mut take = |record: InvoiceRecord| {
             if keep(&record) {
                 out.push(record);
+            }
+            out.len() < limit
+        };
+        match user {
+            Some(name) => {
+                for key in self.invoices.scan_prefix(user_prefix(name)).keys().rev() {
+                    let Some(seq) = seq_of(&key.map_err(io)?) else {
+                        continue;
+                    };
+                    let Some(record) = self.record_at(seq)? else {
+                        continue;
+                    };
+                    if !take(record) {
+                        break;
+                    }
+                }
+            }
+            None => {
+                for value in self.invoices.scan_prefix([RECORD]).values().rev() {
+                    if !take(decode(&value.map_err(io)?)?) {
+                        break;
+                    }
+                }
             }
         }
         Ok(out)

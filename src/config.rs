@@ -139,6 +139,13 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_the_admin_token() {
+        let mut settings = Settings::defaults();
+        settings.admin_token = Some(Secret::new("tok-3f9a"));
+        assert!(!format!("{settings:?}").contains("tok-3f9a"));
+    }
+
+    #[test]
     fn refuses_paths_and_other_schemes() {
         assert!(PublicUrl::parse("https://example.com/rayo").is_err());
         assert!(PublicUrl::parse("ftp://example.com").is_err());

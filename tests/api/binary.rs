@@ -117,6 +117,15 @@ async fn the_binary_serves_settles_and_remembers_across_restarts() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
 
+    let token = dir.path().join("data").join("admin.token");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&token).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the generated admin token is private to its owner"
+    );
+
     // While the server runs (holding the store's lock), the CLI goes through the admin API.
     let alice = run_json(
         dir.path(),

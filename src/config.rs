@@ -15,6 +15,11 @@ pub struct Settings {
     pub public_url: PublicUrl,
     pub data_dir: PathBuf,
     pub backend: BackendKind,
+    /// LNbits: base URL and the wallet's invoice key.
+    pub lnbits_url: Option<Url>,
+    pub lnbits_invoice_key: Option<Secret>,
+    /// The network invoices must be for [default: regtest for dev, bitcoin otherwise].
+    pub network: Option<Network>,
     /// `None`: use (or create) the token file in the data directory.
     pub admin_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -36,6 +41,9 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!()),
             data_dir: PathBuf::from("data"),
             backend: BackendKind::Dev,
+            lnbits_url: None,
+            lnbits_invoice_key: None,
+            network: None,
             admin_token: None,
             log_format: LogFormat::Pretty,
             backend_timeout: Duration::from_secs(4),
@@ -54,6 +62,28 @@ impl Settings {
 pub enum BackendKind {
     /// Built-in: signs regtest invoices, moves no money.
     Dev,
+    /// An LNbits wallet (RAYO_LNBITS_URL, RAYO_LNBITS_INVOICE_KEY).
+    Lnbits,
+}
+
+/// Which chain invoices are for; an invoice for another one is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Network {
+    Bitcoin,
+    Testnet,
+    Signet,
+    Regtest,
+}
+
+impl From<Network> for lightning_invoice::Currency {
+    fn from(network: Network) -> Self {
+        match network {
+            Network::Bitcoin => Self::Bitcoin,
+            Network::Testnet => Self::BitcoinTestnet,
+            Network::Signet => Self::Signet,
+            Network::Regtest => Self::Regtest,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

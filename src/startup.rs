@@ -10,9 +10,9 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{Registry, UserView};
-use crate::backends::{DevBackend, InvoiceBackend};
+use crate::backends::{DevBackend, InvoiceBackend, LnbitsBackend};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{BackendKind, Settings};
+use crate::config::{BackendKind, Network, Settings};
 use crate::directory::Directory;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{load_or_create_admin_token, ServerKeys};
@@ -31,6 +31,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("could not create the demo user: {0}")]
     DemoUser(String),
     #[error("HTTP server: {0}")]
@@ -77,13 +79,19 @@ impl Application {
         let keys = ServerKeys::load_or_create(&db).await?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock.clone()));
-        let backend: Arc<dyn InvoiceBackend> = match (overrides.backend, settings.backend) {
-            (Some(backend), _) => backend,
-            (None, BackendKind::Dev) => dev.clone(),
+        let backend = match overrides.backend {
+            Some(backend) => backend,
+            None => configured_backend(&settings, &dev)?,
         };
         if backend.kind() == "dev" {
             tracing::warn!(
                 "the dev backend signs regtest invoices with a local key: no real money moves"
+            );
+        }
+        if !backend.capabilities().description_hash {
+            tracing::warn!(
+                backend = backend.kind(),
+                "this backend cannot commit to a description hash: invoices carry a memo, and wallets that check `h` will refuse them"
             );
         }
 
@@ -185,6 +193,40 @@ impl Application {
         let _ = std::fs::remove_file(&self.server_url_file);
         result
     }
+}
+
+/// The invoice source the settings ask for.
+fn configured_backend(
+    settings: &Settings,
+    dev: &Arc<DevBackend>,
+) -> Result<Arc<dyn InvoiceBackend>, StartupError> {
+    let missing = |what: &str| {
+        StartupError::Config(format!("the {:?} backend needs {what}", settings.backend))
+    };
+    Ok(match settings.backend {
+        BackendKind::Dev => {
+            if settings.network.is_some_and(|n| n != Network::Regtest) {
+                return Err(StartupError::Config(
+                    "the dev backend only makes regtest invoices".into(),
+                ));
+            }
+            dev.clone()
+        }
+        BackendKind::Lnbits => Arc::new(
+            LnbitsBackend::new(
+                settings
+                    .lnbits_url
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_LNBITS_URL"))?,
+                settings
+                    .lnbits_invoice_key
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
+                settings.network.unwrap_or(Network::Bitcoin).into(),
+            )
+            .map_err(|e| StartupError::Config(e.to_string()))?,
+        ),
+    })
 }
 
 /// The file a running server writes its admin base URL into.

@@ -2,6 +2,8 @@
 //! and nothing outside this folder knows its wire format.
 
 mod dev;
+mod http;
+mod lnbits;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -9,9 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use lightning_invoice::Currency;
 
-use crate::domain::{Hash32, Msat};
+use crate::domain::{Hash32, Msat, Preimage};
 
 pub use dev::DevBackend;
+pub use lnbits::LnbitsBackend;
 
 /// What a backend can do; the callback adapts to it.
 #[derive(Debug, Clone)]
@@ -63,6 +66,20 @@ pub enum BackendError {
     Protocol(String),
 }
 
+/// What a backend knows about an invoice it made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvoiceState {
+    Pending,
+    Paid {
+        preimage: Preimage,
+        paid_at: u64,
+        amount_received: Msat,
+    },
+    Expired,
+    /// The backend has no such invoice (or keeps no payment state, like the dev backend).
+    Unknown,
+}
+
 #[async_trait]
 pub trait InvoiceBackend: Send + Sync + 'static {
     /// Short name for logs and records: `dev`, `lnbits`, ...
@@ -72,4 +89,5 @@ pub trait InvoiceBackend: Send + Sync + 'static {
         &self,
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError>;
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError>;
 }

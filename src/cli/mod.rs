@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::admin::InvoiceQuery;
-use crate::config::{BackendKind, LogFormat, PublicUrl, Settings};
+use crate::config::{BackendKind, LogFormat, Network, PublicUrl, Settings};
 use crate::domain::{Image, Msat, PayerDataSpec, Secret, UserSettings};
 use crate::startup::Application;
 
@@ -82,6 +82,15 @@ pub struct ServeArgs {
     /// Invoice source.
     #[arg(long, env = "RAYO_BACKEND", value_enum, default_value = "dev")]
     pub backend: BackendKind,
+    /// LNbits base URL, e.g. https://lnbits.example.com/
+    #[arg(long, env = "RAYO_LNBITS_URL")]
+    pub lnbits_url: Option<url::Url>,
+    /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
+    #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
+    pub lnbits_invoice_key: Option<Secret>,
+    /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
+    #[arg(long, env = "RAYO_NETWORK", value_enum)]
+    pub network: Option<Network>,
     #[arg(long, env = "RAYO_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
     /// How long the callback waits for the backend, in milliseconds.
@@ -238,6 +247,9 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         public_url: PublicUrl::parse(&global.public_url).map_err(CliError::Usage)?,
         data_dir: global.data_dir.clone(),
         backend: args.backend,
+        lnbits_url: args.lnbits_url,
+        lnbits_invoice_key: args.lnbits_invoice_key,
+        network: args.network,
         admin_token: global.admin_token.clone(),
         log_format: args.log_format,
         backend_timeout: Duration::from_millis(args.backend_timeout_ms),

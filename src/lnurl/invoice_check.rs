@@ -4,9 +4,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin_hashes::Hash;
-use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
+use lightning_invoice::{Currency, SignedRawBolt11Invoice};
 
 use crate::domain::{Hash32, Msat};
+
+/// BOLT11: an invoice without an `x` field expires after an hour.
+const DEFAULT_EXPIRY_SECS: u64 = 3600;
 
 /// An invoice must leave the payer at least this long to pay it.
 pub const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(30);
@@ -50,43 +53,61 @@ pub fn check_invoice(
     bolt11: &str,
     expected: &Expected<'_>,
 ) -> Result<CheckedInvoice, InvoiceCheckError> {
-    // Parsing verifies the signature as well as the encoding.
-    let invoice: Bolt11Invoice = bolt11
+    // The signed raw form, not `Bolt11Invoice`: that one also enforces feature bits, which some
+    // upstreams omit (LNbits' FakeWallet) and wallets do not require. What decides whether a
+    // payer can pay is checked below, the signature first.
+    let signed: SignedRawBolt11Invoice = bolt11
         .parse()
         .map_err(|e| InvoiceCheckError::Undecodable(format!("{e}")))?;
-    let got = invoice.amount_milli_satoshis();
+    if !signed.check_signature() {
+        return Err(InvoiceCheckError::Undecodable(
+            "the signature does not verify".into(),
+        ));
+    }
+    let raw = signed.raw_invoice();
+    // Amounts are in pico-bitcoin: 10 per millisatoshi.
+    let got = raw
+        .amount_pico_btc()
+        .filter(|p| p % 10 == 0)
+        .map(|p| p / 10);
     if got != Some(expected.amount.msat()) {
         return Err(InvoiceCheckError::WrongAmount {
             expected: expected.amount.msat(),
             got,
         });
     }
-    match (
-        invoice.description(),
-        expected.description_hash,
-        expected.memo,
-    ) {
-        (Bolt11InvoiceDescriptionRef::Hash(h), Some(want), _) if h.0.to_byte_array() == want.0 => {}
-        (Bolt11InvoiceDescriptionRef::Direct(d), None, Some(memo)) if d.as_inner().0 == memo => {}
-        (_, Some(_), _) => return Err(InvoiceCheckError::WrongDescriptionHash),
-        (_, None, _) => return Err(InvoiceCheckError::WrongMemo),
+    match (expected.description_hash, expected.memo) {
+        (Some(want), _) => {
+            if raw.description_hash().map(|h| h.0.to_byte_array()) != Some(want.0) {
+                return Err(InvoiceCheckError::WrongDescriptionHash);
+            }
+        }
+        (None, memo) => {
+            if raw.description().map(|d| d.as_inner().0.as_str()) != memo || memo.is_none() {
+                return Err(InvoiceCheckError::WrongMemo);
+            }
+        }
     }
-    if invoice.currency() != expected.network {
+    if raw.currency() != expected.network {
         return Err(InvoiceCheckError::WrongNetwork {
             expected: expected.network.clone(),
-            got: invoice.currency(),
+            got: raw.currency(),
         });
     }
-    if invoice.payment_hash().to_byte_array() != expected.payment_hash.0 {
+    if raw.payment_hash().map(|h| h.0.to_byte_array()) != Some(expected.payment_hash.0) {
         return Err(InvoiceCheckError::WrongPaymentHash);
     }
+    let created_at = raw.data.timestamp.as_unix_timestamp();
+    let expiry = raw
+        .expiry_time()
+        .map_or(DEFAULT_EXPIRY_SECS, |e| e.as_seconds());
+    let expires_at = created_at.saturating_add(expiry);
     let now = expected.now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let expires_at = invoice.expires_at().ok_or(InvoiceCheckError::Expired)?;
-    if expires_at < now + MIN_REMAINING_VALIDITY {
+    if Duration::from_secs(expires_at) < now + MIN_REMAINING_VALIDITY {
         return Err(InvoiceCheckError::Expired);
     }
     Ok(CheckedInvoice {
-        created_at: invoice.duration_since_epoch().as_secs(),
-        expires_at: expires_at.as_secs(),
+        created_at,
+        expires_at,
     })
 }

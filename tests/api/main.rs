@@ -7,5 +7,6 @@ mod admin;
 mod binary;
 mod callback;
 mod callback_backend_faults;
+mod lnbits;
 mod verify;
 mod well_known;

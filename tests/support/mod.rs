@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backend_double;
+pub mod lnbits;
 pub mod wallet;
 
 use std::net::TcpListener;
@@ -33,6 +34,9 @@ pub async fn spawn_app_with(
     backend: Option<Arc<dyn InvoiceBackend>>,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    if std::env::var_os("RAYO_TEST_LOG").is_some() {
+        rayo::telemetry::init(rayo::config::LogFormat::Pretty);
+    }
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().unwrap().port();

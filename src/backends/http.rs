@@ -1,0 +1,74 @@
+//! What every HTTP backend shares: one client per backend (rustls, bounded connect and request
+//! times), and turning an upstream's answer into a value or an error an operator can act on.
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::BackendError;
+
+/// Longest an upstream may take to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest any one upstream request may take (the callback applies its own, shorter bound).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Error bodies are quoted in logs, never in full.
+const MAX_QUOTED: usize = 200;
+
+pub fn client() -> Result<reqwest::Client, BackendError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| BackendError::Unavailable(format!("HTTP client: {e}")))
+}
+
+/// A transport failure, in words: which upstream, and whether it was unreachable or slow.
+pub fn transport(upstream: &str, e: &reqwest::Error) -> BackendError {
+    if e.is_timeout() {
+        BackendError::Unavailable(format!("{upstream} did not answer in time"))
+    } else if e.is_connect() {
+        BackendError::Unavailable(format!("{upstream} is unreachable: {}", root_cause(e)))
+    } else {
+        BackendError::Unavailable(format!("{upstream}: {}", root_cause(e)))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// The status and body of an answer, read whole.
+pub async fn read(upstream: &str, answer: Response) -> Result<(StatusCode, Vec<u8>), BackendError> {
+    let status = answer.status();
+    let body = answer.bytes().await.map_err(|e| transport(upstream, &e))?;
+    Ok((status, body.to_vec()))
+}
+
+pub fn json<T: DeserializeOwned>(upstream: &str, body: &[u8]) -> Result<T, BackendError> {
+    serde_json::from_slice(body).map_err(|e| {
+        BackendError::Protocol(format!(
+            "{upstream} answered something unexpected ({e}): {}",
+            quote(body)
+        ))
+    })
+}
+
+/// A short, printable excerpt of an upstream's body for the operator's log.
+pub fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut quoted: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_QUOTED)
+        .collect();
+    if text.chars().count() > MAX_QUOTED {
+        quoted.push('…');
+    }
+    quoted
+}

@@ -1,0 +1,295 @@
+//! LNbits (https://lnbits.com): one wallet's invoice key makes invoices and looks them up.
+//! Wire facts: `POST /api/v1/payments` (201 with `payment_hash` and `bolt11`), `GET
+//! /api/v1/payments/{hash}` (`paid`, `preimage`, `details`), errors as `{"detail": ...}`. An
+//! unknown key is a 404 "Wallet not found.", not a 401. Amounts are whole satoshis.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use lightning_invoice::Currency;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::http::{self, quote};
+use super::{
+    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
+    InvoiceState,
+};
+use crate::domain::{Hash32, Msat, Preimage, Secret};
+
+const NAME: &str = "LNbits";
+
+pub struct LnbitsBackend {
+    base: Url,
+    invoice_key: Secret,
+    client: reqwest::Client,
+    capabilities: Capabilities,
+}
+
+#[derive(Serialize)]
+struct CreateInvoice<'a> {
+    out: bool,
+    amount: u64,
+    unit: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memo: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description_hash: Option<String>,
+    expiry: u64,
+    external_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    payment_hash: String,
+    // LNbits 1.x sends both; older versions only `payment_request`.
+    #[serde(default)]
+    bolt11: Option<String>,
+    #[serde(default)]
+    payment_request: Option<String>,
+    #[serde(default)]
+    checking_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    paid: bool,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    preimage: Option<String>,
+    #[serde(default)]
+    details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    expiry: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    detail: serde_json::Value,
+}
+
+impl LnbitsBackend {
+    pub fn new(base: Url, invoice_key: Secret, network: Currency) -> Result<Self, BackendError> {
+        Ok(Self {
+            base,
+            invoice_key,
+            client: http::client()?,
+            capabilities: Capabilities {
+                description_hash: true,
+                msat_precision: false,
+                max_expiry: Duration::from_secs(24 * 3600),
+                network,
+            },
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, BackendError> {
+        self.base
+            .join(path)
+            .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))
+    }
+
+    fn error(status: StatusCode, body: &[u8]) -> BackendError {
+        let detail = serde_json::from_slice::<ErrorBody>(body)
+            .map(|e| match e.detail {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .unwrap_or_else(|_| quote(body));
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                BackendError::Rejected(format!("{NAME} refused the invoice key: {detail}"))
+            }
+            StatusCode::NOT_FOUND if detail.contains("Wallet not found") => BackendError::Rejected(
+                format!("{NAME} knows no wallet with this invoice key: {detail}"),
+            ),
+            s if s.is_server_error() => {
+                BackendError::Unavailable(format!("{NAME} failed ({s}): {detail}"))
+            }
+            s => BackendError::Rejected(format!("{NAME} refused the request ({s}): {detail}")),
+        }
+    }
+}
+
+#[async_trait]
+impl InvoiceBackend for LnbitsBackend {
+    fn kind(&self) -> &'static str {
+        "lnbits"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn create_invoice(
+        &self,
+        request: InvoiceRequest<'_>,
+    ) -> Result<CreatedInvoice, BackendError> {
+        if !request.amount.is_whole_sat() {
+            return Err(BackendError::Rejected(format!(
+                "{NAME} makes whole-satoshi invoices only"
+            )));
+        }
+        let (memo, description_hash) = match &request.description {
+            InvoiceDescription::Hash { hash, .. } => (None, Some(hash.to_hex())),
+            InvoiceDescription::Memo(memo) => (Some(memo.as_ref()), None),
+        };
+        let body = CreateInvoice {
+            out: false,
+            amount: request.amount.whole_sats(),
+            unit: "sat",
+            memo,
+            description_hash,
+            expiry: request.expiry.as_secs(),
+            external_id: request.label,
+        };
+        let answer = self
+            .client
+            .post(self.url("api/v1/payments")?)
+            .header("X-Api-Key", self.invoice_key.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, body) = http::read(NAME, answer).await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &body));
+        }
+        let created: Created = http::json(NAME, &body)?;
+        let payment_hash = created.payment_hash.parse().map_err(|_| {
+            BackendError::Protocol(format!("{NAME} returned a malformed payment hash"))
+        })?;
+        let bolt11 = created
+            .bolt11
+            .or(created.payment_request)
+            .ok_or_else(|| BackendError::Protocol(format!("{NAME} answered without an invoice")))?;
+        Ok(CreatedInvoice {
+            bolt11,
+            payment_hash,
+            backend_ref: created.checking_id,
+        })
+    }
+
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+        let answer = self
+            .client
+            .get(self.url(&format!("api/v1/payments/{payment_hash}"))?)
+            .header("X-Api-Key", self.invoice_key.expose())
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, body) = http::read(NAME, answer).await?;
+        if status == StatusCode::NOT_FOUND && body.windows(14).any(|w| w == b"does not exist") {
+            return Ok(InvoiceState::Unknown);
+        }
+        if !status.is_success() {
+            return Err(Self::error(status, &body));
+        }
+        let found: Status = http::json(NAME, &body)?;
+        let details = found.details.unwrap_or(Details {
+            amount: None,
+            updated_at: None,
+            time: None,
+            expiry: None,
+        });
+        if found.paid {
+            let preimage: Hash32 = found
+                .preimage
+                .as_deref()
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| {
+                    BackendError::Protocol(format!(
+                        "{NAME} reports the invoice paid without a preimage"
+                    ))
+                })?;
+            let preimage = Preimage(preimage);
+            if preimage.payment_hash() != *payment_hash {
+                return Err(BackendError::Protocol(format!(
+                    "{NAME} reported a preimage that does not match the payment hash"
+                )));
+            }
+            let paid_at = details
+                .updated_at
+                .as_deref()
+                .or(details.time.as_deref())
+                .and_then(unix_time)
+                .unwrap_or(0);
+            let amount = details
+                .amount
+                .and_then(|a| u64::try_from(a).ok())
+                .unwrap_or(0);
+            return Ok(InvoiceState::Paid {
+                preimage,
+                paid_at,
+                amount_received: Msat::from_msat(amount),
+            });
+        }
+        let expired = found.status.as_deref() == Some("failed")
+            || details
+                .expiry
+                .as_deref()
+                .and_then(unix_time)
+                .is_some_and(|at| at <= now());
+        Ok(if expired {
+            InvoiceState::Expired
+        } else {
+            InvoiceState::Pending
+        })
+    }
+}
+
+/// LNbits times look like `2026-11-22T05:19:03.934525+00:00` (or with `Z`, or naive UTC).
+fn unix_time(text: &str) -> Option<u64> {
+    let utc = text
+        .strip_suffix("+00:00")
+        .unwrap_or(text)
+        .trim_end_matches('Z');
+    let time = humantime::parse_rfc3339_weak(utc).ok()?;
+    time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lnbits_timestamps() {
+        assert_eq!(
+            unix_time("2026-11-22T05:19:03.934525+00:00"),
+            Some(1795324743)
+        );
+        assert_eq!(unix_time("2026-11-22T05:19:03Z"), Some(1795324743));
+        assert_eq!(unix_time("yesterday"), None);
+    }
+
+    #[test]
+    fn explains_errors_in_operator_words() {
+        let e = LnbitsBackend::error(StatusCode::NOT_FOUND, br#"{"detail":"Wallet not found."}"#);
+        assert!(
+            e.to_string()
+                .contains("knows no wallet with this invoice key"),
+            "{e}"
+        );
+        let e = LnbitsBackend::error(StatusCode::BAD_GATEWAY, b"<html>oops</html>");
+        assert!(matches!(e, BackendError::Unavailable(_)), "{e}");
+    }
+}

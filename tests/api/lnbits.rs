@@ -1,0 +1,120 @@
+//! rayo against a real LNbits: invoices made through the callback, checked like a wallet
+//! checks them, paid from another LNbits wallet, and seen paid by rayo's lookup.
+
+use lightning_invoice::Currency;
+use rayo::backends::{InvoiceBackend, InvoiceState, LnbitsBackend};
+use rayo::config::{BackendKind, Network};
+use rayo::domain::{Hash32, Secret};
+
+use crate::support::lnbits::{self, Lnbits};
+use crate::support::wallet::{assert_preimage_matches, check_invoice_on};
+use crate::support::{assert_lnurl_error, spawn_app_with, TestApp};
+
+async fn rayo_on(lnbits: &Lnbits, invoice_key: &str) -> TestApp {
+    let (url, key) = (lnbits.url.clone(), invoice_key.to_owned());
+    spawn_app_with(None, move |s| {
+        s.backend = BackendKind::Lnbits;
+        s.lnbits_url = Some(url.parse().unwrap());
+        s.lnbits_invoice_key = Some(Secret::new(key));
+        s.network = Some(Network::Bitcoin);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn lnbits_invoices_are_checked_paid_and_seen_paid() {
+    let Some(lnbits) = lnbits::start().await else {
+        return;
+    };
+    let app = rayo_on(&lnbits, &lnbits.payee_invoice_key).await;
+    let metadata = app.get_json("/.well-known/lnurlp/satoshi").await["metadata"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let body = app
+        .callback("satoshi", "amount=21000&comment=from+lnbits")
+        .await;
+    let pr = body["pr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no invoice: {body}"));
+    let checked = check_invoice_on(Currency::Bitcoin, pr, 21_000, &metadata);
+    let stored = app.invoices().await;
+    assert_eq!(stored[0]["backend"], "lnbits");
+    assert_eq!(stored[0]["bolt11"], pr);
+
+    let backend = LnbitsBackend::new(
+        lnbits.url.parse().unwrap(),
+        Secret::new(lnbits.payee_invoice_key.clone()),
+        Currency::Bitcoin,
+    )
+    .unwrap();
+    let hash: Hash32 = checked.payment_hash.parse().unwrap();
+    assert_eq!(
+        backend.lookup_invoice(&hash).await.unwrap(),
+        InvoiceState::Pending
+    );
+
+    lnbits.pay(pr).await;
+    match backend.lookup_invoice(&hash).await.unwrap() {
+        InvoiceState::Paid {
+            preimage,
+            paid_at,
+            amount_received,
+        } => {
+            assert_preimage_matches(&preimage.0.to_hex(), &checked.payment_hash);
+            assert_eq!(amount_received.msat(), 21_000);
+            assert!(paid_at > 0);
+        }
+        other => panic!("expected paid, got {other:?}"),
+    }
+    let unknown = Hash32([7; 32]);
+    assert_eq!(
+        backend.lookup_invoice(&unknown).await.unwrap(),
+        InvoiceState::Unknown
+    );
+}
+
+#[tokio::test]
+async fn lnbits_refusals_reach_the_wallet_as_one_short_error_and_store_nothing() {
+    let Some(lnbits) = lnbits::start().await else {
+        return;
+    };
+    let app = rayo_on(&lnbits, "not-a-real-key").await;
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert_lnurl_error(&body, "could not create an invoice");
+    assert!(
+        !body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Wallet not found"),
+        "upstream words stay in the log"
+    );
+    // LNbits makes whole-satoshi invoices only.
+    let app = rayo_on(&lnbits, &lnbits.payee_invoice_key).await;
+    assert_lnurl_error(
+        &app.callback("satoshi", "amount=21500").await,
+        "whole number of satoshis",
+    );
+    assert!(app.invoices().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_lnbits_costs_the_wallet_one_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(None, move |s| {
+        s.backend = BackendKind::Lnbits;
+        s.lnbits_url = Some(format!("http://127.0.0.1:{port}/").parse().unwrap());
+        s.lnbits_invoice_key = Some(Secret::new("k"));
+    })
+    .await;
+    assert_lnurl_error(
+        &app.callback("satoshi", "amount=21000").await,
+        "could not create an invoice",
+    );
+    assert!(app.invoices().await.is_empty());
+}

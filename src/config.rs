@@ -14,12 +14,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub public_url: PublicUrl,
     pub data_dir: PathBuf,
-    pub backend: BackendKind,
-    /// LNbits: base URL and the wallet's invoice key.
-    pub lnbits_url: Option<Url>,
-    pub lnbits_invoice_key: Option<Secret>,
-    /// The network invoices must be for [default: regtest for dev, bitcoin otherwise].
-    pub network: Option<Network>,
+    pub backend: BackendSettings,
     /// `None`: use (or create) the token file in the data directory.
     pub admin_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -40,10 +35,7 @@ impl Settings {
             public_url: PublicUrl::parse("http://localhost:8080")
                 .unwrap_or_else(|_| unreachable!()),
             data_dir: PathBuf::from("data"),
-            backend: BackendKind::Dev,
-            lnbits_url: None,
-            lnbits_invoice_key: None,
-            network: None,
+            backend: BackendSettings::default(),
             admin_token: None,
             log_format: LogFormat::Pretty,
             backend_timeout: Duration::from_secs(4),
@@ -58,9 +50,21 @@ impl Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Which backend makes invoices, and what it needs.
+#[derive(Debug, Clone, Default)]
+pub struct BackendSettings {
+    pub kind: BackendKind,
+    /// LNbits: base URL and the wallet's invoice key.
+    pub lnbits_url: Option<Url>,
+    pub lnbits_invoice_key: Option<Secret>,
+    /// The network invoices must be for [default: regtest for dev, bitcoin otherwise].
+    pub network: Option<Network>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// Built-in: signs regtest invoices, moves no money.
+    #[default]
     Dev,
     /// An LNbits wallet (RAYO_LNBITS_URL, RAYO_LNBITS_INVOICE_KEY).
     Lnbits,

@@ -10,9 +10,9 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{Registry, UserView};
-use crate::backends::{DevBackend, InvoiceBackend, LnbitsBackend};
+use crate::backends::{self, DevBackend, InvoiceBackend};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{BackendKind, Network, Settings};
+use crate::config::Settings;
 use crate::directory::Directory;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{load_or_create_admin_token, ServerKeys};
@@ -81,7 +81,9 @@ impl Application {
         let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock.clone()));
         let backend = match overrides.backend {
             Some(backend) => backend,
-            None => configured_backend(&settings, &dev)?,
+            None => {
+                backends::build(&settings.backend, dev.clone()).map_err(StartupError::Config)?
+            }
         };
         if backend.kind() == "dev" {
             tracing::warn!(
@@ -193,40 +195,6 @@ impl Application {
         let _ = std::fs::remove_file(&self.server_url_file);
         result
     }
-}
-
-/// The invoice source the settings ask for.
-fn configured_backend(
-    settings: &Settings,
-    dev: &Arc<DevBackend>,
-) -> Result<Arc<dyn InvoiceBackend>, StartupError> {
-    let missing = |what: &str| {
-        StartupError::Config(format!("the {:?} backend needs {what}", settings.backend))
-    };
-    Ok(match settings.backend {
-        BackendKind::Dev => {
-            if settings.network.is_some_and(|n| n != Network::Regtest) {
-                return Err(StartupError::Config(
-                    "the dev backend only makes regtest invoices".into(),
-                ));
-            }
-            dev.clone()
-        }
-        BackendKind::Lnbits => Arc::new(
-            LnbitsBackend::new(
-                settings
-                    .lnbits_url
-                    .clone()
-                    .ok_or_else(|| missing("RAYO_LNBITS_URL"))?,
-                settings
-                    .lnbits_invoice_key
-                    .clone()
-                    .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
-                settings.network.unwrap_or(Network::Bitcoin).into(),
-            )
-            .map_err(|e| StartupError::Config(e.to_string()))?,
-        ),
-    })
 }
 
 /// The file a running server writes its admin base URL into.

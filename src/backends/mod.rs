@@ -1,6 +1,7 @@
 //! Where invoices come from. `InvoiceBackend` is the seam; each upstream lives in its own file
 //! and nothing outside this folder knows its wire format.
 
+mod check;
 mod dev;
 mod http;
 mod lnbits;
@@ -11,8 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use lightning_invoice::Currency;
 
+use std::sync::Arc;
+
+use crate::config::{BackendKind, BackendSettings, Network};
 use crate::domain::{Hash32, Msat, Preimage};
 
+pub use check::{check, CheckReport};
 pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
 
@@ -90,4 +95,34 @@ pub trait InvoiceBackend: Send + Sync + 'static {
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError>;
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError>;
+}
+
+/// The backend the settings ask for. `dev` is passed in: its key lives in the store.
+pub fn build(
+    settings: &BackendSettings,
+    dev: Arc<DevBackend>,
+) -> Result<Arc<dyn InvoiceBackend>, String> {
+    let missing = |what: &str| format!("the {:?} backend needs {what}", settings.kind);
+    Ok(match settings.kind {
+        BackendKind::Dev => {
+            if settings.network.is_some_and(|n| n != Network::Regtest) {
+                return Err("the dev backend only makes regtest invoices".into());
+            }
+            dev
+        }
+        BackendKind::Lnbits => Arc::new(
+            LnbitsBackend::new(
+                settings
+                    .lnbits_url
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_LNBITS_URL"))?,
+                settings
+                    .lnbits_invoice_key
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
+                settings.network.unwrap_or(Network::Bitcoin).into(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    })
 }

@@ -11,7 +11,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::admin::InvoiceQuery;
-use crate::config::{BackendKind, LogFormat, Network, PublicUrl, Settings};
+use std::sync::Arc;
+
+use crate::backends::DevBackend;
+use crate::clock::{random_bytes, Clock, SystemClock};
+use crate::config::{BackendKind, BackendSettings, LogFormat, Network, PublicUrl, Settings};
 use crate::domain::{Image, Msat, PayerDataSpec, Secret, UserSettings};
 use crate::startup::Application;
 
@@ -72,6 +76,9 @@ pub enum Command {
     /// Look at invoices.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Check the invoice backend.
+    #[command(subcommand)]
+    Backend(BackendCommand),
     /// Tools for the dev backend (no real money).
     #[command(subcommand)]
     Dev(DevCommand),
@@ -79,18 +86,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Invoice source.
-    #[arg(long, env = "RAYO_BACKEND", value_enum, default_value = "dev")]
-    pub backend: BackendKind,
-    /// LNbits base URL, e.g. https://lnbits.example.com/
-    #[arg(long, env = "RAYO_LNBITS_URL")]
-    pub lnbits_url: Option<url::Url>,
-    /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
-    #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
-    pub lnbits_invoice_key: Option<Secret>,
-    /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
-    #[arg(long, env = "RAYO_NETWORK", value_enum)]
-    pub network: Option<Network>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     #[arg(long, env = "RAYO_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
     /// How long the callback waits for the backend, in milliseconds.
@@ -105,6 +102,43 @@ pub struct ServeArgs {
     /// Create the demo user `satoshi` when the store has no users.
     #[arg(long, env = "RAYO_DEMO_USER", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_user: bool,
+}
+
+/// Which backend makes invoices.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Invoice source.
+    #[arg(long, env = "RAYO_BACKEND", value_enum, default_value = "dev")]
+    pub backend: BackendKind,
+    /// LNbits base URL, e.g. https://lnbits.example.com/
+    #[arg(long, env = "RAYO_LNBITS_URL")]
+    pub lnbits_url: Option<url::Url>,
+    /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
+    #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
+    pub lnbits_invoice_key: Option<Secret>,
+    /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
+    #[arg(long, env = "RAYO_NETWORK", value_enum)]
+    pub network: Option<Network>,
+}
+
+impl From<BackendArgs> for BackendSettings {
+    fn from(args: BackendArgs) -> Self {
+        Self {
+            kind: args.backend,
+            lnbits_url: args.lnbits_url,
+            lnbits_invoice_key: args.lnbits_invoice_key,
+            network: args.network,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackendCommand {
+    /// Connect to the configured backend, make and check a 1-sat test invoice, and report.
+    Check {
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +263,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve(&global, args).await,
         Command::User(cmd) => user(&global, cmd).await,
         Command::Invoice(cmd) => invoice(&global, cmd).await,
+        Command::Backend(BackendCommand::Check { backend }) => {
+            backend_check(backend.into(), global.json).await
+        }
         Command::Dev(DevCommand::Settle { payment_hash }) => {
             let view = Admin::connect(&global)
                 .await?
@@ -246,10 +283,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         bind: global.bind,
         public_url: PublicUrl::parse(&global.public_url).map_err(CliError::Usage)?,
         data_dir: global.data_dir.clone(),
-        backend: args.backend,
-        lnbits_url: args.lnbits_url,
-        lnbits_invoice_key: args.lnbits_invoice_key,
-        network: args.network,
+        backend: args.backend.into(),
         admin_token: global.admin_token.clone(),
         log_format: args.log_format,
         backend_timeout: Duration::from_millis(args.backend_timeout_ms),
@@ -264,6 +298,23 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
     app.run_until_stopped()
         .await
         .map_err(|e| CliError::Failed(e.to_string()))
+}
+
+async fn backend_check(settings: BackendSettings, as_json: bool) -> Result<(), CliError> {
+    let clock = Arc::new(SystemClock);
+    // The real dev key lives in the store; a throwaway one exercises the same signing path.
+    let dev = Arc::new(DevBackend::from_seed(&random_bytes(), clock.clone()));
+    let backend = crate::backends::build(&settings, dev).map_err(CliError::Usage)?;
+    let report = crate::backends::check(backend.as_ref(), clock.now()).await;
+    output::backend_report(&report, as_json);
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "the {} backend is not usable",
+            backend.kind()
+        )))
+    }
 }
 
 async fn user(global: &GlobalArgs, cmd: UserCommand) -> Result<(), CliError> {

@@ -5,6 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::admin::{InvoiceView, UserView};
+use crate::backends::CheckReport;
 use crate::config::Settings;
 use crate::startup::Application;
 
@@ -181,6 +182,28 @@ pub fn invoice(i: &InvoiceView, as_json: bool) {
     }
     println!("backend:       {}", i.backend);
     println!("bolt11:        {}", i.bolt11);
+}
+
+pub fn backend_report(report: &CheckReport, as_json: bool) {
+    if as_json {
+        return json(
+            &serde_json::json!({"ok": report.ok(), "facts": report.facts, "problems": report.problems}),
+        );
+    }
+    for fact in &report.facts {
+        println!("  {fact}");
+    }
+    for problem in &report.problems {
+        println!("  PROBLEM: {problem}");
+    }
+    println!(
+        "{}",
+        if report.ok() {
+            "ok: the backend is usable"
+        } else {
+            "not usable: see the problems above"
+        }
+    );
 }
 
 pub fn banner(settings: &Settings, app: &Application) {

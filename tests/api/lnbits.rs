@@ -13,10 +13,10 @@ use crate::support::{assert_lnurl_error, spawn_app_with, TestApp};
 async fn rayo_on(lnbits: &Lnbits, invoice_key: &str) -> TestApp {
     let (url, key) = (lnbits.url.clone(), invoice_key.to_owned());
     spawn_app_with(None, move |s| {
-        s.backend = BackendKind::Lnbits;
-        s.lnbits_url = Some(url.parse().unwrap());
-        s.lnbits_invoice_key = Some(Secret::new(key));
-        s.network = Some(Network::Bitcoin);
+        s.backend.kind = BackendKind::Lnbits;
+        s.backend.lnbits_url = Some(url.parse().unwrap());
+        s.backend.lnbits_invoice_key = Some(Secret::new(key));
+        s.backend.network = Some(Network::Bitcoin);
     })
     .await
 }
@@ -107,9 +107,9 @@ async fn an_unreachable_lnbits_costs_the_wallet_one_clear_error() {
         .unwrap()
         .port();
     let app = spawn_app_with(None, move |s| {
-        s.backend = BackendKind::Lnbits;
-        s.lnbits_url = Some(format!("http://127.0.0.1:{port}/").parse().unwrap());
-        s.lnbits_invoice_key = Some(Secret::new("k"));
+        s.backend.kind = BackendKind::Lnbits;
+        s.backend.lnbits_url = Some(format!("http://127.0.0.1:{port}/").parse().unwrap());
+        s.backend.lnbits_invoice_key = Some(Secret::new("k"));
     })
     .await;
     assert_lnurl_error(
@@ -117,4 +117,85 @@ async fn an_unreachable_lnbits_costs_the_wallet_one_clear_error() {
         "could not create an invoice",
     );
     assert!(app.invoices().await.is_empty());
+}
+
+/// `rayo backend check` with the given flags, from a directory with no `.env`.
+fn backend_check(args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rayo"))
+        .current_dir(dir.path())
+        .env_remove("RAYO_BACKEND")
+        .env_remove("RAYO_NETWORK")
+        .args(["backend", "check"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn backend_check_reports_lnbits_in_plain_words() {
+    let Some(lnbits) = lnbits::start().await else {
+        return;
+    };
+    let url = lnbits.url.as_str();
+    let key = lnbits.payee_invoice_key.as_str();
+    let (ok, text) = backend_check(&[
+        "--backend",
+        "lnbits",
+        "--lnbits-url",
+        url,
+        "--lnbits-invoice-key",
+        key,
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("description hash: yes"), "{text}");
+    assert!(text.contains("whole satoshis only"), "{text}");
+    assert!(text.contains("pending, as it should be"), "{text}");
+    assert!(!text.contains(key), "the key is never printed: {text}");
+
+    let (ok, text) = backend_check(&[
+        "--backend",
+        "lnbits",
+        "--lnbits-url",
+        url,
+        "--lnbits-invoice-key",
+        "nope",
+    ]);
+    assert!(!ok);
+    assert!(
+        text.contains("knows no wallet with this invoice key"),
+        "{text}"
+    );
+
+    let (ok, text) = backend_check(&[
+        "--backend",
+        "lnbits",
+        "--lnbits-url",
+        url,
+        "--lnbits-invoice-key",
+        key,
+        "--network",
+        "regtest",
+    ]);
+    assert!(!ok);
+    assert!(text.contains("invoice is for Bitcoin"), "{text}");
+}
+
+#[test]
+fn backend_check_passes_for_the_dev_backend_and_explains_missing_settings() {
+    let (ok, text) = backend_check(&[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("backend: dev") && text.contains("network: Regtest"),
+        "{text}"
+    );
+    let (ok, text) = backend_check(&["--backend", "lnbits"]);
+    assert!(!ok);
+    assert!(text.contains("needs RAYO_LNBITS_URL"), "{text}");
 }

@@ -1,0 +1,120 @@
+//! `rayo backend check`: is the configured backend usable, in plain words. It asks for a small
+//! real invoice, checks it exactly as the callback would, and looks it up again.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{InvoiceBackend, InvoiceDescription, InvoiceRequest, InvoiceState};
+use crate::clock::random_bytes;
+use crate::domain::{Hash32, Msat};
+use crate::lnurl::invoice_check::{check_invoice, Expected};
+
+/// More difference than this between the backend's clock and ours breaks expiry checks.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+const TEST_DESCRIPTION: &str = "rayo backend check";
+
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// What was found, one fact a line.
+    pub facts: Vec<String>,
+    /// What is wrong; empty when the backend is usable.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+pub async fn check(backend: &dyn InvoiceBackend, now: SystemTime) -> CheckReport {
+    let mut report = CheckReport::default();
+    let caps = backend.capabilities();
+    report.facts.push(format!("backend: {}", backend.kind()));
+    report.facts.push(format!("network: {:?}", caps.network));
+    report.facts.push(format!(
+        "description hash: {}",
+        if caps.description_hash {
+            "yes (invoices commit to the LNURL metadata)"
+        } else {
+            "NO: invoices carry a memo instead; wallets that check `h` refuse them, and zaps cannot work"
+        }
+    ));
+    report.facts.push(format!(
+        "amounts: {}",
+        if caps.msat_precision {
+            "any millisatoshi amount"
+        } else {
+            "whole satoshis only"
+        }
+    ));
+    report
+        .facts
+        .push(format!("longest expiry: {} s", caps.max_expiry.as_secs()));
+
+    let amount = Msat::from_msat(1000);
+    let hash = Hash32::sha256(TEST_DESCRIPTION.as_bytes());
+    let description = if caps.description_hash {
+        InvoiceDescription::Hash {
+            hash,
+            text: Cow::Borrowed(TEST_DESCRIPTION),
+        }
+    } else {
+        InvoiceDescription::Memo(Cow::Borrowed(TEST_DESCRIPTION))
+    };
+    let label = format!("rayo-backend-check-{}", hex::encode(&random_bytes()[..6]));
+    let request = InvoiceRequest {
+        amount,
+        description,
+        expiry: Duration::from_secs(600).min(caps.max_expiry),
+        label: &label,
+    };
+    let created = match backend.create_invoice(request).await {
+        Ok(created) => created,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("could not create a test invoice: {e}"));
+            return report;
+        }
+    };
+    let expected = Expected {
+        amount,
+        description_hash: caps.description_hash.then_some(hash),
+        memo: (!caps.description_hash).then_some(TEST_DESCRIPTION),
+        network: caps.network.clone(),
+        payment_hash: created.payment_hash,
+        now,
+    };
+    match check_invoice(&created.bolt11, &expected) {
+        Ok(checked) => {
+            report.facts.push(format!(
+                "test invoice: {} (1 sat, checked)",
+                created.payment_hash
+            ));
+            let ours = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            let skew = ours.abs_diff(checked.created_at);
+            if skew > MAX_CLOCK_SKEW.as_secs() {
+                report.problems.push(format!(
+                    "clock skew: the backend dated its invoice {skew} s away from this machine's clock"
+                ));
+            }
+        }
+        Err(e) => report
+            .problems
+            .push(format!("the test invoice is unusable: {e}")),
+    }
+    match backend.lookup_invoice(&created.payment_hash).await {
+        Ok(InvoiceState::Pending) => report
+            .facts
+            .push("lookup: the test invoice is pending, as it should be".into()),
+        Ok(InvoiceState::Unknown) if backend.kind() == "dev" => report
+            .facts
+            .push("lookup: the dev backend keeps no payment state (use `rayo dev settle`)".into()),
+        Ok(other) => report.problems.push(format!(
+            "lookup: the new test invoice is reported as {other:?}"
+        )),
+        Err(e) => report.problems.push(format!("lookup failed: {e}")),
+    }
+    report
+}

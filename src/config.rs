@@ -51,14 +51,33 @@ impl Settings {
 }
 
 /// Which backend makes invoices, and what it needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BackendSettings {
     pub kind: BackendKind,
     /// LNbits: base URL and the wallet's invoice key.
     pub lnbits_url: Option<Url>,
     pub lnbits_invoice_key: Option<Secret>,
+    /// phoenixd: base URL and its `http-password` (or limited-access password).
+    pub phoenixd_url: Url,
+    pub phoenixd_password: Option<Secret>,
     /// The network invoices must be for [default: regtest for dev, bitcoin otherwise].
     pub network: Option<Network>,
+}
+
+/// phoenixd listens here unless told otherwise.
+pub const DEFAULT_PHOENIXD_URL: &str = "http://127.0.0.1:9740/";
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::Dev,
+            lnbits_url: None,
+            lnbits_invoice_key: None,
+            phoenixd_url: Url::parse(DEFAULT_PHOENIXD_URL).unwrap_or_else(|_| unreachable!()),
+            phoenixd_password: None,
+            network: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +87,8 @@ pub enum BackendKind {
     Dev,
     /// An LNbits wallet (RAYO_LNBITS_URL, RAYO_LNBITS_INVOICE_KEY).
     Lnbits,
+    /// phoenixd (RAYO_PHOENIXD_URL, RAYO_PHOENIXD_PASSWORD).
+    Phoenixd,
 }
 
 /// Which chain invoices are for; an invoice for another one is refused.

@@ -5,6 +5,7 @@ mod check;
 mod dev;
 mod http;
 mod lnbits;
+mod phoenixd;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::domain::{Hash32, Msat, Preimage};
 pub use check::{check, CheckReport};
 pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
+pub use phoenixd::PhoenixdBackend;
 
 /// What a backend can do; the callback adapts to it.
 #[derive(Debug, Clone)]
@@ -120,6 +122,17 @@ pub fn build(
                     .lnbits_invoice_key
                     .clone()
                     .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
+                settings.network.unwrap_or(Network::Bitcoin).into(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        BackendKind::Phoenixd => Arc::new(
+            PhoenixdBackend::new(
+                settings.phoenixd_url.clone(),
+                settings
+                    .phoenixd_password
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_PHOENIXD_PASSWORD"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
             .map_err(|e| e.to_string())?,

@@ -116,6 +116,12 @@ pub struct BackendArgs {
     /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
     #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
     pub lnbits_invoice_key: Option<Secret>,
+    /// phoenixd base URL.
+    #[arg(long, env = "RAYO_PHOENIXD_URL", default_value = crate::config::DEFAULT_PHOENIXD_URL)]
+    pub phoenixd_url: url::Url,
+    /// phoenixd `http-password` (the limited-access one is enough).
+    #[arg(long, env = "RAYO_PHOENIXD_PASSWORD", hide_env_values = true)]
+    pub phoenixd_password: Option<Secret>,
     /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
     #[arg(long, env = "RAYO_NETWORK", value_enum)]
     pub network: Option<Network>,
@@ -127,6 +133,8 @@ impl From<BackendArgs> for BackendSettings {
             kind: args.backend,
             lnbits_url: args.lnbits_url,
             lnbits_invoice_key: args.lnbits_invoice_key,
+            phoenixd_url: args.phoenixd_url,
+            phoenixd_password: args.phoenixd_password,
             network: args.network,
         }
     }

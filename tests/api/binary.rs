@@ -287,21 +287,34 @@ fn settings_come_from_a_dot_env_file_when_the_environment_is_silent() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(".env"),
-        format!("RAYO_PUBLIC_URL=https://pay.example.com\nRAYO_DATA_DIR={}\n", dir.path().join("d").display()),
+        format!(
+            "RAYO_PUBLIC_URL=https://pay.example.com\nRAYO_DATA_DIR={}\n",
+            dir.path().join("d").display()
+        ),
     )
     .unwrap();
     let output = Command::new(RAYO)
         .current_dir(dir.path())
         .env_remove("RAYO_PUBLIC_URL")
         .env_remove("RAYO_DATA_DIR")
-        .env("RAYO_ADMIN_URL", format!("http://127.0.0.1:{}", free_port()))
+        .env(
+            "RAYO_ADMIN_URL",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
         .args(["user", "add", "carol", "--json"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let carol: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(carol["address"], "carol@pay.example.com");
-    assert!(dir.path().join("d").join("store").exists(), "the data directory came from .env too");
+    assert!(
+        dir.path().join("d").join("store").exists(),
+        "the data directory came from .env too"
+    );
 }
 
 #[tokio::test]
@@ -321,22 +334,52 @@ async fn the_server_never_logs_its_admin_token() {
     wait_until_healthy(port);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let ok = http.get(format!("{base}/admin/v1/users")).bearer_auth(token).send().await.unwrap();
+    let ok = http
+        .get(format!("{base}/admin/v1/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    let wrong = http.get(format!("{base}/admin/v1/users")).bearer_auth(format!("{token}x")).send().await.unwrap();
+    let wrong = http
+        .get(format!("{base}/admin/v1/users"))
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    http.get(format!("{base}/lnurlp/satoshi/callback?amount=1000")).send().await.unwrap();
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    http.get(format!("{base}/lnurlp/satoshi/callback?amount=1000"))
+        .send()
+        .await
+        .unwrap();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
     let output = tokio::task::spawn_blocking(move || {
         let _ = child.wait();
         let mut all = String::new();
         use std::io::Read;
-        child.stdout.take().unwrap().read_to_string(&mut all).unwrap();
-        child.stderr.take().unwrap().read_to_string(&mut all).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut all)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut all)
+            .unwrap();
         all
     })
     .await
     .unwrap();
     assert!(output.contains("listening"), "the server did log: {output}");
-    assert!(!output.contains(token), "the admin token leaked into the output");
+    assert!(
+        !output.contains(token),
+        "the admin token leaked into the output"
+    );
 }

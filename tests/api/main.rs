@@ -8,5 +8,6 @@ mod binary;
 mod callback;
 mod callback_backend_faults;
 mod lnbits;
+mod phoenixd;
 mod verify;
 mod well_known;

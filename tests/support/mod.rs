@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backend_double;
+pub mod fake_phoenixd;
 pub mod lnbits;
 pub mod wallet;
 

@@ -1,0 +1,180 @@
+//! phoenixd (ACINQ's Phoenix as a server). Wire facts: HTTP Basic with any username and the
+//! `http-password`; `POST /createinvoice`, form-encoded, with exactly one of `description` or
+//! `descriptionHash`, answers `{"amountSat", "paymentHash", "serialized"}`; `GET
+//! /payments/incoming/{hash}` answers `isPaid`, `preimage`, `receivedSat`, `completedAt` (ms),
+//! or 404 "Not found". Errors are plain text. Amounts are whole satoshis.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lightning_invoice::Currency;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use url::Url;
+
+use super::http::{self, quote};
+use super::{
+    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
+    InvoiceState,
+};
+use crate::domain::{Hash32, Msat, Preimage, Secret};
+
+const NAME: &str = "phoenixd";
+
+pub struct PhoenixdBackend {
+    base: Url,
+    password: Secret,
+    client: reqwest::Client,
+    capabilities: Capabilities,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Created {
+    payment_hash: String,
+    serialized: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Incoming {
+    is_paid: bool,
+    #[serde(default)]
+    preimage: Option<String>,
+    #[serde(default)]
+    received_sat: Option<u64>,
+    #[serde(default)]
+    completed_at: Option<u64>,
+}
+
+impl PhoenixdBackend {
+    pub fn new(base: Url, password: Secret, network: Currency) -> Result<Self, BackendError> {
+        Ok(Self {
+            base,
+            password,
+            client: http::client()?,
+            capabilities: Capabilities {
+                description_hash: true,
+                msat_precision: false,
+                max_expiry: Duration::from_secs(24 * 3600),
+                network,
+            },
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, BackendError> {
+        self.base
+            .join(path)
+            .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))
+    }
+
+    fn error(status: StatusCode, body: &[u8]) -> BackendError {
+        let detail = quote(body);
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                BackendError::Rejected(format!("{NAME} refused the password ({status}): {detail}"))
+            }
+            s if s.is_server_error() => {
+                BackendError::Unavailable(format!("{NAME} failed ({s}): {detail}"))
+            }
+            s => BackendError::Rejected(format!("{NAME} refused the request ({s}): {detail}")),
+        }
+    }
+}
+
+#[async_trait]
+impl InvoiceBackend for PhoenixdBackend {
+    fn kind(&self) -> &'static str {
+        "phoenixd"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn create_invoice(
+        &self,
+        request: InvoiceRequest<'_>,
+    ) -> Result<CreatedInvoice, BackendError> {
+        if !request.amount.is_whole_sat() {
+            return Err(BackendError::Rejected(format!(
+                "{NAME} makes whole-satoshi invoices only"
+            )));
+        }
+        let amount = request.amount.whole_sats().to_string();
+        let expiry = request.expiry.as_secs().to_string();
+        let (field, value) = match &request.description {
+            InvoiceDescription::Hash { hash, .. } => ("descriptionHash", hash.to_hex()),
+            InvoiceDescription::Memo(memo) => ("description", memo.to_string()),
+        };
+        let form = [
+            ("amountSat", amount.as_str()),
+            (field, value.as_str()),
+            ("expirySeconds", expiry.as_str()),
+            ("externalId", request.label),
+        ];
+        let answer = self
+            .client
+            .post(self.url("createinvoice")?)
+            .basic_auth("rayo", Some(self.password.expose()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, body) = http::read(NAME, answer).await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &body));
+        }
+        let created: Created = http::json(NAME, &body)?;
+        let payment_hash = created.payment_hash.parse().map_err(|_| {
+            BackendError::Protocol(format!("{NAME} returned a malformed payment hash"))
+        })?;
+        Ok(CreatedInvoice {
+            bolt11: created.serialized,
+            payment_hash,
+            backend_ref: None,
+        })
+    }
+
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+        let answer = self
+            .client
+            .get(self.url(&format!("payments/incoming/{payment_hash}"))?)
+            .basic_auth("rayo", Some(self.password.expose()))
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, body) = http::read(NAME, answer).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(InvoiceState::Unknown);
+        }
+        if !status.is_success() {
+            return Err(Self::error(status, &body));
+        }
+        let incoming: Incoming = http::json(NAME, &body)?;
+        if !incoming.is_paid {
+            return Ok(InvoiceState::Pending);
+        }
+        let preimage = incoming
+            .preimage
+            .as_deref()
+            .and_then(|p| p.parse::<Hash32>().ok())
+            .map(Preimage)
+            .filter(|p| p.payment_hash() == *payment_hash)
+            .ok_or_else(|| {
+                BackendError::Protocol(format!(
+                    "{NAME} reports the invoice paid without a matching preimage"
+                ))
+            })?;
+        let amount_received = incoming
+            .received_sat
+            .and_then(Msat::from_sat)
+            .unwrap_or(Msat::from_msat(0));
+        let paid_at = incoming.completed_at.map_or(0, |ms| ms / 1000);
+        Ok(InvoiceState::Paid {
+            preimage,
+            paid_at,
+            amount_received,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! rayo against a fake phoenixd that speaks its wire format and signs real invoices.
+
+use lightning_invoice::Currency;
+use rayo::backends::{InvoiceBackend, InvoiceState, PhoenixdBackend};
+use rayo::config::{BackendKind, Network};
+use rayo::domain::{Hash32, Secret};
+
+use crate::support::fake_phoenixd::{FakePhoenixd, Fault};
+use crate::support::wallet::{assert_preimage_matches, check_invoice_on};
+use crate::support::{assert_lnurl_error, spawn_app_with, TestApp};
+
+const PASSWORD: &str = "phoenix-http-password";
+
+async fn rayo_on(phoenixd: &FakePhoenixd, password: &str) -> TestApp {
+    let (url, password) = (phoenixd.url.clone(), password.to_owned());
+    spawn_app_with(None, move |s| {
+        s.backend.kind = BackendKind::Phoenixd;
+        s.backend.phoenixd_url = url.parse().unwrap();
+        s.backend.phoenixd_password = Some(Secret::new(password));
+        s.backend.network = Some(Network::Bitcoin);
+    })
+    .await
+}
+
+fn backend(phoenixd: &FakePhoenixd, password: &str) -> PhoenixdBackend {
+    PhoenixdBackend::new(
+        phoenixd.url.parse().unwrap(),
+        Secret::new(password),
+        Currency::Bitcoin,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn phoenixd_invoices_are_checked_and_seen_paid_with_their_preimage() {
+    let phoenixd = FakePhoenixd::start(PASSWORD);
+    let app = rayo_on(&phoenixd, PASSWORD).await;
+    let metadata = app.get_json("/.well-known/lnurlp/satoshi").await["metadata"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = app.callback("satoshi", "amount=21000").await;
+    let pr = body["pr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no invoice: {body}"));
+    let checked = check_invoice_on(Currency::Bitcoin, pr, 21_000, &metadata);
+    assert_eq!(app.invoices().await[0]["backend"], "phoenixd");
+
+    let phoenix = backend(&phoenixd, PASSWORD);
+    let hash: Hash32 = checked.payment_hash.parse().unwrap();
+    assert_eq!(
+        phoenix.lookup_invoice(&hash).await.unwrap(),
+        InvoiceState::Pending
+    );
+    phoenixd.settle(&checked.payment_hash);
+    match phoenix.lookup_invoice(&hash).await.unwrap() {
+        InvoiceState::Paid {
+            preimage,
+            paid_at,
+            amount_received,
+        } => {
+            assert_preimage_matches(&preimage.0.to_hex(), &checked.payment_hash);
+            assert_eq!(amount_received.msat(), 21_000);
+            assert!(
+                paid_at > 1_700_000_000,
+                "completedAt is milliseconds; rayo keeps seconds"
+            );
+        }
+        other => panic!("expected paid, got {other:?}"),
+    }
+    assert_eq!(
+        phoenix.lookup_invoice(&Hash32([3; 32])).await.unwrap(),
+        InvoiceState::Unknown
+    );
+}
+
+#[tokio::test]
+async fn phoenixd_failures_cost_the_wallet_one_short_error_and_store_nothing() {
+    let phoenixd = FakePhoenixd::start(PASSWORD);
+    let wrong_password = rayo_on(&phoenixd, "guess").await;
+    assert_lnurl_error(
+        &wrong_password.callback("satoshi", "amount=21000").await,
+        "could not create an invoice",
+    );
+    let err = backend(&phoenixd, "guess")
+        .lookup_invoice(&Hash32([3; 32]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused the password"), "{err}");
+
+    let app = rayo_on(&phoenixd, PASSWORD).await;
+    assert_lnurl_error(
+        &app.callback("satoshi", "amount=21500").await,
+        "whole number of satoshis",
+    );
+    for (fault, needle) in [
+        (Fault::ServerError, "could not create an invoice"),
+        (Fault::Garbage, "could not create an invoice"),
+        (Fault::WrongAmount, "invalid invoice"),
+    ] {
+        phoenixd.set_fault(fault);
+        assert_lnurl_error(&app.callback("satoshi", "amount=21000").await, needle);
+    }
+    assert!(app.invoices().await.is_empty());
+    assert!(wrong_password.invoices().await.is_empty());
+}

@@ -57,6 +57,9 @@ pub struct BackendSettings {
     /// LNbits: base URL and the wallet's invoice key.
     pub lnbits_url: Option<Url>,
     pub lnbits_invoice_key: Option<Secret>,
+    /// Core Lightning's clnrest: base URL and a rune limited to the invoice methods.
+    pub cln_url: Option<Url>,
+    pub cln_rune: Option<Secret>,
     /// phoenixd: base URL and its `http-password` (or limited-access password).
     pub phoenixd_url: Url,
     pub phoenixd_password: Option<Secret>,
@@ -73,6 +76,8 @@ impl Default for BackendSettings {
             kind: BackendKind::Dev,
             lnbits_url: None,
             lnbits_invoice_key: None,
+            cln_url: None,
+            cln_rune: None,
             phoenixd_url: Url::parse(DEFAULT_PHOENIXD_URL).unwrap_or_else(|_| unreachable!()),
             phoenixd_password: None,
             network: None,
@@ -87,6 +92,8 @@ pub enum BackendKind {
     Dev,
     /// An LNbits wallet (RAYO_LNBITS_URL, RAYO_LNBITS_INVOICE_KEY).
     Lnbits,
+    /// Core Lightning through clnrest (RAYO_CLN_URL, RAYO_CLN_RUNE).
+    Cln,
     /// phoenixd (RAYO_PHOENIXD_URL, RAYO_PHOENIXD_PASSWORD).
     Phoenixd,
 }

@@ -2,6 +2,7 @@
 //! and nothing outside this folder knows its wire format.
 
 mod check;
+mod cln;
 mod dev;
 mod http;
 mod lnbits;
@@ -19,6 +20,7 @@ use crate::config::{BackendKind, BackendSettings, Network};
 use crate::domain::{Hash32, Msat, Preimage};
 
 pub use check::{check, CheckReport};
+pub use cln::ClnBackend;
 pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
 pub use phoenixd::PhoenixdBackend;
@@ -122,6 +124,20 @@ pub fn build(
                     .lnbits_invoice_key
                     .clone()
                     .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
+                settings.network.unwrap_or(Network::Bitcoin).into(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        BackendKind::Cln => Arc::new(
+            ClnBackend::new(
+                settings
+                    .cln_url
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_CLN_URL"))?,
+                settings
+                    .cln_rune
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_CLN_RUNE"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
             .map_err(|e| e.to_string())?,

@@ -116,6 +116,12 @@ pub struct BackendArgs {
     /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
     #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
     pub lnbits_invoice_key: Option<Secret>,
+    /// Core Lightning clnrest base URL.
+    #[arg(long, env = "RAYO_CLN_URL")]
+    pub cln_url: Option<url::Url>,
+    /// A rune limited to the invoice methods (invoice, listinvoices, waitanyinvoice).
+    #[arg(long, env = "RAYO_CLN_RUNE", hide_env_values = true)]
+    pub cln_rune: Option<Secret>,
     /// phoenixd base URL.
     #[arg(long, env = "RAYO_PHOENIXD_URL", default_value = crate::config::DEFAULT_PHOENIXD_URL)]
     pub phoenixd_url: url::Url,
@@ -133,6 +139,8 @@ impl From<BackendArgs> for BackendSettings {
             kind: args.backend,
             lnbits_url: args.lnbits_url,
             lnbits_invoice_key: args.lnbits_invoice_key,
+            cln_url: args.cln_url,
+            cln_rune: args.cln_rune,
             phoenixd_url: args.phoenixd_url,
             phoenixd_password: args.phoenixd_password,
             network: args.network,

@@ -7,6 +7,7 @@ mod admin;
 mod binary;
 mod callback;
 mod callback_backend_faults;
+mod cln;
 mod lnbits;
 mod phoenixd;
 mod verify;

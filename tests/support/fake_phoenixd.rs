@@ -3,16 +3,15 @@
 //! make it misbehave.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
-use bitcoin_hashes::{sha256, Hash};
-use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
-use secp256k1::{SecretKey, SECP256K1};
+use lightning_invoice::Currency;
 use serde_json::json;
+
+use super::fake_node::{self, mint, Description};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -48,20 +47,12 @@ impl FakePhoenixd {
             invoices: HashMap::new(),
             fault: Fault::None,
         }));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
         let shared = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(shared.clone()))
+        let url = fake_node::serve(move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(web::Data::new(shared.clone()))
                 .route("/createinvoice", web::post().to(create))
-                .route("/payments/incoming/{hash}", web::get().to(incoming))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+                .route("/payments/incoming/{hash}", web::get().to(incoming));
+        });
         Self { url, state }
     }
 
@@ -71,10 +62,7 @@ impl FakePhoenixd {
 
     /// As if a payer paid the invoice in full.
     pub fn settle(&self, payment_hash: &str) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
+        let now = fake_node::now_secs() * 1000;
         let mut state = self.state.lock().unwrap();
         state
             .invoices
@@ -129,60 +117,44 @@ async fn create(
     let Some(amount_sat) = form.get("amountSat").and_then(|a| a.parse::<u64>().ok()) else {
         return HttpResponse::BadRequest().body("Missing or invalid parameter: amountSat");
     };
-    let (hash, memo) = (form.get("descriptionHash"), form.get("description"));
-    if hash.is_some() == memo.is_some() {
-        return HttpResponse::BadRequest()
-            .body("Must provide either a description or descriptionHash");
-    }
+    let description = match (form.get("descriptionHash"), form.get("description")) {
+        (Some(h), None) => match hex::decode(h)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(bytes) => Description::Hash(bytes),
+            None => return HttpResponse::BadRequest().body("Invalid parameter: descriptionHash"),
+        },
+        (None, Some(m)) => Description::Memo(m),
+        _ => {
+            return HttpResponse::BadRequest()
+                .body("Must provide either a description or descriptionHash")
+        }
+    };
     let expiry = form
         .get("expirySeconds")
         .and_then(|e| e.parse().ok())
         .unwrap_or(3600);
-    let preimage = rayo::clock::random_bytes();
-    let payment_hash = sha256::Hash::hash(&preimage);
     let minted_sat = if state.fault == Fault::WrongAmount {
         amount_sat + 1
     } else {
         amount_sat
     };
-    let builder = InvoiceBuilder::new(Currency::Bitcoin)
-        .amount_milli_satoshis(minted_sat * 1000)
-        .payment_hash(payment_hash)
-        .payment_secret(PaymentSecret(rayo::clock::random_bytes()))
-        .duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
-        .expiry_time(Duration::from_secs(expiry))
-        .min_final_cltv_expiry_delta(144);
-    let key = SecretKey::from_slice(&[0x51; 32]).unwrap();
-    let sign = |m: &secp256k1::Message| SECP256K1.sign_ecdsa_recoverable(m, &key);
-    let invoice = match (hash, memo) {
-        (Some(h), _) => {
-            let Some(bytes) = hex::decode(h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            else {
-                return HttpResponse::BadRequest().body("Invalid parameter: descriptionHash");
-            };
-            builder
-                .description_hash(sha256::Hash::from_byte_array(bytes))
-                .build_signed(sign)
-        }
-        (None, Some(m)) => builder.description(m.clone()).build_signed(sign),
-        (None, None) => unreachable!(),
-    }
-    .unwrap();
-    let hash_hex = hex::encode(payment_hash.to_byte_array());
-    let bolt11 = invoice.to_string();
-    state.invoices.insert(
-        hash_hex.clone(),
-        Invoice {
-            preimage,
-            amount_sat,
-            bolt11: bolt11.clone(),
-            paid_at_ms: None,
-        },
+    let minted = mint(
+        Currency::Bitcoin,
+        minted_sat * 1000,
+        description,
+        Duration::from_secs(expiry),
     );
-    HttpResponse::Ok()
-        .json(json!({"amountSat": amount_sat, "paymentHash": hash_hex, "serialized": bolt11}))
+    let answer = json!({"amountSat": amount_sat, "paymentHash": minted.payment_hash, "serialized": minted.bolt11});
+    let invoice = Invoice {
+        preimage: minted.preimage,
+        amount_sat,
+        bolt11: minted.bolt11,
+        paid_at_ms: None,
+    };
+    state.invoices.insert(minted.payment_hash, invoice);
+    HttpResponse::Ok().json(answer)
 }
 
 async fn incoming(req: HttpRequest, state: Shared, hash: web::Path<String>) -> HttpResponse {

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod backend_double;
+pub mod fake_cln;
+pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;
 pub mod wallet;

@@ -57,6 +57,10 @@ pub struct BackendSettings {
     /// LNbits: base URL and the wallet's invoice key.
     pub lnbits_url: Option<Url>,
     pub lnbits_invoice_key: Option<Secret>,
+    /// Buda.com: base URL, API key and secret.
+    pub buda_url: Url,
+    pub buda_api_key: Option<Secret>,
+    pub buda_api_secret: Option<Secret>,
     /// Core Lightning's clnrest: base URL and a rune limited to the invoice methods.
     pub cln_url: Option<Url>,
     pub cln_rune: Option<Secret>,
@@ -76,6 +80,10 @@ impl Default for BackendSettings {
             kind: BackendKind::Dev,
             lnbits_url: None,
             lnbits_invoice_key: None,
+            buda_url: Url::parse(crate::backends::DEFAULT_BUDA_URL)
+                .unwrap_or_else(|_| unreachable!()),
+            buda_api_key: None,
+            buda_api_secret: None,
             cln_url: None,
             cln_rune: None,
             phoenixd_url: Url::parse(DEFAULT_PHOENIXD_URL).unwrap_or_else(|_| unreachable!()),
@@ -92,6 +100,8 @@ pub enum BackendKind {
     Dev,
     /// An LNbits wallet (RAYO_LNBITS_URL, RAYO_LNBITS_INVOICE_KEY).
     Lnbits,
+    /// A Buda.com account (RAYO_BUDA_API_KEY, RAYO_BUDA_API_SECRET). Memo invoices only.
+    Buda,
     /// Core Lightning through clnrest (RAYO_CLN_URL, RAYO_CLN_RUNE).
     Cln,
     /// phoenixd (RAYO_PHOENIXD_URL, RAYO_PHOENIXD_PASSWORD).

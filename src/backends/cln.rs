@@ -79,6 +79,7 @@ impl ClnBackend {
                 msat_precision: true,
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
                 network,
+                lookup_sees_unpaid: true,
             },
         })
     }
@@ -188,7 +189,7 @@ impl InvoiceBackend for ClnBackend {
                         ))
                     })?;
                 InvoiceState::Paid {
-                    preimage,
+                    preimage: Some(preimage),
                     paid_at: invoice.paid_at.unwrap_or(0),
                     amount_received: Msat::from_msat(invoice.amount_received_msat.unwrap_or(0)),
                 }

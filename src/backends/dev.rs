@@ -47,6 +47,7 @@ impl DevBackend {
                 msat_precision: true,
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
                 network: Currency::Regtest,
+                lookup_sees_unpaid: false,
             },
             clock,
         }

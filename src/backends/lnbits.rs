@@ -91,6 +91,7 @@ impl LnbitsBackend {
                 msat_precision: false,
                 max_expiry: Duration::from_secs(24 * 3600),
                 network,
+                lookup_sees_unpaid: true,
             },
         })
     }
@@ -231,7 +232,7 @@ impl InvoiceBackend for LnbitsBackend {
                 .and_then(|a| u64::try_from(a).ok())
                 .unwrap_or(0);
             return Ok(InvoiceState::Paid {
-                preimage,
+                preimage: Some(preimage),
                 paid_at,
                 amount_received: Msat::from_msat(amount),
             });

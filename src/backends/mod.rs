@@ -1,6 +1,7 @@
 //! Where invoices come from. `InvoiceBackend` is the seam; each upstream lives in its own file
 //! and nothing outside this folder knows its wire format.
 
+mod buda;
 mod check;
 mod cln;
 mod dev;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use crate::config::{BackendKind, BackendSettings, Network};
 use crate::domain::{Hash32, Msat, Preimage};
 
+pub use buda::{BudaBackend, DEFAULT_BUDA_URL};
 pub use check::{check, CheckReport};
 pub use cln::ClnBackend;
 pub use dev::DevBackend;
@@ -35,6 +37,9 @@ pub struct Capabilities {
     pub max_expiry: Duration,
     /// The network its invoices are for; anything else it returns is refused.
     pub network: Currency,
+    /// Whether a lookup can see an invoice that is not paid yet. The dev backend keeps no state
+    /// and Buda.com lists only deposits, so both answer `Unknown` until (or unless) paid.
+    pub lookup_sees_unpaid: bool,
 }
 
 /// What the invoice should describe.
@@ -79,8 +84,9 @@ pub enum BackendError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvoiceState {
     Pending,
+    /// `preimage` is `None` where the upstream does not reveal it (Buda.com's deposit listing).
     Paid {
-        preimage: Preimage,
+        preimage: Option<Preimage>,
         paid_at: u64,
         amount_received: Msat,
     },
@@ -124,6 +130,21 @@ pub fn build(
                     .lnbits_invoice_key
                     .clone()
                     .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
+                settings.network.unwrap_or(Network::Bitcoin).into(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        BackendKind::Buda => Arc::new(
+            BudaBackend::new(
+                settings.buda_url.clone(),
+                settings
+                    .buda_api_key
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_BUDA_API_KEY"))?,
+                settings
+                    .buda_api_secret
+                    .clone()
+                    .ok_or_else(|| missing("RAYO_BUDA_API_SECRET"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
             .map_err(|e| e.to_string())?,

@@ -58,6 +58,7 @@ impl PhoenixdBackend {
                 msat_precision: false,
                 max_expiry: Duration::from_secs(24 * 3600),
                 network,
+                lookup_sees_unpaid: true,
             },
         })
     }
@@ -172,7 +173,7 @@ impl InvoiceBackend for PhoenixdBackend {
             .unwrap_or(Msat::from_msat(0));
         let paid_at = incoming.completed_at.map_or(0, |ms| ms / 1000);
         Ok(InvoiceState::Paid {
-            preimage,
+            preimage: Some(preimage),
             paid_at,
             amount_received,
         })

@@ -116,6 +116,15 @@ pub struct BackendArgs {
     /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
     #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
     pub lnbits_invoice_key: Option<Secret>,
+    /// Buda.com API base URL.
+    #[arg(long, env = "RAYO_BUDA_URL", default_value = crate::backends::DEFAULT_BUDA_URL)]
+    pub buda_url: url::Url,
+    /// Buda.com API key.
+    #[arg(long, env = "RAYO_BUDA_API_KEY", hide_env_values = true)]
+    pub buda_api_key: Option<Secret>,
+    /// Buda.com API secret.
+    #[arg(long, env = "RAYO_BUDA_API_SECRET", hide_env_values = true)]
+    pub buda_api_secret: Option<Secret>,
     /// Core Lightning clnrest base URL.
     #[arg(long, env = "RAYO_CLN_URL")]
     pub cln_url: Option<url::Url>,
@@ -139,6 +148,9 @@ impl From<BackendArgs> for BackendSettings {
             kind: args.backend,
             lnbits_url: args.lnbits_url,
             lnbits_invoice_key: args.lnbits_invoice_key,
+            buda_url: args.buda_url,
+            buda_api_key: args.buda_api_key,
+            buda_api_secret: args.buda_api_secret,
             cln_url: args.cln_url,
             cln_rune: args.cln_rune,
             phoenixd_url: args.phoenixd_url,

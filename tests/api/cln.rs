@@ -57,7 +57,10 @@ async fn cln_commits_to_the_exact_metadata_and_reports_payment() {
             amount_received,
             ..
         } => {
-            assert_preimage_matches(&preimage.0.to_hex(), &checked.payment_hash);
+            assert_preimage_matches(
+                &preimage.expect("a preimage").0.to_hex(),
+                &checked.payment_hash,
+            );
             assert_eq!(
                 amount_received.msat(),
                 21_500,

@@ -62,7 +62,10 @@ async fn lnbits_invoices_are_checked_paid_and_seen_paid() {
             paid_at,
             amount_received,
         } => {
-            assert_preimage_matches(&preimage.0.to_hex(), &checked.payment_hash);
+            assert_preimage_matches(
+                &preimage.expect("a preimage").0.to_hex(),
+                &checked.payment_hash,
+            );
             assert_eq!(amount_received.msat(), 21_000);
             assert!(paid_at > 0);
         }

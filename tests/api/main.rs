@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod binary;
+mod buda;
 mod callback;
 mod callback_backend_faults;
 mod cln;

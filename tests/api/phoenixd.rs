@@ -59,7 +59,10 @@ async fn phoenixd_invoices_are_checked_and_seen_paid_with_their_preimage() {
             paid_at,
             amount_received,
         } => {
-            assert_preimage_matches(&preimage.0.to_hex(), &checked.payment_hash);
+            assert_preimage_matches(
+                &preimage.expect("a preimage").0.to_hex(),
+                &checked.payment_hash,
+            );
             assert_eq!(amount_received.msat(), 21_000);
             assert!(
                 paid_at > 1_700_000_000,

@@ -56,6 +56,7 @@ impl BackendDouble {
                 msat_precision,
                 max_expiry: Duration::from_secs(3600),
                 network: Currency::Regtest,
+                lookup_sees_unpaid: false,
             },
             fault: Mutex::new(fault),
             calls: AtomicUsize::new(0),

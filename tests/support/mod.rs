@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backend_double;
+pub mod fake_buda;
 pub mod fake_cln;
 pub mod fake_node;
 pub mod fake_phoenixd;

@@ -64,6 +64,13 @@ pub struct BackendSettings {
     /// Core Lightning's clnrest: base URL and a rune limited to the invoice methods.
     pub cln_url: Option<Url>,
     pub cln_rune: Option<Secret>,
+    /// LND REST: base URL, an invoice macaroon (hex, or a file), the node's `tls.cert` to pin,
+    /// and whether invoices carry private route hints.
+    pub lnd_url: Option<Url>,
+    pub lnd_macaroon: Option<Secret>,
+    pub lnd_macaroon_file: Option<std::path::PathBuf>,
+    pub lnd_tls_cert: Option<std::path::PathBuf>,
+    pub lnd_private_routes: bool,
     /// phoenixd: base URL and its `http-password` (or limited-access password).
     pub phoenixd_url: Url,
     pub phoenixd_password: Option<Secret>,
@@ -86,6 +93,11 @@ impl Default for BackendSettings {
             buda_api_secret: None,
             cln_url: None,
             cln_rune: None,
+            lnd_url: None,
+            lnd_macaroon: None,
+            lnd_macaroon_file: None,
+            lnd_tls_cert: None,
+            lnd_private_routes: false,
             phoenixd_url: Url::parse(DEFAULT_PHOENIXD_URL).unwrap_or_else(|_| unreachable!()),
             phoenixd_password: None,
             network: None,
@@ -104,6 +116,8 @@ pub enum BackendKind {
     Buda,
     /// Core Lightning through clnrest (RAYO_CLN_URL, RAYO_CLN_RUNE).
     Cln,
+    /// LND's REST API (RAYO_LND_URL, RAYO_LND_MACAROON[_FILE], RAYO_LND_TLS_CERT).
+    Lnd,
     /// phoenixd (RAYO_PHOENIXD_URL, RAYO_PHOENIXD_PASSWORD).
     Phoenixd,
 }

@@ -16,12 +16,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_QUOTED: usize = 200;
 
 pub fn client() -> Result<reqwest::Client, BackendError> {
+    client_builder()
+        .build()
+        .map_err(|e| BackendError::Unavailable(format!("HTTP client: {e}")))
+}
+
+/// Timeouts and no redirects; callers add their TLS settings.
+pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| BackendError::Unavailable(format!("HTTP client: {e}")))
 }
 
 /// A transport failure, in words: which upstream, and whether it was unreachable or slow.

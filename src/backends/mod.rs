@@ -7,6 +7,7 @@ mod cln;
 mod dev;
 mod http;
 mod lnbits;
+mod lnd;
 mod phoenixd;
 
 use std::borrow::Cow;
@@ -18,13 +19,14 @@ pub use lightning_invoice::Currency;
 use std::sync::Arc;
 
 use crate::config::{BackendKind, BackendSettings, Network};
-use crate::domain::{Hash32, Msat, Preimage};
+use crate::domain::{Hash32, Msat, Preimage, Secret};
 
 pub use buda::{BudaBackend, DEFAULT_BUDA_URL};
 pub use check::{check, CheckReport};
 pub use cln::ClnBackend;
 pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
+pub use lnd::LndBackend;
 pub use phoenixd::PhoenixdBackend;
 
 /// What a backend can do; the callback adapts to it.
@@ -163,6 +165,36 @@ pub fn build(
             )
             .map_err(|e| e.to_string())?,
         ),
+        BackendKind::Lnd => {
+            let macaroon = match (&settings.lnd_macaroon, &settings.lnd_macaroon_file) {
+                (Some(hex), _) => hex.clone(),
+                (None, Some(path)) => Secret::new(hex::encode(
+                    std::fs::read(path)
+                        .map_err(|e| format!("LND macaroon {}: {e}", path.display()))?,
+                )),
+                (None, None) => return Err(missing("RAYO_LND_MACAROON or RAYO_LND_MACAROON_FILE")),
+            };
+            let tls_cert = match &settings.lnd_tls_cert {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("LND tls.cert {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            Arc::new(
+                LndBackend::new(
+                    settings
+                        .lnd_url
+                        .clone()
+                        .ok_or_else(|| missing("RAYO_LND_URL"))?,
+                    macaroon,
+                    tls_cert.as_deref(),
+                    settings.lnd_private_routes,
+                    settings.network.unwrap_or(Network::Bitcoin).into(),
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        }
         BackendKind::Phoenixd => Arc::new(
             PhoenixdBackend::new(
                 settings.phoenixd_url.clone(),

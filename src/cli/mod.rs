@@ -131,6 +131,21 @@ pub struct BackendArgs {
     /// A rune limited to the invoice methods (invoice, listinvoices, waitanyinvoice).
     #[arg(long, env = "RAYO_CLN_RUNE", hide_env_values = true)]
     pub cln_rune: Option<Secret>,
+    /// LND REST base URL, e.g. https://127.0.0.1:8080/
+    #[arg(long, env = "RAYO_LND_URL")]
+    pub lnd_url: Option<url::Url>,
+    /// LND invoice macaroon, hex.
+    #[arg(long, env = "RAYO_LND_MACAROON", hide_env_values = true)]
+    pub lnd_macaroon: Option<Secret>,
+    /// LND invoice macaroon file (instead of the hex).
+    #[arg(long, env = "RAYO_LND_MACAROON_FILE")]
+    pub lnd_macaroon_file: Option<PathBuf>,
+    /// LND's tls.cert, pinned: the node must present exactly this certificate.
+    #[arg(long, env = "RAYO_LND_TLS_CERT")]
+    pub lnd_tls_cert: Option<PathBuf>,
+    /// Add private route hints to LND invoices (for nodes with only private channels).
+    #[arg(long, env = "RAYO_LND_PRIVATE_ROUTES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub lnd_private_routes: bool,
     /// phoenixd base URL.
     #[arg(long, env = "RAYO_PHOENIXD_URL", default_value = crate::config::DEFAULT_PHOENIXD_URL)]
     pub phoenixd_url: url::Url,
@@ -153,6 +168,11 @@ impl From<BackendArgs> for BackendSettings {
             buda_api_secret: args.buda_api_secret,
             cln_url: args.cln_url,
             cln_rune: args.cln_rune,
+            lnd_url: args.lnd_url,
+            lnd_macaroon: args.lnd_macaroon,
+            lnd_macaroon_file: args.lnd_macaroon_file,
+            lnd_tls_cert: args.lnd_tls_cert,
+            lnd_private_routes: args.lnd_private_routes,
             phoenixd_url: args.phoenixd_url,
             phoenixd_password: args.phoenixd_password,
             network: args.network,

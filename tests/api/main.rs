@@ -10,6 +10,7 @@ mod callback;
 mod callback_backend_faults;
 mod cln;
 mod lnbits;
+mod lnd;
 mod phoenixd;
 mod verify;
 mod well_known;

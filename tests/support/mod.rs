@@ -6,6 +6,7 @@
 pub mod backend_double;
 pub mod fake_buda;
 pub mod fake_cln;
+pub mod fake_lnd;
 pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;

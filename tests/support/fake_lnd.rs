@@ -1,0 +1,204 @@
+//! An in-process LND REST API over TLS with a self-signed CA:TRUE certificate, like LND's own
+//! `tls.cert`. It checks the macaroon header, speaks proto JSON (int64 as strings, bytes as
+//! base64), and answers errors as `{"code", "message"}`.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::Engine;
+use lightning_invoice::Currency;
+use serde_json::{json, Value};
+
+use super::fake_node::{self, mint, Description};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+struct Invoice {
+    bolt11: String,
+    preimage: [u8; 32],
+    value_msat: u64,
+    settle_date: Option<u64>,
+    add_index: u64,
+}
+
+struct State {
+    macaroon_hex: String,
+    invoices: HashMap<[u8; 32], Invoice>,
+}
+
+pub struct FakeLnd {
+    pub url: String,
+    /// The PEM of the certificate it serves: what an operator copies from `~/.lnd/tls.cert`.
+    pub tls_cert_pem: String,
+    state: Arc<Mutex<State>>,
+}
+
+/// A self-signed CA:TRUE certificate for localhost, like LND makes.
+pub fn lnd_style_certificate() -> (String, Vec<u8>, Vec<u8>) {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().to_vec(), key.serialize_der())
+}
+
+impl FakeLnd {
+    pub fn start(macaroon_hex: &str) -> Self {
+        let (pem, cert_der, key_der) = lnd_style_certificate();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![rustls_pki_types::CertificateDer::from(cert_der)],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
+            )
+            .unwrap();
+        let state = Arc::new(Mutex::new(State {
+            macaroon_hex: macaroon_hex.into(),
+            invoices: HashMap::new(),
+        }));
+        let shared = state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "https://127.0.0.1:{}/",
+            listener.local_addr().unwrap().port()
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .route("/v1/invoices", web::post().to(add_invoice))
+                .route("/v2/invoices/lookup", web::get().to(lookup))
+        })
+        .workers(1)
+        .listen_rustls_0_23(listener, tls)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self {
+            url,
+            tls_cert_pem: pem,
+            state,
+        }
+    }
+
+    pub fn settle(&self, payment_hash_hex: &str) {
+        let hash: [u8; 32] = hex::decode(payment_hash_hex).unwrap().try_into().unwrap();
+        let mut state = self.state.lock().unwrap();
+        state
+            .invoices
+            .get_mut(&hash)
+            .expect("the fake made this invoice")
+            .settle_date = Some(fake_node::now_secs());
+    }
+}
+
+type Shared = web::Data<Arc<Mutex<State>>>;
+
+fn lnd_error(status: u16, code: i64, message: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .json(json!({"code": code, "message": message, "details": []}))
+}
+
+/// LND's words when the macaroon is missing or wrong (HTTP 500, code 2).
+fn macaroon_refusal(req: &HttpRequest, state: &State) -> Option<&'static str> {
+    match req
+        .headers()
+        .get("Grpc-Metadata-macaroon")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Some("expected 1 macaroon, got 0"),
+        Some(m) if m == state.macaroon_hex => None,
+        Some(_) => Some("verification failed: signature mismatch after caveat verification"),
+    }
+}
+
+async fn add_invoice(req: HttpRequest, state: Shared, body: web::Json<Value>) -> HttpResponse {
+    let mut state = state.lock().unwrap();
+    if let Some(why) = macaroon_refusal(&req, &state) {
+        return lnd_error(500, 2, why);
+    }
+    let Some(value_msat) = body["value_msat"]
+        .as_str()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return lnd_error(400, 3, "value_msat must be an int64 string");
+    };
+    let expiry = body["expiry"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(86_400);
+    let description = match body["description_hash"].as_str() {
+        Some(h) => match B64
+            .decode(h)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(hash) => Description::Hash(hash),
+            None => return lnd_error(400, 3, "invalid description_hash"),
+        },
+        None => Description::Memo(body["memo"].as_str().unwrap_or("")),
+    };
+    let minted = mint(
+        Currency::Bitcoin,
+        value_msat,
+        description,
+        Duration::from_secs(expiry),
+    );
+    let hash: [u8; 32] = hex::decode(&minted.payment_hash)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let add_index = state.invoices.len() as u64 + 1;
+    state.invoices.insert(
+        hash,
+        Invoice {
+            bolt11: minted.bolt11.clone(),
+            preimage: minted.preimage,
+            value_msat,
+            settle_date: None,
+            add_index,
+        },
+    );
+    HttpResponse::Ok().json(json!({
+        "r_hash": B64.encode(hash),
+        "payment_request": minted.bolt11,
+        "add_index": add_index.to_string(),
+        "payment_addr": B64.encode([0u8; 32]),
+    }))
+}
+
+async fn lookup(
+    req: HttpRequest,
+    state: Shared,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let state = state.lock().unwrap();
+    if let Some(why) = macaroon_refusal(&req, &state) {
+        return lnd_error(500, 2, why);
+    }
+    let hash = query
+        .get("payment_hash")
+        .and_then(|h| base64::engine::general_purpose::URL_SAFE.decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let Some(invoice) = hash.and_then(|h| state.invoices.get(&h)) else {
+        return lnd_error(404, 5, "unable to locate invoice");
+    };
+    let settled = invoice.settle_date.is_some();
+    HttpResponse::Ok().json(json!({
+        "payment_request": invoice.bolt11,
+        "value_msat": invoice.value_msat.to_string(),
+        "state": if settled { "SETTLED" } else { "OPEN" },
+        "r_preimage": B64.encode(invoice.preimage),
+        "settle_date": invoice.settle_date.unwrap_or(0).to_string(),
+        "amt_paid_msat": if settled { invoice.value_msat } else { 0 }.to_string(),
+        "add_index": invoice.add_index.to_string(),
+        "settle_index": if settled { "1" } else { "0" },
+    }))
+}

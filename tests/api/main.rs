@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod backend_contract;
 mod binary;
 mod buda;
 mod callback;

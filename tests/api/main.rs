@@ -13,5 +13,6 @@ mod cln;
 mod lnbits;
 mod lnd;
 mod phoenixd;
+mod upstream_faults;
 mod verify;
 mod well_known;

@@ -5,7 +5,8 @@ use rayo::backends::{InvoiceBackend, InvoiceState, PhoenixdBackend};
 use rayo::config::{BackendKind, Network};
 use rayo::domain::{Hash32, Secret};
 
-use crate::support::fake_phoenixd::{FakePhoenixd, Fault};
+use crate::support::fake_node::Fault;
+use crate::support::fake_phoenixd::FakePhoenixd;
 use crate::support::wallet::{assert_preimage_matches, check_invoice_on};
 use crate::support::{assert_lnurl_error, spawn_app_with, TestApp};
 
@@ -101,7 +102,7 @@ async fn phoenixd_failures_cost_the_wallet_one_short_error_and_store_nothing() {
         (Fault::Garbage, "could not create an invoice"),
         (Fault::WrongAmount, "invalid invoice"),
     ] {
-        phoenixd.set_fault(fault);
+        phoenixd.faults.set(fault);
         assert_lnurl_error(&app.callback("satoshi", "amount=21000").await, needle);
     }
     assert!(app.invoices().await.is_empty());

@@ -13,9 +13,10 @@ use bitcoin_hashes::{hmac, sha384, Hash, HashEngine};
 use lightning_invoice::Currency;
 use serde_json::{json, Value};
 
-use super::fake_node::{self, mint, Description};
+use super::fake_node::{self, mint, Description, Faults};
 
 struct State {
+    faults: Faults,
     key: String,
     secret: String,
     last_nonce: u64,
@@ -29,11 +30,14 @@ struct State {
 pub struct FakeBuda {
     pub url: String,
     state: Arc<Mutex<State>>,
+    pub faults: Faults,
 }
 
 impl FakeBuda {
     pub fn start(key: &str, secret: &str) -> Self {
+        let faults = Faults::new();
         let state = Arc::new(Mutex::new(State {
+            faults: faults.clone(),
             key: key.into(),
             secret: secret.into(),
             last_nonce: 0,
@@ -42,12 +46,16 @@ impl FakeBuda {
             invoices: Vec::new(),
         }));
         let shared = state.clone();
-        let url = fake_node::serve(move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(web::Data::new(shared.clone()))
-                .route("/api/v2/lightning_network_invoices", web::post().to(create))
-                .route("/api/v2/currencies/btc/deposits", web::get().to(deposits));
-        });
-        Self { url, state }
+        let url = fake_node::serve(
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(web::Data::new(shared.clone()))
+                    .route("/api/v2/lightning_network_invoices", web::post().to(create))
+                    .route("/api/v2/currencies/btc/deposits", web::get().to(deposits));
+            },
+            faults.clone(),
+            None,
+        );
+        Self { url, state, faults }
     }
 
     /// As if the invoice were paid: a confirmed deposit appears, followed by `newer` others, so
@@ -63,6 +71,7 @@ impl FakeBuda {
         state.deposits.insert(0, deposit(1, bolt11, sats));
         for n in 0..newer {
             let other = mint(
+                &Faults::new(),
                 Currency::Bitcoin,
                 1000,
                 Description::Memo("other"),
@@ -151,6 +160,7 @@ async fn create(req: HttpRequest, state: Shared, body: Bytes) -> HttpResponse {
     };
     let expiry = params["expiry_seconds"].as_u64().unwrap_or(3600);
     let minted = mint(
+        &state.faults,
         Currency::Bitcoin,
         sats * 1000,
         Description::Memo(memo),

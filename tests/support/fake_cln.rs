@@ -12,7 +12,7 @@ use bitcoin_hashes::{sha256, Hash};
 use lightning_invoice::Currency;
 use serde_json::{json, Value};
 
-use super::fake_node::{self, mint, Description};
+use super::fake_node::{self, mint, Description, Faults};
 
 struct Invoice {
     label: String,
@@ -24,6 +24,7 @@ struct Invoice {
 }
 
 struct State {
+    faults: Faults,
     rune: String,
     invoices: HashMap<String, Invoice>,
 }
@@ -32,21 +33,28 @@ struct State {
 pub struct FakeCln {
     pub url: String,
     state: Arc<Mutex<State>>,
+    pub faults: Faults,
 }
 
 impl FakeCln {
     pub fn start(rune: &str) -> Self {
+        let faults = Faults::new();
         let state = Arc::new(Mutex::new(State {
+            faults: faults.clone(),
             rune: rune.into(),
             invoices: HashMap::new(),
         }));
         let shared = state.clone();
-        let url = fake_node::serve(move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(web::Data::new(shared.clone()))
-                .route("/v1/invoice", web::post().to(invoice))
-                .route("/v1/listinvoices", web::post().to(listinvoices));
-        });
-        Self { url, state }
+        let url = fake_node::serve(
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(web::Data::new(shared.clone()))
+                    .route("/v1/invoice", web::post().to(invoice))
+                    .route("/v1/listinvoices", web::post().to(listinvoices));
+            },
+            faults.clone(),
+            None,
+        );
+        Self { url, state, faults }
     }
 
     pub fn settle(&self, payment_hash: &str) {
@@ -92,6 +100,7 @@ async fn invoice(req: HttpRequest, state: Shared, params: web::Json<Value>) -> H
         Description::Memo(description)
     };
     let minted = mint(
+        &state.faults,
         Currency::Regtest,
         amount_msat,
         committed,

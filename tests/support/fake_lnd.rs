@@ -3,16 +3,15 @@
 //! base64), and answers errors as `{"code", "message"}`.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use lightning_invoice::Currency;
 use serde_json::{json, Value};
 
-use super::fake_node::{self, mint, Description};
+use super::fake_node::{self, mint, Description, Faults};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -25,6 +24,7 @@ struct Invoice {
 }
 
 struct State {
+    faults: Faults,
     macaroon_hex: String,
     invoices: HashMap<[u8; 32], Invoice>,
 }
@@ -34,6 +34,7 @@ pub struct FakeLnd {
     /// The PEM of the certificate it serves: what an operator copies from `~/.lnd/tls.cert`.
     pub tls_cert_pem: String,
     state: Arc<Mutex<State>>,
+    pub faults: Faults,
 }
 
 /// A self-signed CA:TRUE certificate for localhost, like LND makes.
@@ -60,31 +61,27 @@ impl FakeLnd {
                 rustls_pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
             )
             .unwrap();
+        let faults = Faults::new();
         let state = Arc::new(Mutex::new(State {
             macaroon_hex: macaroon_hex.into(),
             invoices: HashMap::new(),
+            faults: faults.clone(),
         }));
         let shared = state.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "https://127.0.0.1:{}/",
-            listener.local_addr().unwrap().port()
+        let url = fake_node::serve(
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(web::Data::new(shared.clone()))
+                    .route("/v1/invoices", web::post().to(add_invoice))
+                    .route("/v2/invoices/lookup", web::get().to(lookup));
+            },
+            faults.clone(),
+            Some(tls),
         );
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(shared.clone()))
-                .route("/v1/invoices", web::post().to(add_invoice))
-                .route("/v2/invoices/lookup", web::get().to(lookup))
-        })
-        .workers(1)
-        .listen_rustls_0_23(listener, tls)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
         Self {
             url,
             tls_cert_pem: pem,
             state,
+            faults,
         }
     }
 
@@ -146,6 +143,7 @@ async fn add_invoice(req: HttpRequest, state: Shared, body: web::Json<Value>) ->
         None => Description::Memo(body["memo"].as_str().unwrap_or("")),
     };
     let minted = mint(
+        &state.faults,
         Currency::Bitcoin,
         value_msat,
         description,

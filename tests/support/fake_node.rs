@@ -1,28 +1,98 @@
-//! What every fake upstream shares: an HTTP server on port 0 in this process, and a node key
-//! that signs real BOLT11 invoices.
+//! What every fake upstream shares: an HTTP server on port 0 in this process, a node key that
+//! signs real BOLT11 invoices, and a switch that makes the upstream misbehave.
 
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{web, App, HttpServer};
+use actix_web::dev::Service;
+use actix_web::{web, App, HttpResponse, HttpServer};
 use bitcoin_hashes::{sha256, Hash};
 use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
 use secp256k1::{SecretKey, SECP256K1};
 
-/// Serves the routes `configure` adds; returns the base URL (with a trailing slash).
-pub fn serve<F>(configure: F) -> String
+/// Ways an upstream goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Accepts the request and never answers.
+    Hangs,
+    /// 503 with a plain-text body.
+    ServerError,
+    /// 200 with a body that is not what the API promises.
+    Garbage,
+    /// Mints invoices for 1 sat more than asked.
+    WrongAmount,
+    /// Mints invoices committing to another description (hash or memo).
+    WrongDescription,
+}
+
+/// The switch a test flips; the fake's server and minting read it.
+#[derive(Clone)]
+pub struct Faults(Arc<Mutex<Fault>>);
+
+impl Faults {
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(Fault::None)))
+    }
+
+    pub fn set(&self, fault: Fault) {
+        *self.0.lock().unwrap() = fault;
+    }
+
+    pub fn get(&self) -> Fault {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Serves the routes `configure` adds, over TLS if given; returns the base URL (with a trailing
+/// slash). Transport faults are applied before any route runs.
+pub fn serve<F>(configure: F, faults: Faults, tls: Option<rustls::ServerConfig>) -> String
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || App::new().configure(configure.clone()))
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-    tokio::spawn(server);
-    url
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let faults = faults.clone();
+        App::new()
+            .wrap_fn(move |req, srv| {
+                let fault = faults.get();
+                let misbehave = matches!(fault, Fault::Hangs | Fault::ServerError | Fault::Garbage);
+                let (held, call) = if misbehave {
+                    (Some(req), None)
+                } else {
+                    (None, Some(srv.call(req)))
+                };
+                async move {
+                    if let Some(call) = call {
+                        return call.await.map(|r| r.map_into_boxed_body());
+                    }
+                    let req = held.expect("held when misbehaving");
+                    let answer = match fault {
+                        Fault::Hangs => {
+                            tokio::time::sleep(Duration::from_secs(120)).await;
+                            HttpResponse::GatewayTimeout().finish()
+                        }
+                        Fault::ServerError => {
+                            HttpResponse::ServiceUnavailable().body("upstream exploded")
+                        }
+                        _ => HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body("<html>surprise</html>"),
+                    };
+                    Ok(req.into_response(answer).map_into_boxed_body())
+                }
+            })
+            .configure(configure.clone())
+    })
+    .workers(1);
+    let (server, scheme) = match tls {
+        Some(tls) => (server.listen_rustls_0_23(listener, tls).unwrap(), "https"),
+        None => (server.listen(listener).unwrap(), "http"),
+    };
+    tokio::spawn(server.run());
+    format!("{scheme}://127.0.0.1:{port}/")
 }
 
 pub enum Description<'a> {
@@ -37,13 +107,24 @@ pub struct Minted {
     pub preimage: [u8; 32],
 }
 
-/// A real invoice, signed by the fake node's key.
+/// A real invoice, signed by the fake node's key, tampered with as `faults` says.
 pub fn mint(
+    faults: &Faults,
     currency: Currency,
     amount_msat: u64,
     description: Description<'_>,
     expiry: Duration,
 ) -> Minted {
+    let amount_msat = if faults.get() == Fault::WrongAmount {
+        amount_msat + 1000
+    } else {
+        amount_msat
+    };
+    let description = match (faults.get(), description) {
+        (Fault::WrongDescription, Description::Hash(_)) => Description::Hash([0x66; 32]),
+        (Fault::WrongDescription, Description::Memo(_)) => Description::Memo("tampered"),
+        (_, description) => description,
+    };
     let preimage = rayo::clock::random_bytes();
     let payment_hash = sha256::Hash::hash(&preimage);
     let builder = InvoiceBuilder::new(currency)

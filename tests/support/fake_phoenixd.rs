@@ -11,15 +11,7 @@ use base64::Engine;
 use lightning_invoice::Currency;
 use serde_json::json;
 
-use super::fake_node::{self, mint, Description};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    None,
-    WrongAmount,
-    ServerError,
-    Garbage,
-}
+use super::fake_node::{self, mint, Description, Faults};
 
 struct Invoice {
     preimage: [u8; 32],
@@ -31,33 +23,35 @@ struct Invoice {
 struct State {
     password: String,
     invoices: HashMap<String, Invoice>,
-    fault: Fault,
+    faults: Faults,
 }
 
 #[derive(Clone)]
 pub struct FakePhoenixd {
     pub url: String,
     state: Arc<Mutex<State>>,
+    pub faults: Faults,
 }
 
 impl FakePhoenixd {
     pub fn start(password: &str) -> Self {
+        let faults = Faults::new();
         let state = Arc::new(Mutex::new(State {
+            faults: faults.clone(),
             password: password.into(),
             invoices: HashMap::new(),
-            fault: Fault::None,
         }));
         let shared = state.clone();
-        let url = fake_node::serve(move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(web::Data::new(shared.clone()))
-                .route("/createinvoice", web::post().to(create))
-                .route("/payments/incoming/{hash}", web::get().to(incoming));
-        });
-        Self { url, state }
-    }
-
-    pub fn set_fault(&self, fault: Fault) {
-        self.state.lock().unwrap().fault = fault;
+        let url = fake_node::serve(
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(web::Data::new(shared.clone()))
+                    .route("/createinvoice", web::post().to(create))
+                    .route("/payments/incoming/{hash}", web::get().to(incoming));
+            },
+            faults.clone(),
+            None,
+        );
+        Self { url, state, faults }
     }
 
     /// As if a payer paid the invoice in full.
@@ -105,15 +99,6 @@ async fn create(
             "Invalid authentication (use basic auth with the http password set in phoenix.conf)",
         );
     }
-    match state.fault {
-        Fault::ServerError => return HttpResponse::InternalServerError().body("internal error"),
-        Fault::Garbage => {
-            return HttpResponse::Ok()
-                .content_type("application/json")
-                .body("{\"amountSat\":")
-        }
-        _ => {}
-    }
     let Some(amount_sat) = form.get("amountSat").and_then(|a| a.parse::<u64>().ok()) else {
         return HttpResponse::BadRequest().body("Missing or invalid parameter: amountSat");
     };
@@ -135,14 +120,10 @@ async fn create(
         .get("expirySeconds")
         .and_then(|e| e.parse().ok())
         .unwrap_or(3600);
-    let minted_sat = if state.fault == Fault::WrongAmount {
-        amount_sat + 1
-    } else {
-        amount_sat
-    };
     let minted = mint(
+        &state.faults,
         Currency::Bitcoin,
-        minted_sat * 1000,
+        amount_sat * 1000,
         description,
         Duration::from_secs(expiry),
     );

@@ -1,6 +1,7 @@
 //! Operator actions on users and invoices, shared by the admin API (server running) and the
 //! CLI (opening the store itself when no server runs), and the views both print.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,8 @@ pub struct Registry {
     dev: Arc<DevBackend>,
     /// User changes are rare; serialising them keeps the directory in the store's order.
     user_writes: tokio::sync::Mutex<()>,
+    /// Backend names users may choose; `None` when unknown (the CLI on its own).
+    known_backends: Option<BTreeSet<String>>,
 }
 
 /// How a listing of invoices is narrowed.
@@ -65,6 +68,26 @@ impl Registry {
             clock,
             dev,
             user_writes: tokio::sync::Mutex::new(()),
+            known_backends: None,
+        }
+    }
+
+    /// Refuses users that name a backend not in `names`.
+    pub fn knowing_backends(mut self, names: BTreeSet<String>) -> Self {
+        self.known_backends = Some(names);
+        self
+    }
+
+    fn check_backend(&self, settings: &UserSettings) -> Result<(), AdminError> {
+        match (&settings.backend, &self.known_backends) {
+            (Some(name), Some(known)) if !name.is_empty() && !known.contains(name) => {
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                Err(AdminError::Invalid(format!(
+                    "backend: no backend named '{name}' (configured: {})",
+                    names.join(", ")
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -90,6 +113,7 @@ impl Registry {
     ) -> Result<UserView, AdminError> {
         let name =
             Username::parse_new(name).map_err(|e| AdminError::Invalid(format!("name: {e}")))?;
+        self.check_backend(&settings)?;
         let domain = self.public_url.domain().to_owned();
         let now = self.clock.unix();
         self.write_user(move |store| {
@@ -121,6 +145,7 @@ impl Registry {
         settings: UserSettings,
     ) -> Result<UserView, AdminError> {
         let name = parse_name(name)?;
+        self.check_backend(&settings)?;
         let domain = self.public_url.domain().to_owned();
         let now = self.clock.unix();
         let (user, fresh_secret) = self
@@ -272,9 +297,15 @@ impl Registry {
         if record.paid().is_some() {
             return Ok(InvoiceView::of(&record, now, None));
         }
-        if record.backend != "dev" {
+        // Records from before backends had names carry the kind in `backend`.
+        let kind = if record.backend_kind.is_empty() {
+            record.backend.as_str()
+        } else {
+            record.backend_kind.as_str()
+        };
+        if kind != "dev" {
             return Err(AdminError::Conflict(format!(
-                "invoice {hash} comes from the {} backend; only dev invoices can be settled by hand",
+                "invoice {hash} was made by the '{}' backend ({kind}); only dev invoices can be settled by hand",
                 record.backend
             )));
         }
@@ -344,6 +375,8 @@ pub struct UserView {
     /// Shown once, when it is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     pub disabled: bool,
     pub created_at: u64,
 }
@@ -369,6 +402,7 @@ impl UserView {
                 .as_ref()
                 .filter(|_| reveal_secret)
                 .map(|s| s.expose().to_owned()),
+            backend: user.backend.clone(),
             disabled: user.disabled,
             created_at: user.created_at,
         }
@@ -403,7 +437,10 @@ pub struct InvoiceView {
     pub preimage: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_received_msat: Option<u64>,
+    /// The configured backend's name, and what kind of backend it was.
     pub backend: String,
+    #[serde(default)]
+    pub backend_kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_ref: Option<String>,
 }
@@ -431,6 +468,7 @@ impl InvoiceView {
             preimage: paid.map(|p| p.preimage.0.to_hex()),
             amount_received_msat: paid.map(|p| p.amount_received_msat.msat()),
             backend: r.backend.clone(),
+            backend_kind: r.backend_kind.clone(),
             backend_ref: r.backend_ref.clone(),
         }
     }

@@ -14,7 +14,11 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub public_url: PublicUrl,
     pub data_dir: PathBuf,
+    /// The backend the flags describe, known as `default`.
     pub backend: BackendSettings,
+    /// More backends by name (from `rayo.toml`), and which one is the default.
+    pub named_backends: Vec<(String, BackendSettings)>,
+    pub default_backend: Option<String>,
     /// `None`: use (or create) the token file in the data directory.
     pub admin_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -36,6 +40,8 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!()),
             data_dir: PathBuf::from("data"),
             backend: BackendSettings::default(),
+            named_backends: Vec::new(),
+            default_backend: None,
             admin_token: None,
             log_format: LogFormat::Pretty,
             backend_timeout: Duration::from_secs(4),
@@ -105,7 +111,8 @@ impl Default for BackendSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Built-in: signs regtest invoices, moves no money.
     #[default]
@@ -123,7 +130,8 @@ pub enum BackendKind {
 }
 
 /// Which chain invoices are for; an invoice for another one is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Network {
     Bitcoin,
     Testnet,

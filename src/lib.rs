@@ -5,6 +5,7 @@ pub mod backends;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod directory;
 pub mod domain;
 pub mod error;

@@ -10,7 +10,7 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{Registry, UserView};
-use crate::backends::{self, DevBackend, InvoiceBackend};
+use crate::backends::{self, Backends, DevBackend, InvoiceBackend};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::directory::Directory;
@@ -79,34 +79,38 @@ impl Application {
         let keys = ServerKeys::load_or_create(&db).await?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock.clone()));
-        let backend = match overrides.backend {
-            Some(backend) => backend,
-            None => {
-                backends::build(&settings.backend, dev.clone()).map_err(StartupError::Config)?
-            }
+        let backends = match overrides.backend {
+            Some(backend) => Backends::single("default", backend),
+            None => configured_backends(&settings, &dev)?,
         };
-        if backend.kind() == "dev" {
-            tracing::warn!(
-                "the dev backend signs regtest invoices with a local key: no real money moves"
-            );
-        }
-        if !backend.capabilities().description_hash {
-            tracing::warn!(
-                backend = backend.kind(),
-                "this backend cannot commit to a description hash: invoices carry a memo, and wallets that check `h` will refuse them"
-            );
+        for (name, backend) in backends.iter() {
+            if backend.kind() == "dev" {
+                tracing::warn!(
+                    backend = name,
+                    "the dev backend signs regtest invoices with a local key: no real money moves"
+                );
+            }
+            if !backend.capabilities().description_hash {
+                tracing::warn!(
+                    backend = name,
+                    kind = backend.kind(),
+                    "this backend cannot commit to a description hash: invoices carry a memo, and wallets that check `h` will refuse them"
+                );
+            }
         }
 
         let users = db.read(|s| s.users()).await?;
         let first_start = users.is_empty();
         let directory = Arc::new(Directory::new(settings.public_url.clone(), users));
+        let known = backends.iter().map(|(name, _)| name.to_owned()).collect();
         let registry = Registry::new(
             db.clone(),
             Some(directory.clone()),
             settings.public_url.clone(),
             clock.clone(),
             dev,
-        );
+        )
+        .knowing_backends(known);
         let example_user = if first_start && settings.demo_user {
             let demo = UserSettings {
                 description: Some("Demo address on a rayo dev server: no real money moves".into()),
@@ -131,10 +135,10 @@ impl Application {
             Some(token) => token.clone(),
             None => load_or_create_admin_token(&data_dir).map_err(dir_error)?,
         };
-        let backend_kind = backend.kind();
+        let backend_kind = backends.default_backend().1.kind();
         let payments = web::Data::new(Payments {
             directory,
-            backend,
+            backends,
             db: db.clone(),
             clock,
             verify_key: VerifyKey::new(keys.verify_key),
@@ -195,6 +199,28 @@ impl Application {
         let _ = std::fs::remove_file(&self.server_url_file);
         result
     }
+}
+
+/// The `default` backend the flags describe, and the named ones from `rayo.toml`.
+fn configured_backends(
+    settings: &Settings,
+    dev: &Arc<DevBackend>,
+) -> Result<Backends, StartupError> {
+    let mut by_name = std::collections::BTreeMap::new();
+    by_name.insert(
+        "default".to_owned(),
+        backends::build(&settings.backend, dev.clone()).map_err(StartupError::Config)?,
+    );
+    for (name, named) in &settings.named_backends {
+        let backend = backends::build(named, dev.clone())
+            .map_err(|e| StartupError::Config(format!("backend '{name}': {e}")))?;
+        by_name.insert(name.clone(), backend);
+    }
+    let default = settings
+        .default_backend
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
+    Backends::new(default, by_name).map_err(StartupError::Config)
 }
 
 /// The file a running server writes its admin base URL into.

@@ -9,6 +9,7 @@ mod http;
 mod lnbits;
 mod lnd;
 mod phoenixd;
+mod set;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
 pub use lnd::LndBackend;
 pub use phoenixd::PhoenixdBackend;
+pub use set::Backends;
 
 /// What a backend can do; the callback adapts to it.
 #[derive(Debug, Clone)]

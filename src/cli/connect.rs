@@ -100,9 +100,12 @@ impl Admin {
             .map_err(|e| CliError::Failed(e.to_string()))?;
         let clock = Arc::new(SystemClock);
         let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock.clone()));
-        Ok(Self::Local(Box::new(Registry::new(
-            db, None, public_url, clock, dev,
-        ))))
+        let config = crate::config_file::load(&global.config).map_err(CliError::Usage)?;
+        let known = std::iter::once("default".to_owned())
+            .chain(config.backends.keys().cloned())
+            .collect();
+        let registry = Registry::new(db, None, public_url, clock, dev).knowing_backends(known);
+        Ok(Self::Local(Box::new(registry)))
     }
 
     pub async fn users(&self) -> Result<Vec<UserView>, CliError> {

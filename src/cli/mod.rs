@@ -61,6 +61,9 @@ pub struct GlobalArgs {
     /// Admin API base URL [default: the one a running server wrote into <data-dir>/server.url]
     #[arg(long, env = "RAYO_ADMIN_URL", global = true)]
     pub admin_url: Option<String>,
+    /// Named backends beyond the flags' one (see README); a missing file is no configuration.
+    #[arg(long, env = "RAYO_CONFIG", default_value = "rayo.toml", global = true)]
+    pub config: PathBuf,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -249,6 +252,9 @@ pub struct UserFlags {
     /// Where to POST payment events; "" removes it.
     #[arg(long)]
     pub webhook_url: Option<String>,
+    /// The configured backend that makes this user's invoices; "" for the default one.
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 impl UserFlags {
@@ -279,6 +285,7 @@ impl UserFlags {
             success_url: self.success_url,
             webhook_url: self.webhook_url,
             disabled: None,
+            backend: self.backend,
         })
     }
 }
@@ -327,11 +334,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
     crate::telemetry::init(args.log_format);
+    let config = crate::config_file::load(&global.config).map_err(CliError::Usage)?;
+    let named_backends = config
+        .backends(&|key| std::env::var(key).ok())
+        .map_err(CliError::Usage)?;
     let settings = Settings {
         bind: global.bind,
         public_url: PublicUrl::parse(&global.public_url).map_err(CliError::Usage)?,
         data_dir: global.data_dir.clone(),
         backend: args.backend.into(),
+        named_backends,
+        default_backend: config.default_backend.clone(),
         admin_token: global.admin_token.clone(),
         log_format: args.log_format,
         backend_timeout: Duration::from_millis(args.backend_timeout_ms),

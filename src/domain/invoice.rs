@@ -18,7 +18,10 @@ pub struct InvoiceRecord {
     pub status: InvoiceStatus,
     pub created_at: u64,
     pub expires_at: u64,
+    /// The configured backend's name, and its kind (`dev`, `lnd`, ...) when the invoice was made.
     pub backend: String,
+    #[serde(default)]
+    pub backend_kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_ref: Option<String>,
 }

@@ -30,6 +30,9 @@ pub struct User {
     pub webhook_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<Secret>,
+    /// The configured backend serving this user; `None`: the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     #[serde(default)]
     pub disabled: bool,
     pub created_at: u64,
@@ -120,6 +123,10 @@ pub struct UserSettings {
     pub webhook_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// A configured backend's name; "" returns the user to the default backend.
+    #[validate(length(max = 64, message = "must be at most 64 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +162,7 @@ impl User {
             success_action: None,
             webhook_url: None,
             webhook_secret: None,
+            backend: None,
             disabled: false,
             created_at: ctx.now,
         };
@@ -182,6 +190,7 @@ impl User {
             success_url,
             webhook_url,
             disabled,
+            backend,
         } = settings;
         if let Some(d) = description {
             check_text("description", &d, false)?;
@@ -229,6 +238,9 @@ impl User {
             }
         }
         self.disabled = disabled.unwrap_or(self.disabled);
+        if let Some(name) = backend {
+            self.backend = Some(name).filter(|n| !n.is_empty());
+        }
         Ok(self)
     }
 }

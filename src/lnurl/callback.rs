@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::invoice_check::{check_invoice, Expected};
 use super::{PayProfile, VerifyKey, VerifyResponse};
-use crate::backends::{InvoiceBackend, InvoiceDescription, InvoiceRequest};
+use crate::backends::{Backends, InvoiceDescription, InvoiceRequest};
 use crate::clock::{random_bytes, Clock};
 use crate::directory::Directory;
 use crate::domain::{
@@ -96,7 +96,7 @@ pub struct PayResponse {
 /// Everything the callback and verify need.
 pub struct Payments {
     pub directory: Arc<Directory>,
-    pub backend: Arc<dyn InvoiceBackend>,
+    pub backends: Backends,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub verify_key: VerifyKey,
@@ -121,7 +121,13 @@ impl Payments {
         let params = parse_callback_query(query)?;
         let profile = self.profile(name)?;
         let user = &profile.user;
-        let capabilities = self.backend.capabilities();
+        let Some((backend_name, upstream)) = self.backends.get(user.backend.as_deref()) else {
+            tracing::error!(user = %user.name, backend = ?user.backend, "the user's backend is not configured");
+            return Err(LnurlError::new(
+                "This address cannot receive payments right now",
+            ));
+        };
+        let capabilities = upstream.capabilities();
 
         let amount = Msat::parse(
             params
@@ -206,10 +212,10 @@ impl Payments {
             expiry: self.invoice_expiry.min(capabilities.max_expiry),
             label: &label,
         };
-        let backend = self.backend.kind();
+        let backend = backend_name;
         let created = match tokio::time::timeout(
             self.backend_timeout,
-            self.backend.create_invoice(request.clone()),
+            upstream.create_invoice(request.clone()),
         )
         .await
         {
@@ -257,6 +263,7 @@ impl Payments {
             created_at: self.clock.unix(),
             expires_at: checked.expires_at,
             backend: backend.to_owned(),
+            backend_kind: upstream.kind().to_owned(),
             backend_ref: created.backend_ref,
         };
         let verify = self.verify_key.url(

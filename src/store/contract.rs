@@ -36,7 +36,8 @@ fn invoice(user: &str, n: u8) -> InvoiceRecord {
         status: InvoiceStatus::Pending,
         created_at: 1000 + u64::from(n),
         expires_at: 2000,
-        backend: "dev".into(),
+        backend: "default".into(),
+        backend_kind: "dev".into(),
         backend_ref: None,
     }
 }

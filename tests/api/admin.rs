@@ -217,7 +217,7 @@ async fn dev_settle_refuses_invoices_from_another_backend() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("double backend"),
+            .contains("(double)"),
         "{body}"
     );
 }

@@ -383,3 +383,54 @@ async fn the_server_never_logs_its_admin_token() {
         "the admin token leaked into the output"
     );
 }
+
+#[tokio::test]
+async fn rayo_toml_adds_named_backends_with_secrets_from_the_environment() {
+    let buda = crate::support::fake_buda::FakeBuda::start("key-1", "secret-1");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("rayo.toml"),
+        format!("[backends.exchange]\nkind = \"buda\"\nurl = \"{}\"\napi_key = \"key-1\"\nnetwork = \"bitcoin\"\n", buda.url),
+    )
+    .unwrap();
+    let child = rayo(dir.path(), port)
+        .env("RAYO_BACKEND_EXCHANGE_API_SECRET", "secret-1")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child };
+    tokio::task::spawn_blocking(move || wait_until_healthy(port))
+        .await
+        .unwrap();
+    let shop = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            run_json(
+                &dir,
+                port,
+                &["user", "add", "shop", "--backend", "exchange"],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(shop["backend"], "exchange");
+    let answer: Value = reqwest::get(format!(
+        "http://127.0.0.1:{port}/lnurlp/shop/callback?amount=3000"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        answer["pr"]
+            .as_str()
+            .is_some_and(|pr| pr.starts_with("lnbc30n")),
+        "{answer}"
+    );
+    drop(server);
+}

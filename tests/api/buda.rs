@@ -57,7 +57,7 @@ async fn buda_invoices_carry_the_description_as_memo_and_show_up_as_deposits() {
     );
     assert_eq!(amount, Some(21_000));
     let stored = &app.invoices().await[0];
-    assert_eq!(stored["backend"], "buda");
+    assert_eq!(stored["backend_kind"], "buda");
     assert_eq!(stored["memo"], memo);
     assert!(stored.get("description_hash").is_none());
 

@@ -40,7 +40,7 @@ async fn lnbits_invoices_are_checked_paid_and_seen_paid() {
         .unwrap_or_else(|| panic!("no invoice: {body}"));
     let checked = check_invoice_on(Currency::Bitcoin, pr, 21_000, &metadata);
     let stored = app.invoices().await;
-    assert_eq!(stored[0]["backend"], "lnbits");
+    assert_eq!(stored[0]["backend_kind"], "lnbits");
     assert_eq!(stored[0]["bolt11"], pr);
 
     let backend = LnbitsBackend::new(

@@ -12,6 +12,7 @@ mod callback_backend_faults;
 mod cln;
 mod lnbits;
 mod lnd;
+mod named_backends;
 mod phoenixd;
 mod upstream_faults;
 mod verify;

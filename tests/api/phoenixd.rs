@@ -45,7 +45,7 @@ async fn phoenixd_invoices_are_checked_and_seen_paid_with_their_preimage() {
         .as_str()
         .unwrap_or_else(|| panic!("no invoice: {body}"));
     let checked = check_invoice_on(Currency::Bitcoin, pr, 21_000, &metadata);
-    assert_eq!(app.invoices().await[0]["backend"], "phoenixd");
+    assert_eq!(app.invoices().await[0]["backend_kind"], "phoenixd");
 
     let phoenix = backend(&phoenixd, PASSWORD);
     let hash: Hash32 = checked.payment_hash.parse().unwrap();

@@ -31,6 +31,15 @@ pub async fn check(backend: &dyn InvoiceBackend, now: SystemTime) -> CheckReport
     let mut report = CheckReport::default();
     let caps = backend.capabilities();
     report.facts.push(format!("backend: {}", backend.kind()));
+    match backend.identity().await {
+        Ok(Some(identity)) => report.facts.push(format!("identity: {identity}")),
+        Ok(None) => report.facts.push(
+            "identity: not offered by this API (or not readable with these credentials)".into(),
+        ),
+        Err(e) => report
+            .problems
+            .push(format!("could not identify the backend: {e}")),
+    }
     report.facts.push(format!("network: {:?}", caps.network));
     report.facts.push(format!(
         "description hash: {}",

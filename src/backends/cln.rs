@@ -203,4 +203,17 @@ impl InvoiceBackend for ClnBackend {
             }
         })
     }
+
+    async fn identity(&self) -> Result<Option<String>, BackendError> {
+        // A rune limited to the invoice methods may not allow getinfo: say nothing then.
+        let Ok(info) = self
+            .call::<serde_json::Value>("getinfo", &serde_json::json!({}))
+            .await
+        else {
+            return Ok(None);
+        };
+        Ok(info["id"]
+            .as_str()
+            .map(|id| format!("node {} ({id})", info["alias"].as_str().unwrap_or(""))))
+    }
 }

@@ -118,6 +118,10 @@ impl InvoiceBackend for DevBackend {
         })
     }
 
+    async fn identity(&self) -> Result<Option<String>, BackendError> {
+        Ok(Some(format!("dev node {}", self.node_id())))
+    }
+
     /// The dev backend keeps no payment state: `rayo dev settle` records payment in the store.
     async fn lookup_invoice(&self, _payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
         Ok(InvoiceState::Unknown)

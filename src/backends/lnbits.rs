@@ -249,6 +249,24 @@ impl InvoiceBackend for LnbitsBackend {
             InvoiceState::Pending
         })
     }
+
+    async fn identity(&self) -> Result<Option<String>, BackendError> {
+        let answer = self
+            .client
+            .get(self.url("api/v1/wallet")?)
+            .header("X-Api-Key", self.invoice_key.expose())
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, body) = http::read(NAME, answer).await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &body));
+        }
+        let wallet: serde_json::Value = http::json(NAME, &body)?;
+        Ok(wallet["name"]
+            .as_str()
+            .map(|name| format!("wallet '{name}'")))
+    }
 }
 
 /// LNbits times look like `2026-11-22T05:19:03.934525+00:00` (or with `Z`, or naive UTC).

@@ -323,4 +323,23 @@ impl InvoiceBackend for LndBackend {
             }
         })
     }
+
+    async fn identity(&self) -> Result<Option<String>, BackendError> {
+        let answer = self
+            .client
+            .get(self.url("v1/getinfo")?)
+            .header("Grpc-Metadata-macaroon", self.macaroon.expose())
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, bytes) = http::read(NAME, answer).await?;
+        if !status.is_success() {
+            // An invoice macaroon may not read node info; that is not a problem for rayo.
+            return Ok(None);
+        }
+        let info: serde_json::Value = http::json(NAME, &bytes)?;
+        Ok(info["identity_pubkey"]
+            .as_str()
+            .map(|id| format!("node {} ({id})", info["alias"].as_str().unwrap_or(""))))
+    }
 }

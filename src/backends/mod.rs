@@ -109,6 +109,10 @@ pub trait InvoiceBackend: Send + Sync + 'static {
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError>;
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError>;
+    /// Who the backend is (node id and alias, wallet name), where its API says.
+    async fn identity(&self) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// The backend the settings ask for. `dev` is passed in: its key lives in the store.

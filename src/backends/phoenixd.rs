@@ -178,4 +178,20 @@ impl InvoiceBackend for PhoenixdBackend {
             amount_received,
         })
     }
+
+    async fn identity(&self) -> Result<Option<String>, BackendError> {
+        let answer = self
+            .client
+            .get(self.url("getinfo")?)
+            .basic_auth("rayo", Some(self.password.expose()))
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let (status, bytes) = http::read(NAME, answer).await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        let info: serde_json::Value = http::json(NAME, &bytes)?;
+        Ok(info["nodeId"].as_str().map(|id| format!("node {id}")))
+    }
 }

@@ -41,6 +41,21 @@ async fn story(upstream: Upstream) {
     let backend = upstream.backend.as_ref();
     let caps = backend.capabilities().clone();
     let kind = backend.kind();
+    let identity = backend
+        .identity()
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: identity: {e}"));
+    match kind {
+        "buda" => assert_eq!(identity, None, "Buda's API offers no identity we know of"),
+        "lnbits" => assert!(
+            identity.as_deref().is_some_and(|i| i.contains("payee")),
+            "{kind}: {identity:?}"
+        ),
+        _ => assert!(
+            identity.as_deref().is_some_and(|i| i.contains("node")),
+            "{kind}: {identity:?}"
+        ),
+    }
     let metadata = r#"[["text/plain","contract"]]"#;
     let hash = Hash32::sha256(metadata.as_bytes());
     let description = if caps.description_hash {

@@ -158,6 +158,7 @@ async fn backend_check_reports_lnbits_in_plain_words() {
     ]);
     assert!(ok, "{text}");
     assert!(text.contains("description hash: yes"), "{text}");
+    assert!(text.contains("identity: wallet 'payee'"), "{text}");
     assert!(text.contains("whole satoshis only"), "{text}");
     assert!(text.contains("pending, as it should be"), "{text}");
     assert!(!text.contains(key), "the key is never printed: {text}");

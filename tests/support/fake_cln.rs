@@ -49,7 +49,8 @@ impl FakeCln {
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(web::Data::new(shared.clone()))
                     .route("/v1/invoice", web::post().to(invoice))
-                    .route("/v1/listinvoices", web::post().to(listinvoices));
+                    .route("/v1/listinvoices", web::post().to(listinvoices))
+                    .route("/v1/getinfo", web::post().to(getinfo));
             },
             faults.clone(),
             None,
@@ -148,4 +149,12 @@ async fn listinvoices(req: HttpRequest, state: Shared, params: web::Json<Value>)
         })
         .collect();
     HttpResponse::Created().json(json!({ "invoices": invoices }))
+}
+
+async fn getinfo(req: HttpRequest, state: Shared) -> HttpResponse {
+    if !authorized(&req, &state.lock().unwrap().rune) {
+        return cln_error(401, 1501, "Not authorized: Not a valid rune");
+    }
+    HttpResponse::Created()
+        .json(json!({"id": fake_node::node_id(), "alias": "fake-cln", "network": "regtest"}))
 }

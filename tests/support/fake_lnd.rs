@@ -72,7 +72,8 @@ impl FakeLnd {
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(web::Data::new(shared.clone()))
                     .route("/v1/invoices", web::post().to(add_invoice))
-                    .route("/v2/invoices/lookup", web::get().to(lookup));
+                    .route("/v2/invoices/lookup", web::get().to(lookup))
+                    .route("/v1/getinfo", web::get().to(getinfo));
             },
             faults.clone(),
             Some(tls),
@@ -199,4 +200,11 @@ async fn lookup(
         "add_index": invoice.add_index.to_string(),
         "settle_index": if settled { "1" } else { "0" },
     }))
+}
+
+async fn getinfo(req: HttpRequest, state: Shared) -> HttpResponse {
+    if let Some(why) = macaroon_refusal(&req, &state.lock().unwrap()) {
+        return lnd_error(500, 2, why);
+    }
+    HttpResponse::Ok().json(json!({"identity_pubkey": fake_node::node_id(), "alias": "fake-lnd", "synced_to_chain": true}))
 }

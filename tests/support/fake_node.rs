@@ -150,6 +150,12 @@ pub fn mint(
     }
 }
 
+/// The fake node's public key, hex: what its `getinfo` reports.
+pub fn node_id() -> String {
+    let key = SecretKey::from_slice(&[0x51; 32]).unwrap();
+    hex::encode(key.public_key(SECP256K1).serialize())
+}
+
 pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

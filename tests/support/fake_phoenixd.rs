@@ -46,7 +46,8 @@ impl FakePhoenixd {
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(web::Data::new(shared.clone()))
                     .route("/createinvoice", web::post().to(create))
-                    .route("/payments/incoming/{hash}", web::get().to(incoming));
+                    .route("/payments/incoming/{hash}", web::get().to(incoming))
+                    .route("/getinfo", web::get().to(getinfo));
             },
             faults.clone(),
             None,
@@ -156,4 +157,12 @@ async fn incoming(req: HttpRequest, state: Shared, hash: web::Path<String>) -> H
         "completedAt": invoice.paid_at_ms,
         "createdAt": 0,
     }))
+}
+
+async fn getinfo(req: HttpRequest, state: Shared) -> HttpResponse {
+    if !authorized(&req, &state.lock().unwrap().password) {
+        return HttpResponse::Unauthorized().body("Invalid authentication");
+    }
+    HttpResponse::Ok()
+        .json(json!({"nodeId": fake_node::node_id(), "channels": [], "chain": "mainnet"}))
 }

@@ -190,11 +190,7 @@ impl BudaBackend {
                 .header("Content-Type", "application/json")
                 .body(body);
         }
-        let answer = request
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, bytes) = http::read(NAME, answer).await?;
+        let (status, bytes) = http::exchange(NAME, request).await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
         }

@@ -93,15 +93,14 @@ impl ClnBackend {
             .base
             .join(&format!("v1/{method}"))
             .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))?;
-        let answer = self
-            .client
-            .post(url)
-            .header("rune", self.rune.expose())
-            .json(params)
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, body) = http::read(NAME, answer).await?;
+        let (status, body) = http::exchange(
+            NAME,
+            self.client
+                .post(url)
+                .header("rune", self.rune.expose())
+                .json(params),
+        )
+        .await?;
         if !status.is_success() {
             return Err(Self::error(method, status, &body));
         }

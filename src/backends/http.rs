@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::BackendError;
@@ -48,8 +48,16 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// The status and body of an answer, read whole.
-pub async fn read(upstream: &str, answer: Response) -> Result<(StatusCode, Vec<u8>), BackendError> {
+/// Sends `request` and reads the whole answer: its status and body.
+pub async fn exchange(
+    upstream: &str,
+    request: RequestBuilder,
+) -> Result<(StatusCode, Vec<u8>), BackendError> {
+    let answer = request.send().await.map_err(|e| transport(upstream, &e))?;
+    read(upstream, answer).await
+}
+
+async fn read(upstream: &str, answer: Response) -> Result<(StatusCode, Vec<u8>), BackendError> {
     let status = answer.status();
     let body = answer.bytes().await.map_err(|e| transport(upstream, &e))?;
     Ok((status, body.to_vec()))

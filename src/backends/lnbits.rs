@@ -156,15 +156,14 @@ impl InvoiceBackend for LnbitsBackend {
             expiry: request.expiry.as_secs(),
             external_id: request.label,
         };
-        let answer = self
-            .client
-            .post(self.url("api/v1/payments")?)
-            .header("X-Api-Key", self.invoice_key.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, body) = http::read(NAME, answer).await?;
+        let (status, body) = http::exchange(
+            NAME,
+            self.client
+                .post(self.url("api/v1/payments")?)
+                .header("X-Api-Key", self.invoice_key.expose())
+                .json(&body),
+        )
+        .await?;
         if !status.is_success() {
             return Err(Self::error(status, &body));
         }
@@ -184,14 +183,13 @@ impl InvoiceBackend for LnbitsBackend {
     }
 
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
-        let answer = self
-            .client
-            .get(self.url(&format!("api/v1/payments/{payment_hash}"))?)
-            .header("X-Api-Key", self.invoice_key.expose())
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, body) = http::read(NAME, answer).await?;
+        let (status, body) = http::exchange(
+            NAME,
+            self.client
+                .get(self.url(&format!("api/v1/payments/{payment_hash}"))?)
+                .header("X-Api-Key", self.invoice_key.expose()),
+        )
+        .await?;
         if status == StatusCode::NOT_FOUND && body.windows(14).any(|w| w == b"does not exist") {
             return Ok(InvoiceState::Unknown);
         }
@@ -251,14 +249,13 @@ impl InvoiceBackend for LnbitsBackend {
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {
-        let answer = self
-            .client
-            .get(self.url("api/v1/wallet")?)
-            .header("X-Api-Key", self.invoice_key.expose())
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, body) = http::read(NAME, answer).await?;
+        let (status, body) = http::exchange(
+            NAME,
+            self.client
+                .get(self.url("api/v1/wallet")?)
+                .header("X-Api-Key", self.invoice_key.expose()),
+        )
+        .await?;
         if !status.is_success() {
             return Err(Self::error(status, &body));
         }

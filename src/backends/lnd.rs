@@ -242,15 +242,14 @@ impl InvoiceBackend for LndBackend {
             expiry: request.expiry.as_secs().to_string(),
             private: self.private_routes,
         };
-        let answer = self
-            .client
-            .post(self.url("v1/invoices")?)
-            .header("Grpc-Metadata-macaroon", self.macaroon.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, bytes) = http::read(NAME, answer).await?;
+        let (status, bytes) = http::exchange(
+            NAME,
+            self.client
+                .post(self.url("v1/invoices")?)
+                .header("Grpc-Metadata-macaroon", self.macaroon.expose())
+                .json(&body),
+        )
+        .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
         }
@@ -272,14 +271,13 @@ impl InvoiceBackend for LndBackend {
         let mut url = self.url("v2/invoices/lookup")?;
         url.query_pairs_mut()
             .append_pair("payment_hash", &B64_URL.encode(payment_hash.0));
-        let answer = self
-            .client
-            .get(url)
-            .header("Grpc-Metadata-macaroon", self.macaroon.expose())
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, bytes) = http::read(NAME, answer).await?;
+        let (status, bytes) = http::exchange(
+            NAME,
+            self.client
+                .get(url)
+                .header("Grpc-Metadata-macaroon", self.macaroon.expose()),
+        )
+        .await?;
         if !status.is_success() {
             let code = serde_json::from_slice::<ErrorBody>(&bytes)
                 .map(|e| e.code)
@@ -325,14 +323,13 @@ impl InvoiceBackend for LndBackend {
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {
-        let answer = self
-            .client
-            .get(self.url("v1/getinfo")?)
-            .header("Grpc-Metadata-macaroon", self.macaroon.expose())
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, bytes) = http::read(NAME, answer).await?;
+        let (status, bytes) = http::exchange(
+            NAME,
+            self.client
+                .get(self.url("v1/getinfo")?)
+                .header("Grpc-Metadata-macaroon", self.macaroon.expose()),
+        )
+        .await?;
         if !status.is_success() {
             // An invoice macaroon may not read node info; that is not a problem for rayo.
             return Ok(None);

@@ -114,15 +114,14 @@ impl InvoiceBackend for PhoenixdBackend {
             ("expirySeconds", expiry.as_str()),
             ("externalId", request.label),
         ];
-        let answer = self
-            .client
-            .post(self.url("createinvoice")?)
-            .basic_auth("rayo", Some(self.password.expose()))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, body) = http::read(NAME, answer).await?;
+        let (status, body) = http::exchange(
+            NAME,
+            self.client
+                .post(self.url("createinvoice")?)
+                .basic_auth("rayo", Some(self.password.expose()))
+                .form(&form),
+        )
+        .await?;
         if !status.is_success() {
             return Err(Self::error(status, &body));
         }
@@ -138,14 +137,13 @@ impl InvoiceBackend for PhoenixdBackend {
     }
 
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
-        let answer = self
-            .client
-            .get(self.url(&format!("payments/incoming/{payment_hash}"))?)
-            .basic_auth("rayo", Some(self.password.expose()))
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, body) = http::read(NAME, answer).await?;
+        let (status, body) = http::exchange(
+            NAME,
+            self.client
+                .get(self.url(&format!("payments/incoming/{payment_hash}"))?)
+                .basic_auth("rayo", Some(self.password.expose())),
+        )
+        .await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(InvoiceState::Unknown);
         }
@@ -180,14 +178,13 @@ impl InvoiceBackend for PhoenixdBackend {
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {
-        let answer = self
-            .client
-            .get(self.url("getinfo")?)
-            .basic_auth("rayo", Some(self.password.expose()))
-            .send()
-            .await
-            .map_err(|e| http::transport(NAME, &e))?;
-        let (status, bytes) = http::read(NAME, answer).await?;
+        let (status, bytes) = http::exchange(
+            NAME,
+            self.client
+                .get(self.url("getinfo")?)
+                .basic_auth("rayo", Some(self.password.expose())),
+        )
+        .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
         }

@@ -209,10 +209,7 @@ impl BudaBackend {
             | (_, "not_authorized" | "invalid_api_key") => {
                 BackendError::Rejected(format!("{NAME} refused the API key or signature: {detail}"))
             }
-            (s, _) if s.is_server_error() => {
-                BackendError::Unavailable(format!("{NAME} failed ({s}): {detail}"))
-            }
-            (s, _) => BackendError::Rejected(format!("{NAME} refused the request ({s}): {detail}")),
+            (s, _) => http::status_error(NAME, s, &detail),
         }
     }
 }
@@ -240,18 +237,14 @@ impl InvoiceBackend for BudaBackend {
         &self,
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError> {
-        if !request.amount.is_whole_sat() {
-            return Err(BackendError::Rejected(format!(
-                "{NAME} makes whole-satoshi invoices only"
-            )));
-        }
+        let sats = super::whole_sats(NAME, request.amount)?;
         let InvoiceDescription::Memo(memo) = &request.description else {
             return Err(BackendError::Rejected(format!(
                 "{NAME} cannot commit to a description hash"
             )));
         };
         let body = serde_json::to_vec(&NewInvoice {
-            amount_satoshis: request.amount.whole_sats(),
+            amount_satoshis: sats,
             currency: "BTC",
             memo,
             expiry_seconds: request.expiry.as_secs(),

@@ -72,6 +72,18 @@ pub fn json<T: DeserializeOwned>(upstream: &str, body: &[u8]) -> Result<T, Backe
     })
 }
 
+/// What a status without a more specific meaning says: a 5xx is the upstream failing (worth a
+/// retry), anything else is it refusing the request.
+pub fn status_error(upstream: &str, status: StatusCode, detail: &str) -> BackendError {
+    if status.is_server_error() {
+        BackendError::Unavailable(format!("{upstream} failed ({status}): {detail}"))
+    } else {
+        BackendError::Rejected(format!(
+            "{upstream} refused the request ({status}): {detail}"
+        ))
+    }
+}
+
 /// A short, printable excerpt of an upstream's body for the operator's log.
 pub fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);

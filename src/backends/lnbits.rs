@@ -116,10 +116,7 @@ impl LnbitsBackend {
             StatusCode::NOT_FOUND if detail.contains("Wallet not found") => BackendError::Rejected(
                 format!("{NAME} knows no wallet with this invoice key: {detail}"),
             ),
-            s if s.is_server_error() => {
-                BackendError::Unavailable(format!("{NAME} failed ({s}): {detail}"))
-            }
-            s => BackendError::Rejected(format!("{NAME} refused the request ({s}): {detail}")),
+            s => http::status_error(NAME, s, &detail),
         }
     }
 }
@@ -138,18 +135,14 @@ impl InvoiceBackend for LnbitsBackend {
         &self,
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError> {
-        if !request.amount.is_whole_sat() {
-            return Err(BackendError::Rejected(format!(
-                "{NAME} makes whole-satoshi invoices only"
-            )));
-        }
+        let sats = super::whole_sats(NAME, request.amount)?;
         let (memo, description_hash) = match &request.description {
             InvoiceDescription::Hash { hash, .. } => (None, Some(hash.to_hex())),
             InvoiceDescription::Memo(memo) => (Some(memo.as_ref()), None),
         };
         let body = CreateInvoice {
             out: false,
-            amount: request.amount.whole_sats(),
+            amount: sats,
             unit: "sat",
             memo,
             description_hash,

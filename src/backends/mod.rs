@@ -84,6 +84,18 @@ pub enum BackendError {
     Protocol(String),
 }
 
+/// The amount in whole satoshis, for upstreams that take nothing finer. The callback refuses
+/// other amounts before asking; this guards every other caller.
+pub(crate) fn whole_sats(upstream: &str, amount: Msat) -> Result<u64, BackendError> {
+    if amount.is_whole_sat() {
+        Ok(amount.whole_sats())
+    } else {
+        Err(BackendError::Rejected(format!(
+            "{upstream} makes whole-satoshi invoices only"
+        )))
+    }
+}
+
 /// What a backend knows about an invoice it made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvoiceState {

@@ -75,10 +75,7 @@ impl PhoenixdBackend {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 BackendError::Rejected(format!("{NAME} refused the password ({status}): {detail}"))
             }
-            s if s.is_server_error() => {
-                BackendError::Unavailable(format!("{NAME} failed ({s}): {detail}"))
-            }
-            s => BackendError::Rejected(format!("{NAME} refused the request ({s}): {detail}")),
+            s => http::status_error(NAME, s, &detail),
         }
     }
 }
@@ -97,12 +94,7 @@ impl InvoiceBackend for PhoenixdBackend {
         &self,
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError> {
-        if !request.amount.is_whole_sat() {
-            return Err(BackendError::Rejected(format!(
-                "{NAME} makes whole-satoshi invoices only"
-            )));
-        }
-        let amount = request.amount.whole_sats().to_string();
+        let amount = super::whole_sats(NAME, request.amount)?.to_string();
         let expiry = request.expiry.as_secs().to_string();
         let (field, value) = match &request.description {
             InvoiceDescription::Hash { hash, .. } => ("descriptionHash", hash.to_hex()),

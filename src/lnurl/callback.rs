@@ -215,7 +215,7 @@ impl Payments {
         let backend = backend_name;
         let created = match tokio::time::timeout(
             self.backend_timeout,
-            upstream.create_invoice(request.clone()),
+            upstream.create_invoice(request),
         )
         .await
         {
@@ -234,9 +234,9 @@ impl Payments {
             }
         };
 
-        let memo = match &request.description {
-            InvoiceDescription::Memo(memo) => Some(memo.as_ref()),
-            InvoiceDescription::Hash { .. } => None,
+        let memo = match &described_by {
+            DescriptionSource::Memo { memo } => Some(memo.as_str()),
+            _ => None,
         };
         let expected = Expected {
             amount,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::get_json_url;
 use crate::support::wallet::{assert_preimage_matches, check_invoice};
 
 const RAYO: &str = env!("CARGO_BIN_EXE_rayo");
@@ -142,37 +143,16 @@ async fn the_binary_serves_settles_and_remembers_across_restarts() {
     );
     assert_eq!(alice["address"], format!("alice@127.0.0.1:{port}"));
 
-    let pay_request: Value = http
-        .get(format!("{base}/.well-known/lnurlp/alice"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pay_request = get_json_url(&http, &format!("{base}/.well-known/lnurlp/alice")).await;
     let metadata = pay_request["metadata"].as_str().unwrap();
     let callback = pay_request["callback"].as_str().unwrap();
-    let answer: Value = http
-        .get(format!("{callback}?amount=42000&comment=hola"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = get_json_url(&http, &format!("{callback}?amount=42000&comment=hola")).await;
     let checked = check_invoice(answer["pr"].as_str().unwrap(), 42_000, metadata);
     let verify = answer["verify"].as_str().unwrap().to_owned();
 
     let settled = run_json(dir.path(), port, &["dev", "settle", &checked.payment_hash]);
     assert_eq!(settled["status"], "paid");
-    let verified: Value = http
-        .get(&verify)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verified = get_json_url(&http, &verify).await;
     assert_eq!(verified["settled"], true);
     assert_preimage_matches(
         verified["preimage"].as_str().unwrap(),
@@ -192,14 +172,7 @@ async fn the_binary_serves_settles_and_remembers_across_restarts() {
     assert_eq!(offline["hashed_description"], metadata);
 
     let server = Server::start(dir.path(), port);
-    let after: Value = http
-        .get(&verify)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = get_json_url(&http, &verify).await;
     assert_eq!(after, verified, "the paid invoice survived the restart");
     let listed = run_json(dir.path(), port, &["invoice", "list", "--user", "alice"]);
     assert_eq!(listed.as_array().unwrap().len(), 1);

@@ -1,7 +1,7 @@
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::wallet::{assert_preimage_matches, check_invoice};
-use crate::support::{assert_lnurl_error, spawn_app};
+use crate::support::{assert_lnurl_error, get_json_url, spawn_app};
 
 #[tokio::test]
 async fn verify_reports_pending_then_settled_with_the_preimage() {
@@ -15,30 +15,14 @@ async fn verify_reports_pending_then_settled_with_the_preimage() {
     let checked = check_invoice(pr, 21_000, &metadata);
     let verify = body["verify"].as_str().unwrap().to_owned();
 
-    let pending: Value = app
-        .client
-        .get(&verify)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = get_json_url(&app.client, &verify).await;
     assert_eq!(
         pending,
         json!({"status": "OK", "settled": false, "preimage": null, "pr": pr})
     );
 
     assert_eq!(app.settle(&checked.payment_hash).await.status(), 200);
-    let settled: Value = app
-        .client
-        .get(&verify)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settled = get_json_url(&app.client, &verify).await;
     assert_eq!(settled["settled"], true);
     assert_eq!(settled["pr"], pr);
     assert_eq!(
@@ -62,28 +46,12 @@ async fn verify_needs_the_tag_not_just_the_public_payment_hash() {
         format!("{base}/"),
         format!("{base}/x"),
     ] {
-        let answer: Value = app
-            .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = get_json_url(&app.client, &url).await;
         assert_lnurl_error(&answer, "not found");
     }
     // The tag is bound to the user in the path too.
     let other_user = verify.replace("/lnurlp/satoshi/", "/lnurlp/alice/");
-    let answer: Value = app
-        .client
-        .get(&other_user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = get_json_url(&app.client, &other_user).await;
     assert_lnurl_error(&answer, "not found");
 }
 

@@ -163,6 +163,18 @@ impl TestApp {
     }
 }
 
+/// GETs an absolute URL (a callback or verify URL rayo handed out) and decodes its JSON.
+pub async fn get_json_url(client: &reqwest::Client, url: &str) -> Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
 /// Asserts an LNURL error whose reason mentions `needle` (case-insensitive).
 pub fn assert_lnurl_error(body: &Value, needle: &str) {
     assert_eq!(

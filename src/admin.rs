@@ -11,11 +11,12 @@ use crate::clock::{random_bytes, Clock};
 use crate::config::PublicUrl;
 use crate::directory::Directory;
 use crate::domain::{
-    Hash32, InvoiceRecord, InvoiceStatus, Metadata, PaidDetails, Secret, SuccessAction, User,
-    UserContext, UserSettings, Username,
+    ApiKey, Attempt, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, Metadata, OutboxItem,
+    PaidDetails, Secret, SuccessAction, Target, User, UserContext, UserSettings, Username,
 };
 use crate::lnurl::bech32;
 use crate::store::{Db, StoreError};
+use crate::watch::Ledger;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
@@ -36,6 +37,7 @@ pub struct Registry {
     public_url: PublicUrl,
     clock: Arc<dyn Clock>,
     dev: Arc<DevBackend>,
+    ledger: Arc<Ledger>,
     /// User changes are rare; serialising them keeps the directory in the store's order.
     user_writes: tokio::sync::Mutex<()>,
     /// Backend names users may choose; `None` when unknown (the CLI on its own).
@@ -60,6 +62,7 @@ impl Registry {
         public_url: PublicUrl,
         clock: Arc<dyn Clock>,
         dev: Arc<DevBackend>,
+        ledger: Arc<Ledger>,
     ) -> Self {
         Self {
             db,
@@ -67,6 +70,7 @@ impl Registry {
             public_url,
             clock,
             dev,
+            ledger,
             user_writes: tokio::sync::Mutex::new(()),
             known_backends: None,
         }
@@ -250,6 +254,7 @@ impl Registry {
             .read(move |s| {
                 s.invoices(
                     user.as_ref(),
+                    None,
                     &mut |r| {
                         status
                             .as_deref()
@@ -319,15 +324,218 @@ impl Registry {
         })?;
         let paid = InvoiceStatus::Paid(PaidDetails {
             paid_at: now,
-            preimage,
+            preimage: Some(preimage),
             amount_received_msat: record.amount_msat,
         });
+        // Through the ledger, like any backend's payment: webhooks and live views follow.
+        self.ledger.record(vec![(hash, paid)], None).await?;
+        tracing::info!(payment_hash = %hash, "dev invoice settled by hand");
         let stored = self
             .db
-            .commit(move |s| s.set_invoice_status(&hash, paid))
-            .await?;
-        tracing::info!(payment_hash = %hash, user = %stored.user, amount_msat = stored.amount_msat.msat(), "dev invoice settled by hand");
+            .store()
+            .invoice(&hash)?
+            .ok_or_else(|| no_invoice(&hash))?;
         Ok(InvoiceView::of(&stored, now, None))
+    }
+}
+
+/// How a listing of webhook events is narrowed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WebhookQuery {
+    /// `pending`, `delivered` or `dead`.
+    pub state: Option<String>,
+    pub invoice: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl Registry {
+    pub async fn webhooks(&self, query: WebhookQuery) -> Result<Vec<WebhookView>, AdminError> {
+        let state = match query.state.as_deref() {
+            None | Some("") => None,
+            Some(s @ ("pending" | "delivered" | "dead")) => Some(s.to_owned()),
+            Some(other) => {
+                return Err(AdminError::Invalid(format!(
+                    "state '{other}': use pending, delivered or dead"
+                )))
+            }
+        };
+        let invoice = query.invoice.as_deref().map(parse_hash).transpose()?;
+        let limit = query
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .clamp(1, MAX_LIST_LIMIT);
+        let items = self
+            .db
+            .read(move |s| {
+                s.outbox_items(
+                    &mut |i| {
+                        state.as_deref().is_none_or(|w| i.delivery.name() == w)
+                            && invoice.is_none_or(|h| i.payment_hash == h)
+                    },
+                    limit,
+                )
+            })
+            .await?;
+        Ok(items.iter().map(|i| WebhookView::of(i, false)).collect())
+    }
+
+    pub async fn webhook(&self, id: &str) -> Result<WebhookView, AdminError> {
+        let id: EventId = id.parse().map_err(AdminError::Invalid)?;
+        let item = self
+            .db
+            .store()
+            .outbox_item(&id)?
+            .ok_or_else(|| AdminError::NotFound(format!("no event {id}")))?;
+        Ok(WebhookView::of(&item, true))
+    }
+
+    /// Sends an event again now, with a fresh delivery window: for dead-lettered events once
+    /// the receiver is fixed, or to hurry a pending one.
+    pub async fn retry_webhook(&self, id: &str) -> Result<WebhookView, AdminError> {
+        let id: EventId = id.parse().map_err(AdminError::Invalid)?;
+        let now = self.clock.unix();
+        let window = self.ledger.delivery_window().as_secs();
+        let item = self
+            .db
+            .commit(move |s| {
+                let Some(mut item) = s.outbox_item(&id)? else {
+                    return Ok(None);
+                };
+                item.delivery = Delivery::Pending;
+                item.next_attempt_at = now;
+                item.deadline = now.saturating_add(window);
+                s.put_outbox_item(&item)?;
+                Ok(Some(item))
+            })
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no event {id}")))?;
+        self.ledger.outbox_wake().notify_one();
+        Ok(WebhookView::of(&item, true))
+    }
+}
+
+impl Registry {
+    /// A new API key for `user`: returned once, stored only as a hash.
+    pub async fn create_api_key(&self, user: &str) -> Result<ApiKeyCreated, AdminError> {
+        let name = parse_name(user)?;
+        if self.db.store().user(&name)?.is_none() {
+            return Err(no_user(&name));
+        }
+        let (record, key) = ApiKey::issue(name, random_bytes(), self.clock.unix());
+        let stored = record.clone();
+        self.db.commit(move |s| s.put_api_key(&stored)).await?;
+        Ok(ApiKeyCreated {
+            key,
+            view: ApiKeyView::of(&record),
+        })
+    }
+
+    pub async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKeyView>, AdminError> {
+        let user = user.map(parse_name).transpose()?;
+        let mut keys = self.db.read(|s| s.api_keys()).await?;
+        keys.retain(|k| user.as_ref().is_none_or(|u| &k.user == u));
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys.iter().map(ApiKeyView::of).collect())
+    }
+
+    /// Revokes a key by its id (`key_...`); requests with it are refused from now on.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyView, AdminError> {
+        let id = id.to_owned();
+        let now = self.clock.unix();
+        let revoked = self
+            .db
+            .commit(move |s| {
+                let Some(mut key) = s.api_keys()?.into_iter().find(|k| k.id == id) else {
+                    return Ok(None);
+                };
+                key.revoked_at.get_or_insert(now);
+                s.put_api_key(&key)?;
+                Ok(Some(key))
+            })
+            .await?
+            .ok_or_else(|| AdminError::NotFound("no such API key".into()))?;
+        Ok(ApiKeyView::of(&revoked))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub user: String,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+}
+
+impl ApiKeyView {
+    fn of(key: &ApiKey) -> Self {
+        Self {
+            id: key.id.clone(),
+            user: key.user.to_string(),
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A new key: the only time it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyCreated {
+    pub key: String,
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+}
+
+/// A queued event as the admin API and CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub payment_hash: String,
+    pub url: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: u32,
+    pub created_at: u64,
+    pub next_attempt_at: u64,
+    pub deadline: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<String>,
+    /// The delivery log and exact body (single-event views only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl WebhookView {
+    pub fn of(item: &OutboxItem, detailed: bool) -> Self {
+        let Target::Webhook { url, .. } = &item.target;
+        Self {
+            id: item.id.to_string(),
+            kind: item.kind.as_str().to_owned(),
+            payment_hash: item.payment_hash.to_hex(),
+            url: url.clone(),
+            state: item.delivery.name().to_owned(),
+            attempts: item.attempts,
+            created_at: item.created_at,
+            next_attempt_at: item.next_attempt_at,
+            deadline: item.deadline,
+            finished_at: match item.delivery {
+                Delivery::Delivered { at } | Delivery::Dead { at } => Some(at),
+                Delivery::Pending => None,
+            },
+            last_outcome: item.log.last().map(|a| a.outcome.clone()),
+            log: if detailed {
+                item.log.clone()
+            } else {
+                Vec::new()
+            },
+            body: detailed.then(|| item.body.clone()),
+        }
     }
 }
 
@@ -465,7 +673,7 @@ impl InvoiceView {
             created_at: r.created_at,
             expires_at: r.expires_at,
             paid_at: paid.map(|p| p.paid_at),
-            preimage: paid.map(|p| p.preimage.0.to_hex()),
+            preimage: paid.and_then(|p| p.preimage).map(|p| p.0.to_hex()),
             amount_received_msat: paid.map(|p| p.amount_received_msat.msat()),
             backend: r.backend.clone(),
             backend_kind: r.backend_kind.clone(),

@@ -29,6 +29,13 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Create the demo user `satoshi` when the store has no users.
     pub demo_user: bool,
+    /// Webhooks are retried for this long, then dead-lettered.
+    pub webhook_window: Duration,
+    /// The first webhook retry waits about this long; later ones back off exponentially.
+    pub webhook_first_retry: Duration,
+    /// The range an app's `expiry_secs` is clamped to.
+    pub api_expiry_min: Duration,
+    pub api_expiry_max: Duration,
 }
 
 impl Settings {
@@ -48,6 +55,10 @@ impl Settings {
             invoice_expiry: Duration::from_secs(600),
             workers: None,
             demo_user: true,
+            webhook_window: Duration::from_secs(24 * 3600),
+            webhook_first_retry: Duration::from_secs(5),
+            api_expiry_min: Duration::from_secs(30),
+            api_expiry_max: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -80,6 +91,8 @@ pub struct BackendSettings {
     /// phoenixd: base URL and its `http-password` (or limited-access password).
     pub phoenixd_url: Url,
     pub phoenixd_password: Option<Secret>,
+    /// phoenixd's `webhook-secret`, to accept its webhooks at `/hooks/{backend}`.
+    pub phoenixd_webhook_secret: Option<Secret>,
     /// The network invoices must be for [default: regtest for dev, bitcoin otherwise].
     pub network: Option<Network>,
 }
@@ -106,6 +119,7 @@ impl Default for BackendSettings {
             lnd_private_routes: false,
             phoenixd_url: Url::parse(DEFAULT_PHOENIXD_URL).unwrap_or_else(|_| unreachable!()),
             phoenixd_password: None,
+            phoenixd_webhook_secret: None,
             network: None,
         }
     }

@@ -46,6 +46,7 @@ pub struct BackendSection {
     pub tls_cert: Option<PathBuf>,
     pub private_routes: Option<bool>,
     pub password: Option<String>,
+    pub webhook_secret: Option<String>,
     pub api_key: Option<String>,
     pub api_secret: Option<String>,
 }
@@ -114,6 +115,7 @@ impl BackendSection {
             BackendKind::Phoenixd => {
                 settings.phoenixd_url = url.unwrap_or(settings.phoenixd_url);
                 settings.phoenixd_password = secret("PASSWORD", &self.password);
+                settings.phoenixd_webhook_secret = secret("WEBHOOK_SECRET", &self.webhook_secret);
             }
             BackendKind::Buda => {
                 settings.buda_url = url.unwrap_or(settings.buda_url);

@@ -1,6 +1,7 @@
 //! rayo: a self-hosted Lightning Address server.
 
 pub mod admin;
+pub mod api;
 pub mod backends;
 pub mod cli;
 pub mod clock;
@@ -11,7 +12,9 @@ pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod lnurl;
+pub mod outbox;
 pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod watch;

@@ -17,8 +17,10 @@ use crate::directory::Directory;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{load_or_create_admin_token, ServerKeys};
 use crate::lnurl::{Payments, VerifyKey};
+use crate::outbox::{Deliverer, DeliveryPolicy};
 use crate::routes::{self, AdminToken};
 use crate::store::{Db, SledStore, StoreError};
+use crate::watch::{self, Ledger, Watcher};
 
 pub const DEMO_USER: &str = "satoshi";
 
@@ -54,8 +56,31 @@ pub struct Application {
     pub example_user: Option<UserView>,
     pub backend_kind: &'static str,
     server_url_file: PathBuf,
+    /// Watchers, sweeper and webhook delivery; stopped when the application is dropped.
+    background: Background,
     /// Held so the store's writer outlives the HTTP server and flushes last.
     _db: Db,
+}
+
+/// Tasks that run beside the HTTP server. Every step they take is committed before the
+/// next, so stopping them anywhere loses nothing.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    async fn stop(mut self) {
+        for task in std::mem::take(&mut self.0) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl Application {
@@ -99,6 +124,47 @@ impl Application {
             }
         }
 
+        let ledger = Arc::new(Ledger::new(
+            db.clone(),
+            clock.clone(),
+            settings.webhook_window,
+        ));
+        let (hints, mut tasks) = watch::start_all(
+            backends
+                .iter()
+                .map(|(name, backend)| {
+                    Watcher::new(
+                        name,
+                        backend.clone(),
+                        ledger.clone(),
+                        db.clone(),
+                        clock.clone(),
+                    )
+                })
+                .collect(),
+        );
+        let grace = backends
+            .iter()
+            .map(|(name, backend)| (name.to_owned(), Watcher::expiry_grace(backend.as_ref())))
+            .collect();
+        tasks.push(tokio::spawn(watch::run_sweeper(
+            db.clone(),
+            ledger.clone(),
+            clock.clone(),
+            grace,
+        )));
+        let policy = DeliveryPolicy {
+            window: settings.webhook_window,
+            first_retry: settings.webhook_first_retry,
+            ..DeliveryPolicy::default()
+        };
+        let deliverer = Arc::new(
+            Deliverer::new(db.clone(), clock.clone(), policy, ledger.outbox_wake())
+                .map_err(StartupError::Config)?,
+        );
+        tasks.push(tokio::spawn(deliverer.run()));
+        let background = Background(tasks);
+
         let users = db.read(|s| s.users()).await?;
         let first_start = users.is_empty();
         let directory = Arc::new(Directory::new(settings.public_url.clone(), users));
@@ -109,6 +175,7 @@ impl Application {
             settings.public_url.clone(),
             clock.clone(),
             dev,
+            ledger.clone(),
         )
         .knowing_backends(known);
         let example_user = if first_start && settings.demo_user {
@@ -146,6 +213,8 @@ impl Application {
             invoice_expiry: settings.invoice_expiry,
         });
         let registry = web::Data::new(registry);
+        let hints = web::Data::new(hints);
+        let ledger = web::Data::from(ledger);
         let token = web::Data::new(AdminToken(admin_token.clone()));
 
         let port = listener.local_addr()?.port();
@@ -155,6 +224,8 @@ impl Application {
                 .app_data(payments.clone())
                 .app_data(registry.clone())
                 .app_data(token.clone())
+                .app_data(hints.clone())
+                .app_data(ledger.clone())
                 .configure(routes::configure)
         })
         .listen(listener)?
@@ -180,8 +251,14 @@ impl Application {
             example_user,
             backend_kind,
             server_url_file,
+            background,
             _db: db,
         })
+    }
+
+    /// Stops the server from elsewhere (tests, signal handling).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn port(&self) -> u16 {
@@ -196,6 +273,7 @@ impl Application {
     /// store writer drains and flushes as it is dropped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.background.stop().await;
         let _ = std::fs::remove_file(&self.server_url_file);
         result
     }

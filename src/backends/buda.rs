@@ -23,14 +23,17 @@ use url::Url;
 use super::http::{self, quote};
 use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    InvoiceState, PaymentNotice, PendingInvoice,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "Buda.com";
 pub const DEFAULT_BUDA_URL: &str = "https://www.buda.com/";
-/// Deposit pages read per lookup, newest first; older payments are the watcher's business.
+/// Deposit pages read per pass, newest first. Paging also stops at deposits older than the
+/// oldest invoice looked for.
 const MAX_DEPOSIT_PAGES: u32 = 10;
+/// How often the watcher reads the deposit listing while invoices are pending.
+const POLL_EVERY: Duration = Duration::from_secs(10);
 const DEPOSITS_PER_PAGE: u32 = 50;
 
 /// One nonce sequence for the whole process: Buda refuses a nonce that does not grow, and two
@@ -138,6 +141,7 @@ impl BudaBackend {
                 max_expiry: Duration::from_secs(24 * 3600),
                 network,
                 lookup_sees_unpaid: false,
+                payments: PaymentNotice::Poll(POLL_EVERY),
             },
         })
     }
@@ -270,23 +274,51 @@ impl InvoiceBackend for BudaBackend {
     }
 
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+        let wanted = PendingInvoice {
+            payment_hash: *payment_hash,
+            bolt11: String::new(),
+            created_at: 0,
+        };
+        Ok(self
+            .find_paid(std::slice::from_ref(&wanted))
+            .await?
+            .pop()
+            .map_or(InvoiceState::Unknown, |(_, state)| state))
+    }
+
+    /// One pass over the confirmed deposits, newest first, matching all of `pending` at once.
+    async fn find_paid(
+        &self,
+        pending: &[PendingInvoice],
+    ) -> Result<Vec<(Hash32, InvoiceState)>, BackendError> {
+        let mut found = Vec::new();
+        let Some(oldest) = pending.iter().map(|p| p.created_at).min() else {
+            return Ok(found);
+        };
+        // Clocks differ a little; deposits cannot predate their invoice by more than that.
+        let horizon = oldest.saturating_sub(300);
         for page in 1..=MAX_DEPOSIT_PAGES {
             let path = format!("/api/v2/currencies/btc/deposits?state=confirmed&per={DEPOSITS_PER_PAGE}&page={page}");
             let listing: Deposits = http::json(NAME, &self.call(Method::GET, &path, None).await?)?;
+            let mut reached_horizon = false;
             for deposit in &listing.deposits {
-                let Some(invoice) = deposit
+                let created_at = deposit.created_at.as_deref().and_then(unix_time);
+                if created_at.is_some_and(|at| at < horizon) {
+                    reached_horizon = true;
+                }
+                let Some(hash) = deposit
                     .deposit_data
                     .as_ref()
                     .and_then(|d| d.invoice.as_ref())
+                    .and_then(|i| payment_hash_of(&i.encoded_payment_request))
                 else {
                     continue;
                 };
-                if payment_hash_of(&invoice.encoded_payment_request).as_ref() != Some(payment_hash)
-                {
+                if !pending.iter().any(|p| p.payment_hash == hash) {
                     continue;
                 }
                 if deposit.state != "confirmed" {
-                    return Ok(InvoiceState::Pending);
+                    continue;
                 }
                 let sats = deposit
                     .amount
@@ -294,22 +326,22 @@ impl InvoiceBackend for BudaBackend {
                     .and_then(|(btc, _)| parse_btc_to_sat(btc))
                     .and_then(Msat::from_sat)
                     .unwrap_or(Msat::from_msat(0));
-                let paid_at = deposit
-                    .created_at
-                    .as_deref()
-                    .and_then(unix_time)
-                    .unwrap_or(0);
-                return Ok(InvoiceState::Paid {
-                    preimage: None,
-                    paid_at,
-                    amount_received: sats,
-                });
+                found.push((
+                    hash,
+                    InvoiceState::Paid {
+                        preimage: None,
+                        paid_at: created_at.unwrap_or(0),
+                        amount_received: sats,
+                    },
+                ));
             }
-            if listing.meta.is_none_or(|m| page >= m.total_pages) || listing.deposits.is_empty() {
+            let last_page =
+                listing.meta.is_none_or(|m| page >= m.total_pages) || listing.deposits.is_empty();
+            if last_page || reached_horizon || found.len() == pending.len() {
                 break;
             }
         }
-        Ok(InvoiceState::Unknown)
+        Ok(found)
     }
 }
 

@@ -3,7 +3,8 @@
 //! (401/403 for the rune). `invoice` takes `amount_msat`, a unique `label`, the exact
 //! `description` and `deschashonly: true` (CLN hashes the description itself); `listinvoices`
 //! reports `status` `unpaid | paid | expired` with `payment_preimage`, `paid_at`,
-//! `amount_received_msat`.
+//! `amount_received_msat`. `waitanyinvoice {lastpay_index, timeout}` long-polls for the next
+//! paid invoice, numbered by `pay_index`; a timeout is error 904.
 
 use std::time::Duration;
 
@@ -16,19 +17,29 @@ use url::Url;
 use super::http::{self, quote};
 use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Preimage, Secret};
 
 const NAME: &str = "Core Lightning";
 /// CLN's error code for a label it has seen before.
 const DUPLICATE_LABEL: i64 = 900;
+/// `waitanyinvoice` ran out of time with nothing paid.
+const WAIT_TIMED_OUT: i64 = 904;
+/// How long one `waitanyinvoice` waits upstream before answering "nothing yet".
+const LONG_POLL: Duration = Duration::from_secs(60);
 
 pub struct ClnBackend {
+    rpc: Rpc,
+    capabilities: Capabilities,
+}
+
+/// clnrest: `POST /v1/<method>` with the rune.
+#[derive(Clone)]
+struct Rpc {
     base: Url,
     rune: Secret,
     client: reqwest::Client,
-    capabilities: Capabilities,
 }
 
 #[derive(Serialize)]
@@ -55,6 +66,10 @@ struct Listed {
 struct Listing {
     status: String,
     #[serde(default)]
+    payment_hash: Option<String>,
+    #[serde(default)]
+    pay_index: Option<u64>,
+    #[serde(default)]
     payment_preimage: Option<String>,
     #[serde(default)]
     paid_at: Option<u64>,
@@ -71,15 +86,18 @@ struct ErrorBody {
 impl ClnBackend {
     pub fn new(base: Url, rune: Secret, network: Currency) -> Result<Self, BackendError> {
         Ok(Self {
-            base,
-            rune,
-            client: http::client()?,
+            rpc: Rpc {
+                base,
+                rune,
+                client: http::client()?,
+            },
             capabilities: Capabilities {
                 description_hash: true,
                 msat_precision: true,
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
                 network,
                 lookup_sees_unpaid: true,
+                payments: PaymentNotice::Push,
             },
         })
     }
@@ -89,18 +107,30 @@ impl ClnBackend {
         method: &str,
         params: &impl Serialize,
     ) -> Result<T, BackendError> {
+        self.rpc.call(method, params, None).await
+    }
+}
+
+impl Rpc {
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        params: &impl Serialize,
+        timeout: Option<Duration>,
+    ) -> Result<T, BackendError> {
         let url = self
             .base
             .join(&format!("v1/{method}"))
             .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))?;
-        let (status, body) = http::exchange(
-            NAME,
-            self.client
-                .post(url)
-                .header("rune", self.rune.expose())
-                .json(params),
-        )
-        .await?;
+        let mut request = self
+            .client
+            .post(url)
+            .header("rune", self.rune.expose())
+            .json(params);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let (status, body) = http::exchange(NAME, request).await?;
         if !status.is_success() {
             return Err(Self::error(method, status, &body));
         }
@@ -126,6 +156,90 @@ impl ClnBackend {
             (s, _) => BackendError::Rejected(format!("{NAME} {method} failed ({s}): {detail}")),
         }
     }
+}
+
+/// `waitanyinvoice` in a loop: each call answers the next paid invoice after `lastpay_index`.
+struct WaitAnyInvoice {
+    rpc: Rpc,
+    lastpay_index: Option<u64>,
+}
+
+#[async_trait]
+impl PaymentStream for WaitAnyInvoice {
+    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+        loop {
+            let mut params = serde_json::json!({ "timeout": LONG_POLL.as_secs() });
+            if let Some(index) = self.lastpay_index {
+                params["lastpay_index"] = index.into();
+            }
+            let waited: Result<Listing, _> = self
+                .rpc
+                .call(
+                    "waitanyinvoice",
+                    &params,
+                    Some(LONG_POLL + Duration::from_secs(15)),
+                )
+                .await;
+            let invoice = match waited {
+                Ok(invoice) => invoice,
+                Err(BackendError::Rejected(detail))
+                    if detail.contains(&format!("(code {WAIT_TIMED_OUT})")) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let payment_hash: Hash32 = invoice
+                .payment_hash
+                .as_deref()
+                .and_then(|h| h.parse().ok())
+                .ok_or_else(|| {
+                    BackendError::Protocol(format!(
+                        "{NAME} waitanyinvoice answered without a payment hash"
+                    ))
+                })?;
+            let cursor = invoice.pay_index;
+            if cursor.is_some() {
+                self.lastpay_index = cursor;
+            }
+            return Ok(Some(PaymentEvent::Settled {
+                payment_hash,
+                state: state_of(invoice, &payment_hash)?,
+                cursor,
+            }));
+        }
+    }
+}
+
+/// What a CLN invoice's `status` means for rayo.
+fn state_of(invoice: Listing, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    Ok(match invoice.status.as_str() {
+        "paid" => {
+            let preimage = invoice
+                .payment_preimage
+                .as_deref()
+                .and_then(|p| p.parse::<Hash32>().ok())
+                .map(Preimage)
+                .filter(|p| p.payment_hash() == *payment_hash)
+                .ok_or_else(|| {
+                    BackendError::Protocol(format!(
+                        "{NAME} reports the invoice paid without a matching preimage"
+                    ))
+                })?;
+            InvoiceState::Paid {
+                preimage: Some(preimage),
+                paid_at: invoice.paid_at.unwrap_or(0),
+                amount_received: Msat::from_msat(invoice.amount_received_msat.unwrap_or(0)),
+            }
+        }
+        "expired" => InvoiceState::Expired,
+        "unpaid" => InvoiceState::Pending,
+        other => {
+            return Err(BackendError::Protocol(format!(
+                "{NAME} reported an unknown invoice status '{other}'"
+            )))
+        }
+    })
 }
 
 #[async_trait]
@@ -174,33 +288,18 @@ impl InvoiceBackend for ClnBackend {
         let Some(invoice) = listed.invoices.into_iter().next() else {
             return Ok(InvoiceState::Unknown);
         };
-        Ok(match invoice.status.as_str() {
-            "paid" => {
-                let preimage = invoice
-                    .payment_preimage
-                    .as_deref()
-                    .and_then(|p| p.parse::<Hash32>().ok())
-                    .map(Preimage)
-                    .filter(|p| p.payment_hash() == *payment_hash)
-                    .ok_or_else(|| {
-                        BackendError::Protocol(format!(
-                            "{NAME} reports the invoice paid without a matching preimage"
-                        ))
-                    })?;
-                InvoiceState::Paid {
-                    preimage: Some(preimage),
-                    paid_at: invoice.paid_at.unwrap_or(0),
-                    amount_received: Msat::from_msat(invoice.amount_received_msat.unwrap_or(0)),
-                }
-            }
-            "expired" => InvoiceState::Expired,
-            "unpaid" => InvoiceState::Pending,
-            other => {
-                return Err(BackendError::Protocol(format!(
-                    "{NAME} reported an unknown invoice status '{other}'"
-                )))
-            }
-        })
+        state_of(invoice, payment_hash)
+    }
+
+    async fn subscribe(&self, cursor: Option<u64>) -> Result<Box<dyn PaymentStream>, BackendError> {
+        Ok(Box::new(WaitAnyInvoice {
+            rpc: self.rpc.clone(),
+            lastpay_index: cursor,
+        }))
+    }
+
+    fn resumes(&self) -> bool {
+        true
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {

@@ -12,7 +12,7 @@ use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 
 use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    InvoiceState, PaymentNotice,
 };
 use crate::clock::{hmac_sha256, random_bytes, Clock};
 use crate::domain::{Hash32, Preimage};
@@ -48,6 +48,7 @@ impl DevBackend {
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
                 network: Currency::Regtest,
                 lookup_sees_unpaid: false,
+                payments: PaymentNotice::Manual,
             },
             clock,
         }

@@ -97,3 +97,56 @@ pub fn quote(body: &[u8]) -> String {
     }
     quoted
 }
+
+/// How long one push request may stay open. Streams are re-opened after this (resuming from
+/// their cursor), which also recovers a connection that died without a word.
+pub const STREAM_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// A line of a streamed answer longer than this is refused rather than buffered.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// Newline-delimited JSON read from a streaming answer, one line at a time.
+pub struct JsonLines {
+    upstream: &'static str,
+    answer: Response,
+    buffer: Vec<u8>,
+}
+
+impl JsonLines {
+    pub fn new(upstream: &'static str, answer: Response) -> Self {
+        Self {
+            upstream,
+            answer,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next non-empty line, or `None` once the upstream ends the answer.
+    pub async fn next_line(&mut self) -> Result<Option<Vec<u8>>, BackendError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let line = line.trim_ascii();
+                if line.is_empty() {
+                    continue;
+                }
+                return Ok(Some(line.to_vec()));
+            }
+            if self.buffer.len() > MAX_LINE {
+                return Err(BackendError::Protocol(format!(
+                    "{} streamed a line longer than {MAX_LINE} bytes",
+                    self.upstream
+                )));
+            }
+            match self.answer.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => {
+                    let rest = std::mem::take(&mut self.buffer);
+                    let rest = rest.trim_ascii();
+                    return Ok((!rest.is_empty()).then(|| rest.to_vec()));
+                }
+                Err(e) if e.is_timeout() => return Ok(None),
+                Err(e) => return Err(transport(self.upstream, &e)),
+            }
+        }
+    }
+}

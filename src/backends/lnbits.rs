@@ -1,7 +1,9 @@
 //! LNbits (https://lnbits.com): one wallet's invoice key makes invoices and looks them up.
 //! Wire facts: `POST /api/v1/payments` (201 with `payment_hash` and `bolt11`), `GET
 //! /api/v1/payments/{hash}` (`paid`, `preimage`, `details`), errors as `{"detail": ...}`. An
-//! unknown key is a 404 "Wallet not found.", not a 401. Amounts are whole satoshis.
+//! unknown key is a 404 "Wallet not found.", not a 401. Amounts are whole satoshis. Payments
+//! to the wallet are pushed on the websocket `/api/v1/ws/{invoice key}` as `{"wallet_balance",
+//! "payment": {...}}`; rayo takes each push as a hint and confirms it with the status call.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::http::{self, quote};
+use super::ws::{ws_url, WsChannel};
 use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Preimage, Secret};
 
@@ -76,6 +79,38 @@ struct Details {
 }
 
 #[derive(Deserialize)]
+struct Pushed {
+    #[serde(default)]
+    payment: Option<PushedPayment>,
+}
+
+#[derive(Deserialize)]
+struct PushedPayment {
+    payment_hash: String,
+}
+
+struct Websocket(WsChannel);
+
+#[async_trait]
+impl PaymentStream for Websocket {
+    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+        while let Some(text) = self.0.next_text().await? {
+            // Other messages (and payments we cannot read) are not ours to act on.
+            let Ok(pushed) = serde_json::from_str::<Pushed>(&text) else {
+                continue;
+            };
+            if let Some(hash) = pushed
+                .payment
+                .and_then(|p| p.payment_hash.parse::<Hash32>().ok())
+            {
+                return Ok(Some(PaymentEvent::Hint(hash)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[derive(Deserialize)]
 struct ErrorBody {
     detail: serde_json::Value,
 }
@@ -92,6 +127,7 @@ impl LnbitsBackend {
                 max_expiry: Duration::from_secs(24 * 3600),
                 network,
                 lookup_sees_unpaid: true,
+                payments: PaymentNotice::Push,
             },
         })
     }
@@ -173,6 +209,19 @@ impl InvoiceBackend for LnbitsBackend {
             payment_hash,
             backend_ref: created.checking_id,
         })
+    }
+
+    async fn subscribe(
+        &self,
+        _cursor: Option<u64>,
+    ) -> Result<Box<dyn PaymentStream>, BackendError> {
+        let url = ws_url(
+            &self.base,
+            &format!("api/v1/ws/{}", self.invoice_key.expose()),
+        )?;
+        Ok(Box::new(Websocket(
+            WsChannel::connect(NAME, &url, None).await?,
+        )))
     }
 
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {

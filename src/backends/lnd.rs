@@ -26,7 +26,7 @@ use url::Url;
 use super::http::{self, quote};
 use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Preimage, Secret};
 
@@ -152,11 +152,103 @@ struct Added {
 struct Invoice {
     state: String,
     #[serde(default)]
+    r_hash: Option<String>,
+    #[serde(default)]
+    settle_index: Option<String>,
+    #[serde(default)]
     r_preimage: Option<String>,
     #[serde(default)]
     settle_date: Option<String>,
     #[serde(default)]
     amt_paid_msat: Option<String>,
+}
+
+/// One line of `GET /v1/invoices/subscribe`.
+#[derive(Deserialize)]
+struct StreamLine {
+    #[serde(default)]
+    result: Option<Invoice>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+struct InvoiceStream {
+    lines: http::JsonLines,
+}
+
+#[async_trait]
+impl PaymentStream for InvoiceStream {
+    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+        while let Some(line) = self.lines.next_line().await? {
+            let line: StreamLine = http::json(NAME, &line)?;
+            if let Some(e) = line.error {
+                return Err(BackendError::Unavailable(format!(
+                    "{NAME} ended the invoice stream: {} (code {})",
+                    e.message, e.code
+                )));
+            }
+            // The stream also announces new invoices; only settlements matter here.
+            let Some(invoice) = line.result.filter(|i| i.state == "SETTLED") else {
+                continue;
+            };
+            let payment_hash = invoice
+                .r_hash
+                .as_deref()
+                .and_then(decode_32)
+                .map(Hash32)
+                .ok_or_else(|| {
+                    BackendError::Protocol(format!("{NAME} streamed an invoice without r_hash"))
+                })?;
+            let cursor = invoice
+                .settle_index
+                .as_deref()
+                .and_then(|i| i.parse::<u64>().ok());
+            return Ok(Some(PaymentEvent::Settled {
+                payment_hash,
+                state: state_of(invoice, &payment_hash)?,
+                cursor,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+fn decode_32(b64: &str) -> Option<[u8; 32]> {
+    B64.decode(b64)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+/// What an LND invoice's `state` means for rayo.
+fn state_of(invoice: Invoice, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    Ok(match invoice.state.as_str() {
+        "OPEN" | "ACCEPTED" => InvoiceState::Pending,
+        "CANCELED" => InvoiceState::Expired,
+        "SETTLED" => {
+            let preimage = invoice
+                .r_preimage
+                .as_deref()
+                .and_then(decode_32)
+                .map(|b| Preimage(Hash32(b)))
+                .filter(|p| p.payment_hash() == *payment_hash)
+                .ok_or_else(|| {
+                    BackendError::Protocol(format!(
+                        "{NAME} reports the invoice settled without a matching preimage"
+                    ))
+                })?;
+            let number = |s: Option<String>| s.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            InvoiceState::Paid {
+                preimage: Some(preimage),
+                paid_at: number(invoice.settle_date),
+                amount_received: Msat::from_msat(number(invoice.amt_paid_msat)),
+            }
+        }
+        other => {
+            return Err(BackendError::Protocol(format!(
+                "{NAME} reported an unknown invoice state '{other}'"
+            )))
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -185,6 +277,7 @@ impl LndBackend {
                 max_expiry: Duration::from_secs(365 * 24 * 3600),
                 network,
                 lookup_sees_unpaid: true,
+                payments: PaymentNotice::Push,
             },
         })
     }
@@ -291,35 +384,35 @@ impl InvoiceBackend for LndBackend {
             return Err(Self::error(status, &bytes));
         }
         let invoice: Invoice = http::json(NAME, &bytes)?;
-        Ok(match invoice.state.as_str() {
-            "OPEN" | "ACCEPTED" => InvoiceState::Pending,
-            "CANCELED" => InvoiceState::Expired,
-            "SETTLED" => {
-                let preimage = invoice
-                    .r_preimage
-                    .as_deref()
-                    .and_then(|p| B64.decode(p).ok())
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .map(|b| Preimage(Hash32(b)))
-                    .filter(|p| p.payment_hash() == *payment_hash)
-                    .ok_or_else(|| {
-                        BackendError::Protocol(format!(
-                            "{NAME} reports the invoice settled without a matching preimage"
-                        ))
-                    })?;
-                let number = |s: Option<String>| s.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                InvoiceState::Paid {
-                    preimage: Some(preimage),
-                    paid_at: number(invoice.settle_date),
-                    amount_received: Msat::from_msat(number(invoice.amt_paid_msat)),
-                }
-            }
-            other => {
-                return Err(BackendError::Protocol(format!(
-                    "{NAME} reported an unknown invoice state '{other}'"
-                )))
-            }
-        })
+        state_of(invoice, payment_hash)
+    }
+
+    async fn subscribe(&self, cursor: Option<u64>) -> Result<Box<dyn PaymentStream>, BackendError> {
+        let mut url = self.url("v1/invoices/subscribe")?;
+        if let Some(settle_index) = cursor {
+            url.query_pairs_mut()
+                .append_pair("settle_index", &settle_index.to_string());
+        }
+        let answer = self
+            .client
+            .get(url)
+            .header("Grpc-Metadata-macaroon", self.macaroon.expose())
+            .timeout(http::STREAM_LIFETIME)
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e))?;
+        let status = answer.status();
+        if !status.is_success() {
+            let body = answer.bytes().await.unwrap_or_default();
+            return Err(Self::error(status, &body));
+        }
+        Ok(Box::new(InvoiceStream {
+            lines: http::JsonLines::new(NAME, answer),
+        }))
+    }
+
+    fn resumes(&self) -> bool {
+        true
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {

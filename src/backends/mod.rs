@@ -10,6 +10,7 @@ mod lnbits;
 mod lnd;
 mod phoenixd;
 mod set;
+mod ws;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -44,6 +45,57 @@ pub struct Capabilities {
     /// Whether a lookup can see an invoice that is not paid yet. The dev backend keeps no state
     /// and Buda.com lists only deposits, so both answer `Unknown` until (or unless) paid.
     pub lookup_sees_unpaid: bool,
+    /// How the backend tells us an invoice was paid.
+    pub payments: PaymentNotice,
+}
+
+/// The best channel a backend offers for learning about payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentNotice {
+    /// A push channel (`subscribe`): a stream, long-poll or websocket.
+    Push,
+    /// Only by asking, this often (`find_paid`).
+    Poll(Duration),
+    /// The operator says so (the dev backend's settle command).
+    Manual,
+}
+
+impl PaymentNotice {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Push => "pushed by the backend".into(),
+            Self::Poll(every) => format!("polled every {}", humantime::format_duration(*every)),
+            Self::Manual => "marked by hand (rayo dev settle)".into(),
+        }
+    }
+}
+
+/// A pending invoice a poller looks for.
+#[derive(Debug, Clone)]
+pub struct PendingInvoice {
+    pub payment_hash: Hash32,
+    pub bolt11: String,
+    pub created_at: u64,
+}
+
+/// What a push channel reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentEvent {
+    /// Paid, with everything the ledger needs, and the position to resume from after it.
+    Settled {
+        payment_hash: Hash32,
+        state: InvoiceState,
+        cursor: Option<u64>,
+    },
+    /// Something happened to this invoice (an unsigned or detail-free push): ask to be sure.
+    Hint(Hash32),
+}
+
+/// A live push channel. Dropping it closes the connection.
+#[async_trait]
+pub trait PaymentStream: Send {
+    /// The next event, or `None` when the upstream closed the channel.
+    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError>;
 }
 
 /// What the invoice should describe.
@@ -124,6 +176,54 @@ pub trait InvoiceBackend: Send + Sync + 'static {
     /// Who the backend is (node id and alias, wallet name), where its API says.
     async fn identity(&self) -> Result<Option<String>, BackendError> {
         Ok(None)
+    }
+
+    /// Opens the push channel (`PaymentNotice::Push`), resuming after `cursor` where the
+    /// upstream numbers its payments. Backends without a cursor return `resumes() == false`
+    /// and the watcher reconciles by lookup after each connect.
+    async fn subscribe(
+        &self,
+        _cursor: Option<u64>,
+    ) -> Result<Box<dyn PaymentStream>, BackendError> {
+        Err(BackendError::Rejected(format!(
+            "the {} backend has no push channel",
+            self.kind()
+        )))
+    }
+
+    /// Whether `subscribe` replays what happened since `cursor`.
+    fn resumes(&self) -> bool {
+        false
+    }
+
+    /// Which of `pending` are paid or gone. The default asks one by one.
+    async fn find_paid(
+        &self,
+        pending: &[PendingInvoice],
+    ) -> Result<Vec<(Hash32, InvoiceState)>, BackendError> {
+        let mut found = Vec::new();
+        for invoice in pending {
+            match self.lookup_invoice(&invoice.payment_hash).await? {
+                state @ (InvoiceState::Paid { .. } | InvoiceState::Expired) => {
+                    found.push((invoice.payment_hash, state))
+                }
+                InvoiceState::Pending | InvoiceState::Unknown => {}
+            }
+        }
+        Ok(found)
+    }
+
+    /// Checks a webhook the upstream sent us (`POST /hooks/{backend}`) and names the invoice
+    /// it is about. `header` looks up a request header by name.
+    fn webhook_payment(
+        &self,
+        _header: &dyn Fn(&str) -> Option<String>,
+        _body: &[u8],
+    ) -> Result<Hash32, BackendError> {
+        Err(BackendError::Rejected(format!(
+            "the {} backend does not send webhooks",
+            self.kind()
+        )))
     }
 }
 
@@ -222,7 +322,8 @@ pub fn build(
                     .ok_or_else(|| missing("RAYO_PHOENIXD_PASSWORD"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            .with_webhook_secret(settings.phoenixd_webhook_secret.clone()),
         ),
     })
 }

@@ -2,7 +2,10 @@
 //! `http-password`; `POST /createinvoice`, form-encoded, with exactly one of `description` or
 //! `descriptionHash`, answers `{"amountSat", "paymentHash", "serialized"}`; `GET
 //! /payments/incoming/{hash}` answers `isPaid`, `preimage`, `receivedSat`, `completedAt` (ms),
-//! or 404 "Not found". Errors are plain text. Amounts are whole satoshis.
+//! or 404 "Not found". Errors are plain text. Amounts are whole satoshis. Payments are pushed
+//! on the `/websocket` (`{"type": "payment_received", "paymentHash", ...}`) and to webhooks
+//! signed with `X-Phoenix-Signature: hex(HMAC-SHA256(webhook-secret, raw body))`; neither
+//! carries the preimage, so both are confirmed with a lookup.
 
 use std::time::Duration;
 
@@ -13,10 +16,12 @@ use serde::Deserialize;
 use url::Url;
 
 use super::http::{self, quote};
+use super::ws::{ws_url, WsChannel};
 use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
+use crate::clock::{hmac_sha256, secrets_match};
 use crate::domain::{Hash32, Msat, Preimage, Secret};
 
 const NAME: &str = "phoenixd";
@@ -24,6 +29,8 @@ const NAME: &str = "phoenixd";
 pub struct PhoenixdBackend {
     base: Url,
     password: Secret,
+    /// phoenixd's `webhook-secret`, when webhooks are pointed at rayo.
+    webhook_secret: Option<Secret>,
     client: reqwest::Client,
     capabilities: Capabilities,
 }
@@ -47,11 +54,53 @@ struct Incoming {
     completed_at: Option<u64>,
 }
 
+/// A push from the websocket or a webhook.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pushed {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    payment_hash: Option<String>,
+}
+
+impl Pushed {
+    fn received(text: &[u8]) -> Result<Option<Hash32>, BackendError> {
+        let pushed: Pushed = http::json(NAME, text)?;
+        if pushed.kind != "payment_received" {
+            return Ok(None);
+        }
+        pushed
+            .payment_hash
+            .as_deref()
+            .and_then(|h| h.parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                BackendError::Protocol(format!("{NAME} pushed a payment without a payment hash"))
+            })
+    }
+}
+
+struct Websocket(WsChannel);
+
+#[async_trait]
+impl PaymentStream for Websocket {
+    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+        while let Some(text) = self.0.next_text().await? {
+            if let Some(hash) = Pushed::received(text.as_bytes())? {
+                return Ok(Some(PaymentEvent::Hint(hash)));
+            }
+        }
+        Ok(None)
+    }
+}
+
 impl PhoenixdBackend {
     pub fn new(base: Url, password: Secret, network: Currency) -> Result<Self, BackendError> {
         Ok(Self {
             base,
             password,
+            webhook_secret: None,
             client: http::client()?,
             capabilities: Capabilities {
                 description_hash: true,
@@ -59,8 +108,15 @@ impl PhoenixdBackend {
                 max_expiry: Duration::from_secs(24 * 3600),
                 network,
                 lookup_sees_unpaid: true,
+                payments: PaymentNotice::Push,
             },
         })
+    }
+
+    /// Accepts webhooks signed with `secret`.
+    pub fn with_webhook_secret(mut self, secret: Option<Secret>) -> Self {
+        self.webhook_secret = secret;
+        self
     }
 
     fn url(&self, path: &str) -> Result<Url, BackendError> {
@@ -166,6 +222,49 @@ impl InvoiceBackend for PhoenixdBackend {
             preimage: Some(preimage),
             paid_at,
             amount_received,
+        })
+    }
+
+    async fn subscribe(
+        &self,
+        _cursor: Option<u64>,
+    ) -> Result<Box<dyn PaymentStream>, BackendError> {
+        use base64::Engine;
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("rayo:{}", self.password.expose()));
+        let channel = WsChannel::connect(
+            NAME,
+            &ws_url(&self.base, "websocket")?,
+            Some(&format!("Basic {credentials}")),
+        )
+        .await?;
+        Ok(Box::new(Websocket(channel)))
+    }
+
+    fn webhook_payment(
+        &self,
+        header: &dyn Fn(&str) -> Option<String>,
+        body: &[u8],
+    ) -> Result<Hash32, BackendError> {
+        let secret = self.webhook_secret.as_ref().ok_or_else(|| {
+            BackendError::Rejected(format!(
+                "{NAME} webhook received, but no webhook secret is configured"
+            ))
+        })?;
+        let signature = header("X-Phoenix-Signature").ok_or_else(|| {
+            BackendError::Rejected(format!("{NAME} webhook without X-Phoenix-Signature"))
+        })?;
+        let expected = hex::encode(hmac_sha256(secret.expose().as_bytes(), body));
+        if !secrets_match(
+            expected.as_bytes(),
+            signature.trim().to_ascii_lowercase().as_bytes(),
+        ) {
+            return Err(BackendError::Rejected(format!(
+                "{NAME} webhook signature does not match"
+            )));
+        }
+        Pushed::received(body)?.ok_or_else(|| {
+            BackendError::Rejected(format!("{NAME} webhook is not about a received payment"))
         })
     }
 

@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::GlobalArgs;
-use crate::admin::{AdminError, InvoiceQuery, InvoiceView, Registry, UserView};
+use crate::admin::{
+    AdminError, ApiKeyCreated, ApiKeyView, InvoiceQuery, InvoiceView, Registry, UserView,
+    WebhookQuery, WebhookView,
+};
 use crate::backends::DevBackend;
 use crate::clock::SystemClock;
 use crate::config::PublicUrl;
@@ -18,6 +21,7 @@ use crate::domain::{Secret, UserSettings};
 use crate::keys::{read_admin_token, ServerKeys};
 use crate::startup::server_url_path;
 use crate::store::{Db, SledStore, StoreError};
+use crate::watch::Ledger;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -104,7 +108,14 @@ impl Admin {
         let known = std::iter::once("default".to_owned())
             .chain(config.backends.keys().cloned())
             .collect();
-        let registry = Registry::new(db, None, public_url, clock, dev).knowing_backends(known);
+        // Payments recorded here (dev settle) queue their webhooks for the server to deliver.
+        let ledger = Arc::new(Ledger::new(
+            db.clone(),
+            clock.clone(),
+            crate::config::Settings::defaults().webhook_window,
+        ));
+        let registry =
+            Registry::new(db, None, public_url, clock, dev, ledger).knowing_backends(known);
         Ok(Self::Local(Box::new(registry)))
     }
 
@@ -217,6 +228,79 @@ impl Admin {
                 .await
             }
             Self::Local(r) => Ok(r.dev_settle(hash).await?),
+        }
+    }
+
+    pub async fn webhooks(&self, query: WebhookQuery) -> Result<Vec<WebhookView>, CliError> {
+        match self {
+            Self::Remote { .. } => {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                if let Some(state) = &query.state {
+                    q.append_pair("state", state);
+                }
+                if let Some(invoice) = &query.invoice {
+                    q.append_pair("invoice", invoice);
+                }
+                if let Some(limit) = query.limit {
+                    q.append_pair("limit", &limit.to_string());
+                }
+                let path = format!("/webhooks?{}", q.finish());
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Self::Local(r) => Ok(r.webhooks(query).await?),
+        }
+    }
+
+    pub async fn webhook(&self, id: &str) -> Result<WebhookView, CliError> {
+        match self {
+            Self::Remote { .. } => {
+                let path = format!("/webhooks/{}", segment(id));
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Self::Local(r) => Ok(r.webhook(id).await?),
+        }
+    }
+
+    pub async fn retry_webhook(&self, id: &str) -> Result<WebhookView, CliError> {
+        match self {
+            Self::Remote { .. } => {
+                let path = format!("/webhooks/{}/retry", segment(id));
+                self.call(Method::POST, &path, None::<&()>).await
+            }
+            Self::Local(r) => Ok(r.retry_webhook(id).await?),
+        }
+    }
+
+    pub async fn create_api_key(&self, user: &str) -> Result<ApiKeyCreated, CliError> {
+        match self {
+            Self::Remote { .. } => {
+                let path = format!("/users/{}/api-keys", segment(user));
+                self.call(Method::POST, &path, None::<&()>).await
+            }
+            Self::Local(r) => Ok(r.create_api_key(user).await?),
+        }
+    }
+
+    pub async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKeyView>, CliError> {
+        match self {
+            Self::Remote { .. } => {
+                let path = match user {
+                    Some(user) => format!("/api-keys?user={}", segment(user)),
+                    None => "/api-keys".to_owned(),
+                };
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Self::Local(r) => Ok(r.api_keys(user).await?),
+        }
+    }
+
+    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyView, CliError> {
+        match self {
+            Self::Remote { .. } => {
+                let path = format!("/api-keys/{}", segment(id));
+                self.call(Method::DELETE, &path, None::<&()>).await
+            }
+            Self::Local(r) => Ok(r.revoke_api_key(id).await?),
         }
     }
 

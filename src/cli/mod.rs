@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::admin::InvoiceQuery;
+use crate::admin::{InvoiceQuery, WebhookQuery};
 use std::sync::Arc;
 
 use crate::backends::DevBackend;
@@ -82,9 +82,41 @@ pub enum Command {
     /// Check the invoice backend.
     #[command(subcommand)]
     Backend(BackendCommand),
+    /// Look at and retry webhook deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Tools for the dev backend (no real money).
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List queued, delivered and dead-lettered events, newest first.
+    List {
+        /// pending, delivered or dead
+        #[arg(long)]
+        state: Option<String>,
+        /// Only events about this payment hash.
+        #[arg(long)]
+        invoice: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one event: its delivery log and exact body.
+    Show { id: String },
+    /// Deliver an event again now, with a fresh delivery window.
+    Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a key for apps to create and read this user's invoices (shown once).
+    Create { user: String },
+    /// List keys (ids only; keys are stored hashed).
+    List { user: Option<String> },
+    /// Revoke a key by its id.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +137,18 @@ pub struct ServeArgs {
     /// Create the demo user `satoshi` when the store has no users.
     #[arg(long, env = "RAYO_DEMO_USER", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_user: bool,
+    /// How long a webhook is retried before it is dead-lettered (e.g. 24h, 90m).
+    #[arg(long, env = "RAYO_WEBHOOK_WINDOW", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_window: Duration,
+    /// Delay before the first webhook retry; later ones double, with jitter, up to an hour.
+    #[arg(long, env = "RAYO_WEBHOOK_FIRST_RETRY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_first_retry: Duration,
+    /// Shortest expiry an app may ask for through the invoice API, in seconds.
+    #[arg(long, env = "RAYO_API_EXPIRY_MIN_SECS", default_value_t = 30)]
+    pub api_expiry_min_secs: u64,
+    /// Longest expiry an app may ask for through the invoice API, in seconds.
+    #[arg(long, env = "RAYO_API_EXPIRY_MAX_SECS", default_value_t = 86400)]
+    pub api_expiry_max_secs: u64,
 }
 
 /// Which backend makes invoices.
@@ -155,6 +199,9 @@ pub struct BackendArgs {
     /// phoenixd `http-password` (the limited-access one is enough).
     #[arg(long, env = "RAYO_PHOENIXD_PASSWORD", hide_env_values = true)]
     pub phoenixd_password: Option<Secret>,
+    /// phoenixd `webhook-secret`, to accept its webhooks at /hooks/default.
+    #[arg(long, env = "RAYO_PHOENIXD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub phoenixd_webhook_secret: Option<Secret>,
     /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
     #[arg(long, env = "RAYO_NETWORK", value_enum)]
     pub network: Option<Network>,
@@ -178,6 +225,7 @@ impl From<BackendArgs> for BackendSettings {
             lnd_private_routes: args.lnd_private_routes,
             phoenixd_url: args.phoenixd_url,
             phoenixd_password: args.phoenixd_password,
+            phoenixd_webhook_secret: args.phoenixd_webhook_secret,
             network: args.network,
         }
     }
@@ -215,9 +263,15 @@ pub enum UserCommand {
         /// Serve this address again.
         #[arg(long)]
         enable: bool,
+        /// Replace the webhook secret (shown once); also makes one for users without.
+        #[arg(long)]
+        rotate_webhook_secret: bool,
     },
     /// Remove a user (their invoices are kept).
     Remove { name: String },
+    /// API keys for the invoice API.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +338,7 @@ impl UserFlags {
             success_message: self.success_message,
             success_url: self.success_url,
             webhook_url: self.webhook_url,
+            rotate_webhook_secret: None,
             disabled: None,
             backend: self.backend,
         })
@@ -321,6 +376,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backend(BackendCommand::Check { backend }) => {
             backend_check(backend.into(), global.json).await
         }
+        Command::Webhook(cmd) => webhook(&global, cmd).await,
         Command::Dev(DevCommand::Settle { payment_hash }) => {
             let view = Admin::connect(&global)
                 .await?
@@ -351,6 +407,10 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         invoice_expiry: Duration::from_secs(args.invoice_expiry_secs),
         workers: args.workers,
         demo_user: args.demo_user,
+        webhook_window: args.webhook_window,
+        webhook_first_retry: args.webhook_first_retry,
+        api_expiry_min: Duration::from_secs(args.api_expiry_min_secs),
+        api_expiry_max: Duration::from_secs(args.api_expiry_max_secs.max(args.api_expiry_min_secs)),
     };
     let app = Application::build(settings.clone())
         .await
@@ -392,8 +452,10 @@ async fn user(global: &GlobalArgs, cmd: UserCommand) -> Result<(), CliError> {
             settings,
             disable,
             enable,
+            rotate_webhook_secret,
         } => {
             let mut settings = settings.into_settings()?;
+            settings.rotate_webhook_secret = rotate_webhook_secret.then_some(true);
             settings.disabled = if disable {
                 Some(true)
             } else if enable {
@@ -408,6 +470,38 @@ async fn user(global: &GlobalArgs, cmd: UserCommand) -> Result<(), CliError> {
             if !global.json {
                 println!("removed {name} (their invoices are kept)");
             }
+        }
+        UserCommand::ApiKey(ApiKeyCommand::Create { user }) => {
+            output::api_key_created(&admin.create_api_key(&user).await?, global.json)
+        }
+        UserCommand::ApiKey(ApiKeyCommand::List { user }) => {
+            output::api_keys(&admin.api_keys(user.as_deref()).await?, global.json)
+        }
+        UserCommand::ApiKey(ApiKeyCommand::Revoke { id }) => {
+            output::api_keys(&[admin.revoke_api_key(&id).await?], global.json)
+        }
+    }
+    Ok(())
+}
+
+async fn webhook(global: &GlobalArgs, cmd: WebhookCommand) -> Result<(), CliError> {
+    let admin = Admin::connect(global).await?;
+    match cmd {
+        WebhookCommand::List {
+            state,
+            invoice,
+            limit,
+        } => {
+            let query = WebhookQuery {
+                state,
+                invoice,
+                limit: Some(limit),
+            };
+            output::webhooks(&admin.webhooks(query).await?, global.json)
+        }
+        WebhookCommand::Show { id } => output::webhook(&admin.webhook(&id).await?, global.json),
+        WebhookCommand::Retry { id } => {
+            output::webhook(&admin.retry_webhook(&id).await?, global.json)
         }
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::admin::{InvoiceView, UserView};
+use crate::admin::{ApiKeyCreated, ApiKeyView, InvoiceView, UserView, WebhookView};
 use crate::backends::CheckReport;
 use crate::config::Settings;
 use crate::startup::Application;
@@ -233,4 +233,104 @@ pub fn banner(settings: &Settings, app: &Application) {
         );
     }
     println!();
+}
+
+pub fn webhooks(events: &[WebhookView], as_json: bool) {
+    if as_json {
+        return json(events);
+    }
+    if events.is_empty() {
+        return println!("no webhook events");
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.clone(),
+                e.kind.clone(),
+                e.state.clone(),
+                e.attempts.to_string(),
+                time(e.created_at),
+                e.url.clone(),
+                e.last_outcome.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "EVENT",
+            "TYPE",
+            "STATE",
+            "ATTEMPTS",
+            "CREATED",
+            "URL",
+            "LAST OUTCOME",
+        ],
+        &rows,
+    );
+}
+
+pub fn webhook(e: &WebhookView, as_json: bool) {
+    if as_json {
+        return json(e);
+    }
+    println!("event:         {}", e.id);
+    println!("type:          {}", e.kind);
+    println!("invoice:       {}", e.payment_hash);
+    println!("url:           {}", e.url);
+    println!("state:         {}", e.state);
+    println!("attempts:      {}", e.attempts);
+    println!("created:       {}", time(e.created_at));
+    match e.finished_at {
+        Some(at) => println!("finished:      {}", time(at)),
+        None => println!("next attempt:  {}", time(e.next_attempt_at)),
+    }
+    println!("gives up at:   {}", time(e.deadline));
+    for attempt in &e.log {
+        let status = attempt
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "  {}  {status:>3}  {:>6} ms  {}",
+            time(attempt.at),
+            attempt.duration_ms,
+            attempt.outcome
+        );
+    }
+    if let Some(body) = &e.body {
+        println!("body:          {body}");
+    }
+}
+
+pub fn api_key_created(created: &ApiKeyCreated, as_json: bool) {
+    if as_json {
+        return json(created);
+    }
+    println!("API key for {}: {}", created.view.user, created.key);
+    println!(
+        "id: {}   (the key is shown once and stored hashed: save it now)",
+        created.view.id
+    );
+}
+
+pub fn api_keys(keys: &[ApiKeyView], as_json: bool) {
+    if as_json {
+        return json(keys);
+    }
+    if keys.is_empty() {
+        return println!("no API keys");
+    }
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.clone(),
+                k.user.clone(),
+                time(k.created_at),
+                k.revoked_at.map(time).unwrap_or_else(|| "active".into()),
+            ]
+        })
+        .collect();
+    table(&["ID", "USER", "CREATED", "REVOKED"], &rows);
 }

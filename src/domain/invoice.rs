@@ -24,6 +24,23 @@ pub struct InvoiceRecord {
     pub backend_kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_ref: Option<String>,
+    /// Present on invoices an app created through the invoice API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppFields>,
+}
+
+/// What an app attached to an invoice it created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppFields {
+    /// Told about this invoice in addition to the user's own webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Opaque JSON the app gets back in the API and in webhooks (an order id, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// Where the checkout page sends the customer once paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
 }
 
 /// What the description hash was computed over. The metadata string is stored once, content
@@ -64,7 +81,8 @@ impl DescriptionSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaidDetails {
     pub paid_at: u64,
-    pub preimage: Preimage,
+    /// `None` only where the upstream never reveals it (Buda.com credits a deposit without one).
+    pub preimage: Option<Preimage>,
     pub amount_received_msat: Msat,
 }
 
@@ -94,6 +112,10 @@ impl InvoiceRecord {
             InvoiceStatus::Pending if now >= self.expires_at => InvoiceStatus::Expired,
             status => status,
         }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.status == InvoiceStatus::Pending
     }
 
     pub fn paid(&self) -> Option<&PaidDetails> {

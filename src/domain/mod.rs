@@ -2,20 +2,24 @@
 //! handlers turn raw input into these at the edge, and everything inside can rely on them.
 
 mod amount;
+mod api_key;
 mod comment;
 mod hashes;
 mod invoice;
 mod metadata;
+mod outbox;
 mod payer_data;
 mod secret;
 mod user;
 mod username;
 
 pub use amount::{AmountError, Msat};
+pub use api_key::{ApiKey, API_KEY_PREFIX};
 pub use comment::{Comment, CommentError, MAX_COMMENT_ALLOWED};
 pub use hashes::{Hash32, Preimage};
-pub use invoice::{DescriptionSource, InvoiceRecord, InvoiceStatus, PaidDetails};
+pub use invoice::{AppFields, DescriptionSource, InvoiceRecord, InvoiceStatus, PaidDetails};
 pub use metadata::Metadata;
+pub use outbox::{Attempt, Delivery, EventId, EventKind, OutboxItem, Target, MAX_LOG};
 pub use payer_data::{PayerData, PayerDataError, PayerDataField, PayerDataSpec};
 pub use secret::Secret;
 pub use user::{Image, SuccessAction, User, UserContext, UserError, UserSettings};

@@ -121,6 +121,9 @@ pub struct UserSettings {
     pub success_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// Replace the webhook secret (or make one, for per-invoice webhooks set by apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_webhook_secret: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// A configured backend's name; "" returns the user to the default backend.
@@ -189,6 +192,7 @@ impl User {
             success_message,
             success_url,
             webhook_url,
+            rotate_webhook_secret,
             disabled,
             backend,
         } = settings;
@@ -223,8 +227,8 @@ impl User {
         )?;
         if let Some(url) = webhook_url {
             if url.is_empty() {
+                // The secret stays: apps' per-invoice webhooks are signed with it too.
                 self.webhook_url = None;
-                self.webhook_secret = None;
             } else {
                 let parsed = url::Url::parse(&url)
                     .map_err(|e| UserError::Invalid(format!("webhook_url: {e}")))?;
@@ -236,6 +240,9 @@ impl User {
                 self.webhook_secret = self.webhook_secret.or_else(|| Some((ctx.new_secret)()));
                 self.webhook_url = Some(url);
             }
+        }
+        if rotate_webhook_secret == Some(true) {
+            self.webhook_secret = Some((ctx.new_secret)());
         }
         self.disabled = disabled.unwrap_or(self.disabled);
         if let Some(name) = backend {
@@ -408,7 +415,21 @@ mod tests {
                 &ctx(),
             )
             .unwrap();
-        assert!(cleared.webhook_url.is_none() && cleared.webhook_secret.is_none());
+        assert!(cleared.webhook_url.is_none());
+        assert!(
+            cleared.webhook_secret.is_some(),
+            "kept for per-invoice webhooks"
+        );
+        let rotated = cleared
+            .updated(
+                UserSettings {
+                    rotate_webhook_secret: Some(true),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
+            .unwrap();
+        assert!(rotated.webhook_secret.is_some());
     }
 
     #[test]

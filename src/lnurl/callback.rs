@@ -265,6 +265,7 @@ impl Payments {
             backend: backend.to_owned(),
             backend_kind: upstream.kind().to_owned(),
             backend_ref: created.backend_ref,
+            app: None,
         };
         let verify = self.verify_key.url(
             self.directory.public_url(),

@@ -49,7 +49,8 @@ impl VerifyResponse {
         Self {
             status: "OK".into(),
             settled: paid.is_some(),
-            preimage: paid.map(|p| p.preimage.0.to_hex()),
+            // A deposit credited without a preimage (Buda.com) is settled, with `null` for it.
+            preimage: paid.and_then(|p| p.preimage).map(|p| p.0.to_hex()),
             pr: invoice.bolt11.clone(),
         }
     }

@@ -8,7 +8,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::admin::{AdminError, InvoiceQuery, Registry};
+use crate::admin::{AdminError, InvoiceQuery, Registry, WebhookQuery};
 use crate::clock::secrets_match;
 use crate::domain::{Secret, UserSettings};
 use crate::error::ApiError;
@@ -36,6 +36,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invoices", web::get().to(list_invoices))
             .route("/invoices/{hash}", web::get().to(show_invoice))
             .route("/dev/settle/{hash}", web::post().to(dev_settle))
+            .route("/users/{name}/api-keys", web::post().to(create_api_key))
+            .route("/api-keys", web::get().to(list_api_keys))
+            .route("/api-keys/{id}", web::delete().to(revoke_api_key))
+            .route("/webhooks", web::get().to(list_webhooks))
+            .route("/webhooks/{id}", web::get().to(show_webhook))
+            .route("/webhooks/{id}/retry", web::post().to(retry_webhook))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::not_found("no such admin endpoint"))
             })),
@@ -151,4 +157,57 @@ async fn dev_settle(
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(registry.dev_settle(&hash).await?))
+}
+
+async fn list_webhooks(
+    _: Admin,
+    registry: web::Data<Registry>,
+    query: web::Query<WebhookQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.webhooks(query.into_inner()).await?))
+}
+
+async fn show_webhook(
+    _: Admin,
+    registry: web::Data<Registry>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.webhook(&id).await?))
+}
+
+async fn retry_webhook(
+    _: Admin,
+    registry: web::Data<Registry>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.retry_webhook(&id).await?))
+}
+
+async fn create_api_key(
+    _: Admin,
+    registry: web::Data<Registry>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(registry.create_api_key(&name).await?))
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    user: Option<String>,
+}
+
+async fn list_api_keys(
+    _: Admin,
+    registry: web::Data<Registry>,
+    query: web::Query<KeyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.api_keys(query.user.as_deref()).await?))
+}
+
+async fn revoke_api_key(
+    _: Admin,
+    registry: web::Data<Registry>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.revoke_api_key(&id).await?))
 }

@@ -2,6 +2,7 @@
 //! result into a response; the rules live elsewhere.
 
 mod admin;
+mod hooks;
 mod lnurl;
 mod ops;
 
@@ -12,5 +13,6 @@ pub use admin::AdminToken;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);
     admin::configure(cfg);
+    hooks::configure(cfg);
     ops::configure(cfg);
 }

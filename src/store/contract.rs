@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::domain::{
-    DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat, PaidDetails, Preimage, Secret,
-    User, UserContext, UserSettings, Username,
+    ApiKey, Delivery, DescriptionSource, EventId, EventKind, Hash32, InvoiceRecord, InvoiceStatus,
+    Msat, OutboxItem, PaidDetails, Preimage, Secret, Target, User, UserContext, UserSettings,
+    Username,
 };
 
 fn user(name: &str) -> User {
@@ -35,19 +36,39 @@ fn invoice(user: &str, n: u8) -> InvoiceRecord {
         comment: None,
         status: InvoiceStatus::Pending,
         created_at: 1000 + u64::from(n),
-        expires_at: 2000,
+        expires_at: 2000 + u64::from(n) % 3,
         backend: "default".into(),
         backend_kind: "dev".into(),
         backend_ref: None,
+        app: None,
     }
 }
 
 fn paid(n: u8) -> InvoiceStatus {
     InvoiceStatus::Paid(PaidDetails {
         paid_at: 1500,
-        preimage: Preimage(Hash32([n; 32])),
+        preimage: Some(Preimage(Hash32([n; 32]))),
         amount_received_msat: Msat::from_msat(1000),
     })
+}
+
+fn outbox_item(n: u8, due: u64) -> OutboxItem {
+    OutboxItem {
+        id: EventId([n; 16]),
+        kind: EventKind::InvoicePaid,
+        payment_hash: Hash32::sha256(&[n]),
+        target: Target::Webhook {
+            url: "https://example.com/hook".into(),
+            user: Username::parse("alice").unwrap(),
+        },
+        body: "{}".into(),
+        created_at: u64::from(n),
+        deadline: 1000,
+        attempts: 0,
+        next_attempt_at: due,
+        delivery: Delivery::Pending,
+        log: Vec::new(),
+    }
 }
 
 fn store_story(store: &dyn Store) {
@@ -91,23 +112,64 @@ fn store_story(store: &dyn Store) {
     ));
     let alice = Username::parse("alice").unwrap();
     let listed: Vec<u64> = store
-        .invoices(Some(&alice), &mut |_| true, 10)
+        .invoices(Some(&alice), None, &mut |_| true, 10)
         .unwrap()
         .iter()
         .map(|r| r.amount_msat.msat())
         .collect();
     assert_eq!(listed, [3000, 2000, 1000]);
-    assert_eq!(store.invoices(None, &mut |_| true, 2).unwrap().len(), 2);
     assert_eq!(
-        store.invoices(None, &mut |_| true, 10).unwrap()[0]
+        store.invoices(None, None, &mut |_| true, 2).unwrap().len(),
+        2
+    );
+    assert_eq!(
+        store.invoices(None, None, &mut |_| true, 10).unwrap()[0]
             .user
             .as_str(),
         "carol"
     );
     let big: Vec<_> = store
-        .invoices(None, &mut |r| r.amount_msat.msat() >= 2000, 10)
+        .invoices(None, None, &mut |r| r.amount_msat.msat() >= 2000, 10)
         .unwrap();
     assert_eq!(big.len(), 3);
+    // Pages continue below a cursor.
+    let older: Vec<u64> = store
+        .invoices(
+            Some(&alice),
+            Some(&invoice("alice", 3).payment_hash),
+            &mut |_| true,
+            10,
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.amount_msat.msat())
+        .collect();
+    assert_eq!(older, [2000, 1000]);
+    assert_eq!(
+        store
+            .invoices(
+                None,
+                Some(&invoice("alice", 2).payment_hash),
+                &mut |_| true,
+                10
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Pending invoices by expiry: 3 (2000), 1 and 4 (2001), 2 (2002).
+    let expiring = |until| -> Vec<u64> {
+        store
+            .expiring(until, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.expires_at)
+            .collect()
+    };
+    assert_eq!(expiring(2001), [2000, 2001, 2001]);
+    assert_eq!(expiring(u64::MAX).len(), 4);
+    assert_eq!(store.expiring(u64::MAX, 1).unwrap().len(), 1);
 
     // Status moves forward only, and repeating a transition is harmless.
     let hash = invoice("alice", 1).payment_hash;
@@ -132,6 +194,60 @@ fn store_story(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid(1));
+    // An invoice that left `pending` no longer expires.
+    assert_eq!(expiring(u64::MAX).len(), 3);
+    let hash3 = invoice("alice", 3).payment_hash;
+    store
+        .set_invoice_status(&hash3, InvoiceStatus::Expired)
+        .unwrap();
+    assert_eq!(expiring(2001), [2001]);
+    // Money that arrives after expiry is still recorded.
+    assert_eq!(
+        store.set_invoice_status(&hash3, paid(3)).unwrap().status,
+        paid(3)
+    );
+
+    // Outbox: enqueue once, due by time, re-scheduled or finished by replacing.
+    let mut event = outbox_item(1, 50);
+    assert!(store.enqueue(&event).unwrap());
+    assert!(!store.enqueue(&event).unwrap());
+    store.enqueue(&outbox_item(2, 60)).unwrap();
+    let due = |now| -> Vec<u8> {
+        store
+            .outbox_due(now, 10)
+            .unwrap()
+            .iter()
+            .map(|i| i.id.0[0])
+            .collect()
+    };
+    assert_eq!(due(49), Vec::<u8>::new());
+    assert_eq!(due(55), [1]);
+    assert_eq!(due(60), [1, 2]);
+    event.next_attempt_at = 70;
+    event.attempts = 1;
+    store.put_outbox_item(&event).unwrap();
+    assert_eq!(due(65), [2]);
+    assert_eq!(due(70), [2, 1]);
+    event.delivery = Delivery::Delivered { at: 71 };
+    store.put_outbox_item(&event).unwrap();
+    assert_eq!(due(100), [2]);
+    assert_eq!(store.outbox_item(&event.id).unwrap(), Some(event.clone()));
+    let all = store.outbox_items(&mut |_| true, 10).unwrap();
+    assert_eq!(all.iter().map(|i| i.id.0[0]).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(
+        store
+            .outbox_items(&mut |i| i.delivery == Delivery::Pending, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // API keys by hash.
+    let (key, token) = ApiKey::issue(alice.clone(), [5; 32], 10);
+    store.put_api_key(&key).unwrap();
+    assert_eq!(store.api_key(&ApiKey::hash(&token)).unwrap(), Some(key));
+    assert_eq!(store.api_key(&ApiKey::hash("rk_other")).unwrap(), None);
+    assert_eq!(store.api_keys().unwrap().len(), 1);
 
     // Meta values.
     assert_eq!(store.meta("k").unwrap(), None);
@@ -202,7 +318,7 @@ async fn concurrent_commits_share_flushes_and_all_land() {
         t.await.unwrap().unwrap();
     }
     let all = db
-        .read(|s| s.invoices(None, &mut |_| true, 1000))
+        .read(|s| s.invoices(None, None, &mut |_| true, 1000))
         .await
         .unwrap();
     assert_eq!(all.len(), 100);

@@ -2,7 +2,9 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{next_status, InvoiceFilter, Store, StoreError};
-use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, User, Username};
+use crate::domain::{
+    ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
+};
 
 /// An in-memory store for unit tests; it obeys the same contract as sled.
 #[derive(Default)]
@@ -17,6 +19,8 @@ struct State {
     invoices: BTreeMap<Hash32, InvoiceRecord>,
     /// Insertion order; listing walks it backwards for newest first.
     order: Vec<Hash32>,
+    outbox: BTreeMap<EventId, OutboxItem>,
+    api_keys: BTreeMap<Hash32, ApiKey>,
     meta: BTreeMap<String, Vec<u8>>,
 }
 
@@ -100,12 +104,20 @@ impl Store for MemoryStore {
     fn invoices(
         &self,
         user: Option<&Username>,
+        before: Option<&Hash32>,
         keep: InvoiceFilter<'_>,
         limit: usize,
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
         let state = self.state();
-        Ok(state
-            .order
+        let end = match before {
+            Some(hash) => state
+                .order
+                .iter()
+                .position(|h| h == hash)
+                .ok_or_else(|| StoreError::NotFound(format!("invoice {hash}")))?,
+            None => state.order.len(),
+        };
+        Ok(state.order[..end]
             .iter()
             .rev()
             .filter_map(|hash| state.invoices.get(hash))
@@ -114,6 +126,81 @@ impl Store for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let state = self.state();
+        let mut due: Vec<InvoiceRecord> = state
+            .order
+            .iter()
+            .filter_map(|hash| state.invoices.get(hash))
+            .filter(|r| r.is_pending() && r.expires_at <= until)
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| r.expires_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.outbox.contains_key(&item.id) {
+            return Ok(false);
+        }
+        state.outbox.insert(item.id, item.clone());
+        Ok(true)
+    }
+
+    fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError> {
+        Ok(self.state().outbox.get(id).cloned())
+    }
+
+    fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        self.state().outbox.insert(item.id, item.clone());
+        Ok(())
+    }
+
+    fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut due: Vec<OutboxItem> = self
+            .state()
+            .outbox
+            .values()
+            .filter(|i| i.delivery == Delivery::Pending && i.next_attempt_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|i| (i.next_attempt_at, i.id));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    fn outbox_items(
+        &self,
+        keep: &mut dyn FnMut(&OutboxItem) -> bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut out: Vec<OutboxItem> = self
+            .state()
+            .outbox
+            .values()
+            .filter(|i| keep(i))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn api_key(&self, key_hash: &Hash32) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.state().api_keys.get(key_hash).cloned())
+    }
+
+    fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.state().api_keys.insert(key.key_hash, key.clone());
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        Ok(self.state().api_keys.values().cloned().collect())
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -8,7 +8,9 @@ mod memory;
 mod sled_store;
 mod writer;
 
-use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, User, Username};
+use crate::domain::{
+    ApiKey, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
+};
 
 pub use db::Db;
 pub use memory::MemoryStore;
@@ -62,13 +64,36 @@ pub trait Store: Send + Sync + 'static {
         hash: &Hash32,
         status: InvoiceStatus,
     ) -> Result<InvoiceRecord, StoreError>;
-    /// Invoices newest first (of one user, or all), those `keep` accepts, at most `limit`.
+    /// Invoices newest first (of one user, or all), older than `before` if given, those `keep`
+    /// accepts, at most `limit`.
     fn invoices(
         &self,
         user: Option<&Username>,
+        before: Option<&Hash32>,
         keep: InvoiceFilter<'_>,
         limit: usize,
     ) -> Result<Vec<InvoiceRecord>, StoreError>;
+    /// Pending invoices that expire at or before `until`, soonest first, at most `limit`.
+    /// `until = u64::MAX` lists every pending invoice.
+    fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError>;
+
+    /// Queues an event unless one with its id is already queued; returns whether it was new.
+    fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError>;
+    fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError>;
+    /// Replaces a queued event (after a delivery attempt, or a manual retry).
+    fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError>;
+    /// Pending events due at or before `now`, soonest first, at most `limit`.
+    fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Every event, newest first, those `keep` accepts, at most `limit`.
+    fn outbox_items(
+        &self,
+        keep: &mut dyn FnMut(&OutboxItem) -> bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    fn api_key(&self, key_hash: &Hash32) -> Result<Option<ApiKey>, StoreError>;
+    fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
@@ -78,7 +103,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// The forward-only status rule, shared by every implementation.
-pub(crate) fn next_status(
+pub fn next_status(
     current: InvoiceStatus,
     next: InvoiceStatus,
 ) -> Result<Option<InvoiceStatus>, StoreError> {

@@ -3,7 +3,9 @@ use std::path::Path;
 use sled::Tree;
 
 use super::{decode, encode, next_status, InvoiceFilter, Store, StoreError};
-use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, User, Username};
+use crate::domain::{
+    ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
+};
 
 /// Page cache size. Users and recent invoices fit easily; a larger cache only inflates RSS.
 const CACHE_BYTES: u64 = 4 * 1024 * 1024;
@@ -18,22 +20,52 @@ const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 ///   - `h` payment hash -> seq: written first, with an insert-if-absent that doubles as the
 ///     duplicate check.
 ///   - `u` name, 0x00, seq -> (): one user's invoices.
+///   - `x` expires_at, seq -> payment hash: pending invoices by expiry, for the sweeper and
+///     for reconciling with backends; removed when an invoice leaves `pending`.
 ///
 ///   A crash between these writes can only strand an invoice nobody was ever shown (the
 ///   callback answers after the flush). Readers skip entries whose record is missing.
 ///
-/// - `meta`: key -> bytes (server keys and settings)
+/// - `outbox`: `e` event id -> OutboxItem, and `d` next_attempt_at, event id -> () for the
+///   pending ones.
+/// - `api_keys`: sha256 of the key -> ApiKey
+/// - `meta`: key -> bytes (server keys, settings, watcher cursors)
 pub struct SledStore {
     db: sled::Db,
     users: Tree,
     metadata: Tree,
     invoices: Tree,
+    outbox: Tree,
+    api_keys: Tree,
     meta: Tree,
 }
 
 const RECORD: u8 = b'r';
 const BY_HASH: u8 = b'h';
 const BY_USER: u8 = b'u';
+const BY_EXPIRY: u8 = b'x';
+const EVENT: u8 = b'e';
+const DUE: u8 = b'd';
+
+fn expiry_key(expires_at: u64, seq: [u8; 8]) -> [u8; 17] {
+    let mut key = [BY_EXPIRY; 17];
+    key[1..9].copy_from_slice(&expires_at.to_be_bytes());
+    key[9..].copy_from_slice(&seq);
+    key
+}
+
+fn event_key(id: &EventId) -> [u8; 17] {
+    let mut key = [EVENT; 17];
+    key[1..].copy_from_slice(&id.0);
+    key
+}
+
+fn due_key(at: u64, id: &EventId) -> [u8; 25] {
+    let mut key = [DUE; 25];
+    key[1..9].copy_from_slice(&at.to_be_bytes());
+    key[9..].copy_from_slice(&id.0);
+    key
+}
 
 fn record_key(seq: [u8; 8]) -> [u8; 9] {
     let mut key = [RECORD; 9];
@@ -65,6 +97,8 @@ impl SledStore {
             users: tree("users")?,
             metadata: tree("metadata")?,
             invoices: tree("invoices")?,
+            outbox: tree("outbox")?,
+            api_keys: tree("api_keys")?,
             meta: tree("meta")?,
             db,
         })
@@ -184,6 +218,14 @@ impl Store for SledStore {
         let mut user_key = user_prefix(&invoice.user);
         user_key.extend_from_slice(&seq);
         self.invoices.insert(user_key, &[]).map_err(io)?;
+        if invoice.is_pending() {
+            self.invoices
+                .insert(
+                    expiry_key(invoice.expires_at, seq),
+                    &invoice.payment_hash.0[..],
+                )
+                .map_err(io)?;
+        }
         Ok(())
     }
 
@@ -193,13 +235,15 @@ impl Store for SledStore {
         status: InvoiceStatus,
     ) -> Result<InvoiceRecord, StoreError> {
         let not_found = || StoreError::NotFound(format!("invoice {hash}"));
-        let key = record_key(self.seq_for(hash)?.ok_or_else(not_found)?);
+        let seq = self.seq_for(hash)?.ok_or_else(not_found)?;
+        let key = record_key(seq);
         loop {
             let current = self.invoices.get(key).map_err(io)?.ok_or_else(not_found)?;
             let mut record: InvoiceRecord = decode(&current)?;
             let Some(next) = next_status(record.status, status)? else {
                 return Ok(record);
             };
+            let was_pending = record.is_pending();
             record.status = next;
             let swapped = self
                 .invoices
@@ -207,6 +251,11 @@ impl Store for SledStore {
                 .map_err(io)?;
             // Lost a race with another writer: read again and re-decide.
             if swapped.is_ok() {
+                if was_pending {
+                    self.invoices
+                        .remove(expiry_key(record.expires_at, seq))
+                        .map_err(io)?;
+                }
                 return Ok(record);
             }
         }
@@ -215,9 +264,17 @@ impl Store for SledStore {
     fn invoices(
         &self,
         user: Option<&Username>,
+        before: Option<&Hash32>,
         keep: InvoiceFilter<'_>,
         limit: usize,
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let before = match before {
+            Some(hash) => Some(
+                self.seq_for(hash)?
+                    .ok_or_else(|| StoreError::NotFound(format!("invoice {hash}")))?,
+            ),
+            None => None,
+        };
         let mut out = Vec::new();
         let mut take = |record: InvoiceRecord| {
             if keep(&record) {
@@ -227,7 +284,12 @@ impl Store for SledStore {
         };
         match user {
             Some(name) => {
-                for key in self.invoices.scan_prefix(user_prefix(name)).keys().rev() {
+                let prefix = user_prefix(name);
+                let end = match before {
+                    Some(seq) => [prefix.as_slice(), &seq].concat(),
+                    None => [prefix.as_slice(), &[0xff; 9]].concat(),
+                };
+                for key in self.invoices.range(prefix..end).keys().rev() {
                     let Some(seq) = seq_of(&key.map_err(io)?) else {
                         continue;
                     };
@@ -240,7 +302,11 @@ impl Store for SledStore {
                 }
             }
             None => {
-                for value in self.invoices.scan_prefix([RECORD]).values().rev() {
+                let end = match before {
+                    Some(seq) => record_key(seq).to_vec(),
+                    None => vec![RECORD + 1],
+                };
+                for value in self.invoices.range(vec![RECORD]..end).values().rev() {
                     if !take(decode(&value.map_err(io)?)?) {
                         break;
                     }
@@ -248,6 +314,129 @@ impl Store for SledStore {
             }
         }
         Ok(out)
+    }
+
+    fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let start = [BY_EXPIRY];
+        let end = expiry_key(until, [0xff; 8]);
+        let mut out = Vec::new();
+        for entry in self.invoices.range(&start[..]..=&end[..]) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = entry.map_err(io)?;
+            let Some(record) = seq_of(&key).map(|seq| self.record_at(seq)).transpose()? else {
+                continue;
+            };
+            if let Some(record) = record.filter(InvoiceRecord::is_pending) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        let claimed = self
+            .outbox
+            .compare_and_swap(event_key(&item.id), None::<&[u8]>, Some(encode(item)?))
+            .map_err(io)?;
+        if claimed.is_err() {
+            return Ok(false);
+        }
+        if item.delivery == Delivery::Pending {
+            self.outbox
+                .insert(due_key(item.next_attempt_at, &item.id), &[])
+                .map_err(io)?;
+        }
+        Ok(true)
+    }
+
+    fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError> {
+        self.outbox
+            .get(event_key(id))
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        let previous = self
+            .outbox
+            .insert(event_key(&item.id), encode(item)?)
+            .map_err(io)?;
+        if let Some(previous) = previous {
+            let previous: OutboxItem = decode(&previous)?;
+            if previous.delivery == Delivery::Pending {
+                self.outbox
+                    .remove(due_key(previous.next_attempt_at, &previous.id))
+                    .map_err(io)?;
+            }
+        }
+        if item.delivery == Delivery::Pending {
+            self.outbox
+                .insert(due_key(item.next_attempt_at, &item.id), &[])
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let start = [DUE];
+        let end = due_key(now, &EventId([0xff; 16]));
+        let mut out = Vec::new();
+        for key in self.outbox.range(&start[..]..=&end[..]).keys() {
+            if out.len() >= limit {
+                break;
+            }
+            let key = key.map_err(io)?;
+            let Some(id) = key.get(9..25).and_then(|b| b.try_into().ok()) else {
+                continue;
+            };
+            if let Some(item) = self.outbox_item(&EventId(id))? {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    fn outbox_items(
+        &self,
+        keep: &mut dyn FnMut(&OutboxItem) -> bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut out = Vec::new();
+        for value in self.outbox.scan_prefix([EVENT]).values() {
+            let item: OutboxItem = decode(&value.map_err(io)?)?;
+            if keep(&item) {
+                out.push(item);
+            }
+        }
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn api_key(&self, key_hash: &Hash32) -> Result<Option<ApiKey>, StoreError> {
+        self.api_keys
+            .get(key_hash.0)
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.api_keys
+            .insert(key.key_hash.0, encode(key)?)
+            .map_err(io)?;
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.api_keys
+            .iter()
+            .values()
+            .map(|v| decode(&v.map_err(io)?))
+            .collect()
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

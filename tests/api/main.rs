@@ -14,6 +14,8 @@ mod lnbits;
 mod lnd;
 mod named_backends;
 mod phoenixd;
+mod settlement;
 mod upstream_faults;
 mod verify;
+mod webhooks;
 mod well_known;

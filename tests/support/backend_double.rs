@@ -57,6 +57,7 @@ impl BackendDouble {
                 max_expiry: Duration::from_secs(3600),
                 network: Currency::Regtest,
                 lookup_sees_unpaid: false,
+                payments: rayo::backends::PaymentNotice::Manual,
             },
             fault: Mutex::new(fault),
             calls: AtomicUsize::new(0),

@@ -21,12 +21,19 @@ struct Invoice {
     value_msat: u64,
     settle_date: Option<u64>,
     add_index: u64,
+    settle_index: u64,
 }
 
 struct State {
     faults: Faults,
     macaroon_hex: String,
     invoices: HashMap<[u8; 32], Invoice>,
+    /// Settled invoices in settle order: `settled[i]` has settle_index `i + 1`.
+    settled: Vec<[u8; 32]>,
+    /// Bumped on every settlement (streams wake) and every `drop_streams` (streams end).
+    changes: tokio::sync::watch::Sender<(usize, u64)>,
+    /// The `settle_index` each subscription asked to resume from.
+    pub subscriptions: Vec<Option<u64>>,
 }
 
 pub struct FakeLnd {
@@ -66,6 +73,9 @@ impl FakeLnd {
             macaroon_hex: macaroon_hex.into(),
             invoices: HashMap::new(),
             faults: faults.clone(),
+            settled: Vec::new(),
+            changes: tokio::sync::watch::channel((0, 0)).0,
+            subscriptions: Vec::new(),
         }));
         let shared = state.clone();
         let url = fake_node::serve(
@@ -73,6 +83,7 @@ impl FakeLnd {
                 cfg.app_data(web::Data::new(shared.clone()))
                     .route("/v1/invoices", web::post().to(add_invoice))
                     .route("/v2/invoices/lookup", web::get().to(lookup))
+                    .route("/v1/invoices/subscribe", web::get().to(subscribe))
                     .route("/v1/getinfo", web::get().to(getinfo));
             },
             faults.clone(),
@@ -86,14 +97,32 @@ impl FakeLnd {
         }
     }
 
+    /// Marks the invoice paid (as a payer's HTLC arriving would) and tells open streams.
     pub fn settle(&self, payment_hash_hex: &str) {
         let hash: [u8; 32] = hex::decode(payment_hash_hex).unwrap().try_into().unwrap();
         let mut state = self.state.lock().unwrap();
-        state
+        let settle_index = state.settled.len() as u64 + 1;
+        let invoice = state
             .invoices
             .get_mut(&hash)
-            .expect("the fake made this invoice")
-            .settle_date = Some(fake_node::now_secs());
+            .expect("the fake made this invoice");
+        invoice.settle_date = Some(fake_node::now_secs());
+        invoice.settle_index = settle_index;
+        state.settled.push(hash);
+        state.changes.send_modify(|(settled, _)| *settled += 1);
+    }
+
+    /// Ends every open subscription, as a restarting node or a flaky proxy would.
+    pub fn drop_streams(&self) {
+        let state = self.state.lock().unwrap();
+        state
+            .changes
+            .send_modify(|(_, generation)| *generation += 1);
+    }
+
+    /// The `settle_index` each subscription resumed from, in order.
+    pub fn subscriptions(&self) -> Vec<Option<u64>> {
+        self.state.lock().unwrap().subscriptions.clone()
     }
 }
 
@@ -163,6 +192,7 @@ async fn add_invoice(req: HttpRequest, state: Shared, body: web::Json<Value>) ->
             value_msat,
             settle_date: None,
             add_index,
+            settle_index: 0,
         },
     );
     HttpResponse::Ok().json(json!({
@@ -189,8 +219,14 @@ async fn lookup(
     let Some(invoice) = hash.and_then(|h| state.invoices.get(&h)) else {
         return lnd_error(404, 5, "unable to locate invoice");
     };
+    HttpResponse::Ok().json(invoice_json(hash.unwrap(), invoice))
+}
+
+/// An Invoice message as LND's REST gateway renders it.
+fn invoice_json(hash: [u8; 32], invoice: &Invoice) -> Value {
     let settled = invoice.settle_date.is_some();
-    HttpResponse::Ok().json(json!({
+    json!({
+        "r_hash": B64.encode(hash),
         "payment_request": invoice.bolt11,
         "value_msat": invoice.value_msat.to_string(),
         "state": if settled { "SETTLED" } else { "OPEN" },
@@ -198,8 +234,56 @@ async fn lookup(
         "settle_date": invoice.settle_date.unwrap_or(0).to_string(),
         "amt_paid_msat": if settled { invoice.value_msat } else { 0 }.to_string(),
         "add_index": invoice.add_index.to_string(),
-        "settle_index": if settled { "1" } else { "0" },
-    }))
+        "settle_index": invoice.settle_index.to_string(),
+    })
+}
+
+/// `GET /v1/invoices/subscribe?settle_index=N`: replays settlements after N, then follows new
+/// ones, one `{"result": Invoice}` per line, until the fake drops its streams.
+async fn subscribe(
+    req: HttpRequest,
+    state: Shared,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let changes = {
+        let mut locked = state.lock().unwrap();
+        if let Some(why) = macaroon_refusal(&req, &locked) {
+            return lnd_error(500, 2, why);
+        }
+        let resume = query.get("settle_index").and_then(|i| i.parse().ok());
+        locked.subscriptions.push(resume);
+        locked.changes.subscribe()
+    };
+    let generation = changes.borrow().1;
+    let sent = query
+        .get("settle_index")
+        .and_then(|i| i.parse::<usize>().ok())
+        .unwrap_or_else(|| state.lock().unwrap().settled.len());
+    let state = state.into_inner();
+    let lines = futures_util::stream::unfold(
+        (state, changes, sent),
+        move |(state, mut changes, sent)| async move {
+            loop {
+                let next = {
+                    let locked = state.lock().unwrap();
+                    locked.settled.get(sent).map(|hash| {
+                        let line = json!({"result": invoice_json(*hash, &locked.invoices[hash])});
+                        format!("{line}\n")
+                    })
+                };
+                if let Some(line) = next {
+                    let bytes = web::Bytes::from(line);
+                    return Some((Ok::<_, actix_web::Error>(bytes), (state, changes, sent + 1)));
+                }
+                if changes.changed().await.is_err() || changes.borrow().1 != generation {
+                    return None;
+                }
+            }
+        },
+    );
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(lines)
 }
 
 async fn getinfo(req: HttpRequest, state: Shared) -> HttpResponse {

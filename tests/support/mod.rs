@@ -10,6 +10,7 @@ pub mod fake_lnd;
 pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;
+pub mod receiver;
 pub mod wallet;
 
 use std::net::TcpListener;
@@ -27,6 +28,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_token: String,
     pub data_dir: TempDir,
+    server: actix_web::dev::ServerHandle,
+    running: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -39,10 +42,19 @@ pub async fn spawn_app_with(
     backend: Option<Arc<dyn InvoiceBackend>>,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    spawn_app_in(data_dir, backend, tweak).await
+}
+
+/// Starts rayo on an existing data directory (a restart after `TestApp::stop`).
+pub async fn spawn_app_in(
+    data_dir: TempDir,
+    backend: Option<Arc<dyn InvoiceBackend>>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     if std::env::var_os("RAYO_TEST_LOG").is_some() {
         rayo::telemetry::init(rayo::config::LogFormat::Pretty);
     }
-    let data_dir = tempfile::tempdir().expect("temporary directory");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().unwrap().port();
     let address = format!("http://127.0.0.1:{port}");
@@ -52,27 +64,93 @@ pub async fn spawn_app_with(
     settings.data_dir = data_dir.path().to_path_buf();
     settings.workers = Some(1);
     tweak(&mut settings);
-    let app = Application::build_on(
-        settings,
-        listener,
-        Overrides {
-            backend,
-            clock: None,
-        },
-    )
-    .await
-    .expect("application starts");
+    // The previous run's store lock may outlive it by a moment (sled's flusher thread).
+    let mut attempts = 0;
+    let app = loop {
+        match Application::build_on(
+            settings.clone(),
+            listener.try_clone().unwrap(),
+            Overrides {
+                backend: backend.clone(),
+                clock: None,
+            },
+        )
+        .await
+        {
+            Err(rayo::startup::StartupError::Store(rayo::store::StoreError::Locked(_)))
+                if attempts < 100 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => break other.expect("application starts"),
+        }
+    };
     let admin_token = app.admin_token().expose().to_owned();
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         admin_token,
         data_dir,
+        server,
+        running,
     }
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM would (in-flight requests finish, the store flushes) and
+    /// hands back its data directory.
+    pub async fn stop(self) -> TempDir {
+        self.server.stop(true).await;
+        let _ = self.running.await;
+        self.data_dir
+    }
+
+    /// Polls `check` every 50 ms until it holds or `seconds` pass; returns whether it held.
+    pub async fn eventually<F, Fut>(&self, seconds: u64, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// The invoice as the admin API shows it.
+    pub async fn invoice(&self, payment_hash: &str) -> Value {
+        let answer = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/invoices/{payment_hash}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status(), 200, "invoice {payment_hash}");
+        answer.json().await.unwrap()
+    }
+
+    /// Waits up to `seconds` for the invoice to reach `status`.
+    pub async fn wait_for_status(&self, payment_hash: &str, status: &str, seconds: u64) -> Value {
+        let mut last = Value::Null;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            last = self.invoice(payment_hash).await;
+            if last["status"] == status {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("invoice {payment_hash} did not become {status} within {seconds} s: {last}");
+    }
+
     pub fn domain(&self) -> &str {
         self.address.trim_start_matches("http://")
     }

@@ -1,0 +1,248 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::event::{signature, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use crate::clock::Clock;
+use crate::domain::{Attempt, Delivery, OutboxItem, Target};
+use crate::store::Db;
+use crate::watch::delay_after;
+
+/// How events are retried.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Retries stop this long after the event was queued; the event is then dead-lettered.
+    pub window: Duration,
+    /// The first retry waits about this long; each later one about twice as long as the last.
+    pub first_retry: Duration,
+    pub max_retry: Duration,
+    /// One attempt may take this long, connecting included.
+    pub timeout: Duration,
+    /// Attempts in flight to one endpoint (scheme, host, port) at once.
+    pub per_endpoint: usize,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(24 * 3600),
+            first_retry: Duration::from_secs(5),
+            max_retry: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+            per_endpoint: 4,
+        }
+    }
+}
+
+/// Events taken from the store per scan; also the most attempts in flight at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// The store is scanned at least this often, for retries that came due.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// Receivers' answers are read up to this size (they only matter for the log).
+const MAX_ANSWER_QUOTE: usize = 200;
+
+/// Delivers due events from the outbox. The store is the queue: nothing is held in memory
+/// beyond the attempts in flight, so a restart (or a crash) loses nothing.
+pub struct Deliverer {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+    policy: DeliveryPolicy,
+    wake: Arc<Notify>,
+    in_flight: Mutex<BTreeSet<crate::domain::EventId>>,
+    endpoints: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+}
+
+impl Deliverer {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        policy: DeliveryPolicy,
+        wake: Arc<Notify>,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            // A receiver that moved must be reconfigured; following could leak events anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("rayo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("webhook HTTP client: {e}"))?;
+        Ok(Self {
+            db,
+            clock,
+            client,
+            policy,
+            wake,
+            in_flight: Mutex::new(BTreeSet::new()),
+            endpoints: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight().len());
+            if room > 0 {
+                let now = self.clock.unix();
+                match self.db.read(move |s| s.outbox_due(now, room)).await {
+                    Ok(due) => {
+                        for item in due {
+                            if self.in_flight().insert(item.id) {
+                                let me = self.clone();
+                                tokio::spawn(async move { me.deliver(item).await });
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not read the outbox"),
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(SCAN_EVERY) => {}
+            }
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, BTreeSet<crate::domain::EventId>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn endpoint_limit(&self, endpoint: String) -> Arc<Semaphore> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.policy.per_endpoint)))
+            .clone()
+    }
+
+    async fn deliver(self: Arc<Self>, item: OutboxItem) {
+        let limit = self.endpoint_limit(item.target.endpoint());
+        let outcome = match limit.acquire().await {
+            Ok(_permit) => {
+                let started = Instant::now();
+                let (status, result) = self.attempt(&item).await;
+                Attempt {
+                    at: self.clock.unix(),
+                    status,
+                    outcome: result.err().unwrap_or_else(|| "ok".into()),
+                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }
+            }
+            Err(_) => return,
+        };
+        let id = item.id;
+        let policy = self.policy.clone();
+        let recorded = self
+            .db
+            .commit(move |store| {
+                // The operator may have changed it meanwhile (a retry); start from what is stored.
+                let Some(mut item) = store.outbox_item(&id)? else {
+                    return Ok(None);
+                };
+                if item.delivery != Delivery::Pending {
+                    return Ok(None);
+                }
+                let now = outcome.at;
+                let delivered = outcome.outcome == "ok";
+                item.record(outcome);
+                item.delivery = if delivered {
+                    Delivery::Delivered { at: now }
+                } else if now >= item.deadline {
+                    Delivery::Dead { at: now }
+                } else {
+                    let delay = delay_after(
+                        policy.first_retry,
+                        policy.max_retry,
+                        item.attempts.saturating_sub(1),
+                    );
+                    item.next_attempt_at = now.saturating_add(delay.as_secs().max(1));
+                    Delivery::Pending
+                };
+                store.put_outbox_item(&item)?;
+                Ok(Some(item))
+            })
+            .await;
+        match recorded {
+            Ok(Some(item)) => {
+                let last = item.log.last();
+                match item.delivery {
+                    Delivery::Delivered { .. } => {
+                        tracing::info!(event = %item.id, kind = item.kind.as_str(), attempts = item.attempts, "webhook delivered")
+                    }
+                    Delivery::Dead { .. } => {
+                        tracing::error!(event = %item.id, attempts = item.attempts, outcome = last.map(|a| a.outcome.as_str()), "webhook given up after its delivery window; `rayo webhook retry` sends it again")
+                    }
+                    Delivery::Pending => {
+                        tracing::warn!(event = %item.id, attempts = item.attempts, outcome = last.map(|a| a.outcome.as_str()), next_attempt_at = item.next_attempt_at, "webhook delivery failed; will retry")
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(event = %id, error = %e, "could not record a delivery attempt")
+            }
+        }
+        self.in_flight().remove(&id);
+    }
+
+    /// One POST: the receiver's status, and whether it counts as delivered.
+    async fn attempt(&self, item: &OutboxItem) -> (Option<u16>, Result<(), String>) {
+        let Target::Webhook { url, user } = &item.target;
+        let secret = match self.db.store().user(user) {
+            Ok(Some(u)) => u.webhook_secret,
+            Ok(None) => None,
+            Err(e) => return (None, Err(format!("could not read the user: {e}"))),
+        };
+        let Some(secret) = secret else {
+            return (
+                None,
+                Err(format!("user '{user}' has no webhook secret to sign with")),
+            );
+        };
+        let now = self.clock.unix();
+        let sent = self
+            .client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header(
+                SIGNATURE_HEADER,
+                signature(secret.expose(), now, &item.body),
+            )
+            .header(EVENT_ID_HEADER, item.id.to_string())
+            .body(item.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(answer) => {
+                let status = answer.status();
+                if status.is_success() {
+                    (Some(status.as_u16()), Ok(()))
+                } else if status.is_redirection() {
+                    (
+                        Some(status.as_u16()),
+                        Err(format!(
+                            "redirected ({status}); rayo does not follow redirects"
+                        )),
+                    )
+                } else {
+                    let body = answer.bytes().await.unwrap_or_default();
+                    let quoted: String = String::from_utf8_lossy(&body)
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(MAX_ANSWER_QUOTE)
+                        .collect();
+                    (
+                        Some(status.as_u16()),
+                        Err(format!("HTTP {status}: {quoted}")),
+                    )
+                }
+            }
+            Err(e) if e.is_timeout() => (None, Err("no answer in time".into())),
+            Err(e) if e.is_connect() => (None, Err("could not connect".into())),
+            Err(e) => (None, Err(format!("request failed: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Live;
+use crate::clock::Clock;
+use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus};
+use crate::outbox::events_for;
+use crate::store::{next_status, Db, StoreError};
+
+/// Where a watcher is in its backend's numbering of payments (LND's `settle_index`, CLN's
+/// `pay_index`), saved with the transitions it led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor<'a> {
+    pub backend: &'a str,
+    pub position: u64,
+}
+
+fn cursor_key(backend: &str) -> String {
+    format!("watch.cursor.{backend}")
+}
+
+/// Records what became of invoices. Each call is one durable write holding the new statuses,
+/// the events they call for (webhooks) and the watcher's cursor, so a crash either keeps all of
+/// it or none, and a replay after the crash finds the same events already queued.
+pub struct Ledger {
+    db: Db,
+    live: Live,
+    outbox_wake: Arc<Notify>,
+    clock: Arc<dyn Clock>,
+    /// How long an event is retried before it is given up (dead-lettered).
+    delivery_window: Duration,
+}
+
+impl Ledger {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, delivery_window: Duration) -> Self {
+        Self {
+            db,
+            live: Live::new(),
+            outbox_wake: Arc::new(Notify::new()),
+            clock,
+            delivery_window,
+        }
+    }
+
+    pub fn delivery_window(&self) -> Duration {
+        self.delivery_window
+    }
+
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Signalled whenever events were queued.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
+    }
+
+    pub fn cursor(&self, backend: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .db
+            .store()
+            .meta(&cursor_key(backend))?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map(u64::from_be_bytes))
+    }
+
+    /// Applies `changes` (invoices rayo does not know, and changes that would go backwards or
+    /// repeat, are skipped) and returns the invoices that changed.
+    pub async fn record(
+        &self,
+        changes: Vec<(Hash32, InvoiceStatus)>,
+        cursor: Option<Cursor<'_>>,
+    ) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let now = self.clock.unix();
+        let max_age = self.delivery_window.as_secs();
+        let cursor = cursor.map(|c| (cursor_key(c.backend), c.position));
+        let (changed, queued) = self
+            .db
+            .commit(move |store| {
+                let mut changed = Vec::new();
+                let mut queued = 0usize;
+                for (hash, status) in changes {
+                    let Some(before) = store.invoice(&hash)? else {
+                        continue;
+                    };
+                    if !matches!(next_status(before.status, status), Ok(Some(_))) {
+                        continue;
+                    }
+                    let after = store.set_invoice_status(&hash, status)?;
+                    let user = store.user(&after.user)?;
+                    for event in events_for(&after, user.as_ref(), now, max_age) {
+                        if store.enqueue(&event)? {
+                            queued += 1;
+                        }
+                    }
+                    changed.push(after);
+                }
+                if let Some((key, position)) = cursor {
+                    store.put_meta(&key, &position.to_be_bytes())?;
+                }
+                Ok((changed, queued))
+            })
+            .await?;
+        for record in &changed {
+            tracing::info!(
+                payment_hash = %record.payment_hash,
+                user = %record.user,
+                status = record.status.name(),
+                amount_msat = record.amount_msat.msat(),
+                backend = %record.backend,
+                "invoice {}", record.status.name()
+            );
+            self.live.publish(record.clone());
+        }
+        if queued > 0 {
+            self.outbox_wake.notify_one();
+        }
+        Ok(changed)
+    }
+}

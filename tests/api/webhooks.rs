@@ -1,0 +1,175 @@
+//! Payment events reach the user's webhook: signed, retried until the receiver is up, never
+//! lost across a restart, and the same event always carries the same id.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::receiver::{readme_snippet_accepts, Receiver};
+use crate::support::{spawn_app_in, spawn_app_with, TestApp};
+
+async fn pay_alice(app: &TestApp) -> String {
+    let body = app.callback("alice", "amount=21000&comment=thanks").await;
+    let pr = body["pr"].as_str().unwrap_or_else(|| panic!("{body}"));
+    app.invoices()
+        .await
+        .into_iter()
+        .find(|i| i["bolt11"] == pr)
+        .unwrap()["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn webhooks(app: &TestApp) -> Vec<Value> {
+    app.admin(Method::GET, "/webhooks", None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_paid_invoice_reaches_the_webhook_signed_and_the_readme_snippet_verifies_it() {
+    let receiver = Receiver::start();
+    let app = spawn_app_with(None, |_| {}).await;
+    let alice = app
+        .add_user(
+            "alice",
+            json!({"webhook_url": receiver.url, "comment_allowed": 100}),
+        )
+        .await;
+    let secret = alice["webhook_secret"].as_str().unwrap().to_owned();
+    let hash = pay_alice(&app).await;
+    assert_eq!(app.settle(&hash).await.status(), 200);
+
+    assert!(
+        app.eventually(5, || async { !receiver.received().is_empty() })
+            .await
+    );
+    let delivery = &receiver.received()[0];
+    let event: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(event["type"], "invoice.paid");
+    assert_eq!(event["id"], delivery.event_id.as_str());
+    let invoice = &event["data"]["invoice"];
+    assert_eq!(invoice["payment_hash"], hash.as_str());
+    assert_eq!(invoice["user"], "alice");
+    assert_eq!(invoice["amount_msat"], 21000);
+    assert_eq!(invoice["comment"], "thanks");
+    assert_eq!(invoice["status"], "paid");
+    assert!(invoice["preimage"].is_string() && invoice["paid_at"].is_u64());
+
+    assert!(readme_snippet_accepts(
+        &secret,
+        &delivery.signature,
+        &delivery.body
+    ));
+    let tampered = delivery.body.replace("21000", "99000");
+    assert!(!readme_snippet_accepts(
+        &secret,
+        &delivery.signature,
+        &tampered
+    ));
+    assert!(!readme_snippet_accepts(
+        "whsec_wrong",
+        &delivery.signature,
+        &delivery.body
+    ));
+
+    let listed = webhooks(&app).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["state"], "delivered");
+    assert_eq!(listed[0]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_the_event_once_it_is_up_with_the_same_id() {
+    let receiver = Receiver::start();
+    receiver.set_down(true);
+    let app = spawn_app_with(None, |s| {
+        s.webhook_first_retry = std::time::Duration::from_secs(1)
+    })
+    .await;
+    app.add_user("alice", json!({"webhook_url": receiver.url}))
+        .await;
+    let hash = pay_alice(&app).await;
+    app.settle(&hash).await;
+    assert!(
+        app.eventually(10, || async { receiver.attempts() >= 2 })
+            .await
+    );
+    let pending = webhooks(&app).await;
+    assert_eq!(pending[0]["state"], "pending");
+    assert!(pending[0]["last_outcome"].as_str().unwrap().contains("503"));
+
+    receiver.set_down(false);
+    assert!(
+        app.eventually(15, || async { !receiver.received().is_empty() })
+            .await
+    );
+    let id = pending[0]["id"].as_str().unwrap();
+    assert_eq!(receiver.received()[0].event_id, id);
+    let shown: Value = app
+        .admin(Method::GET, &format!("/webhooks/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["state"], "delivered");
+    assert!(shown["log"].as_array().unwrap().len() >= 3, "{shown}");
+
+    // Sending it again (as after a crash mid-delivery) repeats the same event id.
+    app.admin(Method::POST, &format!("/webhooks/{id}/retry"), None)
+        .await;
+    assert!(
+        app.eventually(5, || async { receiver.received().len() == 2 })
+            .await
+    );
+    let ids: Vec<String> = receiver
+        .received()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert_eq!(ids, [id, id]);
+}
+
+#[tokio::test]
+async fn events_queued_before_a_restart_are_delivered_after_it() {
+    let receiver = Receiver::start();
+    receiver.set_down(true);
+    let app = spawn_app_with(None, |_| {}).await;
+    app.add_user("alice", json!({"webhook_url": receiver.url}))
+        .await;
+    let hash = pay_alice(&app).await;
+    app.settle(&hash).await;
+    assert!(
+        app.eventually(5, || async { receiver.attempts() >= 1 })
+            .await
+    );
+    let data_dir = app.stop().await;
+
+    receiver.set_down(false);
+    let app = spawn_app_in(data_dir, None, |_| {}).await;
+    // The retry is due 5 s (jittered) after the first attempt.
+    assert!(
+        app.eventually(15, || async { receiver.received().len() == 1 })
+            .await
+    );
+    let event: Value = serde_json::from_str(&receiver.received()[0].body).unwrap();
+    assert_eq!(event["data"]["invoice"]["payment_hash"], hash.as_str());
+    assert_eq!(webhooks(&app).await[0]["state"], "delivered");
+}
+
+#[tokio::test]
+async fn a_user_without_a_webhook_gets_no_events_and_verify_reports_the_payment() {
+    let app = spawn_app_with(None, |_| {}).await;
+    let body = app.callback("satoshi", "amount=5000").await;
+    let verify = body["verify"].as_str().unwrap().to_owned();
+    let hash = app.invoices().await[0]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.settle(&hash).await;
+    let answer = crate::support::get_json_url(&app.client, &verify).await;
+    assert_eq!(answer["settled"], true);
+    assert!(webhooks(&app).await.is_empty());
+}

@@ -1,0 +1,110 @@
+//! A webhook receiver on a real port: records what arrives, and can be "down" (503).
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub event_id: String,
+    pub signature: String,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    down: bool,
+    attempts: u32,
+}
+
+pub struct Receiver {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Receiver {
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .route("/hook", web::post().to(receive))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            state,
+        }
+    }
+
+    /// While down, every delivery gets a 503 (and is not counted as received).
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.state.lock().unwrap().attempts
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: String,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let mut state = state.lock().unwrap();
+    state.attempts += 1;
+    if state.down {
+        return HttpResponse::ServiceUnavailable().body("receiver is down");
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    state.received.push(Received {
+        event_id: header("Rayo-Event-Id"),
+        signature: header("Rayo-Signature"),
+        body,
+    });
+    HttpResponse::Ok().finish()
+}
+
+/// Runs the receiver-side verification snippet from README.md (Python) on a delivery: true if
+/// it accepts the signature.
+pub fn readme_snippet_accepts(secret: &str, signature: &str, body: &str) -> bool {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```python\n# verify-rayo-webhook")
+        .expect("README has the verification snippet");
+    let code = &readme[start + "```python\n".len()..];
+    let code = &code[..code.find("```").unwrap()];
+    let program = format!(
+        "{code}\nimport sys\nsys.exit(0 if verify(sys.argv[1].encode(), sys.argv[2], sys.argv[3].encode()) else 1)\n"
+    );
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .arg(secret)
+        .arg(signature)
+        .arg(body)
+        .status()
+        .expect("python3 runs");
+    status.success()
+}

@@ -214,6 +214,10 @@ impl Application {
         });
         let registry = web::Data::new(registry);
         let hints = web::Data::new(hints);
+        let expiry_range = web::Data::new(crate::api::ExpiryRange {
+            min: settings.api_expiry_min,
+            max: settings.api_expiry_max,
+        });
         let ledger = web::Data::from(ledger);
         let token = web::Data::new(AdminToken(admin_token.clone()));
 
@@ -225,6 +229,7 @@ impl Application {
                 .app_data(registry.clone())
                 .app_data(token.clone())
                 .app_data(hints.clone())
+                .app_data(expiry_range.clone())
                 .app_data(ledger.clone())
                 .configure(routes::configure)
         })

@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use super::invoice_check::{check_invoice, Expected};
 use super::{PayProfile, VerifyKey, VerifyResponse};
-use crate::backends::{Backends, InvoiceDescription, InvoiceRequest};
+use crate::backends::{Backends, InvoiceBackend, InvoiceDescription, InvoiceRequest};
 use crate::clock::{random_bytes, Clock};
 use crate::directory::Directory;
 use crate::domain::{
-    AmountError, Comment, DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat, PayerData,
-    SuccessAction, Username,
+    AmountError, AppFields, Comment, DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat,
+    PayerData, SuccessAction, Username,
 };
 use crate::error::LnurlError;
 use crate::store::Db;
@@ -91,6 +91,39 @@ pub struct PayResponse {
     pub success_action: Option<SuccessAction>,
     pub disposable: bool,
     pub verify: String,
+}
+
+/// One invoice to make, for the callback or the invoice API.
+pub struct Issue<'a> {
+    pub user: &'a crate::domain::User,
+    pub backend_name: &'a str,
+    pub upstream: &'a Arc<dyn InvoiceBackend>,
+    pub amount: Msat,
+    pub description: InvoiceDescription<'a>,
+    pub described_by: DescriptionSource,
+    pub comment: Option<Comment>,
+    pub expiry: Duration,
+    pub app: Option<AppFields>,
+}
+
+/// Why no invoice was made. The details went to the log; callers get these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueError {
+    Backend,
+    Timeout,
+    BadInvoice,
+    Store,
+}
+
+impl IssueError {
+    pub fn wallet_reason(&self) -> &'static str {
+        match self {
+            Self::Backend => "The recipient's wallet could not create an invoice; try again later",
+            Self::Timeout => "The recipient's wallet did not answer in time; try again later",
+            Self::BadInvoice => "The recipient's wallet returned an invalid invoice",
+            Self::Store => "The invoice could not be recorded; try again later",
+        }
+    }
 }
 
 /// Everything the callback and verify need.
@@ -200,19 +233,62 @@ impl Payments {
                 },
             )
         };
+        let record = self
+            .issue(Issue {
+                user,
+                backend_name,
+                upstream,
+                amount,
+                description,
+                described_by,
+                comment,
+                expiry: self.invoice_expiry,
+                app: None,
+            })
+            .await
+            .map_err(|e| LnurlError::new(e.wallet_reason()))?;
+        let verify = self.verify_key.url(
+            self.directory.public_url(),
+            &user.name,
+            &record.payment_hash,
+        );
+        let response = PayResponse {
+            pr: record.bolt11,
+            routes: [],
+            success_action: user.success_action.clone(),
+            disposable: false,
+            verify,
+        };
+        Ok(response)
+    }
+
+    /// Asks the user's backend for an invoice, checks what comes back (signature, amount,
+    /// description, network, payment hash, expiry), and stores it. Durable before visible:
+    /// nobody sees the invoice before its record is on disk.
+    pub async fn issue(&self, issue: Issue<'_>) -> Result<InvoiceRecord, IssueError> {
+        let Issue {
+            user,
+            backend_name: backend,
+            upstream,
+            amount,
+            description,
+            described_by,
+            comment,
+            expiry,
+            app,
+        } = issue;
+        let capabilities = upstream.capabilities();
         let description_hash = match &description {
             InvoiceDescription::Hash { hash, .. } => Some(*hash),
             InvoiceDescription::Memo(_) => None,
         };
-
         let label = format!("rayo:{}:{}", user.name, hex::encode(&random_bytes()[..8]));
         let request = InvoiceRequest {
             amount,
             description,
-            expiry: self.invoice_expiry.min(capabilities.max_expiry),
+            expiry: expiry.min(capabilities.max_expiry),
             label: &label,
         };
-        let backend = backend_name;
         let created = match tokio::time::timeout(
             self.backend_timeout,
             upstream.create_invoice(request),
@@ -222,15 +298,11 @@ impl Payments {
             Ok(Ok(created)) => created,
             Ok(Err(e)) => {
                 tracing::warn!(backend, user = %user.name, error = %e, "backend could not create an invoice");
-                return Err(LnurlError::new(
-                    "The recipient's wallet could not create an invoice; try again later",
-                ));
+                return Err(IssueError::Backend);
             }
             Err(_) => {
                 tracing::warn!(backend, user = %user.name, timeout_ms = self.backend_timeout.as_millis() as u64, "backend timed out creating an invoice");
-                return Err(LnurlError::new(
-                    "The recipient's wallet did not answer in time; try again later",
-                ));
+                return Err(IssueError::Timeout);
             }
         };
 
@@ -248,7 +320,7 @@ impl Payments {
         };
         let checked = check_invoice(&created.bolt11, &expected).map_err(|e| {
             tracing::error!(backend, user = %user.name, problem = %e, "backend returned a bad invoice; refused it");
-            LnurlError::new("The recipient's wallet returned an invalid invoice")
+            IssueError::BadInvoice
         })?;
 
         let record = InvoiceRecord {
@@ -265,30 +337,18 @@ impl Payments {
             backend: backend.to_owned(),
             backend_kind: upstream.kind().to_owned(),
             backend_ref: created.backend_ref,
-            app: None,
+            app,
         };
-        let verify = self.verify_key.url(
-            self.directory.public_url(),
-            &user.name,
-            &record.payment_hash,
-        );
-        let response = PayResponse {
-            pr: record.bolt11.clone(),
-            routes: [],
-            success_action: user.success_action.clone(),
-            disposable: false,
-            verify,
-        };
-        // Durable before visible: the wallet sees the invoice only once its record is on disk.
+        let stored = record.clone();
         // (The metadata it refers to was stored when the profile was built.)
         self.db
-            .commit(move |store| store.insert_invoice(&record))
+            .commit(move |store| store.insert_invoice(&stored))
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not store an invoice");
-                LnurlError::new("The invoice could not be recorded; try again later")
+                IssueError::Store
             })?;
-        Ok(response)
+        Ok(record)
     }
 
     /// LUD-21: whether the invoice behind a verify URL is paid.
@@ -323,7 +383,7 @@ fn reason(e: impl std::fmt::Display) -> LnurlError {
 }
 
 /// The user's description, made safe for a BOLT11 `d` field.
-fn memo_for(description: &str) -> String {
+pub fn memo_for(description: &str) -> String {
     let mut memo: String = description.chars().filter(|c| !c.is_control()).collect();
     if memo.len() > MAX_MEMO_BYTES {
         let mut cut = MAX_MEMO_BYTES;

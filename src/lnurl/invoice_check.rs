@@ -11,8 +11,9 @@ use crate::domain::{Hash32, Msat};
 /// BOLT11: an invoice without an `x` field expires after an hour.
 const DEFAULT_EXPIRY_SECS: u64 = 3600;
 
-/// An invoice must leave the payer at least this long to pay it.
-pub const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(30);
+/// An invoice must leave the payer at least this long to pay it. Below the shortest expiry an
+/// app may ask for (30 s), with room for the backend's round trip and second-rounded timestamps.
+pub const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(20);
 
 pub struct Expected<'a> {
     pub amount: Msat,

@@ -7,6 +7,9 @@ pub mod invoice_check;
 mod pay_request;
 mod verify;
 
-pub use callback::{parse_callback_query, CallbackParams, PayResponse, Payments, MAX_QUERY_BYTES};
+pub use callback::{
+    memo_for, parse_callback_query, CallbackParams, Issue, IssueError, PayResponse, Payments,
+    MAX_QUERY_BYTES,
+};
 pub use pay_request::PayProfile;
 pub use verify::{VerifyKey, VerifyResponse};

@@ -14,5 +14,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);
     admin::configure(cfg);
     hooks::configure(cfg);
+    crate::api::configure(cfg);
     ops::configure(cfg);
 }

@@ -15,6 +15,8 @@ use crate::store::Db;
 const RECONCILE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Lookups are made this many at a time while reconciling.
 const RECONCILE_CONCURRENCY: usize = 4;
+/// While nothing is pending, a polled backend is not asked; the store is checked this often.
+const IDLE_POLL_CHECK: Duration = Duration::from_secs(1);
 /// Hints waiting for their lookup; beyond this they are dropped (reconciling catches up).
 const HINT_QUEUE: usize = 1024;
 
@@ -257,7 +259,8 @@ impl Watcher {
         tracing::info!(backend = %self.name, pending = pending.len(), settled = found, "reconciled pending invoices");
     }
 
-    /// Asks a backend without pushes about its pending invoices, as long as there are any.
+    /// Asks a backend without pushes about its pending invoices, as long as there are any:
+    /// at once when the first one appears, then every `every`.
     async fn poll(&self, every: Duration) {
         let mut backoff = Backoff::new(every, Duration::from_secs(10 * 60));
         loop {
@@ -271,27 +274,27 @@ impl Watcher {
                     created_at: r.created_at,
                 })
                 .collect();
-            let wait = if pending.is_empty() {
-                every
-            } else {
-                match self.backend.find_paid(&pending).await {
-                    Ok(found) => {
-                        backoff.reset();
-                        let changes: Vec<_> = found
-                            .into_iter()
-                            .filter_map(|(hash, state)| self.status_for(state).map(|s| (hash, s)))
-                            .collect();
-                        if !changes.is_empty() {
-                            if let Err(e) = self.ledger.record(changes, None).await {
-                                tracing::error!(backend = %self.name, error = %e, "could not record polled payments");
-                            }
+            if pending.is_empty() {
+                tokio::time::sleep(IDLE_POLL_CHECK.min(every)).await;
+                continue;
+            }
+            let wait = match self.backend.find_paid(&pending).await {
+                Ok(found) => {
+                    backoff.reset();
+                    let changes: Vec<_> = found
+                        .into_iter()
+                        .filter_map(|(hash, state)| self.status_for(state).map(|s| (hash, s)))
+                        .collect();
+                    if !changes.is_empty() {
+                        if let Err(e) = self.ledger.record(changes, None).await {
+                            tracing::error!(backend = %self.name, error = %e, "could not record polled payments");
                         }
-                        every
                     }
-                    Err(e) => {
-                        tracing::warn!(backend = %self.name, error = %e, "polling for payments failed");
-                        backoff.next_delay().max(every)
-                    }
+                    every
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %self.name, error = %e, "polling for payments failed");
+                    backoff.next_delay().max(every)
                 }
             };
             tokio::time::sleep(wait).await;

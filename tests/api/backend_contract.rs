@@ -171,7 +171,10 @@ async fn every_backend_tells_the_same_story() {
     .unwrap();
     story(Upstream {
         backend: Arc::new(backend),
-        pay: settle_with(move |_, hash| phoenixd.settle(hash)),
+        pay: Some(Box::new(move |_, hash| {
+            let phoenixd = phoenixd.clone();
+            Box::pin(async move { phoenixd.settle(&hash).await })
+        })),
     })
     .await;
 

@@ -53,7 +53,7 @@ async fn phoenixd_invoices_are_checked_and_seen_paid_with_their_preimage() {
         phoenix.lookup_invoice(&hash).await.unwrap(),
         InvoiceState::Pending
     );
-    phoenixd.settle(&checked.payment_hash);
+    phoenixd.settle(&checked.payment_hash).await;
     match phoenix.lookup_invoice(&hash).await.unwrap() {
         InvoiceState::Paid {
             preimage,

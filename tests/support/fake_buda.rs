@@ -90,7 +90,7 @@ fn deposit(id: u64, bolt11: &str, sats: u64) -> Value {
         "state": "confirmed",
         "currency": "BTC",
         "amount": [format!("{}.{:08}", sats / 100_000_000, sats % 100_000_000), "BTC"],
-        "created_at": "2026-11-22T05:19:03.000Z",
+        "created_at": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         "deposit_data": {"type": "lightning_network_deposit_data", "invoice": {"encoded_payment_request": bolt11}},
     })
 }

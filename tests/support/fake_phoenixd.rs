@@ -1,6 +1,7 @@
 //! An in-process phoenixd: its routes, Basic auth, form fields, JSON field names, plain-text
 //! errors and 404 "Not found", with real signed BOLT11 invoices. Tests settle invoices on it and
-//! make it misbehave.
+//! make it misbehave. Payments are pushed on `/websocket` and, when a webhook URL is set, as
+//! webhooks signed with `X-Phoenix-Signature: hex(HMAC-SHA256(webhook secret, body))`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,11 @@ struct State {
     password: String,
     invoices: HashMap<String, Invoice>,
     faults: Faults,
+    /// What each open websocket is sent; `None` tells sockets to close.
+    pushes: tokio::sync::broadcast::Sender<Option<String>>,
+    websocket_enabled: bool,
+    sockets_opened: usize,
+    webhook: Option<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -40,6 +46,10 @@ impl FakePhoenixd {
             faults: faults.clone(),
             password: password.into(),
             invoices: HashMap::new(),
+            pushes: tokio::sync::broadcast::channel(64).0,
+            websocket_enabled: true,
+            sockets_opened: 0,
+            webhook: None,
         }));
         let shared = state.clone();
         let url = fake_node::serve(
@@ -47,7 +57,8 @@ impl FakePhoenixd {
                 cfg.app_data(web::Data::new(shared.clone()))
                     .route("/createinvoice", web::post().to(create))
                     .route("/payments/incoming/{hash}", web::get().to(incoming))
-                    .route("/getinfo", web::get().to(getinfo));
+                    .route("/getinfo", web::get().to(getinfo))
+                    .route("/websocket", web::get().to(websocket));
             },
             faults.clone(),
             None,
@@ -55,15 +66,59 @@ impl FakePhoenixd {
         Self { url, state, faults }
     }
 
-    /// As if a payer paid the invoice in full.
-    pub fn settle(&self, payment_hash: &str) {
+    /// As if a payer paid the invoice in full: open websockets hear of it, and so does the
+    /// webhook, if one is set.
+    pub async fn settle(&self, payment_hash: &str) {
         let now = fake_node::now_secs() * 1000;
-        let mut state = self.state.lock().unwrap();
-        state
-            .invoices
-            .get_mut(payment_hash)
-            .expect("the fake made this invoice")
-            .paid_at_ms = Some(now);
+        let (message, webhook) = {
+            let mut state = self.state.lock().unwrap();
+            let invoice = state
+                .invoices
+                .get_mut(payment_hash)
+                .expect("the fake made this invoice");
+            invoice.paid_at_ms = Some(now);
+            let message = json!({"type": "payment_received", "timestamp": now, "amountSat": invoice.amount_sat, "paymentHash": payment_hash, "externalId": null}).to_string();
+            let _ = state.pushes.send(Some(message.clone()));
+            (message, state.webhook.clone())
+        };
+        if let Some((url, secret)) = webhook {
+            let signature = hex::encode(rayo::clock::hmac_sha256(
+                secret.as_bytes(),
+                message.as_bytes(),
+            ));
+            let answer = reqwest::Client::new()
+                .post(url)
+                .header("X-Phoenix-Signature", signature)
+                .header("Content-Type", "application/json")
+                .body(message)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "rayo accepts phoenixd's webhook");
+        }
+    }
+
+    /// Closes every open websocket.
+    pub fn drop_sockets(&self) {
+        let _ = self.state.lock().unwrap().pushes.send(None);
+    }
+
+    /// Refuses websocket upgrades (503), so only webhooks can tell.
+    pub fn disable_websocket(&self) {
+        self.state.lock().unwrap().websocket_enabled = false;
+    }
+
+    pub fn enable_websocket(&self) {
+        self.state.lock().unwrap().websocket_enabled = true;
+    }
+
+    pub fn sockets_opened(&self) -> usize {
+        self.state.lock().unwrap().sockets_opened
+    }
+
+    /// Also POSTs each payment to `url`, signed with `secret`.
+    pub fn send_webhooks_to(&self, url: &str, secret: &str) {
+        self.state.lock().unwrap().webhook = Some((url.into(), secret.into()));
     }
 }
 
@@ -165,4 +220,28 @@ async fn getinfo(req: HttpRequest, state: Shared) -> HttpResponse {
     }
     HttpResponse::Ok()
         .json(json!({"nodeId": fake_node::node_id(), "channels": [], "chain": "mainnet"}))
+}
+
+async fn websocket(req: HttpRequest, body: web::Payload, state: Shared) -> HttpResponse {
+    let mut pushes = {
+        let mut state = state.lock().unwrap();
+        if !authorized(&req, &state.password) {
+            return HttpResponse::Unauthorized().body("Invalid authentication");
+        }
+        if !state.websocket_enabled {
+            return HttpResponse::ServiceUnavailable().body("websocket disabled");
+        }
+        state.sockets_opened += 1;
+        state.pushes.subscribe()
+    };
+    let (response, mut session, _incoming) = actix_ws::handle(&req, body).unwrap();
+    actix_web::rt::spawn(async move {
+        while let Ok(Some(message)) = pushes.recv().await {
+            if session.text(message).await.is_err() {
+                return;
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    response
 }

@@ -203,3 +203,50 @@ fn backend_check_passes_for_the_dev_backend_and_explains_missing_settings() {
     assert!(!ok);
     assert!(text.contains("needs RAYO_LNBITS_URL"), "{text}");
 }
+
+#[tokio::test]
+async fn a_payment_on_lnbits_is_noticed_within_seconds_verified_and_sent_to_the_webhook() {
+    let Some(lnbits) = lnbits::start().await else {
+        return;
+    };
+    let receiver = crate::support::receiver::Receiver::start();
+    let app = rayo_on(&lnbits, &lnbits.payee_invoice_key).await;
+    let alice = app
+        .add_user("alice", serde_json::json!({"webhook_url": receiver.url}))
+        .await;
+    let secret = alice["webhook_secret"].as_str().unwrap().to_owned();
+    let body = app.callback("alice", "amount=7000").await;
+    let pr = body["pr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no invoice: {body}"));
+    let verify = body["verify"].as_str().unwrap().to_owned();
+    let hash = app.invoices().await[0]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The watcher's websocket is open before the payment (start-up reconciling is not what
+    // finds it).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    lnbits.pay(pr).await;
+    let paid = app.wait_for_status(&hash, "paid", 2).await;
+    assert_preimage_matches(paid["preimage"].as_str().unwrap(), &hash);
+
+    let verified = crate::support::get_json_url(&app.client, &verify).await;
+    assert_eq!(verified["settled"], true);
+    assert_eq!(verified["preimage"], paid["preimage"]);
+
+    assert!(
+        app.eventually(5, || async { receiver.received().len() == 1 })
+            .await
+    );
+    let delivery = &receiver.received()[0];
+    assert!(crate::support::receiver::readme_snippet_accepts(
+        &secret,
+        &delivery.signature,
+        &delivery.body
+    ));
+    let event: serde_json::Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(event["type"], "invoice.paid");
+    assert_eq!(event["data"]["invoice"]["preimage"], paid["preimage"]);
+}

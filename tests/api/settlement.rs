@@ -104,7 +104,7 @@ async fn lnd_payment_made_while_rayo_was_stopped_is_found_at_start() {
     let data_dir = app.stop().await;
 
     fake.settle(&hash);
-    let app = spawn_app_in(data_dir, Some(lnd(&fake)), |_| {}).await;
+    let app = spawn_app_in(data_dir, Some(lnd(&fake)), None, |_| {}).await;
     app.wait_for_status(&hash, "paid", 5).await;
 }
 
@@ -147,7 +147,7 @@ async fn cln_payment_made_while_rayo_was_stopped_is_found_at_start() {
     let hash = invoice_for(&app, "satoshi", 1_000).await;
     let data_dir = app.stop().await;
     cln.settle(&hash);
-    let app = spawn_app_in(data_dir, None, cln_settings(&cln)).await;
+    let app = spawn_app_in(data_dir, None, None, cln_settings(&cln)).await;
     app.wait_for_status(&hash, "paid", 5).await;
 }
 

@@ -75,9 +75,15 @@ async fn a_paid_invoice_reaches_the_webhook_signed_and_the_readme_snippet_verifi
         &delivery.body
     ));
 
+    // The receiver answered; rayo records that right after.
+    assert!(
+        app.eventually(5, || async {
+            webhooks(&app).await[0]["state"] == "delivered"
+        })
+        .await
+    );
     let listed = webhooks(&app).await;
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0]["state"], "delivered");
     assert_eq!(listed[0]["attempts"], 1);
 }
 
@@ -108,6 +114,12 @@ async fn a_receiver_that_is_down_gets_the_event_once_it_is_up_with_the_same_id()
     );
     let id = pending[0]["id"].as_str().unwrap();
     assert_eq!(receiver.received()[0].event_id, id);
+    assert!(
+        app.eventually(5, || async {
+            webhooks(&app).await[0]["state"] == "delivered"
+        })
+        .await
+    );
     let shown: Value = app
         .admin(Method::GET, &format!("/webhooks/{id}"), None)
         .await
@@ -148,7 +160,7 @@ async fn events_queued_before_a_restart_are_delivered_after_it() {
     let data_dir = app.stop().await;
 
     receiver.set_down(false);
-    let app = spawn_app_in(data_dir, None, |_| {}).await;
+    let app = spawn_app_in(data_dir, None, None, |_| {}).await;
     // The retry is due 5 s (jittered) after the first attempt.
     assert!(
         app.eventually(15, || async { receiver.received().len() == 1 })
@@ -156,7 +168,12 @@ async fn events_queued_before_a_restart_are_delivered_after_it() {
     );
     let event: Value = serde_json::from_str(&receiver.received()[0].body).unwrap();
     assert_eq!(event["data"]["invoice"]["payment_hash"], hash.as_str());
-    assert_eq!(webhooks(&app).await[0]["state"], "delivered");
+    assert!(
+        app.eventually(5, || async {
+            webhooks(&app).await[0]["state"] == "delivered"
+        })
+        .await
+    );
 }
 
 #[tokio::test]
@@ -172,4 +189,33 @@ async fn a_user_without_a_webhook_gets_no_events_and_verify_reports_the_payment(
     let answer = crate::support::get_json_url(&app.client, &verify).await;
     assert_eq!(answer["settled"], true);
     assert!(webhooks(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn unpaid_invoices_expire_and_say_so_on_the_webhook_and_in_verify() {
+    let clock = std::sync::Arc::new(crate::support::ShiftedClock::default());
+    let receiver = Receiver::start();
+    let app = spawn_app_in(
+        tempfile::tempdir().unwrap(),
+        None,
+        Some(clock.clone()),
+        |_| {},
+    )
+    .await;
+    app.add_user("alice", json!({"webhook_url": receiver.url}))
+        .await;
+    let hash = pay_alice(&app).await;
+    assert_eq!(app.invoice(&hash).await["status"], "pending");
+
+    clock.advance(601);
+    assert!(
+        app.eventually(5, || async { receiver.received().len() == 1 })
+            .await
+    );
+    let event: Value = serde_json::from_str(&receiver.received()[0].body).unwrap();
+    assert_eq!(event["type"], "invoice.expired");
+    assert_eq!(event["data"]["invoice"]["status"], "expired");
+    // Settling by hand is refused now; the record stays expired.
+    assert_eq!(app.settle(&hash).await.status(), 409);
+    assert_eq!(app.invoice(&hash).await["status"], "expired");
 }

@@ -43,13 +43,36 @@ pub async fn spawn_app_with(
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
-    spawn_app_in(data_dir, backend, tweak).await
+    spawn_app_in(data_dir, backend, None, tweak).await
+}
+
+/// A clock that runs with real time, shifted forward on demand.
+#[derive(Default)]
+pub struct ShiftedClock {
+    offset_secs: std::sync::atomic::AtomicU64,
+}
+
+impl ShiftedClock {
+    pub fn advance(&self, seconds: u64) {
+        self.offset_secs
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl rayo::clock::Clock for ShiftedClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+            + std::time::Duration::from_secs(
+                self.offset_secs.load(std::sync::atomic::Ordering::SeqCst),
+            )
+    }
 }
 
 /// Starts rayo on an existing data directory (a restart after `TestApp::stop`).
 pub async fn spawn_app_in(
     data_dir: TempDir,
     backend: Option<Arc<dyn InvoiceBackend>>,
+    clock: Option<Arc<dyn rayo::clock::Clock>>,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
     if std::env::var_os("RAYO_TEST_LOG").is_some() {
@@ -72,7 +95,7 @@ pub async fn spawn_app_in(
             listener.try_clone().unwrap(),
             Overrides {
                 backend: backend.clone(),
-                clock: None,
+                clock: clock.clone(),
             },
         )
         .await

@@ -407,3 +407,105 @@ async fn rayo_toml_adds_named_backends_with_secrets_from_the_environment() {
     );
     drop(server);
 }
+
+/// SIGKILL, as a crash or an OOM kill would.
+fn kill_hard(server: Server) {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_webhook_cut_off_by_a_crash_is_delivered_after_restart_and_the_cli_shows_it() {
+    let receiver = crate::support::receiver::Receiver::start();
+    receiver.set_hanging(true);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start(dir.path(), port);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    run(
+        dir.path(),
+        port,
+        &["user", "add", "alice", "--webhook-url", &receiver.url],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let metadata = get_json_url(&http, &format!("{base}/.well-known/lnurlp/alice")).await
+        ["metadata"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = get_json_url(&http, &format!("{base}/lnurlp/alice/callback?amount=4000")).await;
+    let hash = check_invoice(body["pr"].as_str().unwrap(), 4000, &metadata).payment_hash;
+    run(dir.path(), port, &["dev", "settle", &hash]);
+
+    // rayo is now mid-delivery (the receiver holds the request open): kill it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.attempts() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(receiver.attempts(), 1);
+    kill_hard(server);
+    receiver.set_hanging(false);
+
+    let server = Server::start(dir.path(), port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.received().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered = receiver.received();
+    assert_eq!(delivered.len(), 1, "delivered once the server is back");
+
+    let listed = run_json(dir.path(), port, &["webhook", "list"]);
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id, delivered[0].event_id);
+    let shown = run_json(dir.path(), port, &["webhook", "show", &id]);
+    assert_eq!(shown["type"], "invoice.paid");
+    assert_eq!(shown["body"], delivered[0].body.as_str());
+    let table = String::from_utf8(run(dir.path(), port, &["webhook", "list"]).stdout).unwrap();
+    assert!(
+        table.contains(&id) && table.contains("invoice.paid"),
+        "{table}"
+    );
+
+    // A manual retry sends the same event again, with the same id.
+    run(dir.path(), port, &["webhook", "retry", &id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.received().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(receiver.received()[1].event_id, id);
+
+    // API keys: created through the CLI, usable at once, revoked through the CLI.
+    let created = run_json(dir.path(), port, &["user", "api-key", "create", "alice"]);
+    let key = created["key"].as_str().unwrap();
+    let answer = http
+        .post(format!("{base}/api/v1/invoices"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"amount_sat": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    run(
+        dir.path(),
+        port,
+        &["user", "api-key", "revoke", created["id"].as_str().unwrap()],
+    );
+    let listed = run_json(dir.path(), port, &["user", "api-key", "list", "alice"]);
+    assert!(listed[0]["revoked_at"].is_u64(), "{listed}");
+    let answer = http
+        .get(format!("{base}/api/v1/invoices"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    server.stop();
+}

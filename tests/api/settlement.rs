@@ -254,3 +254,38 @@ async fn buda_deposits_are_polled_and_paid_invoices_report_no_preimage() {
     assert_eq!(verified["settled"], true);
     assert_eq!(verified["preimage"], Value::Null);
 }
+
+#[tokio::test]
+async fn phoenixd_and_buda_payments_made_while_rayo_was_stopped_are_found_at_start() {
+    let phoenixd = FakePhoenixd::start("pw");
+    let app = spawn_app_with(None, phoenixd_settings(&phoenixd, None)).await;
+    let hash = invoice_for(&app, "satoshi", 1_000).await;
+    let data_dir = app.stop().await;
+    phoenixd.settle(&hash).await;
+    let app = spawn_app_in(data_dir, None, None, phoenixd_settings(&phoenixd, None)).await;
+    app.wait_for_status(&hash, "paid", 5).await;
+
+    let buda = FakeBuda::start("k", "s");
+    let buda_settings = |url: String| {
+        move |s: &mut rayo::config::Settings| {
+            s.backend.kind = BackendKind::Buda;
+            s.backend.buda_url = url.parse().unwrap();
+            s.backend.buda_api_key = Some(Secret::new("k"));
+            s.backend.buda_api_secret = Some(Secret::new("s"));
+            s.backend.network = Some(Network::Bitcoin);
+        }
+    };
+    let app = spawn_app_with(None, buda_settings(buda.url.clone())).await;
+    let bolt11 = app.callback("satoshi", "amount=2000").await["pr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hash = app.invoices().await[0]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data_dir = app.stop().await;
+    buda.settle(&bolt11, 0);
+    let app = spawn_app_in(data_dir, None, None, buda_settings(buda.url.clone())).await;
+    app.wait_for_status(&hash, "paid", 5).await;
+}

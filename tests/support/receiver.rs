@@ -16,6 +16,7 @@ pub struct Received {
 struct State {
     received: Vec<Received>,
     down: bool,
+    hanging: bool,
     attempts: u32,
 }
 
@@ -51,6 +52,11 @@ impl Receiver {
         self.state.lock().unwrap().down = down;
     }
 
+    /// While hanging, deliveries are accepted and never answered (for 60 s).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.state.lock().unwrap().hanging = hanging;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -65,8 +71,16 @@ async fn receive(
     body: String,
     state: web::Data<Arc<Mutex<State>>>,
 ) -> HttpResponse {
+    let hanging = {
+        let mut state = state.lock().unwrap();
+        state.attempts += 1;
+        state.hanging
+    };
+    if hanging {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     let mut state = state.lock().unwrap();
-    state.attempts += 1;
     if state.down {
         return HttpResponse::ServiceUnavailable().body("receiver is down");
     }

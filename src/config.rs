@@ -81,6 +81,8 @@ pub struct BackendSettings {
     /// Core Lightning's clnrest: base URL and a rune limited to the invoice methods.
     pub cln_url: Option<Url>,
     pub cln_rune: Option<Secret>,
+    /// clnrest's certificate, pinned (it is self-made, so no public root vouches for it).
+    pub cln_tls_cert: Option<std::path::PathBuf>,
     /// LND REST: base URL, an invoice macaroon (hex, or a file), the node's `tls.cert` to pin,
     /// and whether invoices carry private route hints.
     pub lnd_url: Option<Url>,
@@ -112,6 +114,7 @@ impl Default for BackendSettings {
             buda_api_secret: None,
             cln_url: None,
             cln_rune: None,
+            cln_tls_cert: None,
             lnd_url: None,
             lnd_macaroon: None,
             lnd_macaroon_file: None,

@@ -104,6 +104,7 @@ impl BackendSection {
             BackendKind::Cln => {
                 settings.cln_url = url;
                 settings.cln_rune = secret("RUNE", &self.rune);
+                settings.cln_tls_cert = self.tls_cert.clone();
             }
             BackendKind::Lnd => {
                 settings.lnd_url = url;

@@ -84,12 +84,18 @@ struct ErrorBody {
 }
 
 impl ClnBackend {
-    pub fn new(base: Url, rune: Secret, network: Currency) -> Result<Self, BackendError> {
+    /// `tls_cert` (PEM) pins clnrest's certificate; without it the usual roots apply.
+    pub fn new(
+        base: Url,
+        rune: Secret,
+        tls_cert: Option<&[u8]>,
+        network: Currency,
+    ) -> Result<Self, BackendError> {
         Ok(Self {
             rpc: Rpc {
                 base,
                 rune,
-                client: http::client()?,
+                client: super::tls::pinned_client(NAME, tls_cert)?,
             },
             capabilities: Capabilities {
                 description_hash: true,

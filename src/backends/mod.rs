@@ -10,6 +10,7 @@ mod lnbits;
 mod lnd;
 mod phoenixd;
 mod set;
+mod tls;
 mod ws;
 
 use std::borrow::Cow;
@@ -269,20 +270,30 @@ pub fn build(
             )
             .map_err(|e| e.to_string())?,
         ),
-        BackendKind::Cln => Arc::new(
-            ClnBackend::new(
-                settings
-                    .cln_url
-                    .clone()
-                    .ok_or_else(|| missing("RAYO_CLN_URL"))?,
-                settings
-                    .cln_rune
-                    .clone()
-                    .ok_or_else(|| missing("RAYO_CLN_RUNE"))?,
-                settings.network.unwrap_or(Network::Bitcoin).into(),
+        BackendKind::Cln => {
+            let tls_cert = match &settings.cln_tls_cert {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("clnrest certificate {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            Arc::new(
+                ClnBackend::new(
+                    settings
+                        .cln_url
+                        .clone()
+                        .ok_or_else(|| missing("RAYO_CLN_URL"))?,
+                    settings
+                        .cln_rune
+                        .clone()
+                        .ok_or_else(|| missing("RAYO_CLN_RUNE"))?,
+                    tls_cert.as_deref(),
+                    settings.network.unwrap_or(Network::Bitcoin).into(),
+                )
+                .map_err(|e| e.to_string())?,
             )
-            .map_err(|e| e.to_string())?,
-        ),
+        }
         BackendKind::Lnd => {
             let macaroon = match (&settings.lnd_macaroon, &settings.lnd_macaroon_file) {
                 (Some(hex), _) => hex.clone(),

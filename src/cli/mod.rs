@@ -178,6 +178,9 @@ pub struct BackendArgs {
     /// A rune limited to the invoice methods (invoice, listinvoices, waitanyinvoice).
     #[arg(long, env = "RAYO_CLN_RUNE", hide_env_values = true)]
     pub cln_rune: Option<Secret>,
+    /// clnrest's TLS certificate, pinned: the node must present exactly this certificate.
+    #[arg(long, env = "RAYO_CLN_TLS_CERT")]
+    pub cln_tls_cert: Option<PathBuf>,
     /// LND REST base URL, e.g. https://127.0.0.1:8080/
     #[arg(long, env = "RAYO_LND_URL")]
     pub lnd_url: Option<url::Url>,
@@ -218,6 +221,7 @@ impl From<BackendArgs> for BackendSettings {
             buda_api_secret: args.buda_api_secret,
             cln_url: args.cln_url,
             cln_rune: args.cln_rune,
+            cln_tls_cert: args.cln_tls_cert,
             lnd_url: args.lnd_url,
             lnd_macaroon: args.lnd_macaroon,
             lnd_macaroon_file: args.lnd_macaroon_file,

@@ -153,6 +153,7 @@ async fn every_backend_tells_the_same_story() {
     let backend = ClnBackend::new(
         cln.url.parse().unwrap(),
         Secret::new("rune"),
+        None,
         Currency::Regtest,
     )
     .unwrap();

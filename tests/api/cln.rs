@@ -42,6 +42,7 @@ async fn cln_commits_to_the_exact_metadata_and_reports_payment() {
     let backend = ClnBackend::new(
         cln.url.parse().unwrap(),
         Secret::new(RUNE),
+        None,
         Currency::Regtest,
     )
     .unwrap();
@@ -113,6 +114,7 @@ async fn cln_refusing_the_rune_costs_the_wallet_one_short_error() {
     let backend = ClnBackend::new(
         cln.url.parse().unwrap(),
         Secret::new("not-the-rune"),
+        None,
         Currency::Regtest,
     )
     .unwrap();
@@ -122,4 +124,44 @@ async fn cln_refusing_the_rune_costs_the_wallet_one_short_error() {
         !err.to_string().contains("not-the-rune"),
         "the rune is never quoted: {err}"
     );
+}
+
+#[tokio::test]
+async fn clnrest_over_tls_is_reached_only_through_its_pinned_certificate() {
+    let (cln, pem) = FakeCln::start_tls(RUNE);
+    let pinned = ClnBackend::new(
+        cln.url.parse().unwrap(),
+        Secret::new(RUNE),
+        Some(pem.as_bytes()),
+        Currency::Regtest,
+    )
+    .unwrap();
+    assert!(pinned.identity().await.unwrap().is_some());
+
+    let (other_pem, _) = crate::support::fake_lnd::self_signed_tls();
+    let impostor = ClnBackend::new(
+        cln.url.parse().unwrap(),
+        Secret::new(RUNE),
+        Some(other_pem.as_bytes()),
+        Currency::Regtest,
+    )
+    .unwrap();
+    let refused = impostor
+        .lookup_invoice(&Hash32([1; 32]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("pinned") || refused.contains("certificate"),
+        "{refused}"
+    );
+    // Without a pin, the self-made certificate is not trusted either.
+    let unpinned = ClnBackend::new(
+        cln.url.parse().unwrap(),
+        Secret::new(RUNE),
+        None,
+        Currency::Regtest,
+    )
+    .unwrap();
+    assert!(unpinned.lookup_invoice(&Hash32([1; 32])).await.is_err());
 }

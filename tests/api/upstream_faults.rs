@@ -92,6 +92,7 @@ async fn cln_that_misbehaves_costs_one_short_error() {
     let backend = ClnBackend::new(
         fake.url.parse().unwrap(),
         Secret::new("rune"),
+        None,
         Currency::Regtest,
     )
     .unwrap();

@@ -46,6 +46,16 @@ pub struct FakeCln {
 
 impl FakeCln {
     pub fn start(rune: &str) -> Self {
+        Self::serve(rune, None)
+    }
+
+    /// Over TLS with a certificate of its own, like clnrest; returns its PEM too.
+    pub fn start_tls(rune: &str) -> (Self, String) {
+        let (pem, tls) = super::fake_lnd::self_signed_tls();
+        (Self::serve(rune, Some(tls)), pem)
+    }
+
+    fn serve(rune: &str, tls: Option<rustls::ServerConfig>) -> Self {
         let faults = Faults::new();
         let state = Arc::new(Mutex::new(State {
             faults: faults.clone(),
@@ -65,7 +75,7 @@ impl FakeCln {
                     .route("/v1/getinfo", web::post().to(getinfo));
             },
             faults.clone(),
-            None,
+            tls,
         );
         Self { url, state, faults }
     }

@@ -55,19 +55,25 @@ pub fn lnd_style_certificate() -> (String, Vec<u8>, Vec<u8>) {
     (cert.pem(), cert.der().to_vec(), key.serialize_der())
 }
 
+/// A TLS server configuration with a fresh self-signed certificate, and that certificate's PEM.
+pub fn self_signed_tls() -> (String, rustls::ServerConfig) {
+    let (pem, cert_der, key_der) = lnd_style_certificate();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls_pki_types::CertificateDer::from(cert_der)],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
+        )
+        .unwrap();
+    (pem, tls)
+}
+
 impl FakeLnd {
     pub fn start(macaroon_hex: &str) -> Self {
-        let (pem, cert_der, key_der) = lnd_style_certificate();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![rustls_pki_types::CertificateDer::from(cert_der)],
-                rustls_pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
-            )
-            .unwrap();
+        let (pem, tls) = self_signed_tls();
         let faults = Faults::new();
         let state = Arc::new(Mutex::new(State {
             macaroon_hex: macaroon_hex.into(),

@@ -12,9 +12,10 @@ use crate::config::PublicUrl;
 use crate::directory::Directory;
 use crate::domain::{
     ApiKey, Attempt, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, Metadata, OutboxItem,
-    PaidDetails, Secret, SuccessAction, Target, User, UserContext, UserSettings, Username,
+    PaidDetails, Secret, SuccessAction, User, UserContext, UserSettings, Username,
 };
 use crate::lnurl::bech32;
+use crate::nostr::NostrIdentity;
 use crate::store::{Db, StoreError};
 use crate::watch::Ledger;
 
@@ -42,6 +43,7 @@ pub struct Registry {
     user_writes: tokio::sync::Mutex<()>,
     /// Backend names users may choose; `None` when unknown (the CLI on its own).
     known_backends: Option<BTreeSet<String>>,
+    nostr: Option<NostrIdentity>,
 }
 
 /// How a listing of invoices is narrowed.
@@ -73,7 +75,39 @@ impl Registry {
             ledger,
             user_writes: tokio::sync::Mutex::new(()),
             known_backends: None,
+            nostr: None,
         }
+    }
+
+    /// The Nostr identity `nostr` and `nostr rotate-key` show and change.
+    pub fn with_nostr(mut self, identity: NostrIdentity) -> Self {
+        self.nostr = Some(identity);
+        self
+    }
+
+    pub fn nostr(&self) -> Result<NostrView, AdminError> {
+        let identity = self
+            .nostr
+            .as_ref()
+            .ok_or_else(|| AdminError::NotFound("no Nostr identity".into()))?;
+        Ok(NostrView::of(&identity.public_key_hex()))
+    }
+
+    /// A new key for zap receipts; wallets see the new `nostrPubkey` at once.
+    pub async fn rotate_nostr_key(&self) -> Result<NostrView, AdminError> {
+        let identity = self
+            .nostr
+            .as_ref()
+            .ok_or_else(|| AdminError::NotFound("no Nostr identity".into()))?;
+        let public_key = identity
+            .rotate(&self.db)
+            .await
+            .map_err(AdminError::Conflict)?;
+        if let Some(directory) = &self.directory {
+            directory.set_nostr_key(public_key.clone());
+        }
+        tracing::info!(nostr_pubkey = %public_key, "Nostr key rotated");
+        Ok(NostrView::of(&public_key))
     }
 
     /// Refuses users that name a backend not in `names`.
@@ -284,7 +318,7 @@ impl Registry {
                 .store()
                 .metadata(&metadata_hash)?
                 .map(|m| format!("{m}{}", record.described_by.payer_data().unwrap_or(""))),
-            None => None,
+            None => record.described_by.zap_request().map(str::to_owned),
         };
         Ok(InvoiceView::of(&record, self.clock.unix(), hashed))
     }
@@ -486,6 +520,28 @@ pub struct ApiKeyCreated {
     pub view: ApiKeyView,
 }
 
+/// The server's Nostr identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NostrView {
+    /// x-only, lowercase hex: what `nostrPubkey` advertises.
+    pub pubkey: String,
+    pub npub: String,
+}
+
+impl NostrView {
+    fn of(hex: &str) -> Self {
+        use nostr::ToBech32;
+        let npub = nostr::PublicKey::from_hex(hex)
+            .ok()
+            .and_then(|k| k.to_bech32().ok())
+            .unwrap_or_default();
+        Self {
+            pubkey: hex.to_owned(),
+            npub,
+        }
+    }
+}
+
 /// A queued event as the admin API and CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookView {
@@ -513,12 +569,12 @@ pub struct WebhookView {
 
 impl WebhookView {
     pub fn of(item: &OutboxItem, detailed: bool) -> Self {
-        let Target::Webhook { url, .. } = &item.target;
+        let url = item.target.url();
         Self {
             id: item.id.to_string(),
             kind: item.kind.as_str().to_owned(),
             payment_hash: item.payment_hash.to_hex(),
-            url: url.clone(),
+            url: url.to_owned(),
             state: item.delivery.name().to_owned(),
             attempts: item.attempts,
             created_at: item.created_at,
@@ -585,6 +641,10 @@ pub struct UserView {
     pub webhook_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nostr_pubkey: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nostr_relays: Vec<String>,
     pub disabled: bool,
     pub created_at: u64,
 }
@@ -611,6 +671,8 @@ impl UserView {
                 .filter(|_| reveal_secret)
                 .map(|s| s.expose().to_owned()),
             backend: user.backend.clone(),
+            nostr_pubkey: user.nostr_pubkey.clone(),
+            nostr_relays: user.nostr_relays.clone(),
             disabled: user.disabled,
             created_at: user.created_at,
         }

@@ -36,6 +36,12 @@ pub struct Settings {
     /// The range an app's `expiry_secs` is clamped to.
     pub api_expiry_min: Duration,
     pub api_expiry_max: Duration,
+    /// The key that signs zap receipts; `None`: generated once and kept in the store.
+    pub nostr_secret_key: Option<Secret>,
+    /// Relays every zap receipt goes to, besides those the zap request names.
+    pub nostr_relays: Vec<String>,
+    /// Allow relays on private addresses (a relay on the same host; tests).
+    pub nostr_allow_private_relays: bool,
 }
 
 impl Settings {
@@ -59,6 +65,9 @@ impl Settings {
             webhook_first_retry: Duration::from_secs(5),
             api_expiry_min: Duration::from_secs(30),
             api_expiry_max: Duration::from_secs(24 * 3600),
+            nostr_secret_key: None,
+            nostr_relays: Vec::new(),
+            nostr_allow_private_relays: false,
         }
     }
 

@@ -8,16 +8,32 @@ use crate::config::PublicUrl;
 use crate::domain::{User, Username};
 use crate::lnurl::PayProfile;
 
+/// Whether zaps are advertised for a user: the server's Nostr public key, and which backends
+/// can commit to a zap request's hash (`None` is the default backend).
+pub struct ZapAdvert {
+    pub public_key: RwLock<String>,
+    pub capable: ZapCapable,
+}
+
+/// Whether the named backend (`None`: the default) can commit to a description hash.
+pub type ZapCapable = Box<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
 pub struct Directory {
     public_url: PublicUrl,
     profiles: RwLock<HashMap<Username, Arc<PayProfile>>>,
+    zaps: Option<ZapAdvert>,
 }
 
 impl Directory {
     pub fn new(public_url: PublicUrl, users: Vec<User>) -> Self {
+        Self::with_zaps(public_url, users, None)
+    }
+
+    pub fn with_zaps(public_url: PublicUrl, users: Vec<User>, zaps: Option<ZapAdvert>) -> Self {
         let directory = Self {
             public_url,
             profiles: RwLock::new(HashMap::new()),
+            zaps,
         };
         for user in users {
             directory.upsert(user);
@@ -46,8 +62,30 @@ impl Directory {
             .collect()
     }
 
+    /// The Nostr public key to advertise for `user`, if zaps can work for them.
+    fn nostr_key_for(&self, user: &User) -> Option<String> {
+        let zaps = self.zaps.as_ref()?;
+        (zaps.capable)(user.backend.as_deref()).then(|| {
+            zaps.public_key
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })
+    }
+
+    /// Advertises a new Nostr key: every profile is rebuilt.
+    pub fn set_nostr_key(&self, public_key: String) {
+        if let Some(zaps) = &self.zaps {
+            *zaps.public_key.write().unwrap_or_else(|p| p.into_inner()) = public_key;
+        }
+        for profile in self.profiles() {
+            self.upsert(profile.user.clone());
+        }
+    }
+
     pub fn upsert(&self, user: User) -> Arc<PayProfile> {
-        let profile = Arc::new(PayProfile::build(user, &self.public_url));
+        let nostr = self.nostr_key_for(&user);
+        let profile = Arc::new(PayProfile::build(user, &self.public_url, nostr.as_deref()));
         self.profiles
             .write()
             .unwrap_or_else(|p| p.into_inner())

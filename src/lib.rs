@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod lnurl;
+pub mod nostr;
 pub mod outbox;
 pub mod routes;
 pub mod startup;

@@ -14,10 +14,12 @@ use crate::backends::{self, Backends, DevBackend, InvoiceBackend};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::directory::Directory;
+use crate::directory::ZapAdvert;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{load_or_create_admin_token, ServerKeys};
 use crate::lnurl::{Payments, VerifyKey};
-use crate::outbox::{Deliverer, DeliveryPolicy};
+use crate::nostr::NostrIdentity;
+use crate::outbox::{Deliverer, DeliveryPolicy, ZapContext};
 use crate::routes::{self, AdminToken};
 use crate::store::{Db, SledStore, StoreError};
 use crate::watch::{self, Ledger, Watcher};
@@ -124,11 +126,20 @@ impl Application {
             }
         }
 
-        let ledger = Arc::new(Ledger::new(
-            db.clone(),
-            clock.clone(),
-            settings.webhook_window,
-        ));
+        let nostr = NostrIdentity::load(&db, settings.nostr_secret_key.as_ref())
+            .await
+            .map_err(StartupError::Config)?;
+        for relay in &settings.nostr_relays {
+            crate::nostr::check_relay_url(relay, settings.nostr_allow_private_relays)
+                .map_err(StartupError::Config)?;
+        }
+        let ledger = Arc::new(
+            Ledger::new(db.clone(), clock.clone(), settings.webhook_window).with_zaps(ZapContext {
+                identity: nostr.clone(),
+                fallback_relays: settings.nostr_relays.clone(),
+                allow_private: settings.nostr_allow_private_relays,
+            }),
+        );
         let (hints, mut tasks) = watch::start_all(
             backends
                 .iter()
@@ -156,6 +167,7 @@ impl Application {
         let policy = DeliveryPolicy {
             window: settings.webhook_window,
             first_retry: settings.webhook_first_retry,
+            allow_private_relays: settings.nostr_allow_private_relays,
             ..DeliveryPolicy::default()
         };
         let deliverer = Arc::new(
@@ -167,7 +179,25 @@ impl Application {
 
         let users = db.read(|s| s.users()).await?;
         let first_start = users.is_empty();
-        let directory = Arc::new(Directory::new(settings.public_url.clone(), users));
+        let hash_capable: std::collections::BTreeMap<String, bool> = backends
+            .iter()
+            .map(|(name, b)| (name.to_owned(), b.capabilities().description_hash))
+            .collect();
+        let default_backend = backends.default_backend().0.to_owned();
+        let zaps = ZapAdvert {
+            public_key: std::sync::RwLock::new(nostr.public_key_hex()),
+            capable: Box::new(move |backend: Option<&str>| {
+                hash_capable
+                    .get(backend.unwrap_or(&default_backend))
+                    .copied()
+                    .unwrap_or(false)
+            }),
+        };
+        let directory = Arc::new(Directory::with_zaps(
+            settings.public_url.clone(),
+            users,
+            Some(zaps),
+        ));
         let known = backends.iter().map(|(name, _)| name.to_owned()).collect();
         let registry = Registry::new(
             db.clone(),
@@ -177,7 +207,8 @@ impl Application {
             dev,
             ledger.clone(),
         )
-        .knowing_backends(known);
+        .knowing_backends(known)
+        .with_nostr(nostr.clone());
         let example_user = if first_start && settings.demo_user {
             let demo = UserSettings {
                 description: Some("Demo address on a rayo dev server: no real money moves".into()),

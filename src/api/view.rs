@@ -19,6 +19,9 @@ pub struct AppInvoiceView {
     /// LUD-18 payer data exactly as the wallet sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer_data: Option<String>,
+    /// The NIP-57 zap request the invoice commits to, exactly as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zap_request: Option<String>,
     /// What the app attached when creating the invoice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
@@ -51,6 +54,7 @@ impl AppInvoiceView {
             },
             comment: record.comment.as_ref().map(|c| c.as_str().to_owned()),
             payer_data: record.described_by.payer_data().map(str::to_owned),
+            zap_request: record.described_by.zap_request().map(str::to_owned),
             metadata: record.app.as_ref().and_then(|a| a.metadata.clone()),
             created_at: record.created_at,
             expires_at: record.expires_at,

@@ -11,14 +11,16 @@ use serde::Serialize;
 
 use super::GlobalArgs;
 use crate::admin::{
-    AdminError, ApiKeyCreated, ApiKeyView, InvoiceQuery, InvoiceView, Registry, UserView,
-    WebhookQuery, WebhookView,
+    AdminError, ApiKeyCreated, ApiKeyView, InvoiceQuery, InvoiceView, NostrView, Registry,
+    UserView, WebhookQuery, WebhookView,
 };
 use crate::backends::DevBackend;
 use crate::clock::SystemClock;
 use crate::config::PublicUrl;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{read_admin_token, ServerKeys};
+use crate::nostr::NostrIdentity;
+use crate::outbox::ZapContext;
 use crate::startup::server_url_path;
 use crate::store::{Db, SledStore, StoreError};
 use crate::watch::Ledger;
@@ -108,14 +110,35 @@ impl Admin {
         let known = std::iter::once("default".to_owned())
             .chain(config.backends.keys().cloned())
             .collect();
-        // Payments recorded here (dev settle) queue their webhooks for the server to deliver.
-        let ledger = Arc::new(Ledger::new(
-            db.clone(),
-            clock.clone(),
-            crate::config::Settings::defaults().webhook_window,
-        ));
-        let registry =
-            Registry::new(db, None, public_url, clock, dev, ledger).knowing_backends(known);
+        // Payments recorded here (dev settle) queue their webhooks and zap receipts for the
+        // server to deliver, signed with the same stored (or configured) Nostr key.
+        let configured_key = std::env::var("RAYO_NOSTR_SECRET_KEY").ok().map(Secret::new);
+        let identity = NostrIdentity::load(&db, configured_key.as_ref())
+            .await
+            .map_err(CliError::Failed)?;
+        let relays = std::env::var("RAYO_NOSTR_RELAYS").unwrap_or_default();
+        let zaps = ZapContext {
+            identity: identity.clone(),
+            fallback_relays: relays
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            allow_private: std::env::var("RAYO_NOSTR_ALLOW_PRIVATE_RELAYS")
+                .is_ok_and(|v| v == "true"),
+        };
+        let ledger = Arc::new(
+            Ledger::new(
+                db.clone(),
+                clock.clone(),
+                crate::config::Settings::defaults().webhook_window,
+            )
+            .with_zaps(zaps),
+        );
+        let registry = Registry::new(db, None, public_url, clock, dev, ledger)
+            .knowing_backends(known)
+            .with_nostr(identity);
         Ok(Self::Local(Box::new(registry)))
     }
 
@@ -301,6 +324,20 @@ impl Admin {
                 self.call(Method::DELETE, &path, None::<&()>).await
             }
             Self::Local(r) => Ok(r.revoke_api_key(id).await?),
+        }
+    }
+
+    pub async fn nostr(&self) -> Result<NostrView, CliError> {
+        match self {
+            Self::Remote { .. } => self.call(Method::GET, "/nostr", None::<&()>).await,
+            Self::Local(r) => Ok(r.nostr()?),
+        }
+    }
+
+    pub async fn rotate_nostr_key(&self) -> Result<NostrView, CliError> {
+        match self {
+            Self::Remote { .. } => self.call(Method::POST, "/nostr/rotate", None::<&()>).await,
+            Self::Local(r) => Ok(r.rotate_nostr_key().await?),
         }
     }
 

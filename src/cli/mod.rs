@@ -85,6 +85,9 @@ pub enum Command {
     /// Look at and retry webhook deliveries.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// The server's Nostr identity, which signs zap receipts.
+    #[command(subcommand)]
+    Nostr(NostrCommand),
     /// Tools for the dev backend (no real money).
     #[command(subcommand)]
     Dev(DevCommand),
@@ -107,6 +110,14 @@ pub enum WebhookCommand {
     Show { id: String },
     /// Deliver an event again now, with a fresh delivery window.
     Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NostrCommand {
+    /// Show the public key wallets see as `nostrPubkey`.
+    Show,
+    /// Replace the stored key (zap receipts are signed with the new one from now on).
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +160,15 @@ pub struct ServeArgs {
     /// Longest expiry an app may ask for through the invoice API, in seconds.
     #[arg(long, env = "RAYO_API_EXPIRY_MAX_SECS", default_value_t = 86400)]
     pub api_expiry_max_secs: u64,
+    /// Secret key (hex or nsec) that signs zap receipts [default: generated and kept in the store]
+    #[arg(long, env = "RAYO_NOSTR_SECRET_KEY", hide_env_values = true)]
+    pub nostr_secret_key: Option<Secret>,
+    /// Relays (comma-separated ws:// or wss:// URLs) every zap receipt also goes to.
+    #[arg(long, env = "RAYO_NOSTR_RELAYS", value_delimiter = ',')]
+    pub nostr_relays: Vec<String>,
+    /// Allow relays on private or loopback addresses.
+    #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub nostr_allow_private_relays: bool,
 }
 
 /// Which backend makes invoices.
@@ -313,6 +333,12 @@ pub struct UserFlags {
     /// The configured backend that makes this user's invoices; "" for the default one.
     #[arg(long)]
     pub backend: Option<String>,
+    /// NIP-05 identity: the user's Nostr public key, hex or npub; "" removes it.
+    #[arg(long)]
+    pub nostr_pubkey: Option<String>,
+    /// NIP-05 relays, comma-separated ws:// or wss:// URLs; "" removes them.
+    #[arg(long)]
+    pub nostr_relays: Option<String>,
 }
 
 impl UserFlags {
@@ -345,6 +371,14 @@ impl UserFlags {
             rotate_webhook_secret: None,
             disabled: None,
             backend: self.backend,
+            nostr_pubkey: self.nostr_pubkey,
+            nostr_relays: self.nostr_relays.map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
         })
     }
 }
@@ -381,6 +415,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             backend_check(backend.into(), global.json).await
         }
         Command::Webhook(cmd) => webhook(&global, cmd).await,
+        Command::Nostr(cmd) => {
+            let admin = Admin::connect(&global).await?;
+            let view = match cmd {
+                NostrCommand::Show => admin.nostr().await?,
+                NostrCommand::RotateKey => admin.rotate_nostr_key().await?,
+            };
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&view).unwrap_or_default()
+                );
+            } else {
+                println!("nostrPubkey: {}\nnpub:        {}", view.pubkey, view.npub);
+            }
+            Ok(())
+        }
         Command::Dev(DevCommand::Settle { payment_hash }) => {
             let view = Admin::connect(&global)
                 .await?
@@ -415,6 +465,13 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         webhook_first_retry: args.webhook_first_retry,
         api_expiry_min: Duration::from_secs(args.api_expiry_min_secs),
         api_expiry_max: Duration::from_secs(args.api_expiry_max_secs.max(args.api_expiry_min_secs)),
+        nostr_secret_key: args.nostr_secret_key,
+        nostr_relays: args
+            .nostr_relays
+            .into_iter()
+            .filter(|r| !r.trim().is_empty())
+            .collect(),
+        nostr_allow_private_relays: args.nostr_allow_private_relays,
     };
     let app = Application::build(settings.clone())
         .await

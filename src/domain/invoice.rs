@@ -58,6 +58,8 @@ pub enum DescriptionSource {
     },
     /// No hash: the invoice carries this memo in its `d` field.
     Memo { memo: String },
+    /// `h = sha256(request)`: a NIP-57 zap request, exactly as received.
+    ZapRequest { request: String },
 }
 
 impl DescriptionSource {
@@ -66,7 +68,14 @@ impl DescriptionSource {
             Self::Metadata { metadata_hash } | Self::MetadataAndPayerData { metadata_hash, .. } => {
                 Some(*metadata_hash)
             }
-            Self::Memo { .. } => None,
+            Self::Memo { .. } | Self::ZapRequest { .. } => None,
+        }
+    }
+
+    pub fn zap_request(&self) -> Option<&str> {
+        match self {
+            Self::ZapRequest { request } => Some(request),
+            _ => None,
         }
     }
 

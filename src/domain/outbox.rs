@@ -72,6 +72,9 @@ pub enum EventKind {
     InvoicePaid,
     #[serde(rename = "invoice.expired")]
     InvoiceExpired,
+    /// A signed NIP-57 kind 9735 receipt, published to a relay.
+    #[serde(rename = "zap.receipt")]
+    ZapReceipt,
 }
 
 impl EventKind {
@@ -79,6 +82,7 @@ impl EventKind {
         match self {
             Self::InvoicePaid => "invoice.paid",
             Self::InvoiceExpired => "invoice.expired",
+            Self::ZapReceipt => "zap.receipt",
         }
     }
 }
@@ -90,30 +94,38 @@ pub enum Target {
     /// An HTTPS endpoint, signed with `user`'s webhook secret as it is at delivery time (so a
     /// rotation takes effect for events still queued).
     Webhook { url: String, user: Username },
+    /// A Nostr relay (`ws://` or `wss://`), sent the event in `body`.
+    NostrRelay { url: String },
 }
 
 impl Target {
     fn identity(&self) -> String {
         match self {
             Self::Webhook { url, .. } => format!("webhook {url}"),
+            Self::NostrRelay { url } => format!("relay {url}"),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Webhook { url, .. } | Self::NostrRelay { url } => url,
         }
     }
 
     /// Deliveries to one endpoint share a concurrency limit.
     pub fn endpoint(&self) -> String {
-        match self {
-            Self::Webhook { url, .. } => url::Url::parse(url)
-                .ok()
-                .and_then(|u| {
-                    Some(format!(
-                        "{}://{}:{}",
-                        u.scheme(),
-                        u.host_str()?,
-                        u.port_or_known_default()?
-                    ))
-                })
-                .unwrap_or_else(|| url.clone()),
-        }
+        let url = self.url();
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                Some(format!(
+                    "{}://{}:{}",
+                    u.scheme(),
+                    u.host_str()?,
+                    u.port_or_known_default()?
+                ))
+            })
+            .unwrap_or_else(|| url.to_owned())
     }
 }
 

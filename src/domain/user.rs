@@ -33,10 +33,18 @@ pub struct User {
     /// The configured backend serving this user; `None`: the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// NIP-05: the user's Nostr public key (lowercase hex) and relays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nostr_pubkey: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nostr_relays: Vec<String>,
     #[serde(default)]
     pub disabled: bool,
     pub created_at: u64,
 }
+
+/// Relays a user may list for NIP-05.
+pub const MAX_NOSTR_RELAYS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
@@ -130,6 +138,12 @@ pub struct UserSettings {
     #[validate(length(max = 64, message = "must be at most 64 characters"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// NIP-05 public key, hex or npub; "" removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nostr_pubkey: Option<String>,
+    /// NIP-05 relays (ws:// or wss://); an empty list removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nostr_relays: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,6 +180,8 @@ impl User {
             webhook_url: None,
             webhook_secret: None,
             backend: None,
+            nostr_pubkey: None,
+            nostr_relays: Vec::new(),
             disabled: false,
             created_at: ctx.now,
         };
@@ -195,6 +211,8 @@ impl User {
             rotate_webhook_secret,
             disabled,
             backend,
+            nostr_pubkey,
+            nostr_relays,
         } = settings;
         if let Some(d) = description {
             check_text("description", &d, false)?;
@@ -243,6 +261,33 @@ impl User {
         }
         if rotate_webhook_secret == Some(true) {
             self.webhook_secret = Some((ctx.new_secret)());
+        }
+        if let Some(key) = nostr_pubkey {
+            self.nostr_pubkey = if key.is_empty() {
+                None
+            } else {
+                Some(
+                    nostr::PublicKey::parse(key.trim())
+                        .map_err(|_| {
+                            UserError::Invalid(
+                                "nostr_pubkey: not a 64-hex or npub public key".into(),
+                            )
+                        })?
+                        .to_hex(),
+                )
+            };
+        }
+        if let Some(relays) = nostr_relays {
+            if relays.len() > MAX_NOSTR_RELAYS {
+                return Err(UserError::Invalid(format!(
+                    "nostr_relays: at most {MAX_NOSTR_RELAYS}"
+                )));
+            }
+            for relay in &relays {
+                crate::nostr::check_relay_url(relay, true)
+                    .map_err(|e| UserError::Invalid(format!("nostr_relays: {e}")))?;
+            }
+            self.nostr_relays = relays;
         }
         self.disabled = disabled.unwrap_or(self.disabled);
         if let Some(name) = backend {

@@ -17,6 +17,7 @@ use crate::domain::{
     PayerData, SuccessAction, Username,
 };
 use crate::error::LnurlError;
+use crate::nostr::ZapRequest;
 use crate::store::Db;
 
 /// Zap requests are long, so 8 KiB of query must work; beyond that is abuse.
@@ -201,9 +202,27 @@ impl Payments {
             .transpose()
             .map_err(reason)?;
 
-        // What the invoice commits to: LUD-06 metadata, plus LUD-18 payer data if sent.
+        let zap =
+            match params.nostr.as_deref() {
+                Some(_) if !capabilities.description_hash => return Err(LnurlError::new(
+                    "This address cannot receive zaps: its wallet cannot commit to a zap request",
+                )),
+                Some(raw) => Some(ZapRequest::parse(raw, amount.msat()).map_err(reason)?),
+                None => None,
+            };
+
+        // What the invoice commits to: a zap request (NIP-57, which wins over payer data), or
+        // LUD-06 metadata plus LUD-18 payer data if sent.
         let metadata = &profile.metadata;
-        let (description, described_by) = if !capabilities.description_hash {
+        let (description, described_by) = if let Some(zap) = zap {
+            (
+                InvoiceDescription::Hash {
+                    hash: Hash32::sha256(zap.raw.as_bytes()),
+                    text: Cow::Owned(zap.raw.clone()),
+                },
+                DescriptionSource::ZapRequest { request: zap.raw },
+            )
+        } else if !capabilities.description_hash {
             let memo = memo_for(&user.description);
             (
                 InvoiceDescription::Memo(Cow::Owned(memo.clone())),

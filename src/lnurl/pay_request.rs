@@ -26,6 +26,11 @@ struct PayRequest<'a> {
     comment_allowed: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     payer_data: Option<&'a PayerDataSpec>,
+    /// NIP-57: only for users whose backend can commit to a zap request's hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allows_nostr: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nostr_pubkey: Option<&'a str>,
 }
 
 fn is_zero(n: &u16) -> bool {
@@ -33,7 +38,7 @@ fn is_zero(n: &u16) -> bool {
 }
 
 impl PayProfile {
-    pub fn build(user: User, public_url: &PublicUrl) -> Self {
+    pub fn build(user: User, public_url: &PublicUrl, nostr_pubkey: Option<&str>) -> Self {
         let metadata = Metadata::for_user(&user, public_url.domain());
         let callback = callback_url(public_url, &user);
         let body = PayRequest {
@@ -44,6 +49,8 @@ impl PayProfile {
             metadata: metadata.as_str(),
             comment_allowed: user.comment_allowed,
             payer_data: (!user.payer_data.is_empty()).then_some(&user.payer_data),
+            allows_nostr: nostr_pubkey.map(|_| true),
+            nostr_pubkey,
         };
         // Plain data with string keys: serialising cannot fail.
         let pay_request = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());

@@ -6,8 +6,10 @@ use serde::Serialize;
 use crate::api::AppInvoiceView;
 use crate::clock::hmac_sha256;
 use crate::domain::{
-    Delivery, EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, Target, User,
+    Delivery, EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, PaidDetails, Target,
+    User,
 };
+use crate::nostr::{check_relay_url, zap_receipt, NostrIdentity, ZapRequest};
 
 pub const SIGNATURE_HEADER: &str = "Rayo-Signature";
 pub const EVENT_ID_HEADER: &str = "Rayo-Event-Id";
@@ -26,9 +28,98 @@ struct Data<'a> {
     invoice: &'a AppInvoiceView,
 }
 
+/// What signing and sending zap receipts needs.
+#[derive(Clone)]
+pub struct ZapContext {
+    pub identity: NostrIdentity,
+    /// Relays every receipt also goes to.
+    pub fallback_relays: Vec<String>,
+    pub allow_private: bool,
+}
+
 /// The events an invoice's new status calls for: one per webhook that wants to hear of it
-/// (the user's, and the one an app set on the invoice).
+/// (the user's, and the one an app set on the invoice), and for a paid zap, its receipt for
+/// each relay.
 pub fn events_for(
+    record: &InvoiceRecord,
+    user: Option<&User>,
+    now: u64,
+    max_age: u64,
+    zaps: Option<&ZapContext>,
+) -> Vec<OutboxItem> {
+    let mut events = webhook_events(record, user, now, max_age);
+    if let (Some(zaps), InvoiceStatus::Paid(paid)) = (zaps, &record.status) {
+        events.extend(zap_receipts(record, paid, zaps, now, max_age));
+    }
+    events
+}
+
+fn zap_receipts(
+    record: &InvoiceRecord,
+    paid: &PaidDetails,
+    zaps: &ZapContext,
+    now: u64,
+    max_age: u64,
+) -> Vec<OutboxItem> {
+    let Some(raw) = record.described_by.zap_request() else {
+        return Vec::new();
+    };
+    // Checked when the invoice was made; parsed again for its relays and tags.
+    let request = match ZapRequest::parse(raw, record.amount_msat.msat()) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::error!(payment_hash = %record.payment_hash, error = %e, "stored zap request no longer parses; no receipt");
+            return Vec::new();
+        }
+    };
+    let preimage = paid.preimage.map(|p| p.0.to_hex());
+    let receipt = match zap_receipt(
+        &zaps.identity.keys(),
+        &request,
+        &record.bolt11,
+        preimage.as_deref(),
+        paid.paid_at,
+    ) {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            tracing::error!(payment_hash = %record.payment_hash, error = %e, "could not sign a zap receipt");
+            return Vec::new();
+        }
+    };
+    let mut relays: Vec<&str> = Vec::new();
+    for relay in request.relays.iter().chain(&zaps.fallback_relays) {
+        match check_relay_url(relay, zaps.allow_private) {
+            Ok(_) if !relays.contains(&relay.as_str()) => relays.push(relay),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(payment_hash = %record.payment_hash, error = %e, "skipping a zap request relay")
+            }
+        }
+    }
+    relays
+        .into_iter()
+        .map(|url| {
+            let target = Target::NostrRelay {
+                url: url.to_owned(),
+            };
+            OutboxItem {
+                id: EventId::derive(&record.payment_hash, EventKind::ZapReceipt, &target),
+                kind: EventKind::ZapReceipt,
+                payment_hash: record.payment_hash,
+                target,
+                body: receipt.clone(),
+                created_at: now,
+                deadline: now.saturating_add(max_age),
+                attempts: 0,
+                next_attempt_at: now,
+                delivery: Delivery::Pending,
+                log: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+fn webhook_events(
     record: &InvoiceRecord,
     user: Option<&User>,
     now: u64,

@@ -5,4 +5,4 @@ mod deliver;
 mod event;
 
 pub use deliver::{Deliverer, DeliveryPolicy};
-pub use event::{events_for, signature, EVENT_ID_HEADER, SIGNATURE_HEADER};
+pub use event::{events_for, signature, ZapContext, EVENT_ID_HEADER, SIGNATURE_HEADER};

@@ -39,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{name}/api-keys", web::post().to(create_api_key))
             .route("/api-keys", web::get().to(list_api_keys))
             .route("/api-keys/{id}", web::delete().to(revoke_api_key))
+            .route("/nostr", web::get().to(show_nostr))
+            .route("/nostr/rotate", web::post().to(rotate_nostr))
             .route("/webhooks", web::get().to(list_webhooks))
             .route("/webhooks/{id}", web::get().to(show_webhook))
             .route("/webhooks/{id}/retry", web::post().to(retry_webhook))
@@ -210,4 +212,12 @@ async fn revoke_api_key(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(registry.revoke_api_key(&id).await?))
+}
+
+async fn show_nostr(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.nostr()?))
+}
+
+async fn rotate_nostr(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.rotate_nostr_key().await?))
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod hooks;
 mod lnurl;
+mod nostr;
 mod ops;
 
 use actix_web::web;
@@ -12,6 +13,7 @@ pub use admin::AdminToken;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);
+    nostr::configure(cfg);
     admin::configure(cfg);
     hooks::configure(cfg);
     crate::api::configure(cfg);

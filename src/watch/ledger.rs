@@ -6,7 +6,7 @@ use tokio::sync::Notify;
 use super::Live;
 use crate::clock::Clock;
 use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus};
-use crate::outbox::events_for;
+use crate::outbox::{events_for, ZapContext};
 use crate::store::{next_status, Db, StoreError};
 
 /// Where a watcher is in its backend's numbering of payments (LND's `settle_index`, CLN's
@@ -31,6 +31,8 @@ pub struct Ledger {
     clock: Arc<dyn Clock>,
     /// How long an event is retried before it is given up (dead-lettered).
     delivery_window: Duration,
+    /// Signs zap receipts; `None` where no Nostr identity is loaded (the offline CLI).
+    zaps: Option<ZapContext>,
 }
 
 impl Ledger {
@@ -41,7 +43,14 @@ impl Ledger {
             outbox_wake: Arc::new(Notify::new()),
             clock,
             delivery_window,
+            zaps: None,
         }
+    }
+
+    /// Signs and queues zap receipts for paid zaps.
+    pub fn with_zaps(mut self, zaps: ZapContext) -> Self {
+        self.zaps = Some(zaps);
+        self
     }
 
     pub fn delivery_window(&self) -> Duration {
@@ -76,6 +85,7 @@ impl Ledger {
         let now = self.clock.unix();
         let max_age = self.delivery_window.as_secs();
         let cursor = cursor.map(|c| (cursor_key(c.backend), c.position));
+        let zaps = self.zaps.clone();
         let (changed, queued) = self
             .db
             .commit(move |store| {
@@ -90,7 +100,7 @@ impl Ledger {
                     }
                     let after = store.set_invoice_status(&hash, status)?;
                     let user = store.user(&after.user)?;
-                    for event in events_for(&after, user.as_ref(), now, max_age) {
+                    for event in events_for(&after, user.as_ref(), now, max_age, zaps.as_ref()) {
                         if store.enqueue(&event)? {
                             queued += 1;
                         }

@@ -77,8 +77,7 @@ async fn lnd_with_another_certificate_or_macaroon_is_refused_in_plain_words() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("other than the configured tls.cert"),
+        err.to_string().contains("other than the pinned one"),
         "{err}"
     );
     let err = lnd(&fake, MACAROON, None)

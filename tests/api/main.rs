@@ -20,3 +20,4 @@ mod upstream_faults;
 mod verify;
 mod webhooks;
 mod well_known;
+mod zaps;

@@ -37,11 +37,13 @@ async fn well_known_serves_a_pay_request_for_the_demo_user() {
     assert_eq!(
         keys,
         [
+            "allowsNostr",
             "callback",
             "commentAllowed",
             "maxSendable",
             "metadata",
             "minSendable",
+            "nostrPubkey",
             "tag"
         ]
     );

@@ -11,6 +11,7 @@ pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;
 pub mod receiver;
+pub mod relay;
 pub mod wallet;
 
 use std::net::TcpListener;

@@ -342,3 +342,64 @@ async fn nip05_maps_names_to_keys_with_cors_and_nothing_else() {
         .await;
     assert_eq!(refused.status(), 422);
 }
+
+/// nostr-tools (npm) in tests/nostr-tools, installed by `.ci/run`; `None` (skip) only
+/// outside CI.
+fn nostr_tools() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nostr-tools");
+    if dir.join("node_modules/nostr-tools").exists() {
+        return Some(dir);
+    }
+    let why =
+        "nostr-tools is not installed: run `npm ci --prefix tests/nostr-tools` (.ci/run does)";
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("skipping: {why}");
+    None
+}
+
+fn node(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("node")
+        .current_dir(dir)
+        .arg("zap.mjs")
+        .args(args)
+        .output()
+        .expect("node runs")
+}
+
+#[tokio::test]
+async fn nostr_tools_builds_a_zap_rayo_accepts_and_verifies_the_receipt_rayo_signs() {
+    let Some(tools) = nostr_tools() else {
+        return;
+    };
+    let relay = Relay::start();
+    let app = spawn_app_with(None, |s| s.nostr_allow_private_relays = true).await;
+    let server_key = app.get_json("/.well-known/lnurlp/satoshi").await["nostrPubkey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let made = node(&tools, &["request", &relay.url, "42000", RECIPIENT]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let request = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let (pr, hash) = zap(&app, &request, 42_000).await;
+    app.settle(&hash).await;
+    let receipt = receipt_on(&relay, &app, 5).await.as_json();
+
+    let checked = node(&tools, &["receipt", &receipt, &request, &server_key, &pr]);
+    assert!(
+        checked.status.success(),
+        "nostr-tools refuses the receipt: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // And it notices a forged one.
+    let forged = receipt.replace(&pr, &pr.to_uppercase());
+    assert!(
+        !node(&tools, &["receipt", &forged, &request, &server_key, &pr])
+            .status
+            .success()
+    );
+}

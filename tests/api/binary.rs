@@ -509,3 +509,44 @@ async fn a_webhook_cut_off_by_a_crash_is_delivered_after_restart_and_the_cli_sho
     assert_eq!(answer.status(), 401);
     server.stop();
 }
+
+#[tokio::test]
+async fn the_cli_shows_and_rotates_the_nostr_key_and_sets_nip05_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Offline: the key is made once and kept.
+    let first = run_json(dir.path(), port, &["nostr", "show"]);
+    assert_eq!(first["pubkey"].as_str().unwrap().len(), 64);
+    assert_eq!(run_json(dir.path(), port, &["nostr", "show"]), first);
+
+    let server = Server::start(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let advertised = get_json_url(&http, &format!("{base}/.well-known/lnurlp/satoshi")).await;
+    assert_eq!(advertised["nostrPubkey"], first["pubkey"]);
+    let rotated = run_json(dir.path(), port, &["nostr", "rotate-key"]);
+    assert_ne!(rotated["pubkey"], first["pubkey"]);
+    let advertised = get_json_url(&http, &format!("{base}/.well-known/lnurlp/satoshi")).await;
+    assert_eq!(advertised["nostrPubkey"], rotated["pubkey"]);
+
+    run(
+        dir.path(),
+        port,
+        &[
+            "user",
+            "add",
+            "bob",
+            "--nostr-pubkey",
+            first["npub"].as_str().unwrap(),
+            "--nostr-relays",
+            "wss://relay.one,wss://relay.two",
+        ],
+    );
+    let nip05 = get_json_url(&http, &format!("{base}/.well-known/nostr.json?name=bob")).await;
+    assert_eq!(nip05["names"]["bob"], first["pubkey"]);
+    assert_eq!(
+        nip05["relays"][first["pubkey"].as_str().unwrap()],
+        serde_json::json!(["wss://relay.one", "wss://relay.two"])
+    );
+    server.stop();
+}

@@ -42,6 +42,8 @@ pub struct Settings {
     pub nostr_relays: Vec<String>,
     /// Allow relays on private addresses (a relay on the same host; tests).
     pub nostr_allow_private_relays: bool,
+    /// List users on the landing page.
+    pub list_users: bool,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
             nostr_secret_key: None,
             nostr_relays: Vec::new(),
             nostr_allow_private_relays: false,
+            list_users: false,
         }
     }
 

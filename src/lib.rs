@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lnurl;
 pub mod nostr;
 pub mod outbox;
+pub mod pages;
 pub mod routes;
 pub mod startup;
 pub mod store;

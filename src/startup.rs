@@ -245,6 +245,7 @@ impl Application {
         });
         let registry = web::Data::new(registry);
         let hints = web::Data::new(hints);
+        let list_users = web::Data::new(crate::pages::ListUsers(settings.list_users));
         let expiry_range = web::Data::new(crate::api::ExpiryRange {
             min: settings.api_expiry_min,
             max: settings.api_expiry_max,
@@ -260,6 +261,7 @@ impl Application {
                 .app_data(registry.clone())
                 .app_data(token.clone())
                 .app_data(hints.clone())
+                .app_data(list_users.clone())
                 .app_data(expiry_range.clone())
                 .app_data(ledger.clone())
                 .configure(routes::configure)

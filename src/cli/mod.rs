@@ -169,6 +169,9 @@ pub struct ServeArgs {
     /// Allow relays on private or loopback addresses.
     #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
     pub nostr_allow_private_relays: bool,
+    /// List the users on the landing page (`/`).
+    #[arg(long, env = "RAYO_LIST_USERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub list_users: bool,
 }
 
 /// Which backend makes invoices.
@@ -472,6 +475,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
             .filter(|r| !r.trim().is_empty())
             .collect(),
         nostr_allow_private_relays: args.nostr_allow_private_relays,
+        list_users: args.list_users,
     };
     let app = Application::build(settings.clone())
         .await

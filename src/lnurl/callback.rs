@@ -152,6 +152,17 @@ impl Payments {
     }
 
     pub async fn callback(&self, name: &str, query: &str) -> Result<PayResponse, LnurlError> {
+        self.callback_for(name, query)
+            .await
+            .map(|(response, _)| response)
+    }
+
+    /// The callback, also saying which invoice it made (for the pay page).
+    pub async fn callback_for(
+        &self,
+        name: &str,
+        query: &str,
+    ) -> Result<(PayResponse, Hash32), LnurlError> {
         let params = parse_callback_query(query)?;
         let profile = self.profile(name)?;
         let user = &profile.user;
@@ -278,7 +289,7 @@ impl Payments {
             disposable: false,
             verify,
         };
-        Ok(response)
+        Ok((response, record.payment_hash))
     }
 
     /// Asks the user's backend for an invoice, checks what comes back (signature, amount,

@@ -17,5 +17,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     hooks::configure(cfg);
     crate::api::configure(cfg);
+    crate::pages::configure(cfg);
     ops::configure(cfg);
+    // Last: `/{name}` must not shadow any endpoint above.
+    crate::pages::configure_short_names(cfg);
 }

@@ -1,0 +1,346 @@
+//! Pages for people with a browser: the landing page, each user's pay page, and the checkout
+//! page for one invoice. Templates are askama (escaped by default); CSS and the small
+//! progressive-enhancement script are served by rayo itself, never from a CDN.
+
+mod qr;
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Serialize;
+
+use crate::domain::{DescriptionSource, Hash32};
+use crate::lnurl::{bech32, Payments};
+
+/// Whether the landing page lists users (off unless the operator says so).
+#[derive(Debug, Clone, Copy)]
+pub struct ListUsers(pub bool);
+
+const CSS: &str = include_str!("../../templates/assets/rayo.css");
+const JS: &str = include_str!("../../templates/assets/rayo.js");
+const ICON: &str = include_str!("../../templates/assets/icon.svg");
+/// Pages load only what rayo serves; inline SVG and data: images are the exceptions.
+const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", CSP))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// The page routes. `/{name}` is registered last by the caller, so it never shadows an
+/// endpoint.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/")
+            .wrap(security_headers())
+            .route(web::get().to(landing)),
+    )
+    .service(web::resource("/assets/rayo.css").route(web::get().to(css)))
+    .service(web::resource("/assets/rayo.js").route(web::get().to(js)))
+    .service(web::resource("/assets/icon.svg").route(web::get().to(icon)))
+    .service(web::resource("/favicon.ico").route(web::get().to(icon)))
+    .service(
+        web::resource("/@{name}")
+            .wrap(security_headers())
+            .route(web::get().to(pay_page)),
+    )
+    .service(
+        web::resource("/@{name}/pay")
+            .wrap(security_headers())
+            .route(web::get().to(pay_form)),
+    )
+    .service(
+        web::resource("/pay/{hash}")
+            .wrap(security_headers())
+            .route(web::get().to(checkout)),
+    )
+    .service(web::resource("/pay/{hash}/status").route(web::get().to(checkout_status)));
+}
+
+/// `/{name}` as a short pay-page address, for names that are users; anything else is 404.
+pub fn configure_short_names(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/{name}")
+            .wrap(security_headers())
+            .route(web::get().to(pay_page)),
+    );
+}
+
+fn html(status: StatusCode, page: impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "could not render a page");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFound<'a> {
+    domain: &'a str,
+    message: &'a str,
+}
+
+fn not_found(payments: &Payments, message: &str) -> HttpResponse {
+    html(
+        StatusCode::NOT_FOUND,
+        NotFound {
+            domain: payments.directory.public_url().domain(),
+            message,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing<'a> {
+    domain: &'a str,
+    users: Vec<String>,
+}
+
+async fn landing(payments: web::Data<Payments>, list: web::Data<ListUsers>) -> HttpResponse {
+    let mut users: Vec<String> = if list.0 {
+        payments
+            .directory
+            .profiles()
+            .iter()
+            .filter(|p| !p.user.disabled)
+            .map(|p| p.user.name.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    users.sort();
+    html(
+        StatusCode::OK,
+        Landing {
+            domain: payments.directory.public_url().domain(),
+            users,
+        },
+    )
+}
+
+async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(CSS)
+}
+
+async fn icon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(ICON)
+}
+
+async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(JS)
+}
+
+#[derive(Template)]
+#[template(path = "pay.html")]
+struct PayPage<'a> {
+    domain: &'a str,
+    name: &'a str,
+    address: String,
+    description: &'a str,
+    long_description: Option<&'a str>,
+    image: Option<String>,
+    lnurl: String,
+    qr_svg: String,
+    min_sats: u64,
+    max_sats: u64,
+    comment_allowed: u16,
+    error: Option<String>,
+}
+
+fn render_pay_page(payments: &Payments, name: &str, error: Option<String>) -> HttpResponse {
+    let Ok(profile) = payments.profile(name) else {
+        return not_found(payments, "No such Lightning Address here.");
+    };
+    let user = &profile.user;
+    let public_url = payments.directory.public_url();
+    let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
+    let lnurl = bech32::encode(&well_known).unwrap_or_default();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    html(
+        status,
+        PayPage {
+            domain: public_url.domain(),
+            name: user.name.as_str(),
+            address: format!("{}@{}", user.name, public_url.domain()),
+            description: &user.description,
+            long_description: user.long_description.as_deref(),
+            image: user
+                .image
+                .as_ref()
+                .map(|i| format!("data:{};base64,{}", i.mime, i.base64)),
+            qr_svg: qr::svg(&format!("LIGHTNING:{lnurl}")),
+            lnurl,
+            min_sats: user.min_sendable.msat().div_ceil(1000).max(1),
+            max_sats: user.max_sendable.msat() / 1000,
+            comment_allowed: user.comment_allowed,
+            error,
+        },
+    )
+}
+
+async fn pay_page(name: web::Path<String>, payments: web::Data<Payments>) -> HttpResponse {
+    render_pay_page(&payments, &name, None)
+}
+
+#[derive(serde::Deserialize)]
+struct PayForm {
+    amount: Option<String>,
+    comment: Option<String>,
+}
+
+/// The pay page's form: an invoice through the same callback wallets use, then its checkout
+/// page (a redirect, so reloading the checkout page never makes another invoice).
+async fn pay_form(
+    name: web::Path<String>,
+    form: web::Query<PayForm>,
+    payments: web::Data<Payments>,
+) -> HttpResponse {
+    let sats = form
+        .amount
+        .as_deref()
+        .map(str::trim)
+        .and_then(|a| a.parse::<u64>().ok())
+        .filter(|&s| s > 0);
+    let Some(msat) = sats.and_then(|s| s.checked_mul(1000)) else {
+        return render_pay_page(
+            &payments,
+            &name,
+            Some("Enter an amount in whole satoshis.".into()),
+        );
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("amount", &msat.to_string());
+    if let Some(comment) = form.comment.as_deref().filter(|c| !c.is_empty()) {
+        query.append_pair("comment", comment);
+    }
+    match payments.callback_for(&name, &query.finish()).await {
+        Ok((_, hash)) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/pay/{hash}")))
+            .finish(),
+        Err(e) => render_pay_page(&payments, &name, Some(e.reason)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "checkout.html")]
+struct Checkout<'a> {
+    domain: &'a str,
+    payment_hash: String,
+    user: String,
+    amount_sats: String,
+    description: Option<String>,
+    bolt11: &'a str,
+    qr_svg: String,
+    status: &'a str,
+    expires_at: u64,
+    expires_in: String,
+    return_url: Option<&'a str>,
+}
+
+/// Sats with up to three decimals (invoices may be for fractions of a satoshi).
+fn sats(msat: u64) -> String {
+    if msat % 1000 == 0 {
+        (msat / 1000).to_string()
+    } else {
+        format!("{}.{:03}", msat / 1000, msat % 1000)
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+fn find(payments: &Payments, hash: &str) -> Option<crate::domain::InvoiceRecord> {
+    let hash: Hash32 = hash.parse().ok()?;
+    payments.db.store().invoice(&hash).ok().flatten()
+}
+
+async fn checkout(hash: web::Path<String>, payments: web::Data<Payments>) -> HttpResponse {
+    let Some(record) = find(&payments, &hash) else {
+        return not_found(&payments, "No such invoice.");
+    };
+    let now = payments.clock.unix();
+    let status = record.status_at(now);
+    let left = record.expires_at.saturating_sub(now);
+    let description = match &record.described_by {
+        DescriptionSource::Memo { memo } => Some(memo.clone()),
+        _ => payments
+            .directory
+            .get(&record.user)
+            .map(|p| p.user.description.clone()),
+    };
+    html(
+        StatusCode::OK,
+        Checkout {
+            domain: payments.directory.public_url().domain(),
+            payment_hash: record.payment_hash.to_hex(),
+            user: format!(
+                "{}@{}",
+                record.user,
+                payments.directory.public_url().domain()
+            ),
+            amount_sats: sats(record.amount_msat.msat()),
+            description,
+            bolt11: &record.bolt11,
+            qr_svg: qr::svg(&format!("LIGHTNING:{}", record.bolt11.to_uppercase())),
+            status: status.name(),
+            expires_at: record.expires_at,
+            expires_in: format!("{}:{:02}", left / 60, left % 60),
+            // In the paid section, which stays hidden until the invoice is paid.
+            return_url: record.app.as_ref().and_then(|a| a.return_url.as_deref()),
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct CheckoutStatus {
+    status: &'static str,
+    expires_at: u64,
+}
+
+/// What the checkout page polls. Only the status: the payment hash is no secret to whoever
+/// holds the invoice, and nothing here is more than the invoice itself says.
+async fn checkout_status(hash: web::Path<String>, payments: web::Data<Payments>) -> HttpResponse {
+    let Some(record) = find(&payments, &hash) else {
+        return HttpResponse::NotFound().json(
+            serde_json::json!({"error": {"code": "not_found", "message": "no such invoice"}}),
+        );
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CheckoutStatus {
+            status: record.status_at(payments.clock.unix()).name(),
+            expires_at: record.expires_at,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amounts_read_as_sats() {
+        assert_eq!(super::sats(21_000), "21");
+        assert_eq!(super::sats(1_500), "1.5");
+        assert_eq!(super::sats(1), "0.001");
+    }
+}

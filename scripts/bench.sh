@@ -36,7 +36,10 @@ wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep
 
 rayo_port=$(free_port)
 rayo_url="http://127.0.0.1:$rayo_port"
+# One client address makes every request here, so the per-IP rate limit and the cap on one
+# user's unpaid invoices are off: this measures throughput, not policy.
 RAYO_DATA_DIR="$work/data" RAYO_BIND="127.0.0.1:$rayo_port" RAYO_PUBLIC_URL="$rayo_url" RAYO_LOG=warn \
+  RAYO_RATE_LIMIT_CALLBACK_PER_MINUTE=0 RAYO_MAX_PENDING_PER_USER=0 \
   ./target/release/rayo serve >"$work/rayo.log" 2>&1 &
 rayo_pid=$!
 wait_for "$rayo_url/healthz"

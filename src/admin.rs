@@ -435,14 +435,19 @@ impl Registry {
                 let Some(mut item) = s.outbox_item(&id)? else {
                     return Ok(None);
                 };
+                let requeued = item.delivery != Delivery::Pending;
                 item.delivery = Delivery::Pending;
                 item.next_attempt_at = now;
                 item.deadline = now.saturating_add(window);
                 s.put_outbox_item(&item)?;
-                Ok(Some(item))
+                Ok(Some((item, requeued)))
             })
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("no event {id}")))?;
+        let (item, requeued) = item;
+        if requeued {
+            self.ledger.metrics().outbox_backlog.inc();
+        }
         self.ledger.outbox_wake().notify_one();
         Ok(WebhookView::of(&item, true))
     }

@@ -44,6 +44,13 @@ pub struct Settings {
     pub nostr_allow_private_relays: bool,
     /// List users on the landing page.
     pub list_users: bool,
+    /// Requests per minute per client IP; 0 turns a limit off.
+    pub rate_limit_callback_per_minute: u32,
+    pub rate_limit_api_per_minute: u32,
+    /// Take the client's IP from this header (set by a trusted proxy: `Fly-Client-IP`).
+    pub client_ip_header: Option<String>,
+    /// Unpaid invoices a user may have at once; 0: no cap.
+    pub max_pending_per_user: u32,
 }
 
 impl Settings {
@@ -71,6 +78,10 @@ impl Settings {
             nostr_relays: Vec::new(),
             nostr_allow_private_relays: false,
             list_users: false,
+            rate_limit_callback_per_minute: 600,
+            rate_limit_api_per_minute: 600,
+            client_ip_header: None,
+            max_pending_per_user: 1000,
         }
     }
 

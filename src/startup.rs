@@ -15,9 +15,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::directory::ZapAdvert;
+use crate::domain::Delivery;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{load_or_create_admin_token, ServerKeys};
+use crate::limits::{PendingCounts, RateLimits};
 use crate::lnurl::{Payments, VerifyKey};
+use crate::metrics::Metrics;
 use crate::nostr::NostrIdentity;
 use crate::outbox::{Deliverer, DeliveryPolicy, ZapContext};
 use crate::routes::{self, AdminToken};
@@ -133,12 +136,41 @@ impl Application {
             crate::nostr::check_relay_url(relay, settings.nostr_allow_private_relays)
                 .map_err(StartupError::Config)?;
         }
+        let metrics = Arc::new(Metrics::new());
+        let backlog = db
+            .read(|s| {
+                Ok(
+                    s.outbox_items(&mut |i| i.delivery == Delivery::Pending, usize::MAX)?
+                        .len(),
+                )
+            })
+            .await?;
+        metrics.outbox_backlog.set(backlog as i64);
+        let pending_users = db
+            .read(|s| {
+                Ok(s.expiring(u64::MAX, usize::MAX)?
+                    .into_iter()
+                    .map(|r| r.user))
+            })
+            .await?;
+        let pending = Arc::new(PendingCounts::new(
+            settings.max_pending_per_user,
+            pending_users,
+        ));
+        let limits = Arc::new(RateLimits::new(
+            settings.rate_limit_callback_per_minute,
+            settings.rate_limit_api_per_minute,
+            settings.client_ip_header.clone(),
+        ));
         let ledger = Arc::new(
-            Ledger::new(db.clone(), clock.clone(), settings.webhook_window).with_zaps(ZapContext {
-                identity: nostr.clone(),
-                fallback_relays: settings.nostr_relays.clone(),
-                allow_private: settings.nostr_allow_private_relays,
-            }),
+            Ledger::new(db.clone(), clock.clone(), settings.webhook_window)
+                .with_zaps(ZapContext {
+                    identity: nostr.clone(),
+                    fallback_relays: settings.nostr_relays.clone(),
+                    allow_private: settings.nostr_allow_private_relays,
+                })
+                .with_metrics(metrics.clone())
+                .with_pending_counts(pending.clone()),
         );
         let (hints, mut tasks) = watch::start_all(
             backends
@@ -171,11 +203,16 @@ impl Application {
             ..DeliveryPolicy::default()
         };
         let deliverer = Arc::new(
-            Deliverer::new(db.clone(), clock.clone(), policy, ledger.outbox_wake())
-                .map_err(StartupError::Config)?,
+            Deliverer::new(
+                db.clone(),
+                clock.clone(),
+                policy,
+                ledger.outbox_wake(),
+                metrics.clone(),
+            )
+            .map_err(StartupError::Config)?,
         );
         tasks.push(tokio::spawn(deliverer.run()));
-        let background = Background(tasks);
 
         let users = db.read(|s| s.users()).await?;
         let first_start = users.is_empty();
@@ -242,7 +279,20 @@ impl Application {
             verify_key: VerifyKey::new(keys.verify_key),
             backend_timeout: settings.backend_timeout,
             invoice_expiry: settings.invoice_expiry,
+            metrics: metrics.clone(),
+            pending,
         });
+        let limiter = limits.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                limiter.forget_idle();
+            }
+        }));
+        let background = Background(tasks);
+        let limits = web::Data::from(limits);
+        let metrics_data = web::Data::from(metrics.clone());
+        let readiness = web::Data::new(crate::routes::ReadinessCache::default());
         let registry = web::Data::new(registry);
         let hints = web::Data::new(hints);
         let list_users = web::Data::new(crate::pages::ListUsers(settings.list_users));
@@ -261,6 +311,12 @@ impl Application {
                 .app_data(registry.clone())
                 .app_data(token.clone())
                 .app_data(hints.clone())
+                .app_data(metrics_data.clone())
+                .app_data(readiness.clone())
+                .app_data(limits.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::record_request,
+                ))
                 .app_data(list_users.clone())
                 .app_data(expiry_range.clone())
                 .app_data(ledger.clone())

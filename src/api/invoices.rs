@@ -4,14 +4,16 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{AppInvoiceView, Caller};
 use crate::backends::InvoiceDescription;
 use crate::domain::{AppFields, DescriptionSource, Hash32, InvoiceRecord, Msat, Username};
 use crate::error::ApiError;
+use crate::limits::RateLimits;
 use crate::lnurl::{memo_for, Issue, IssueError, Payments};
+use crate::metrics::Metrics;
 
 /// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.
 const MAX_METADATA_BYTES: usize = 4096;
@@ -76,12 +78,28 @@ fn http_url(field: &str, url: &str) -> Result<String, ApiError> {
     Ok(url.to_owned())
 }
 
+/// Refuses a client over its per-IP request rate with 429.
+pub fn rate_limit(req: &HttpRequest, payments: &Payments) -> Result<(), ApiError> {
+    let limits = req.app_data::<web::Data<RateLimits>>();
+    if limits.is_some_and(|l| !l.allow_api(req)) {
+        Metrics::route_limited(&payments.metrics, "api");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; slow down",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create(
+    req: HttpRequest,
     caller: Caller,
     payments: web::Data<Payments>,
     expiry: web::Data<ExpiryRange>,
     body: web::Json<NewInvoice>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit(&req, &payments)?;
     let body = body.into_inner();
     let user = match (&body.user, &caller) {
         (Some(name), _) => {
@@ -209,6 +227,11 @@ pub async fn create(
                 "the backend returned an invoice that failed the checks; see the server log",
             ),
             IssueError::Store => ApiError::internal("the invoice could not be recorded"),
+            IssueError::TooManyPending => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_pending",
+                "this user has as many unpaid invoices as the server allows; wait for some to be paid or expire",
+            ),
         })?;
     Ok(HttpResponse::Created().json(CreatedView {
         invoice: view(&payments, &record),
@@ -246,10 +269,12 @@ pub fn find(caller: &Caller, payments: &Payments, hash: &str) -> Result<InvoiceR
 }
 
 pub async fn show(
+    req: HttpRequest,
     caller: Caller,
     payments: web::Data<Payments>,
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit(&req, &payments)?;
     let record = find(&caller, &payments, &hash)?;
     Ok(HttpResponse::Ok().json(view(&payments, &record)))
 }
@@ -272,10 +297,12 @@ struct Page {
 }
 
 pub async fn list(
+    req: HttpRequest,
     caller: Caller,
     payments: web::Data<Payments>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit(&req, &payments)?;
     let query = query.into_inner();
     let user = match (&query.user, &caller) {
         (Some(name), _) => {

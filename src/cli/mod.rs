@@ -172,6 +172,22 @@ pub struct ServeArgs {
     /// List the users on the landing page (`/`).
     #[arg(long, env = "RAYO_LIST_USERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub list_users: bool,
+    /// Callback requests per minute per client IP (0: no limit).
+    #[arg(
+        long,
+        env = "RAYO_RATE_LIMIT_CALLBACK_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub rate_limit_callback_per_minute: u32,
+    /// Invoice API requests per minute per client IP (0: no limit).
+    #[arg(long, env = "RAYO_RATE_LIMIT_API_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_api_per_minute: u32,
+    /// Header a trusted proxy puts the client's IP in (Fly.io: Fly-Client-IP) [default: the socket's peer]
+    #[arg(long, env = "RAYO_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Unpaid invoices one user may have at once (0: no cap).
+    #[arg(long, env = "RAYO_MAX_PENDING_PER_USER", default_value_t = 1000)]
+    pub max_pending_per_user: u32,
 }
 
 /// Which backend makes invoices.
@@ -476,6 +492,10 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
             .collect(),
         nostr_allow_private_relays: args.nostr_allow_private_relays,
         list_users: args.list_users,
+        rate_limit_callback_per_minute: args.rate_limit_callback_per_minute,
+        rate_limit_api_per_minute: args.rate_limit_api_per_minute,
+        client_ip_header: args.client_ip_header,
+        max_pending_per_user: args.max_pending_per_user,
     };
     let app = Application::build(settings.clone())
         .await

@@ -17,6 +17,8 @@ use crate::domain::{
     PayerData, SuccessAction, Username,
 };
 use crate::error::LnurlError;
+use crate::limits::PendingCounts;
+use crate::metrics::Metrics;
 use crate::nostr::ZapRequest;
 use crate::store::Db;
 
@@ -114,6 +116,8 @@ pub enum IssueError {
     Timeout,
     BadInvoice,
     Store,
+    /// The user has as many unpaid invoices as the operator allows.
+    TooManyPending,
 }
 
 impl IssueError {
@@ -123,6 +127,9 @@ impl IssueError {
             Self::Timeout => "The recipient's wallet did not answer in time; try again later",
             Self::BadInvoice => "The recipient's wallet returned an invalid invoice",
             Self::Store => "The invoice could not be recorded; try again later",
+            Self::TooManyPending => {
+                "This address has too many unpaid invoices right now; try again later"
+            }
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct Payments {
     pub verify_key: VerifyKey,
     pub backend_timeout: Duration,
     pub invoice_expiry: Duration,
+    pub metrics: Arc<Metrics>,
+    pub pending: Arc<PendingCounts>,
 }
 
 impl Payments {
@@ -307,6 +316,10 @@ impl Payments {
             expiry,
             app,
         } = issue;
+        if !self.pending.has_room(&user.name) {
+            tracing::warn!(user = %user.name, "refused an invoice: too many unpaid invoices for this user");
+            return Err(IssueError::TooManyPending);
+        }
         let capabilities = upstream.capabilities();
         let description_hash = match &description {
             InvoiceDescription::Hash { hash, .. } => Some(*hash),
@@ -319,12 +332,17 @@ impl Payments {
             expiry: expiry.min(capabilities.max_expiry),
             label: &label,
         };
-        let created = match tokio::time::timeout(
-            self.backend_timeout,
-            upstream.create_invoice(request),
-        )
-        .await
-        {
+        let started = std::time::Instant::now();
+        let answer =
+            tokio::time::timeout(self.backend_timeout, upstream.create_invoice(request)).await;
+        let outcome = match &answer {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "error",
+            Err(_) => "timeout",
+        };
+        self.metrics
+            .backend_call(backend, outcome, started.elapsed());
+        let created = match answer {
             Ok(Ok(created)) => created,
             Ok(Err(e)) => {
                 tracing::warn!(backend, user = %user.name, error = %e, "backend could not create an invoice");
@@ -378,6 +396,8 @@ impl Payments {
                 tracing::error!(error = %e, "could not store an invoice");
                 IssueError::Store
             })?;
+        Metrics::count(&self.metrics.invoices_created, backend);
+        self.pending.opened(&user.name);
         Ok(record)
     }
 

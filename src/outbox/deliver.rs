@@ -7,6 +7,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::event::{signature, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::clock::Clock;
 use crate::domain::{Attempt, Delivery, OutboxItem, Target};
+use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::watch::delay_after;
 
@@ -56,6 +57,7 @@ pub struct Deliverer {
     wake: Arc<Notify>,
     in_flight: Mutex<BTreeSet<crate::domain::EventId>>,
     endpoints: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Deliverer {
@@ -64,6 +66,7 @@ impl Deliverer {
         clock: Arc<dyn Clock>,
         policy: DeliveryPolicy,
         wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(policy.timeout)
@@ -81,6 +84,7 @@ impl Deliverer {
             wake,
             in_flight: Mutex::new(BTreeSet::new()),
             endpoints: Mutex::new(BTreeMap::new()),
+            metrics,
         })
     }
 
@@ -171,6 +175,18 @@ impl Deliverer {
         match recorded {
             Ok(Some(item)) => {
                 let last = item.log.last();
+                let kind = item.kind.as_str();
+                match item.delivery {
+                    Delivery::Delivered { .. } => {
+                        Metrics::event(&self.metrics.deliveries, kind);
+                        self.metrics.outbox_backlog.dec();
+                    }
+                    Delivery::Dead { .. } => {
+                        Metrics::event(&self.metrics.delivery_failures, kind);
+                        self.metrics.outbox_backlog.dec();
+                    }
+                    Delivery::Pending => Metrics::event(&self.metrics.delivery_failures, kind),
+                }
                 match item.delivery {
                     Delivery::Delivered { .. } => {
                         tracing::info!(event = %item.id, kind = item.kind.as_str(), attempts = item.attempts, "webhook delivered")

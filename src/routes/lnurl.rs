@@ -7,7 +7,9 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::LnurlError;
+use crate::limits::RateLimits;
 use crate::lnurl::Payments;
+use crate::metrics::Metrics;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -43,7 +45,14 @@ async fn callback(
     req: HttpRequest,
     name: web::Path<String>,
     payments: web::Data<Payments>,
+    limits: web::Data<RateLimits>,
 ) -> Result<HttpResponse, LnurlError> {
+    if !limits.allow_callback(&req) {
+        Metrics::route_limited(&payments.metrics, "callback");
+        return Err(LnurlError::new(
+            "Too many requests from your address; try again in a minute",
+        ));
+    }
     let answer = payments.callback(&name, req.query_string()).await?;
     Ok(HttpResponse::Ok().json(answer))
 }

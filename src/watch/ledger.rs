@@ -6,6 +6,8 @@ use tokio::sync::Notify;
 use super::Live;
 use crate::clock::Clock;
 use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus};
+use crate::limits::PendingCounts;
+use crate::metrics::Metrics;
 use crate::outbox::{events_for, ZapContext};
 use crate::store::{next_status, Db, StoreError};
 
@@ -33,6 +35,8 @@ pub struct Ledger {
     delivery_window: Duration,
     /// Signs zap receipts; `None` where no Nostr identity is loaded (the offline CLI).
     zaps: Option<ZapContext>,
+    metrics: Arc<Metrics>,
+    pending: Option<Arc<PendingCounts>>,
 }
 
 impl Ledger {
@@ -44,7 +48,21 @@ impl Ledger {
             clock,
             delivery_window,
             zaps: None,
+            metrics: Arc::new(Metrics::new()),
+            pending: None,
         }
+    }
+
+    /// Lowers `pending` as invoices stop being pending.
+    pub fn with_pending_counts(mut self, pending: Arc<PendingCounts>) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+
+    /// Counts transitions and queued events in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Signs and queues zap receipts for paid zaps.
@@ -55,6 +73,10 @@ impl Ledger {
 
     pub fn delivery_window(&self) -> Duration {
         self.delivery_window
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn live(&self) -> &Live {
@@ -86,10 +108,11 @@ impl Ledger {
         let max_age = self.delivery_window.as_secs();
         let cursor = cursor.map(|c| (cursor_key(c.backend), c.position));
         let zaps = self.zaps.clone();
-        let (changed, queued) = self
+        let (changed, closed, queued) = self
             .db
             .commit(move |store| {
                 let mut changed = Vec::new();
+                let mut closed = Vec::new();
                 let mut queued = 0usize;
                 for (hash, status) in changes {
                     let Some(before) = store.invoice(&hash)? else {
@@ -97,6 +120,9 @@ impl Ledger {
                     };
                     if !matches!(next_status(before.status, status), Ok(Some(_))) {
                         continue;
+                    }
+                    if before.is_pending() {
+                        closed.push(before.user.clone());
                     }
                     let after = store.set_invoice_status(&hash, status)?;
                     let user = store.user(&after.user)?;
@@ -110,9 +136,14 @@ impl Ledger {
                 if let Some((key, position)) = cursor {
                     store.put_meta(&key, &position.to_be_bytes())?;
                 }
-                Ok((changed, queued))
+                Ok((changed, closed, queued))
             })
             .await?;
+        if let Some(pending) = &self.pending {
+            for user in &closed {
+                pending.closed(user);
+            }
+        }
         for record in &changed {
             tracing::info!(
                 payment_hash = %record.payment_hash,
@@ -122,9 +153,19 @@ impl Ledger {
                 backend = %record.backend,
                 "invoice {}", record.status.name()
             );
+            match record.status {
+                InvoiceStatus::Paid(_) => {
+                    Metrics::count(&self.metrics.invoices_paid, &record.backend)
+                }
+                InvoiceStatus::Expired => {
+                    Metrics::count(&self.metrics.invoices_expired, &record.backend)
+                }
+                InvoiceStatus::Pending => {}
+            }
             self.live.publish(record.clone());
         }
         if queued > 0 {
+            self.metrics.outbox_backlog.inc_by(queued as i64);
             self.outbox_wake.notify_one();
         }
         Ok(changed)

@@ -14,6 +14,7 @@ mod invoice_api;
 mod lnbits;
 mod lnd;
 mod named_backends;
+mod ops;
 mod pages;
 mod phoenixd;
 mod settlement;

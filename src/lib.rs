@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod backends;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

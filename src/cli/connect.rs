@@ -341,6 +341,27 @@ impl Admin {
         }
     }
 
+    pub async fn backup(&self) -> Result<crate::backup::Backup, CliError> {
+        match self {
+            Self::Remote { .. } => self.call(Method::GET, "/backup", None::<&()>).await,
+            Self::Local(r) => Ok(r.backup().await?),
+        }
+    }
+
+    /// Restores need the store to themselves.
+    pub async fn restore(
+        &self,
+        backup: crate::backup::Backup,
+        force: bool,
+    ) -> Result<(usize, usize), CliError> {
+        match self {
+            Self::Remote { .. } => Err(CliError::Failed(
+                "a server is running on this data directory: stop it first, restore needs the store to itself".into(),
+            )),
+            Self::Local(r) => Ok(r.restore(backup, force).await?),
+        }
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,

@@ -88,6 +88,15 @@ pub enum Command {
     /// The server's Nostr identity, which signs zap receipts.
     #[command(subcommand)]
     Nostr(NostrCommand),
+    /// Write the whole store (users, invoices, events, keys, settings) to a JSON file.
+    Backup { file: PathBuf },
+    /// Load a backup into an empty store (the server must be stopped).
+    Restore {
+        file: PathBuf,
+        /// Replace what the store holds.
+        #[arg(long)]
+        force: bool,
+    },
     /// Tools for the dev backend (no real money).
     #[command(subcommand)]
     Dev(DevCommand),
@@ -434,6 +443,37 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             backend_check(backend.into(), global.json).await
         }
         Command::Webhook(cmd) => webhook(&global, cmd).await,
+        Command::Backup { file } => {
+            let backup = Admin::connect(&global).await?.backup().await?;
+            let json = serde_json::to_vec_pretty(&backup)
+                .map_err(|e| CliError::Failed(format!("backup: {e}")))?;
+            write_private(&file, &json)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+            if !global.json {
+                println!(
+                    "wrote {} users and {} invoices to {} (it holds secrets: keep it private)",
+                    backup.users.len(),
+                    backup.invoices.len(),
+                    file.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            let backup: crate::backup::Backup = serde_json::from_slice(&bytes).map_err(|e| {
+                CliError::Usage(format!("{}: not a rayo backup: {e}", file.display()))
+            })?;
+            let (users, invoices) = Admin::connect(&global)
+                .await?
+                .restore(backup, force)
+                .await?;
+            if !global.json {
+                println!("restored {users} users and {invoices} invoices");
+            }
+            Ok(())
+        }
         Command::Nostr(cmd) => {
             let admin = Admin::connect(&global).await?;
             let view = match cmd {
@@ -614,4 +654,14 @@ async fn invoice(global: &GlobalArgs, cmd: InvoiceCommand) -> Result<(), CliErro
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` to a new or truncated file readable by its owner only (backups hold secrets).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{name}/api-keys", web::post().to(create_api_key))
             .route("/api-keys", web::get().to(list_api_keys))
             .route("/api-keys/{id}", web::delete().to(revoke_api_key))
+            .route("/backup", web::get().to(backup))
             .route("/nostr", web::get().to(show_nostr))
             .route("/nostr/rotate", web::post().to(rotate_nostr))
             .route("/webhooks", web::get().to(list_webhooks))
@@ -220,4 +221,8 @@ async fn show_nostr(_: Admin, registry: web::Data<Registry>) -> Result<HttpRespo
 
 async fn rotate_nostr(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(registry.rotate_nostr_key().await?))
+}
+
+async fn backup(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.backup().await?))
 }

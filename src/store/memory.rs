@@ -212,6 +212,24 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .state()
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.state().metadata.values().cloned().collect())
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        *self.state() = State::default();
+        Ok(())
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -97,6 +97,12 @@ pub trait Store: Send + Sync + 'static {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Every meta entry, by key (for backups).
+    fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Every metadata string (for backups).
+    fn metadata_entries(&self) -> Result<Vec<String>, StoreError>;
+    /// Removes everything (a forced restore).
+    fn clear(&self) -> Result<(), StoreError>;
 
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;

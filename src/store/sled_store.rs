@@ -448,6 +448,41 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.meta
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(io)?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), value.to_vec()))
+            })
+            .collect()
+    }
+
+    fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
+        self.metadata
+            .iter()
+            .values()
+            .map(|v| {
+                String::from_utf8(v.map_err(io)?.to_vec())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        for tree in [
+            &self.users,
+            &self.metadata,
+            &self.invoices,
+            &self.outbox,
+            &self.api_keys,
+            &self.meta,
+        ] {
+            tree.clear().map_err(io)?;
+        }
+        Ok(())
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(io)?;
         Ok(())

@@ -550,3 +550,99 @@ async fn the_cli_shows_and_rotates_the_nostr_key_and_sets_nip05_identities() {
     );
     server.stop();
 }
+
+fn run_failing(dir: &Path, port: u16, args: &[&str]) -> String {
+    let output = rayo(dir, port).args(args).output().unwrap();
+    assert!(!output.status.success(), "rayo {args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
+    let old = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start(old.path(), port);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    run(
+        old.path(),
+        port,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--webhook-url",
+            "https://hooks.example/in",
+        ],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let body = get_json_url(&http, &format!("{base}/lnurlp/alice/callback?amount=5000")).await;
+    let verify = body["verify"].as_str().unwrap().to_owned();
+    let hash = verify.rsplit('/').nth(1).unwrap().to_owned();
+    run(old.path(), port, &["dev", "settle", &hash]);
+    let nostr = run_json(old.path(), port, &["nostr", "show"]);
+
+    // Taken from the running server through the admin API.
+    let file = old.path().join("backup.json");
+    run(old.path(), port, &["backup", file.to_str().unwrap()]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "backups hold secrets");
+    }
+    assert!(
+        run_failing(old.path(), port, &["restore", file.to_str().unwrap()])
+            .contains("stop it first")
+    );
+    server.stop();
+
+    let new = tempfile::tempdir().unwrap();
+    let new_port = free_port();
+    run(new.path(), new_port, &["restore", file.to_str().unwrap()]);
+    // Once there is data, only --force replaces it.
+    assert!(
+        run_failing(new.path(), new_port, &["restore", file.to_str().unwrap()]).contains("--force")
+    );
+    run(
+        new.path(),
+        new_port,
+        &["restore", "--force", file.to_str().unwrap()],
+    );
+
+    let server = Server::start(new.path(), new_port);
+    let users = run_json(new.path(), new_port, &["user", "list"]);
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "satoshi"]);
+    let invoice = run_json(new.path(), new_port, &["invoice", "show", &hash]);
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(
+        run_json(new.path(), new_port, &["nostr", "show"]),
+        nostr,
+        "same Nostr key"
+    );
+    // The verify key came along: the old verify URL's tag still works on the new server.
+    let moved = verify.replace(
+        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{new_port}"),
+    );
+    let answer = get_json_url(&http, &moved).await;
+    assert_eq!(answer["settled"], true);
+    server.stop();
+
+    let garbage = new.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"format\": \"something else\"}").unwrap();
+    assert!(run_failing(
+        new.path(),
+        new_port,
+        &["restore", "--force", garbage.to_str().unwrap()]
+    )
+    .contains("not a rayo backup"));
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::DevBackend;
 use crate::clock::{random_bytes, Clock};
-use crate::config::PublicUrl;
+use crate::config::Domains;
 use crate::directory::Directory;
 use crate::domain::{
     ApiKey, Attempt, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, Metadata, OutboxItem,
@@ -35,7 +35,7 @@ pub struct Registry {
     db: Db,
     /// The live LNURL routes' view of users, when a server runs.
     directory: Option<Arc<Directory>>,
-    public_url: PublicUrl,
+    domains: Domains,
     clock: Arc<dyn Clock>,
     dev: Arc<DevBackend>,
     ledger: Arc<Ledger>,
@@ -61,7 +61,7 @@ impl Registry {
     pub fn new(
         db: Db,
         directory: Option<Arc<Directory>>,
-        public_url: PublicUrl,
+        domains: Domains,
         clock: Arc<dyn Clock>,
         dev: Arc<DevBackend>,
         ledger: Arc<Ledger>,
@@ -69,7 +69,7 @@ impl Registry {
         Self {
             db,
             directory,
-            public_url,
+            domains,
             clock,
             dev,
             ledger,
@@ -116,6 +116,30 @@ impl Registry {
         self
     }
 
+    /// The domain `settings` put a user on (`current` if they name none), checked against the
+    /// configured ones.
+    fn domain_for(
+        &self,
+        settings: &UserSettings,
+        current: Option<&str>,
+    ) -> Result<String, AdminError> {
+        match settings.domain.as_deref() {
+            Some("") => Ok(self.domains.primary().domain().to_owned()),
+            Some(wanted) => self
+                .domains
+                .get(wanted)
+                .map(|u| u.domain().to_owned())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.domains.all().map(|u| u.domain()).collect();
+                    AdminError::Invalid(format!(
+                        "domain: '{wanted}' is not configured (configured: {})",
+                        known.join(", ")
+                    ))
+                }),
+            None => Ok(self.domains.for_user(current).domain().to_owned()),
+        }
+    }
+
     fn check_backend(&self, settings: &UserSettings) -> Result<(), AdminError> {
         match (&settings.backend, &self.known_backends) {
             (Some(name), Some(known)) if !name.is_empty() && !known.contains(name) => {
@@ -133,14 +157,14 @@ impl Registry {
         let users = self.db.read(|s| s.users()).await?;
         Ok(users
             .iter()
-            .map(|u| UserView::of(u, &self.public_url, false))
+            .map(|u| UserView::of(u, &self.domains, false))
             .collect())
     }
 
     pub async fn user(&self, name: &str) -> Result<UserView, AdminError> {
         let name = parse_name(name)?;
         let user = self.db.store().user(&name)?.ok_or_else(|| no_user(&name))?;
-        Ok(UserView::of(&user, &self.public_url, false))
+        Ok(UserView::of(&user, &self.domains, false))
     }
 
     /// Creates a user. The view shows the webhook secret, this once.
@@ -152,7 +176,7 @@ impl Registry {
         let name =
             Username::parse_new(name).map_err(|e| AdminError::Invalid(format!("name: {e}")))?;
         self.check_backend(&settings)?;
-        let domain = self.public_url.domain().to_owned();
+        let domain = self.domain_for(&settings, None)?;
         let now = self.clock.unix();
         self.write_user(move |store| {
             if store.user(&name)?.is_some() {
@@ -173,7 +197,7 @@ impl Registry {
             Ok(Ok(Some(user)))
         })
         .await
-        .map(|user| UserView::of(&user, &self.public_url, true))
+        .map(|user| UserView::of(&user, &self.domains, true))
     }
 
     /// Changes a user. The view shows the webhook secret only if this change created one.
@@ -184,7 +208,12 @@ impl Registry {
     ) -> Result<UserView, AdminError> {
         let name = parse_name(name)?;
         self.check_backend(&settings)?;
-        let domain = self.public_url.domain().to_owned();
+        let requested = settings
+            .domain
+            .as_ref()
+            .map(|_| self.domain_for(&settings, None))
+            .transpose()?;
+        let domains = self.domains.clone();
         let now = self.clock.unix();
         let (user, fresh_secret) = self
             .write_user_with(move |store| {
@@ -192,6 +221,12 @@ impl Registry {
                     return Ok(Err(no_user(&name)));
                 };
                 let before = current.webhook_secret.clone();
+                let domain = requested.clone().unwrap_or_else(|| {
+                    domains
+                        .for_user(current.domain.as_deref())
+                        .domain()
+                        .to_owned()
+                });
                 let ctx = UserContext {
                     domain: &domain,
                     now,
@@ -206,7 +241,7 @@ impl Registry {
                 Ok(Ok((Some(updated), fresh)))
             })
             .await?;
-        Ok(UserView::of(&user, &self.public_url, fresh_secret))
+        Ok(UserView::of(&user, &self.domains, fresh_secret))
     }
 
     pub async fn remove_user(&self, name: &str) -> Result<(), AdminError> {
@@ -248,14 +283,15 @@ impl Registry {
             + 'static,
     {
         let _guard = self.user_writes.lock().await;
-        let domain = self.public_url.domain().to_owned();
+        let domains = self.domains.clone();
         let (user, extra) = self
             .db
             .commit(move |store| {
                 let outcome = op(store)?;
                 // Invoices refer to the metadata by hash: store it with the user who serves it.
                 if let Ok((Some(user), _)) = &outcome {
-                    store.put_metadata(Metadata::for_user(user, &domain).as_str())?;
+                    let domain = domains.for_user(user.domain.as_deref()).domain();
+                    store.put_metadata(Metadata::for_user(user, domain).as_str())?;
                 }
                 Ok(outcome)
             })
@@ -650,6 +686,9 @@ fn no_invoice(hash: &Hash32) -> AdminError {
 pub struct UserView {
     pub name: String,
     pub address: String,
+    /// The domain the address lives on.
+    #[serde(default)]
+    pub domain: String,
     pub lnurl: String,
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -678,11 +717,13 @@ pub struct UserView {
 }
 
 impl UserView {
-    pub fn of(user: &User, public_url: &PublicUrl, reveal_secret: bool) -> Self {
+    pub fn of(user: &User, domains: &Domains, reveal_secret: bool) -> Self {
+        let public_url = domains.for_user(user.domain.as_deref());
         let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
         Self {
             name: user.name.to_string(),
             address: format!("{}@{}", user.name, public_url.domain()),
+            domain: public_url.domain().to_owned(),
             lnurl: bech32::encode(&well_known).unwrap_or_default(),
             description: user.description.clone(),
             long_description: user.long_description.clone(),

@@ -12,7 +12,10 @@ use crate::domain::Secret;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// The primary domain's public URL.
     pub public_url: PublicUrl,
+    /// More domains served by this server, each with its own public URL.
+    pub extra_public_urls: Vec<PublicUrl>,
     pub data_dir: PathBuf,
     /// The backend the flags describe, known as `default`.
     pub backend: BackendSettings,
@@ -60,6 +63,7 @@ impl Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: PublicUrl::parse("http://localhost:8080")
                 .unwrap_or_else(|_| unreachable!()),
+            extra_public_urls: Vec::new(),
             data_dir: PathBuf::from("data"),
             backend: BackendSettings::default(),
             named_backends: Vec::new(),
@@ -83,6 +87,10 @@ impl Settings {
             client_ip_header: None,
             max_pending_per_user: 1000,
         }
+    }
+
+    pub fn domains(&self) -> Result<Domains, String> {
+        Domains::new(self.public_url.clone(), self.extra_public_urls.clone())
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -241,6 +249,58 @@ impl PublicUrl {
     /// `path` starts with `/`.
     pub fn join(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+}
+
+/// The domains this server answers for: the primary one (users who name none live there) and
+/// any others. Each has its own public URL; every URL handed out comes from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domains {
+    primary: PublicUrl,
+    others: Vec<PublicUrl>,
+}
+
+impl Domains {
+    pub fn new(primary: PublicUrl, others: Vec<PublicUrl>) -> Result<Self, String> {
+        let mut seen = vec![primary.domain().to_ascii_lowercase()];
+        for url in &others {
+            let domain = url.domain().to_ascii_lowercase();
+            if seen.contains(&domain) {
+                return Err(format!("domain {domain} is configured twice"));
+            }
+            seen.push(domain);
+        }
+        Ok(Self { primary, others })
+    }
+
+    pub fn single(primary: PublicUrl) -> Self {
+        Self {
+            primary,
+            others: Vec::new(),
+        }
+    }
+
+    pub fn primary(&self) -> &PublicUrl {
+        &self.primary
+    }
+
+    /// More than one domain: requests are routed by their `Host`.
+    pub fn is_multi(&self) -> bool {
+        !self.others.is_empty()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &PublicUrl> {
+        std::iter::once(&self.primary).chain(&self.others)
+    }
+
+    /// The configured domain called `domain` (`example.com`, `localhost:8080`).
+    pub fn get(&self, domain: &str) -> Option<&PublicUrl> {
+        self.all().find(|u| u.domain().eq_ignore_ascii_case(domain))
+    }
+
+    /// A user's public URL: their domain's, or the primary one.
+    pub fn for_user(&self, domain: Option<&str>) -> &PublicUrl {
+        domain.and_then(|d| self.get(d)).unwrap_or(&self.primary)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::config::PublicUrl;
+use crate::config::{Domains, PublicUrl};
 use crate::domain::{User, Username};
 use crate::lnurl::PayProfile;
 
@@ -19,19 +19,19 @@ pub struct ZapAdvert {
 pub type ZapCapable = Box<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 
 pub struct Directory {
-    public_url: PublicUrl,
+    domains: Domains,
     profiles: RwLock<HashMap<Username, Arc<PayProfile>>>,
     zaps: Option<ZapAdvert>,
 }
 
 impl Directory {
-    pub fn new(public_url: PublicUrl, users: Vec<User>) -> Self {
-        Self::with_zaps(public_url, users, None)
+    pub fn new(domains: Domains, users: Vec<User>) -> Self {
+        Self::with_zaps(domains, users, None)
     }
 
-    pub fn with_zaps(public_url: PublicUrl, users: Vec<User>, zaps: Option<ZapAdvert>) -> Self {
+    pub fn with_zaps(domains: Domains, users: Vec<User>, zaps: Option<ZapAdvert>) -> Self {
         let directory = Self {
-            public_url,
+            domains,
             profiles: RwLock::new(HashMap::new()),
             zaps,
         };
@@ -41,8 +41,29 @@ impl Directory {
         directory
     }
 
+    /// The primary domain's public URL.
     pub fn public_url(&self) -> &PublicUrl {
-        &self.public_url
+        self.domains.primary()
+    }
+
+    pub fn domains(&self) -> &Domains {
+        &self.domains
+    }
+
+    /// The public URL of `user`'s domain.
+    pub fn public_url_for(&self, user: &User) -> &PublicUrl {
+        self.domains.for_user(user.domain.as_deref())
+    }
+
+    /// The user `name` as seen from a request for `host`. With one domain the host does not
+    /// matter; with several, it must be a configured domain and the user must live on it.
+    pub fn get_on(&self, host: Option<&str>, name: &Username) -> Option<Arc<PayProfile>> {
+        let profile = self.get(name)?;
+        if !self.domains.is_multi() {
+            return Some(profile);
+        }
+        let asked = self.domains.get(host?)?;
+        (self.public_url_for(&profile.user).domain() == asked.domain()).then_some(profile)
     }
 
     pub fn get(&self, name: &Username) -> Option<Arc<PayProfile>> {
@@ -85,7 +106,8 @@ impl Directory {
 
     pub fn upsert(&self, user: User) -> Arc<PayProfile> {
         let nostr = self.nostr_key_for(&user);
-        let profile = Arc::new(PayProfile::build(user, &self.public_url, nostr.as_deref()));
+        let public_url = self.public_url_for(&user).clone();
+        let profile = Arc::new(PayProfile::build(user, &public_url, nostr.as_deref()));
         self.profiles
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -230,16 +230,13 @@ impl Application {
                     .unwrap_or(false)
             }),
         };
-        let directory = Arc::new(Directory::with_zaps(
-            settings.public_url.clone(),
-            users,
-            Some(zaps),
-        ));
+        let domains = settings.domains().map_err(StartupError::Config)?;
+        let directory = Arc::new(Directory::with_zaps(domains.clone(), users, Some(zaps)));
         let known = backends.iter().map(|(name, _)| name.to_owned()).collect();
         let registry = Registry::new(
             db.clone(),
             Some(directory.clone()),
-            settings.public_url.clone(),
+            domains,
             clock.clone(),
             dev,
             ledger.clone(),

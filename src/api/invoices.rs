@@ -54,7 +54,11 @@ pub struct ExpiryRange {
 
 pub fn view(payments: &Payments, record: &InvoiceRecord) -> AppInvoiceView {
     let mut view = AppInvoiceView::of(record, payments.clock.unix());
-    let public_url = payments.directory.public_url();
+    let profile = payments.directory.get(&record.user);
+    let public_url = match &profile {
+        Some(profile) => payments.directory.public_url_for(&profile.user),
+        None => payments.directory.public_url(),
+    };
     view.verify_url = Some(
         payments
             .verify_key

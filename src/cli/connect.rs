@@ -16,7 +16,6 @@ use crate::admin::{
 };
 use crate::backends::DevBackend;
 use crate::clock::SystemClock;
-use crate::config::PublicUrl;
 use crate::domain::{Secret, UserSettings};
 use crate::keys::{read_admin_token, ServerKeys};
 use crate::nostr::NostrIdentity;
@@ -99,7 +98,7 @@ impl Admin {
             }
             Err(e) => return Err(CliError::Failed(format!("opening the store at {}: {e}", path.display()))),
         };
-        let public_url = PublicUrl::parse(&global.public_url).map_err(CliError::Usage)?;
+        let domains = global.domains()?;
         let db = Db::new(Arc::new(store));
         let keys = ServerKeys::load_or_create(&db)
             .await
@@ -136,7 +135,7 @@ impl Admin {
             )
             .with_zaps(zaps),
         );
-        let registry = Registry::new(db, None, public_url, clock, dev, ledger)
+        let registry = Registry::new(db, None, domains, clock, dev, ledger)
             .knowing_backends(known)
             .with_nostr(identity);
         Ok(Self::Local(Box::new(registry)))

@@ -47,6 +47,14 @@ pub struct GlobalArgs {
         global = true
     )]
     pub public_url: String,
+    /// More domains, each as its public URL (comma-separated); users pick one with --domain.
+    #[arg(
+        long,
+        env = "RAYO_EXTRA_PUBLIC_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub extra_public_urls: Vec<String>,
     /// Address to listen on (serve), and where the CLI looks for a running server.
     #[arg(
         long,
@@ -67,6 +75,21 @@ pub struct GlobalArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+impl GlobalArgs {
+    pub fn extra_domains(&self) -> Result<Vec<PublicUrl>, CliError> {
+        self.extra_public_urls
+            .iter()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| PublicUrl::parse(u.trim()).map_err(CliError::Usage))
+            .collect()
+    }
+
+    pub fn domains(&self) -> Result<crate::config::Domains, CliError> {
+        let primary = PublicUrl::parse(&self.public_url).map_err(CliError::Usage)?;
+        crate::config::Domains::new(primary, self.extra_domains()?).map_err(CliError::Usage)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +384,9 @@ pub struct UserFlags {
     /// The configured backend that makes this user's invoices; "" for the default one.
     #[arg(long)]
     pub backend: Option<String>,
+    /// The configured domain this address lives on (RAYO_EXTRA_PUBLIC_URLS); "" for the primary.
+    #[arg(long)]
+    pub domain: Option<String>,
     /// NIP-05 identity: the user's Nostr public key, hex or npub; "" removes it.
     #[arg(long)]
     pub nostr_pubkey: Option<String>,
@@ -399,6 +425,7 @@ impl UserFlags {
             rotate_webhook_secret: None,
             disabled: None,
             backend: self.backend,
+            domain: self.domain,
             nostr_pubkey: self.nostr_pubkey,
             nostr_relays: self.nostr_relays.map(|list| {
                 list.split(',')
@@ -510,6 +537,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
     let settings = Settings {
         bind: global.bind,
         public_url: PublicUrl::parse(&global.public_url).map_err(CliError::Usage)?,
+        extra_public_urls: global.extra_domains()?,
         data_dir: global.data_dir.clone(),
         backend: args.backend.into(),
         named_backends,

@@ -21,7 +21,7 @@ fn time(unix: u64) -> String {
 }
 
 fn sats(msat: u64) -> String {
-    if msat % 1000 == 0 {
+    if msat.is_multiple_of(1000) {
         format!("{} sat", msat / 1000)
     } else {
         format!("{msat} msat")

@@ -51,7 +51,7 @@ impl Msat {
     }
 
     pub const fn is_whole_sat(self) -> bool {
-        self.0 % 1000 == 0
+        self.0.is_multiple_of(1000)
     }
 
     pub const fn whole_sats(self) -> u64 {

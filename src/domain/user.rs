@@ -33,6 +33,9 @@ pub struct User {
     /// The configured backend serving this user; `None`: the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// The domain the address lives on; `None`: the server's primary domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// NIP-05: the user's Nostr public key (lowercase hex) and relays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nostr_pubkey: Option<String>,
@@ -138,6 +141,10 @@ pub struct UserSettings {
     #[validate(length(max = 64, message = "must be at most 64 characters"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// One of the configured domains; "" moves the user to the primary domain.
+    #[validate(length(max = 253, message = "must be at most 253 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// NIP-05 public key, hex or npub; "" removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nostr_pubkey: Option<String>,
@@ -180,6 +187,7 @@ impl User {
             webhook_url: None,
             webhook_secret: None,
             backend: None,
+            domain: None,
             nostr_pubkey: None,
             nostr_relays: Vec::new(),
             disabled: false,
@@ -211,6 +219,7 @@ impl User {
             rotate_webhook_secret,
             disabled,
             backend,
+            domain,
             nostr_pubkey,
             nostr_relays,
         } = settings;
@@ -261,6 +270,10 @@ impl User {
         }
         if rotate_webhook_secret == Some(true) {
             self.webhook_secret = Some((ctx.new_secret)());
+        }
+        if let Some(domain) = domain {
+            // The registry checks it names a configured domain; stored lowercase.
+            self.domain = Some(domain.to_ascii_lowercase()).filter(|d| !d.is_empty());
         }
         if let Some(key) = nostr_pubkey {
             self.nostr_pubkey = if key.is_empty() {

@@ -148,11 +148,12 @@ pub struct Payments {
 }
 
 impl Payments {
-    /// The user behind an address's local part, if they are taking payments.
-    pub fn profile(&self, name: &str) -> Result<Arc<PayProfile>, LnurlError> {
+    /// The user behind an address's local part on the domain `host` asked for, if they are
+    /// taking payments.
+    pub fn profile(&self, host: Option<&str>, name: &str) -> Result<Arc<PayProfile>, LnurlError> {
         let profile = Username::from_address(name)
             .ok()
-            .and_then(|name| self.directory.get(&name))
+            .and_then(|name| self.directory.get_on(host, &name))
             .ok_or_else(|| LnurlError::new("Unknown user"))?;
         if profile.user.disabled {
             return Err(LnurlError::new("This address is not accepting payments"));
@@ -160,8 +161,13 @@ impl Payments {
         Ok(profile)
     }
 
-    pub async fn callback(&self, name: &str, query: &str) -> Result<PayResponse, LnurlError> {
-        self.callback_for(name, query)
+    pub async fn callback(
+        &self,
+        host: Option<&str>,
+        name: &str,
+        query: &str,
+    ) -> Result<PayResponse, LnurlError> {
+        self.callback_for(host, name, query)
             .await
             .map(|(response, _)| response)
     }
@@ -169,11 +175,12 @@ impl Payments {
     /// The callback, also saying which invoice it made (for the pay page).
     pub async fn callback_for(
         &self,
+        host: Option<&str>,
         name: &str,
         query: &str,
     ) -> Result<(PayResponse, Hash32), LnurlError> {
         let params = parse_callback_query(query)?;
-        let profile = self.profile(name)?;
+        let profile = self.profile(host, name)?;
         let user = &profile.user;
         let Some((backend_name, upstream)) = self.backends.get(user.backend.as_deref()) else {
             tracing::error!(user = %user.name, backend = ?user.backend, "the user's backend is not configured");
@@ -287,7 +294,7 @@ impl Payments {
             .await
             .map_err(|e| LnurlError::new(e.wallet_reason()))?;
         let verify = self.verify_key.url(
-            self.directory.public_url(),
+            self.directory.public_url_for(user),
             &user.name,
             &record.payment_hash,
         );

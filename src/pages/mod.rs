@@ -7,12 +7,13 @@ mod qr;
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Serialize;
 
 use crate::domain::{DescriptionSource, Hash32};
 use crate::lnurl::{bech32, Payments};
+use crate::routes::request_host;
 
 /// Whether the landing page lists users (off unless the operator says so).
 #[derive(Debug, Clone, Copy)]
@@ -106,13 +107,26 @@ struct Landing<'a> {
     users: Vec<String>,
 }
 
-async fn landing(payments: web::Data<Payments>, list: web::Data<ListUsers>) -> HttpResponse {
+async fn landing(
+    req: HttpRequest,
+    payments: web::Data<Payments>,
+    list: web::Data<ListUsers>,
+) -> HttpResponse {
+    let domains = payments.directory.domains();
+    let host = request_host(&req);
+    let Some(public_url) = (match host.as_deref() {
+        Some(host) if domains.is_multi() => domains.get(host),
+        _ => Some(domains.primary()),
+    }) else {
+        return not_found(&payments, "This server does not serve that domain.");
+    };
     let mut users: Vec<String> = if list.0 {
         payments
             .directory
             .profiles()
             .iter()
             .filter(|p| !p.user.disabled)
+            .filter(|p| payments.directory.public_url_for(&p.user).domain() == public_url.domain())
             .map(|p| p.user.name.to_string())
             .collect()
     } else {
@@ -122,7 +136,7 @@ async fn landing(payments: web::Data<Payments>, list: web::Data<ListUsers>) -> H
     html(
         StatusCode::OK,
         Landing {
-            domain: payments.directory.public_url().domain(),
+            domain: public_url.domain(),
             users,
         },
     )
@@ -166,12 +180,17 @@ struct PayPage<'a> {
     error: Option<String>,
 }
 
-fn render_pay_page(payments: &Payments, name: &str, error: Option<String>) -> HttpResponse {
-    let Ok(profile) = payments.profile(name) else {
+fn render_pay_page(
+    payments: &Payments,
+    host: Option<&str>,
+    name: &str,
+    error: Option<String>,
+) -> HttpResponse {
+    let Ok(profile) = payments.profile(host, name) else {
         return not_found(payments, "No such Lightning Address here.");
     };
     let user = &profile.user;
-    let public_url = payments.directory.public_url();
+    let public_url = payments.directory.public_url_for(user);
     let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
     let lnurl = bech32::encode(&well_known).unwrap_or_default();
     let status = if error.is_some() {
@@ -201,8 +220,12 @@ fn render_pay_page(payments: &Payments, name: &str, error: Option<String>) -> Ht
     )
 }
 
-async fn pay_page(name: web::Path<String>, payments: web::Data<Payments>) -> HttpResponse {
-    render_pay_page(&payments, &name, None)
+async fn pay_page(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payments: web::Data<Payments>,
+) -> HttpResponse {
+    render_pay_page(&payments, request_host(&req).as_deref(), &name, None)
 }
 
 #[derive(serde::Deserialize)]
@@ -214,10 +237,13 @@ struct PayForm {
 /// The pay page's form: an invoice through the same callback wallets use, then its checkout
 /// page (a redirect, so reloading the checkout page never makes another invoice).
 async fn pay_form(
+    req: HttpRequest,
     name: web::Path<String>,
     form: web::Query<PayForm>,
     payments: web::Data<Payments>,
 ) -> HttpResponse {
+    let host = request_host(&req);
+    let host = host.as_deref();
     let sats = form
         .amount
         .as_deref()
@@ -227,6 +253,7 @@ async fn pay_form(
     let Some(msat) = sats.and_then(|s| s.checked_mul(1000)) else {
         return render_pay_page(
             &payments,
+            host,
             &name,
             Some("Enter an amount in whole satoshis.".into()),
         );
@@ -236,11 +263,11 @@ async fn pay_form(
     if let Some(comment) = form.comment.as_deref().filter(|c| !c.is_empty()) {
         query.append_pair("comment", comment);
     }
-    match payments.callback_for(&name, &query.finish()).await {
+    match payments.callback_for(host, &name, &query.finish()).await {
         Ok((_, hash)) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("/pay/{hash}")))
             .finish(),
-        Err(e) => render_pay_page(&payments, &name, Some(e.reason)),
+        Err(e) => render_pay_page(&payments, host, &name, Some(e.reason)),
     }
 }
 
@@ -262,7 +289,7 @@ struct Checkout<'a> {
 
 /// Sats with up to three decimals (invoices may be for fractions of a satoshi).
 fn sats(msat: u64) -> String {
-    if msat % 1000 == 0 {
+    if msat.is_multiple_of(1000) {
         (msat / 1000).to_string()
     } else {
         format!("{}.{:03}", msat / 1000, msat % 1000)
@@ -283,23 +310,21 @@ async fn checkout(hash: web::Path<String>, payments: web::Data<Payments>) -> Htt
     let now = payments.clock.unix();
     let status = record.status_at(now);
     let left = record.expires_at.saturating_sub(now);
+    let profile = payments.directory.get(&record.user);
     let description = match &record.described_by {
         DescriptionSource::Memo { memo } => Some(memo.clone()),
-        _ => payments
-            .directory
-            .get(&record.user)
-            .map(|p| p.user.description.clone()),
+        _ => profile.as_ref().map(|p| p.user.description.clone()),
+    };
+    let public_url = match &profile {
+        Some(p) => payments.directory.public_url_for(&p.user),
+        None => payments.directory.public_url(),
     };
     html(
         StatusCode::OK,
         Checkout {
-            domain: payments.directory.public_url().domain(),
+            domain: public_url.domain(),
             payment_hash: record.payment_hash.to_hex(),
-            user: format!(
-                "{}@{}",
-                record.user,
-                payments.directory.public_url().domain()
-            ),
+            user: format!("{}@{}", record.user, public_url.domain()),
             amount_sats: sats(record.amount_msat.msat()),
             description,
             bolt11: &record.bolt11,

@@ -6,6 +6,7 @@ use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::request_host;
 use crate::error::LnurlError;
 use crate::limits::RateLimits;
 use crate::lnurl::Payments;
@@ -32,10 +33,11 @@ fn cors() -> DefaultHeaders {
 }
 
 async fn pay_request(
+    req: HttpRequest,
     name: web::Path<String>,
     payments: web::Data<Payments>,
 ) -> Result<HttpResponse, LnurlError> {
-    let profile = payments.profile(&name)?;
+    let profile = payments.profile(request_host(&req).as_deref(), &name)?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(profile.pay_request.clone()))
@@ -53,7 +55,9 @@ async fn callback(
             "Too many requests from your address; try again in a minute",
         ));
     }
-    let answer = payments.callback(&name, req.query_string()).await?;
+    let answer = payments
+        .callback(request_host(&req).as_deref(), &name, req.query_string())
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 

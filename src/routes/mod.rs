@@ -23,3 +23,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Last: `/{name}` must not shadow any endpoint above.
     crate::pages::configure_short_names(cfg);
 }
+
+/// The domain a request asked for: its `Host` header (or HTTP/2 authority). Used only to pick
+/// among configured domains, never to build URLs.
+pub fn request_host(req: &actix_web::HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+}

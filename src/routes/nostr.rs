@@ -32,9 +32,10 @@ async fn nostr_json(req: HttpRequest, payments: web::Data<Payments>) -> HttpResp
         .find(|(key, _)| key == "name")
         .map(|(_, value)| value.into_owned());
     if let Some(name) = name {
+        let host = super::request_host(&req);
         let profile = Username::from_address(&name)
             .ok()
-            .and_then(|user| payments.directory.get(&user));
+            .and_then(|user| payments.directory.get_on(host.as_deref(), &user));
         if let Some(profile) = profile.filter(|p| !p.user.disabled) {
             if let Some(key) = &profile.user.nostr_pubkey {
                 answer.names.insert(name.to_lowercase(), key.clone());

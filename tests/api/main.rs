@@ -10,6 +10,7 @@ mod buda;
 mod callback;
 mod callback_backend_faults;
 mod cln;
+mod domains;
 mod invoice_api;
 mod lnbits;
 mod lnd;

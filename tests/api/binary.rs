@@ -646,3 +646,148 @@ async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
     )
     .contains("not a rayo backup"));
 }
+
+/// Load on the callback from `clients` tasks until `stop`; every invoice a client received
+/// goes into `received` as (payment hash, bolt11).
+fn callback_load(
+    base: String,
+    clients: usize,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..clients)
+        .map(|_| {
+            let (base, received, stop) = (base.clone(), received.clone(), stop.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(2))
+                    .build()
+                    .unwrap();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let url = format!("{base}/lnurlp/alice/callback?amount=1000");
+                    let Ok(answer) = http.get(url).send().await else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    let Ok(body) = answer.json::<Value>().await else {
+                        continue;
+                    };
+                    if let Some(pr) = body["pr"].as_str() {
+                        let invoice: lightning_invoice::Bolt11Invoice = pr.parse().unwrap();
+                        let hash = hex::encode(bitcoin_hashes::Hash::to_byte_array(
+                            *invoice.payment_hash(),
+                        ));
+                        received.lock().unwrap().push((hash, pr.to_owned()));
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let receiver = crate::support::receiver::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server::start(dir.path(), port);
+    run(
+        dir.path(),
+        port,
+        &["user", "add", "alice", "--webhook-url", &receiver.url],
+    );
+    let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
+    let admin = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let mut paid: Vec<String> = Vec::new();
+
+    for round in 0..4 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = callback_load(base.clone(), 16, received.clone(), stop.clone());
+        // Pay some of what has been handed out so far, while the load runs.
+        let wait = 300 + u64::from(rayo::clock::random_bytes()[0]) * 4;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(wait) {
+            let next = received
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .step_by(7)
+                .next()
+                .cloned();
+            if let Some((hash, _)) = next.filter(|(h, _)| !paid.contains(h)) {
+                let settled = admin
+                    .post(format!("{base}/admin/v1/dev/settle/{hash}"))
+                    .bearer_auth(token.trim())
+                    .send()
+                    .await;
+                if settled.is_ok_and(|a| a.status() == 200) {
+                    paid.push(hash);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        kill_hard(server);
+        stop.store(true, Ordering::SeqCst);
+        for task in load {
+            let _ = task.await;
+        }
+        server = Server::start(dir.path(), port);
+        eprintln!(
+            "round {round}: {} invoices handed out, {} paid so far",
+            received.lock().unwrap().len(),
+            paid.len()
+        );
+    }
+
+    // Every invoice a client received is stored with its exact bolt11; every payment stuck.
+    let received = received.lock().unwrap().clone();
+    assert!(
+        received.len() > 100,
+        "the load produced invoices ({})",
+        received.len()
+    );
+    assert!(!paid.is_empty());
+    let stored: Vec<Value> = admin
+        .get(format!("{base}/admin/v1/invoices?limit=1000000"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_hash: std::collections::HashMap<&str, &Value> = stored
+        .iter()
+        .map(|i| (i["payment_hash"].as_str().unwrap(), i))
+        .collect();
+    for (hash, bolt11) in &received {
+        let record = by_hash
+            .get(hash.as_str())
+            .unwrap_or_else(|| panic!("invoice {hash} was lost"));
+        assert_eq!(record["bolt11"], bolt11.as_str());
+    }
+    for hash in &paid {
+        assert_eq!(by_hash[hash.as_str()]["status"], "paid", "{hash} went back");
+    }
+    // Every payment's webhook arrives, at least once, after all those kills.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = || {
+        let bodies: Vec<String> = receiver.received().into_iter().map(|r| r.body).collect();
+        paid.iter()
+            .all(|h| bodies.iter().any(|b| b.contains(h.as_str())))
+    };
+    while !delivered() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered(), "every paid invoice's webhook was delivered");
+    server.stop();
+}

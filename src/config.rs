@@ -54,6 +54,8 @@ pub struct Settings {
     pub client_ip_header: Option<String>,
     /// Unpaid invoices a user may have at once; 0: no cap.
     pub max_pending_per_user: u32,
+    /// Invoice requests to backends in flight at once.
+    pub max_backend_calls: usize,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl Settings {
             rate_limit_api_per_minute: 600,
             client_ip_header: None,
             max_pending_per_user: 1000,
+            max_backend_calls: 64,
         }
     }
 

@@ -278,6 +278,9 @@ impl Application {
             invoice_expiry: settings.invoice_expiry,
             metrics: metrics.clone(),
             pending,
+            backend_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_backend_calls.max(1),
+            )),
         });
         let limiter = limits.clone();
         tasks.push(tokio::spawn(async move {
@@ -314,6 +317,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::routes::record_request,
                 ))
+                .wrap(actix_web::middleware::from_fn(crate::routes::limit_headers))
                 .app_data(list_users.clone())
                 .app_data(expiry_range.clone())
                 .app_data(ledger.clone())

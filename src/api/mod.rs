@@ -23,7 +23,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY)
-                    .error_handler(|e, _| ApiError::invalid(format!("request body: {e}")).into()),
+                    .error_handler(|e, _| {
+                        use actix_web::error::JsonPayloadError;
+                        match e {
+                            JsonPayloadError::Overflow { .. }
+                            | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+                                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                                "too_large",
+                                format!("request bodies are at most {MAX_BODY} bytes"),
+                            ),
+                            other => ApiError::invalid(format!("request body: {other}")),
+                        }
+                        .into()
+                    }),
             )
             .app_data(
                 web::QueryConfig::default()

@@ -145,6 +145,9 @@ pub struct Payments {
     pub invoice_expiry: Duration,
     pub metrics: Arc<Metrics>,
     pub pending: Arc<PendingCounts>,
+    /// Backend calls in flight at once; more wait (within the backend timeout) for a slot, so
+    /// a slow upstream cannot pile up connections and memory.
+    pub backend_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Payments {
@@ -340,8 +343,11 @@ impl Payments {
             label: &label,
         };
         let started = std::time::Instant::now();
-        let answer =
-            tokio::time::timeout(self.backend_timeout, upstream.create_invoice(request)).await;
+        let answer = tokio::time::timeout(self.backend_timeout, async {
+            let _slot = self.backend_slots.acquire().await;
+            upstream.create_invoice(request).await
+        })
+        .await;
         let outcome = match &answer {
             Ok(Ok(_)) => "ok",
             Ok(Err(_)) => "error",

@@ -10,7 +10,7 @@ mod ops;
 use actix_web::web;
 
 pub use admin::AdminToken;
-pub use ops::{record_request, ReadinessCache};
+pub use ops::{limit_headers, record_request, ReadinessCache};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);

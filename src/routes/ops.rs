@@ -129,3 +129,26 @@ pub async fn record_request(
     }
     Ok(response)
 }
+
+/// Request heads beyond this are refused (HTTP/1 parsing already stops at 128 KiB): no
+/// wallet, browser or app needs more, and every byte is held while the request lives.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers add up to more than `MAX_HEADER_BYTES`, with 431.
+pub async fn limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
+    if size > MAX_HEADER_BYTES {
+        let response = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .json(serde_json::json!({"error": {"code": "too_large", "message": "request headers are too large"}}));
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

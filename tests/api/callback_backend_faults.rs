@@ -62,3 +62,26 @@ async fn callback_gives_up_on_a_hanging_backend_at_the_configured_timeout() {
     );
     assert!(app.invoices().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_stalled_backend_holds_at_most_the_configured_number_of_calls() {
+    let double = Arc::new(BackendDouble::new(Fault::Hangs));
+    let app = spawn_app_with(Some(double.clone()), |s| {
+        s.max_backend_calls = 2;
+        s.backend_timeout = std::time::Duration::from_millis(800);
+    })
+    .await;
+    let calls = (0..6).map(|_| app.callback("satoshi", "amount=1000"));
+    let answers = futures_util::future::join_all(calls).await;
+    for answer in &answers {
+        assert_lnurl_error(answer, "did not answer in time");
+    }
+    assert_eq!(
+        double
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the others waited for a slot and gave up at the timeout"
+    );
+    assert!(app.invoices().await.is_empty());
+}

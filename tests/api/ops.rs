@@ -18,11 +18,18 @@ async fn metrics_count_requests_invoices_payments_and_the_outbox() {
         .unwrap()
         .to_owned();
     app.settle(&hash).await;
+    // The failed attempt is counted once rayo has recorded it.
     assert!(
-        app.eventually(5, || async { receiver.attempts() >= 1 })
-            .await
+        app.eventually(5, || async {
+            app.get("/metrics")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("rayo_outbox_delivery_failures_total")
+        })
+        .await
     );
-
     let answer = app.get("/metrics").await;
     assert_eq!(answer.status(), 200);
     let text = answer.text().await.unwrap();
@@ -30,6 +37,7 @@ async fn metrics_count_requests_invoices_payments_and_the_outbox() {
         r#"rayo_invoices_created_total{backend="default"} 1"#,
         r#"rayo_invoices_paid_total{backend="default"} 1"#,
         r#"rayo_http_requests_total{route="/lnurlp/{name}/callback",method="GET",status="200"} 1"#,
+        r#"rayo_http_requests_total{route="/metrics",method="GET",status="200"}"#,
         r#"rayo_backend_invoice_requests_total{backend="default",outcome="ok"} 1"#,
         "rayo_outbox_backlog 1",
         r#"rayo_outbox_delivery_failures_total{kind="invoice.paid"}"#,
@@ -130,4 +138,50 @@ async fn a_user_with_too_many_unpaid_invoices_gets_no_more_until_some_are_paid()
         .to_owned();
     app.settle(&hash).await;
     assert!(app.callback("satoshi", "amount=1000").await["pr"].is_string());
+}
+
+#[tokio::test]
+async fn oversized_headers_queries_and_bodies_are_refused_without_harm() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    // A 64 KiB header: the connection is refused with a 4xx, the server carries on.
+    let mut stream = tokio::net::TcpStream::connect(app.domain()).await.unwrap();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = vec![0u8; 64];
+    let n = stream.read(&mut answer).await.unwrap_or(0);
+    let status = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(
+        status.is_empty() || status.starts_with("HTTP/1.1 4"),
+        "refused: {status:?}"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    // A callback query beyond 8 KiB is an LNURL error.
+    let long = app
+        .callback(
+            "satoshi",
+            &format!("amount=1000&comment={}", "a".repeat(9000)),
+        )
+        .await;
+    assert_lnurl_error(&long, "too long");
+
+    // An invoice API body beyond 16 KiB: 413, nothing stored.
+    let answer = app
+        .client
+        .post(format!("{}/api/v1/invoices", app.address))
+        .bearer_auth(&app.admin_token)
+        .header("Content-Type", "application/json")
+        .body(format!(
+            "{{\"user\":\"satoshi\",\"amount_sat\":1,\"description\":\"{}\"}}",
+            "a".repeat(20_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 413);
+    assert!(app.invoices().await.is_empty());
 }

@@ -36,6 +36,18 @@ pub struct BackendDouble {
     capabilities: Capabilities,
     fault: Mutex<Fault>,
     pub calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// The most calls that were ever in progress at once.
+    pub max_in_flight: AtomicUsize,
+}
+
+/// Counts a call as in progress until dropped (answered, or abandoned by a timeout).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl BackendDouble {
@@ -61,6 +73,8 @@ impl BackendDouble {
             },
             fault: Mutex::new(fault),
             calls: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -84,6 +98,9 @@ impl InvoiceBackend for BackendDouble {
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let _in_flight = InFlight(&self.in_flight);
         let fault = *self.fault.lock().unwrap();
         match fault {
             Fault::Fails => {

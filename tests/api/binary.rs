@@ -791,3 +791,150 @@ async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
     assert!(delivered(), "every paid invoice's webhook was delivered");
     server.stop();
 }
+
+#[tokio::test]
+async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", listener.local_addr().unwrap())
+    };
+    let secrets = [
+        ("RAYO_ADMIN_TOKEN", "admin-token-ZK3P"),
+        (
+            "RAYO_NOSTR_SECRET_KEY",
+            "7f7ff03d123792d6ac594bfa67bf6d0c0ab55b6b1fdb6249303fe861f1ccba9a",
+        ),
+        ("RAYO_BACKEND_NODE_MACAROON", "0201036c6e6402f8015ec3e7"),
+        ("RAYO_BACKEND_CORE_RUNE", "rune-Q8v2-secret"),
+        ("RAYO_BACKEND_WALLET_INVOICE_KEY", "lnbits-key-H4x9"),
+        ("RAYO_BACKEND_PHOENIX_PASSWORD", "phoenix-pass-W1"),
+        ("RAYO_BACKEND_PHOENIX_WEBHOOK_SECRET", "phoenix-hook-M7"),
+        ("RAYO_BACKEND_EXCHANGE_API_KEY", "buda-key-T5"),
+        ("RAYO_BACKEND_EXCHANGE_API_SECRET", "buda-secret-R2"),
+    ];
+    let toml = [
+        "node:lnd",
+        "core:cln",
+        "wallet:lnbits",
+        "phoenix:phoenixd",
+        "exchange:buda",
+    ]
+    .iter()
+    .map(|entry| {
+        let (name, kind) = entry.split_once(':').unwrap();
+        format!("[backends.{name}]\nkind = \"{kind}\"\nurl = \"{dead}\"\n")
+    })
+    .collect::<String>();
+    std::fs::write(dir.path().join("rayo.toml"), toml).unwrap();
+    let mut command = rayo(dir.path(), port);
+    for (key, value) in secrets {
+        command.env(key, value);
+    }
+    let mut child = command
+        .env("RAYO_LOG", "trace")
+        .env("RAYO_LOG_FORMAT", "json")
+        .env("RAYO_BACKEND_TIMEOUT_MS", "1500")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the logs while the server runs: a full pipe would stall its logging.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = pipe.read_to_string(&mut all);
+            all
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    tokio::task::spawn_blocking(move || wait_until_healthy(port))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let admin = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{base}/admin/v1{path}"))
+            .bearer_auth("admin-token-ZK3P")
+    };
+    // Users on every backend; callbacks that fail upstream; an API key; webhooks; readiness.
+    for backend in ["node", "core", "wallet", "phoenix", "exchange"] {
+        let created = admin(reqwest::Method::POST, "/users")
+            .json(&serde_json::json!({"name": backend, "settings": {"backend": backend, "webhook_url": "http://127.0.0.1:9/hook"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let answer: Value = http
+            .get(format!("{base}/lnurlp/{backend}/callback?amount=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "ERROR", "{backend}: {answer}");
+    }
+    let key: Value = admin(reqwest::Method::POST, "/users/node/api-keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_key = key["key"].as_str().unwrap().to_owned();
+    http.get(format!("{base}/api/v1/invoices"))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{base}/readyz")).send().await.unwrap();
+    http.post(format!("{base}/hooks/phoenix"))
+        .header("X-Phoenix-Signature", "00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let body = http
+        .get(format!("{base}/lnurlp/satoshi/callback?amount=1000"))
+        .send()
+        .await
+        .unwrap();
+    let hash = {
+        let body: Value = body.json().await.unwrap();
+        let invoice: lightning_invoice::Bolt11Invoice =
+            body["pr"].as_str().unwrap().parse().unwrap();
+        hex::encode(bitcoin_hashes::Hash::to_byte_array(*invoice.payment_hash()))
+    };
+    admin(reqwest::Method::POST, &format!("/dev/settle/{hash}"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let output = tokio::task::spawn_blocking(move || {
+        let _ = child.wait();
+        stdout.join().unwrap() + &stderr.join().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.lines().count() > 50,
+        "a full trace-level log: {output}"
+    );
+    for (key, value) in secrets
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .chain([("api key", api_key.as_str())])
+    {
+        assert!(!output.contains(value), "{key} appears in the log");
+    }
+}

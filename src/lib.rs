@@ -11,6 +11,8 @@ pub mod config_file;
 pub mod directory;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod limits;
 pub mod lnurl;

@@ -338,3 +338,14 @@ pub fn build(
         ),
     })
 }
+
+/// Runs every backend's response decoders on `body` (fuzzing and its corpus replay): whatever
+/// an upstream sends, decoding it must not panic.
+#[doc(hidden)]
+pub fn decode_any_response(body: &[u8]) {
+    lnd::fuzz_decode(body);
+    cln::fuzz_decode(body);
+    lnbits::fuzz_decode(body);
+    phoenixd::fuzz_decode(body);
+    buda::fuzz_decode(body);
+}

@@ -283,3 +283,10 @@ impl InvoiceBackend for PhoenixdBackend {
         Ok(info["nodeId"].as_str().map(|id| format!("node {id}")))
     }
 }
+
+/// Every decoder of phoenixd's answers and pushes, on arbitrary bytes (fuzzing): none may panic.
+pub(super) fn fuzz_decode(body: &[u8]) {
+    let _ = serde_json::from_slice::<Created>(body);
+    let _ = serde_json::from_slice::<Incoming>(body);
+    let _ = Pushed::received(body);
+}

@@ -11,6 +11,7 @@ mod callback;
 mod callback_backend_faults;
 mod cln;
 mod domains;
+mod fuzz_corpus;
 mod invoice_api;
 mod lnbits;
 mod lnd;

@@ -377,6 +377,25 @@ fn unix_time(text: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// Every decoder of Buda.com's answers, on arbitrary bytes (fuzzing): none may panic.
+pub(super) fn fuzz_decode(body: &[u8]) {
+    let _ = serde_json::from_slice::<Created>(body);
+    let _ = BudaBackend::error(StatusCode::UNPROCESSABLE_ENTITY, body);
+    if let Ok(listing) = serde_json::from_slice::<Deposits>(body) {
+        for deposit in listing.deposits {
+            let _ = deposit
+                .amount
+                .as_ref()
+                .and_then(|(btc, _)| parse_btc_to_sat(btc));
+            let _ = deposit.created_at.as_deref().and_then(unix_time);
+            let _ = deposit
+                .deposit_data
+                .and_then(|d| d.invoice)
+                .and_then(|i| payment_hash_of(&i.encoded_payment_request));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,24 +441,5 @@ mod tests {
             post,
             hex::encode(hmac::Hmac::<sha384::Hash>::from_engine(engine).to_byte_array())
         );
-    }
-}
-
-/// Every decoder of Buda.com's answers, on arbitrary bytes (fuzzing): none may panic.
-pub(super) fn fuzz_decode(body: &[u8]) {
-    let _ = serde_json::from_slice::<Created>(body);
-    let _ = BudaBackend::error(StatusCode::UNPROCESSABLE_ENTITY, body);
-    if let Ok(listing) = serde_json::from_slice::<Deposits>(body) {
-        for deposit in listing.deposits {
-            let _ = deposit
-                .amount
-                .as_ref()
-                .and_then(|(btc, _)| parse_btc_to_sat(btc));
-            let _ = deposit.created_at.as_deref().and_then(unix_time);
-            let _ = deposit
-                .deposit_data
-                .and_then(|d| d.invoice)
-                .and_then(|i| payment_hash_of(&i.encoded_payment_request));
-        }
     }
 }

@@ -325,6 +325,20 @@ fn now() -> u64 {
         .as_secs()
 }
 
+/// Every decoder of LNbits's answers, on arbitrary bytes (fuzzing): none may panic.
+pub(super) fn fuzz_decode(body: &[u8]) {
+    let _ = serde_json::from_slice::<Created>(body);
+    let _ = serde_json::from_slice::<Pushed>(body);
+    let _ = LnbitsBackend::error(StatusCode::NOT_FOUND, body);
+    if let Ok(status) = serde_json::from_slice::<Status>(body) {
+        if let Some(details) = status.details {
+            let _ = details.updated_at.as_deref().and_then(unix_time);
+            let _ = details.time.as_deref().and_then(unix_time);
+            let _ = details.expiry.as_deref().and_then(unix_time);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,19 +363,5 @@ mod tests {
         );
         let e = LnbitsBackend::error(StatusCode::BAD_GATEWAY, b"<html>oops</html>");
         assert!(matches!(e, BackendError::Unavailable(_)), "{e}");
-    }
-}
-
-/// Every decoder of LNbits's answers, on arbitrary bytes (fuzzing): none may panic.
-pub(super) fn fuzz_decode(body: &[u8]) {
-    let _ = serde_json::from_slice::<Created>(body);
-    let _ = serde_json::from_slice::<Pushed>(body);
-    let _ = LnbitsBackend::error(StatusCode::NOT_FOUND, body);
-    if let Ok(status) = serde_json::from_slice::<Status>(body) {
-        if let Some(details) = status.details {
-            let _ = details.updated_at.as_deref().and_then(unix_time);
-            let _ = details.time.as_deref().and_then(unix_time);
-            let _ = details.expiry.as_deref().and_then(unix_time);
-        }
     }
 }

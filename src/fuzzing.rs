@@ -64,8 +64,11 @@ pub fn backend_response(data: &[u8]) {
     let _ = invoice_check::check_invoice(text(data), &expected);
 }
 
+/// A fuzz target: arbitrary bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `fuzz/fuzz_targets/` and `fuzz/corpus/` call them.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("callback_query", callback_query),
     ("zap_request", zap_request),
     ("username", username),

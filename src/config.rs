@@ -12,6 +12,8 @@ use crate::domain::Secret;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on `bind`.
+    pub admin_bind: Option<SocketAddr>,
     /// The primary domain's public URL.
     pub public_url: PublicUrl,
     /// More domains served by this server, each with its own public URL.
@@ -66,6 +68,7 @@ impl Settings {
             public_url: PublicUrl::parse("http://localhost:8080")
                 .unwrap_or_else(|_| unreachable!()),
             extra_public_urls: Vec::new(),
+            admin_bind: None,
             data_dir: PathBuf::from("data"),
             backend: BackendSettings::default(),
             named_backends: Vec::new(),

@@ -304,6 +304,15 @@ impl Application {
         let token = web::Data::new(AdminToken(admin_token.clone()));
 
         let port = listener.local_addr()?.port();
+        let admin_listener = match settings.admin_bind {
+            Some(address) => Some(TcpListener::bind(address)?),
+            None => None,
+        };
+        let admin_address = admin_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
+        let admin_only = admin_address.map(|a| web::Data::new(crate::routes::AdminAddress(a)));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
@@ -321,23 +330,36 @@ impl Application {
                 .app_data(list_users.clone())
                 .app_data(expiry_range.clone())
                 .app_data(ledger.clone())
+                .configure(|cfg| {
+                    if let Some(admin) = &admin_only {
+                        cfg.app_data(admin.clone());
+                    }
+                })
                 .configure(routes::configure)
         })
         .listen(listener)?
         .shutdown_timeout(10);
+        if let Some(admin_listener) = admin_listener {
+            server = server.listen(admin_listener)?;
+        }
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
         let server = server.run();
 
         // Tells the CLI where this server's admin API is, whatever address it was bound to.
-        let local = if settings.bind.ip().is_unspecified() {
+        let admin_at = admin_address.unwrap_or(std::net::SocketAddr::new(settings.bind.ip(), port));
+        let local = if admin_at.ip().is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
-            settings.bind.ip().to_string()
+            admin_at.ip().to_string()
         };
         let server_url_file = server_url_path(&data_dir);
-        std::fs::write(&server_url_file, format!("http://{local}:{port}\n")).map_err(dir_error)?;
+        std::fs::write(
+            &server_url_file,
+            format!("http://{local}:{}\n", admin_at.port()),
+        )
+        .map_err(dir_error)?;
 
         Ok(Self {
             server,
@@ -354,6 +376,11 @@ impl Application {
     /// Stops the server from elsewhere (tests, signal handling).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// Where the admin API answers: its own address, or the main one.
+    pub fn admin_url(&self) -> Result<String, std::io::Error> {
+        std::fs::read_to_string(&self.server_url_file).map(|s| s.trim().to_owned())
     }
 
     pub fn port(&self) -> u16 {

@@ -220,6 +220,9 @@ pub struct ServeArgs {
     /// Unpaid invoices one user may have at once (0: no cap).
     #[arg(long, env = "RAYO_MAX_PENDING_PER_USER", default_value_t = 1000)]
     pub max_pending_per_user: u32,
+    /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on RAYO_BIND.
+    #[arg(long, env = "RAYO_ADMIN_BIND")]
+    pub admin_bind: Option<SocketAddr>,
     /// Invoice requests to backends in flight at once; more wait for a slot.
     #[arg(long, env = "RAYO_MAX_BACKEND_CALLS", default_value_t = 64)]
     pub max_backend_calls: usize,
@@ -568,6 +571,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         client_ip_header: args.client_ip_header,
         max_pending_per_user: args.max_pending_per_user,
         max_backend_calls: args.max_backend_calls.max(1),
+        admin_bind: args.admin_bind,
     };
     let app = Application::build(settings.clone())
         .await

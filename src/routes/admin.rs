@@ -16,6 +16,9 @@ use crate::error::ApiError;
 /// The token admin requests must present.
 pub struct AdminToken(pub Secret);
 
+/// Where the admin API listens, when it has an address of its own: elsewhere it does not exist.
+pub struct AdminAddress(pub std::net::SocketAddr);
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
@@ -59,6 +62,11 @@ impl FromRequest for Admin {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(admin) = req.app_data::<web::Data<AdminAddress>>() {
+            if req.app_config().local_addr() != admin.0 {
+                return ready(Err(ApiError::not_found("no such endpoint")));
+            }
+        }
         let presented = req
             .headers()
             .get(AUTHORIZATION)

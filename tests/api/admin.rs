@@ -230,3 +230,35 @@ async fn unknown_admin_routes_are_json_404s() {
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn the_admin_api_can_live_on_an_address_of_its_own() {
+    let app = crate::support::spawn_app_with(None, |s| {
+        s.admin_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    // Not on the public address...
+    let public = app.admin(reqwest::Method::GET, "/users", None).await;
+    assert_eq!(public.status(), 404);
+    // ...but where the server told the CLI to look.
+    let admin_url = std::fs::read_to_string(app.data_dir.path().join("server.url")).unwrap();
+    assert_ne!(admin_url.trim(), app.address);
+    let there = app
+        .client
+        .get(format!("{}/admin/v1/users", admin_url.trim()))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(there.status(), 200);
+    let wrong = app
+        .client
+        .get(format!("{}/admin/v1/users", admin_url.trim()))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    // Wallets are served as usual.
+    assert!(app.callback("satoshi", "amount=1000").await["pr"].is_string());
+}

@@ -95,7 +95,7 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users (Lightning Addresses).
     #[command(subcommand)]
     User(UserCommand),
@@ -469,7 +469,7 @@ pub enum DevCommand {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let Cli { global, command } = cli;
     match command {
-        Command::Serve(args) => serve(&global, args).await,
+        Command::Serve(args) => serve(&global, *args).await,
         Command::User(cmd) => user(&global, cmd).await,
         Command::Invoice(cmd) => invoice(&global, cmd).await,
         Command::Backend(BackendCommand::Check { backend }) => {

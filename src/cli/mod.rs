@@ -317,7 +317,7 @@ pub enum BackendCommand {
     /// Connect to the configured backend, make and check a 1-sat test invoice, and report.
     Check {
         #[command(flatten)]
-        backend: BackendArgs,
+        backend: Box<BackendArgs>,
     },
 }
 
@@ -473,7 +473,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(cmd) => user(&global, cmd).await,
         Command::Invoice(cmd) => invoice(&global, cmd).await,
         Command::Backend(BackendCommand::Check { backend }) => {
-            backend_check(backend.into(), global.json).await
+            backend_check((*backend).into(), global.json).await
         }
         Command::Webhook(cmd) => webhook(&global, cmd).await,
         Command::Backup { file } => {

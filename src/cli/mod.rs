@@ -92,10 +92,12 @@ impl GlobalArgs {
     }
 }
 
+// Parsed once per process: variant sizes do not matter here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(Box<ServeArgs>),
+    Serve(ServeArgs),
     /// Manage users (Lightning Addresses).
     #[command(subcommand)]
     User(UserCommand),
@@ -317,7 +319,7 @@ pub enum BackendCommand {
     /// Connect to the configured backend, make and check a 1-sat test invoice, and report.
     Check {
         #[command(flatten)]
-        backend: Box<BackendArgs>,
+        backend: BackendArgs,
     },
 }
 
@@ -469,11 +471,11 @@ pub enum DevCommand {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let Cli { global, command } = cli;
     match command {
-        Command::Serve(args) => serve(&global, *args).await,
+        Command::Serve(args) => serve(&global, args).await,
         Command::User(cmd) => user(&global, cmd).await,
         Command::Invoice(cmd) => invoice(&global, cmd).await,
         Command::Backend(BackendCommand::Check { backend }) => {
-            backend_check((*backend).into(), global.json).await
+            backend_check(backend.into(), global.json).await
         }
         Command::Webhook(cmd) => webhook(&global, cmd).await,
         Command::Backup { file } => {

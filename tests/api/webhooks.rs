@@ -219,3 +219,58 @@ async fn unpaid_invoices_expire_and_say_so_on_the_webhook_and_in_verify() {
     assert_eq!(app.settle(&hash).await.status(), 409);
     assert_eq!(app.invoice(&hash).await["status"], "expired");
 }
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_up_others_and_redirects_are_not_followed() {
+    let hanging = Receiver::start();
+    hanging.set_hanging(true);
+    let healthy = Receiver::start();
+    let redirecting = Receiver::start();
+    redirecting.redirect_to(&healthy.url);
+    let app = spawn_app_with(None, |_| {}).await;
+    app.add_user("slow", json!({"webhook_url": hanging.url}))
+        .await;
+    app.add_user("fine", json!({"webhook_url": healthy.url}))
+        .await;
+    app.add_user("moved", json!({"webhook_url": redirecting.url}))
+        .await;
+    // Many payments to the hanging receiver first, then one each to the others.
+    for _ in 0..8 {
+        let pr = app.callback("slow", "amount=1000").await;
+        assert!(pr["pr"].is_string());
+    }
+    for invoice in app.invoices().await {
+        app.settle(invoice["payment_hash"].as_str().unwrap()).await;
+    }
+    let fine = app.callback("fine", "amount=1000").await["verify"].clone();
+    assert!(fine.is_string());
+    let moved = app.callback("moved", "amount=1000").await["verify"].clone();
+    assert!(moved.is_string());
+    for invoice in app.invoices().await {
+        if invoice["user"] != "slow" {
+            app.settle(invoice["payment_hash"].as_str().unwrap()).await;
+        }
+    }
+    assert!(
+        app.eventually(5, || async { healthy.received().len() == 1 })
+            .await,
+        "the healthy receiver is served while another hangs"
+    );
+    assert!(
+        hanging.attempts() <= 4,
+        "at most 4 at once per endpoint: {}",
+        hanging.attempts()
+    );
+    // The redirect counted as a failure; nothing reached the redirect's target from it.
+    assert!(
+        app.eventually(5, || async {
+            webhooks(&app).await.iter().any(|e| {
+                e["last_outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("redirect"))
+            })
+        })
+        .await
+    );
+    assert_eq!(healthy.received().len(), 1);
+}

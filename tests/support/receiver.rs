@@ -17,6 +17,7 @@ struct State {
     received: Vec<Received>,
     down: bool,
     hanging: bool,
+    redirect_to: Option<String>,
     attempts: u32,
 }
 
@@ -52,6 +53,11 @@ impl Receiver {
         self.state.lock().unwrap().down = down;
     }
 
+    /// Answers every delivery with a redirect to `url` (rayo must not follow it).
+    pub fn redirect_to(&self, url: &str) {
+        self.state.lock().unwrap().redirect_to = Some(url.to_owned());
+    }
+
     /// While hanging, deliveries are accepted and never answered (for 60 s).
     pub fn set_hanging(&self, hanging: bool) {
         self.state.lock().unwrap().hanging = hanging;
@@ -81,6 +87,11 @@ async fn receive(
         return HttpResponse::ServiceUnavailable().finish();
     }
     let mut state = state.lock().unwrap();
+    if let Some(url) = &state.redirect_to {
+        return HttpResponse::TemporaryRedirect()
+            .insert_header(("Location", url.clone()))
+            .finish();
+    }
     if state.down {
         return HttpResponse::ServiceUnavailable().body("receiver is down");
     }

@@ -27,6 +27,8 @@ async fn misbehaving(name: &str, backend: Arc<dyn InvoiceBackend>, faults: Fault
         (Fault::Hangs, "did not answer in time"),
         (Fault::ServerError, "could not create an invoice"),
         (Fault::Garbage, "could not create an invoice"),
+        (Fault::Trickle, "did not answer in time"),
+        (Fault::Reset, "could not create an invoice"),
         (Fault::WrongAmount, "invalid invoice"),
         (Fault::WrongDescription, "invalid invoice"),
     ];

@@ -25,6 +25,10 @@ pub enum Fault {
     WrongAmount,
     /// Mints invoices committing to another description (hash or memo).
     WrongDescription,
+    /// Answers 200 and then trickles the body a byte at a time, forever (slowloris).
+    Trickle,
+    /// Starts an answer and drops the connection mid-body.
+    Reset,
 }
 
 /// The switch a test flips; the fake's server and minting read it.
@@ -58,7 +62,14 @@ where
         App::new()
             .wrap_fn(move |req, srv| {
                 let fault = faults.get();
-                let misbehave = matches!(fault, Fault::Hangs | Fault::ServerError | Fault::Garbage);
+                let misbehave = matches!(
+                    fault,
+                    Fault::Hangs
+                        | Fault::ServerError
+                        | Fault::Garbage
+                        | Fault::Trickle
+                        | Fault::Reset
+                );
                 let (held, call) = if misbehave {
                     (Some(req), None)
                 } else {
@@ -77,6 +88,20 @@ where
                         Fault::ServerError => {
                             HttpResponse::ServiceUnavailable().body("upstream exploded")
                         }
+                        Fault::Trickle => HttpResponse::Ok()
+                            .content_type("application/json")
+                            .streaming(futures_util::stream::unfold((), |()| async {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b" ")), ()))
+                            })),
+                        Fault::Reset => HttpResponse::Ok()
+                            .content_type("application/json")
+                            .streaming(futures_util::stream::iter([
+                                Ok(web::Bytes::from_static(b"{\"partial\":")),
+                                Err(actix_web::error::ErrorInternalServerError(
+                                    "connection reset",
+                                )),
+                            ])),
                         _ => HttpResponse::Ok()
                             .content_type("application/json")
                             .body("<html>surprise</html>"),

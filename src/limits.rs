@@ -113,7 +113,13 @@ impl PendingCounts {
     }
 
     pub fn opened(&self, user: &Username) {
-        *self.counts().entry(user.clone()).or_insert(0) += 1;
+        let mut counts = self.counts();
+        match counts.get_mut(user) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(user.clone(), 1);
+            }
+        }
     }
 
     pub fn closed(&self, user: &Username) {

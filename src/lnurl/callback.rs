@@ -400,10 +400,10 @@ impl Payments {
             backend_ref: created.backend_ref,
             app,
         };
-        let stored = record.clone();
         // (The metadata it refers to was stored when the profile was built.)
-        self.db
-            .commit(move |store| store.insert_invoice(&stored))
+        let record = self
+            .db
+            .commit(move |store| store.insert_invoice(&record).map(|()| record))
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not store an invoice");

@@ -274,3 +274,35 @@ async fn a_hanging_receiver_does_not_hold_up_others_and_redirects_are_not_follow
     );
     assert_eq!(healthy.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_receiver_down_past_the_delivery_window_is_dead_lettered_and_can_be_retried() {
+    let receiver = Receiver::start();
+    receiver.set_down(true);
+    let app = spawn_app_with(None, |s| {
+        s.webhook_first_retry = std::time::Duration::from_secs(1);
+        s.webhook_window = std::time::Duration::from_secs(2);
+    })
+    .await;
+    app.add_user("alice", json!({"webhook_url": receiver.url}))
+        .await;
+    let hash = pay_alice(&app).await;
+    app.settle(&hash).await;
+    assert!(
+        app.eventually(10, || async { webhooks(&app).await[0]["state"] == "dead" })
+            .await,
+        "given up after the window"
+    );
+    let attempts = receiver.attempts();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(receiver.attempts(), attempts, "no more attempts once dead");
+
+    receiver.set_down(false);
+    let id = webhooks(&app).await[0]["id"].as_str().unwrap().to_owned();
+    app.admin(Method::POST, &format!("/webhooks/{id}/retry"), None)
+        .await;
+    assert!(
+        app.eventually(5, || async { receiver.received().len() == 1 })
+            .await
+    );
+}

@@ -10,7 +10,13 @@ use serde_json::Value;
 use crate::support::get_json_url;
 use crate::support::wallet::{assert_preimage_matches, check_invoice};
 
-const RAYO: &str = env!("CARGO_BIN_EXE_rayo");
+/// The binary under test: `RAYO_TEST_BINARY` (CI points it at the release build, the artifact
+/// that ships), else the debug build `cargo test` made.
+fn rayo_binary() -> std::path::PathBuf {
+    std::env::var_os("RAYO_TEST_BINARY")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_rayo").into())
+}
 
 struct Server {
     child: Child,
@@ -52,7 +58,7 @@ impl Drop for Server {
 /// A `rayo` command with its settings in the environment and a working directory of its own,
 /// so no `.env` from elsewhere leaks in.
 fn rayo(dir: &Path, port: u16) -> Command {
-    let mut command = Command::new(RAYO);
+    let mut command = Command::new(rayo_binary());
     command
         .current_dir(dir)
         .env_remove("RAYO_ADMIN_TOKEN")
@@ -245,7 +251,7 @@ async fn the_cli_manages_users_offline_with_tables_by_default() {
 
 #[test]
 fn the_admin_token_is_never_shown_in_help() {
-    let output = Command::new(RAYO)
+    let output = Command::new(rayo_binary())
         .args(["serve", "--help"])
         .env("RAYO_ADMIN_TOKEN", "super-secret-token")
         .output()
@@ -266,7 +272,7 @@ fn settings_come_from_a_dot_env_file_when_the_environment_is_silent() {
         ),
     )
     .unwrap();
-    let output = Command::new(RAYO)
+    let output = Command::new(rayo_binary())
         .current_dir(dir.path())
         .env_remove("RAYO_PUBLIC_URL")
         .env_remove("RAYO_DATA_DIR")

@@ -72,6 +72,7 @@ pub async fn follow(
     ledger: web::Data<Ledger>,
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    super::invoices::rate_limit(&req, &payments)?;
     let record = find(&caller, &payments, &hash)?;
     let first = view(&payments, &record);
     let hash = record.payment_hash;

@@ -10,9 +10,10 @@ use crate::clock::Clock;
 use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, PaidDetails};
 use crate::store::Db;
 
-/// Pushed channels can miss things (a websocket that dropped a message, a stream that died
-/// quietly): every pending invoice is also looked up this often.
-const RECONCILE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// Channels without a cursor (websockets) can miss a message without noticing: for those
+/// backends every pending invoice is also looked up this often. Streams with a cursor replay
+/// what they missed, so they are reconciled only at start.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30 * 60);
 /// Lookups are made this many at a time while reconciling.
 const RECONCILE_CONCURRENCY: usize = 4;
 /// While nothing is pending, a polled backend is not asked; the store is checked this often.
@@ -87,6 +88,7 @@ impl Watcher {
 
     pub async fn run(self) {
         match self.backend.capabilities().payments {
+            PaymentNotice::Push if self.backend.resumes() => self.follow_pushes().await,
             PaymentNotice::Push => {
                 let reconciler = self.clone();
                 let _periodic = AbortOnDrop(tokio::spawn(async move {

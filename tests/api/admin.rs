@@ -259,6 +259,14 @@ async fn the_admin_api_can_live_on_an_address_of_its_own() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    // Wallets are served as usual.
+    // Metrics move with it; wallets are served as usual.
+    assert_eq!(app.get("/metrics").await.status(), 404);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", admin_url.trim()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
     assert!(app.callback("satoshi", "amount=1000").await["pr"].is_string());
 }

@@ -19,7 +19,7 @@ use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
     InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
-use crate::domain::{Hash32, Msat, Preimage, Secret};
+use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "Core Lightning";
 /// CLN's error code for a label it has seen before.
@@ -221,17 +221,11 @@ impl PaymentStream for WaitAnyInvoice {
 fn state_of(invoice: Listing, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
     Ok(match invoice.status.as_str() {
         "paid" => {
-            let preimage = invoice
+            let reported = invoice
                 .payment_preimage
                 .as_deref()
-                .and_then(|p| p.parse::<Hash32>().ok())
-                .map(Preimage)
-                .filter(|p| p.payment_hash() == *payment_hash)
-                .ok_or_else(|| {
-                    BackendError::Protocol(format!(
-                        "{NAME} reports the invoice paid without a matching preimage"
-                    ))
-                })?;
+                .and_then(|p| p.parse::<Hash32>().ok());
+            let preimage = super::matching_preimage(NAME, reported.map(|h| h.0), payment_hash)?;
             InvoiceState::Paid {
                 preimage: Some(preimage),
                 paid_at: invoice.paid_at.unwrap_or(0),

@@ -19,7 +19,7 @@ use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
     InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
-use crate::domain::{Hash32, Msat, Preimage, Secret};
+use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "LNbits";
 
@@ -246,21 +246,11 @@ impl InvoiceBackend for LnbitsBackend {
             expiry: None,
         });
         if found.paid {
-            let preimage: Hash32 = found
+            let reported = found
                 .preimage
                 .as_deref()
-                .and_then(|p| p.parse().ok())
-                .ok_or_else(|| {
-                    BackendError::Protocol(format!(
-                        "{NAME} reports the invoice paid without a preimage"
-                    ))
-                })?;
-            let preimage = Preimage(preimage);
-            if preimage.payment_hash() != *payment_hash {
-                return Err(BackendError::Protocol(format!(
-                    "{NAME} reported a preimage that does not match the payment hash"
-                )));
-            }
+                .and_then(|p| p.parse::<Hash32>().ok());
+            let preimage = super::matching_preimage(NAME, reported.map(|h| h.0), payment_hash)?;
             let paid_at = details
                 .updated_at
                 .as_deref()

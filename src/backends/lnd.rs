@@ -24,7 +24,7 @@ use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
     InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
-use crate::domain::{Hash32, Msat, Preimage, Secret};
+use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "LND";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -134,17 +134,8 @@ fn state_of(invoice: Invoice, payment_hash: &Hash32) -> Result<InvoiceState, Bac
         "OPEN" | "ACCEPTED" => InvoiceState::Pending,
         "CANCELED" => InvoiceState::Expired,
         "SETTLED" => {
-            let preimage = invoice
-                .r_preimage
-                .as_deref()
-                .and_then(decode_32)
-                .map(|b| Preimage(Hash32(b)))
-                .filter(|p| p.payment_hash() == *payment_hash)
-                .ok_or_else(|| {
-                    BackendError::Protocol(format!(
-                        "{NAME} reports the invoice settled without a matching preimage"
-                    ))
-                })?;
+            let reported = invoice.r_preimage.as_deref().and_then(decode_32);
+            let preimage = super::matching_preimage(NAME, reported, payment_hash)?;
             let number = |s: Option<String>| s.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             InvoiceState::Paid {
                 preimage: Some(preimage),

@@ -149,6 +149,23 @@ pub(crate) fn whole_sats(upstream: &str, amount: Msat) -> Result<u64, BackendErr
     }
 }
 
+/// The preimage an upstream reports for a paid invoice, which must be the one whose SHA-256 is
+/// `payment_hash`: a paid state without proof is a protocol error, not a payment.
+pub(crate) fn matching_preimage(
+    upstream: &str,
+    reported: Option<[u8; 32]>,
+    payment_hash: &Hash32,
+) -> Result<Preimage, BackendError> {
+    reported
+        .map(|bytes| Preimage(Hash32(bytes)))
+        .filter(|p| p.payment_hash() == *payment_hash)
+        .ok_or_else(|| {
+            BackendError::Protocol(format!(
+                "{upstream} reports the invoice paid without a matching preimage"
+            ))
+        })
+}
+
 /// What a backend knows about an invoice it made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvoiceState {

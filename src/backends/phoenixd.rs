@@ -22,7 +22,7 @@ use super::{
     InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::clock::{hmac_sha256, secrets_match};
-use crate::domain::{Hash32, Msat, Preimage, Secret};
+use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "phoenixd";
 
@@ -202,17 +202,11 @@ impl InvoiceBackend for PhoenixdBackend {
         if !incoming.is_paid {
             return Ok(InvoiceState::Pending);
         }
-        let preimage = incoming
+        let reported = incoming
             .preimage
             .as_deref()
-            .and_then(|p| p.parse::<Hash32>().ok())
-            .map(Preimage)
-            .filter(|p| p.payment_hash() == *payment_hash)
-            .ok_or_else(|| {
-                BackendError::Protocol(format!(
-                    "{NAME} reports the invoice paid without a matching preimage"
-                ))
-            })?;
+            .and_then(|p| p.parse::<Hash32>().ok());
+        let preimage = super::matching_preimage(NAME, reported.map(|h| h.0), payment_hash)?;
         let amount_received = incoming
             .received_sat
             .and_then(Msat::from_sat)

@@ -37,6 +37,57 @@ pub struct ZapContext {
     pub allow_private: bool,
 }
 
+/// A signed zap receipt and the relays it goes to. Made before the ledger's write (signing
+/// and re-checking the request cost tens of microseconds, which the store's single writer
+/// should not spend).
+#[derive(Debug, Clone)]
+pub struct ZapReceipt {
+    pub body: String,
+    pub relays: Vec<String>,
+}
+
+/// The receipt for `record` if it is a zap, once paid with `paid`.
+pub fn prepare_zap_receipt(
+    record: &InvoiceRecord,
+    paid: &PaidDetails,
+    zaps: &ZapContext,
+) -> Option<ZapReceipt> {
+    let raw = record.described_by.zap_request()?;
+    // Checked when the invoice was made; parsed again for its relays and tags.
+    let request = match ZapRequest::parse(raw, record.amount_msat.msat()) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::error!(payment_hash = %record.payment_hash, error = %e, "stored zap request no longer parses; no receipt");
+            return None;
+        }
+    };
+    let preimage = paid.preimage.map(|p| p.0.to_hex());
+    let body = match zap_receipt(
+        &zaps.identity.keys(),
+        &request,
+        &record.bolt11,
+        preimage.as_deref(),
+        paid.paid_at,
+    ) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(payment_hash = %record.payment_hash, error = %e, "could not sign a zap receipt");
+            return None;
+        }
+    };
+    let mut relays: Vec<String> = Vec::new();
+    for relay in request.relays.iter().chain(&zaps.fallback_relays) {
+        match check_relay_url(relay, zaps.allow_private) {
+            Ok(_) if !relays.contains(relay) => relays.push(relay.clone()),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(payment_hash = %record.payment_hash, error = %e, "skipping a zap request relay")
+            }
+        }
+    }
+    Some(ZapReceipt { body, relays })
+}
+
 /// The events an invoice's new status calls for: one per webhook that wants to hear of it
 /// (the user's, and the one an app set on the invoice), and for a paid zap, its receipt for
 /// each relay.
@@ -45,69 +96,18 @@ pub fn events_for(
     user: Option<&User>,
     now: u64,
     max_age: u64,
-    zaps: Option<&ZapContext>,
+    receipt: Option<&ZapReceipt>,
 ) -> Vec<OutboxItem> {
     let mut events = webhook_events(record, user, now, max_age);
-    if let (Some(zaps), InvoiceStatus::Paid(paid)) = (zaps, &record.status) {
-        events.extend(zap_receipts(record, paid, zaps, now, max_age));
-    }
-    events
-}
-
-fn zap_receipts(
-    record: &InvoiceRecord,
-    paid: &PaidDetails,
-    zaps: &ZapContext,
-    now: u64,
-    max_age: u64,
-) -> Vec<OutboxItem> {
-    let Some(raw) = record.described_by.zap_request() else {
-        return Vec::new();
-    };
-    // Checked when the invoice was made; parsed again for its relays and tags.
-    let request = match ZapRequest::parse(raw, record.amount_msat.msat()) {
-        Ok(request) => request,
-        Err(e) => {
-            tracing::error!(payment_hash = %record.payment_hash, error = %e, "stored zap request no longer parses; no receipt");
-            return Vec::new();
-        }
-    };
-    let preimage = paid.preimage.map(|p| p.0.to_hex());
-    let receipt = match zap_receipt(
-        &zaps.identity.keys(),
-        &request,
-        &record.bolt11,
-        preimage.as_deref(),
-        paid.paid_at,
-    ) {
-        Ok(receipt) => receipt,
-        Err(e) => {
-            tracing::error!(payment_hash = %record.payment_hash, error = %e, "could not sign a zap receipt");
-            return Vec::new();
-        }
-    };
-    let mut relays: Vec<&str> = Vec::new();
-    for relay in request.relays.iter().chain(&zaps.fallback_relays) {
-        match check_relay_url(relay, zaps.allow_private) {
-            Ok(_) if !relays.contains(&relay.as_str()) => relays.push(relay),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(payment_hash = %record.payment_hash, error = %e, "skipping a zap request relay")
-            }
-        }
-    }
-    relays
-        .into_iter()
-        .map(|url| {
-            let target = Target::NostrRelay {
-                url: url.to_owned(),
-            };
+    if let (Some(receipt), InvoiceStatus::Paid(_)) = (receipt, &record.status) {
+        events.extend(receipt.relays.iter().map(|url| {
+            let target = Target::NostrRelay { url: url.clone() };
             OutboxItem {
                 id: EventId::derive(&record.payment_hash, EventKind::ZapReceipt, &target),
                 kind: EventKind::ZapReceipt,
                 payment_hash: record.payment_hash,
                 target,
-                body: receipt.clone(),
+                body: receipt.body.clone(),
                 created_at: now,
                 deadline: now.saturating_add(max_age),
                 attempts: 0,
@@ -115,8 +115,9 @@ fn zap_receipts(
                 delivery: Delivery::Pending,
                 log: Vec::new(),
             }
-        })
-        .collect()
+        }));
+    }
+    events
 }
 
 fn webhook_events(

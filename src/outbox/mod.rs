@@ -5,4 +5,7 @@ mod deliver;
 mod event;
 
 pub use deliver::{Deliverer, DeliveryPolicy};
-pub use event::{events_for, signature, ZapContext, EVENT_ID_HEADER, SIGNATURE_HEADER};
+pub use event::{
+    events_for, prepare_zap_receipt, signature, ZapContext, ZapReceipt, EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+};

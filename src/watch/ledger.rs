@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus};
 use crate::limits::PendingCounts;
 use crate::metrics::Metrics;
-use crate::outbox::{events_for, ZapContext};
+use crate::outbox::{events_for, prepare_zap_receipt, ZapContext};
 use crate::store::{next_status, Db, StoreError};
 
 /// Where a watcher is in its backend's numbering of payments (LND's `settle_index`, CLN's
@@ -107,7 +107,21 @@ impl Ledger {
         let now = self.clock.unix();
         let max_age = self.delivery_window.as_secs();
         let cursor = cursor.map(|c| (cursor_key(c.backend), c.position));
-        let zaps = self.zaps.clone();
+        // Zap receipts are signed here, before the write, not on the store's writer thread.
+        let mut receipts = std::collections::HashMap::new();
+        if let Some(zaps) = &self.zaps {
+            for (hash, status) in &changes {
+                let InvoiceStatus::Paid(paid) = status else {
+                    continue;
+                };
+                let Some(record) = self.db.store().invoice(hash)? else {
+                    continue;
+                };
+                if let Some(receipt) = prepare_zap_receipt(&record, paid, zaps) {
+                    receipts.insert(*hash, receipt);
+                }
+            }
+        }
         let (changed, closed, queued) = self
             .db
             .commit(move |store| {
@@ -126,7 +140,9 @@ impl Ledger {
                     }
                     let after = store.set_invoice_status(&hash, status)?;
                     let user = store.user(&after.user)?;
-                    for event in events_for(&after, user.as_ref(), now, max_age, zaps.as_ref()) {
+                    for event in
+                        events_for(&after, user.as_ref(), now, max_age, receipts.get(&hash))
+                    {
                         if store.enqueue(&event)? {
                             queued += 1;
                         }

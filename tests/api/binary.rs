@@ -55,6 +55,54 @@ impl Drop for Server {
     }
 }
 
+/// A server whose logs are drained while it runs (a full pipe would stall its logging) and
+/// handed back when it stops.
+struct LoggedServer {
+    child: Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl LoggedServer {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut all = String::new();
+                let _ = pipe.read_to_string(&mut all);
+                all
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// SIGTERM, wait, and everything it logged.
+    async fn stop(mut self) -> String {
+        assert!(Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        tokio::task::spawn_blocking(move || {
+            let _ = self.child.wait();
+            self.stdout.join().unwrap() + &self.stderr.join().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
 /// A `rayo` command with its settings in the environment and a working directory of its own,
 /// so no `.env` from elsewhere leaks in.
 fn rayo(dir: &Path, port: u16) -> Command {
@@ -301,15 +349,12 @@ async fn the_server_never_logs_its_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let token = "tok-9f2e7c1d-never-log-me";
-    let mut child = rayo(dir.path(), port)
+    let mut command = rayo(dir.path(), port);
+    command
         .env("RAYO_ADMIN_TOKEN", token)
         .env("RAYO_LOG", "trace")
-        .env("RAYO_LOG_FORMAT", "json")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("RAYO_LOG_FORMAT", "json");
+    let server = LoggedServer::start(command);
     wait_until_healthy(port);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -331,31 +376,7 @@ async fn the_server_never_logs_its_admin_token() {
         .send()
         .await
         .unwrap();
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let output = tokio::task::spawn_blocking(move || {
-        let _ = child.wait();
-        let mut all = String::new();
-        use std::io::Read;
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut all)
-            .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut all)
-            .unwrap();
-        all
-    })
-    .await
-    .unwrap();
+    let output = server.stop().await;
     assert!(output.contains("listening"), "the server did log: {output}");
     assert!(
         !output.contains(token),
@@ -838,25 +859,11 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
     for (key, value) in secrets {
         command.env(key, value);
     }
-    let mut child = command
+    command
         .env("RAYO_LOG", "trace")
         .env("RAYO_LOG_FORMAT", "json")
-        .env("RAYO_BACKEND_TIMEOUT_MS", "1500")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain the logs while the server runs: a full pipe would stall its logging.
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = pipe.read_to_string(&mut all);
-            all
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        .env("RAYO_BACKEND_TIMEOUT_MS", "1500");
+    let server = LoggedServer::start(command);
     tokio::task::spawn_blocking(move || wait_until_healthy(port))
         .await
         .unwrap();
@@ -921,17 +928,7 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let output = tokio::task::spawn_blocking(move || {
-        let _ = child.wait();
-        stdout.join().unwrap() + &stderr.join().unwrap()
-    })
-    .await
-    .unwrap();
+    let output = server.stop().await;
     assert!(
         output.lines().count() > 50,
         "a full trace-level log: {output}"

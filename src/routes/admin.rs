@@ -19,6 +19,13 @@ pub struct AdminToken(pub Secret);
 /// Where the admin API listens, when it has an address of its own: elsewhere it does not exist.
 pub struct AdminAddress(pub std::net::SocketAddr);
 
+/// Whether `req` came in where operator endpoints live: the admin address if there is one,
+/// else anywhere.
+pub fn on_admin_address(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<AdminAddress>>()
+        .is_none_or(|admin| req.app_config().local_addr() == admin.0)
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
@@ -62,10 +69,8 @@ impl FromRequest for Admin {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Some(admin) = req.app_data::<web::Data<AdminAddress>>() {
-            if req.app_config().local_addr() != admin.0 {
-                return ready(Err(ApiError::not_found("no such endpoint")));
-            }
+        if !on_admin_address(req) {
+            return ready(Err(ApiError::not_found("no such endpoint")));
         }
         let presented = req
             .headers()

@@ -93,10 +93,8 @@ async fn healthz() -> HttpResponse {
 
 /// Counts are business data: with an admin address of its own, metrics live there too.
 async fn metrics(req: actix_web::HttpRequest, metrics: web::Data<Metrics>) -> HttpResponse {
-    if let Some(admin) = req.app_data::<web::Data<super::AdminAddress>>() {
-        if req.app_config().local_addr() != admin.0 {
-            return HttpResponse::NotFound().finish();
-        }
+    if !super::admin::on_admin_address(&req) {
+        return HttpResponse::NotFound().finish();
     }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

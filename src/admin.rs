@@ -638,7 +638,7 @@ impl WebhookView {
             id: item.id.to_string(),
             kind: item.kind.as_str().to_owned(),
             payment_hash: item.payment_hash.to_hex(),
-            url: url.to_owned(),
+            url: url.to_string(),
             state: item.delivery.name().to_owned(),
             attempts: item.attempts,
             created_at: item.created_at,
@@ -733,7 +733,7 @@ impl UserView {
             comment_allowed: user.comment_allowed,
             payer_data: user.payer_data.to_list(),
             success_action: user.success_action.clone(),
-            webhook_url: user.webhook_url.clone(),
+            webhook_url: user.webhook_url.as_ref().map(|u| u.to_string()),
             webhook_secret: user
                 .webhook_secret
                 .as_ref()
@@ -741,7 +741,7 @@ impl UserView {
                 .map(|s| s.expose().to_owned()),
             backend: user.backend.clone(),
             nostr_pubkey: user.nostr_pubkey.clone(),
-            nostr_relays: user.nostr_relays.clone(),
+            nostr_relays: user.nostr_relays.iter().map(|r| r.to_string()).collect(),
             disabled: user.disabled,
             created_at: user.created_at,
         }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::domain::Secret;
+use crate::domain::{RelayUrl, Secret};
+use crate::net::Reach;
+use crate::outbox::PrivateWebhooks;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,9 +46,11 @@ pub struct Settings {
     /// The key that signs zap receipts; `None`: generated once and kept in the store.
     pub nostr_secret_key: Option<Secret>,
     /// Relays every zap receipt goes to, besides those the zap request names.
-    pub nostr_relays: Vec<String>,
+    pub nostr_relays: Vec<RelayUrl>,
     /// Allow relays on private addresses (a relay on the same host; tests).
     pub nostr_allow_private_relays: bool,
+    /// Which webhook URLs may reach private addresses.
+    pub webhook_allow_private: PrivateWebhooks,
     /// List users on the landing page.
     pub list_users: bool,
     /// Requests per minute per client IP; 0 turns a limit off.
@@ -86,6 +90,7 @@ impl Settings {
             nostr_secret_key: None,
             nostr_relays: Vec::new(),
             nostr_allow_private_relays: false,
+            webhook_allow_private: PrivateWebhooks::None,
             list_users: false,
             rate_limit_callback_per_minute: 600,
             rate_limit_api_per_minute: 600,
@@ -101,6 +106,15 @@ impl Settings {
 
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("store")
+    }
+
+    /// Where zap receipts may be published.
+    pub fn relay_reach(&self) -> Reach {
+        if self.nostr_allow_private_relays {
+            Reach::Anywhere
+        } else {
+            Reach::Public
+        }
     }
 }
 

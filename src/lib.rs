@@ -17,6 +17,7 @@ pub mod keys;
 pub mod limits;
 pub mod lnurl;
 pub mod metrics;
+pub mod net;
 pub mod nostr;
 pub mod outbox;
 pub mod pages;

@@ -133,8 +133,8 @@ impl Application {
             .await
             .map_err(StartupError::Config)?;
         for relay in &settings.nostr_relays {
-            crate::nostr::check_relay_url(relay, settings.nostr_allow_private_relays)
-                .map_err(StartupError::Config)?;
+            crate::net::check_url(relay.url(), settings.relay_reach())
+                .map_err(|e| StartupError::Config(format!("RAYO_NOSTR_RELAYS: {relay}: {e}")))?;
         }
         let metrics = Arc::new(Metrics::new());
         let backlog = db
@@ -167,7 +167,7 @@ impl Application {
                 .with_zaps(ZapContext {
                     identity: nostr.clone(),
                     fallback_relays: settings.nostr_relays.clone(),
-                    allow_private: settings.nostr_allow_private_relays,
+                    reach: settings.relay_reach(),
                 })
                 .with_metrics(metrics.clone())
                 .with_pending_counts(pending.clone()),
@@ -199,7 +199,8 @@ impl Application {
         let policy = DeliveryPolicy {
             window: settings.webhook_window,
             first_retry: settings.webhook_first_retry,
-            allow_private_relays: settings.nostr_allow_private_relays,
+            relay_reach: settings.relay_reach(),
+            private_webhooks: settings.webhook_allow_private,
             ..DeliveryPolicy::default()
         };
         let deliverer = Arc::new(
@@ -299,6 +300,7 @@ impl Application {
         let expiry_range = web::Data::new(crate::api::ExpiryRange {
             min: settings.api_expiry_min,
             max: settings.api_expiry_max,
+            webhook_reach: settings.webhook_allow_private.reach(false),
         });
         let ledger = web::Data::from(ledger);
         let token = web::Data::new(AdminToken(admin_token.clone()));

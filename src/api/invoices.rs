@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppInvoiceView, Caller};
 use crate::backends::InvoiceDescription;
-use crate::domain::{AppFields, DescriptionSource, Hash32, InvoiceRecord, Msat, Username};
+use crate::domain::{
+    AppFields, DescriptionSource, Hash32, HttpUrl, InvoiceRecord, Msat, Username, WebhookUrl,
+};
 use crate::error::ApiError;
 use crate::limits::RateLimits;
 use crate::lnurl::{memo_for, Issue, IssueError, Payments};
@@ -17,9 +19,7 @@ use crate::metrics::Metrics;
 
 /// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.
 const MAX_METADATA_BYTES: usize = 4096;
-const MAX_URL_BYTES: usize = 2048;
-/// 21 million bitcoin: anything above is a mistake.
-const MAX_AMOUNT: Msat = Msat::from_msat(2_100_000_000_000_000_000);
+const MAX_AMOUNT: Msat = Msat::MAX_MONEY;
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
@@ -45,11 +45,13 @@ pub struct NewInvoice {
     return_url: Option<String>,
 }
 
-/// The range `expiry_secs` is clamped to.
+/// What the invoice API allows apps: the range `expiry_secs` is clamped to, and where the
+/// webhook URLs they give may point.
 #[derive(Debug, Clone)]
 pub struct ExpiryRange {
     pub min: Duration,
     pub max: Duration,
+    pub webhook_reach: crate::net::Reach,
 }
 
 pub fn view(payments: &Payments, record: &InvoiceRecord) -> AppInvoiceView {
@@ -72,14 +74,16 @@ fn conflict(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "conflict", message)
 }
 
-fn http_url(field: &str, url: &str) -> Result<String, ApiError> {
-    let parsed = url::Url::parse(url).map_err(|e| ApiError::invalid(format!("{field}: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || url.len() > MAX_URL_BYTES {
-        return Err(ApiError::invalid(format!(
-            "{field}: must be an http or https URL of at most {MAX_URL_BYTES} bytes"
-        )));
-    }
-    Ok(url.to_owned())
+/// An app's webhook URL: http(s), and (unless the operator allows otherwise) not a private
+/// address. A name is checked again on the address it resolves to at each delivery.
+fn webhook_url(raw: &str, reach: crate::net::Reach) -> Result<WebhookUrl, ApiError> {
+    let url = WebhookUrl::parse(raw).map_err(|e| ApiError::invalid(format!("webhook_url: {e}")))?;
+    crate::net::check_url(url.url(), reach).map_err(|e| {
+        ApiError::invalid(format!(
+            "webhook_url: {e}; webhooks from apps must reach public addresses"
+        ))
+    })?;
+    Ok(url)
 }
 
 /// Refuses a client over its per-IP request rate with 429.
@@ -177,7 +181,7 @@ pub async fn create(
     let webhook_url = body
         .webhook_url
         .as_deref()
-        .map(|u| http_url("webhook_url", u))
+        .map(|u| webhook_url(u, expiry.webhook_reach))
         .transpose()?;
     if webhook_url.is_some() && user_record.webhook_secret.is_none() {
         return Err(conflict(format!(
@@ -187,7 +191,7 @@ pub async fn create(
     let return_url = body
         .return_url
         .as_deref()
-        .map(|u| http_url("return_url", u))
+        .map(|u| HttpUrl::parse(u).map_err(|e| ApiError::invalid(format!("return_url: {e}"))))
         .transpose()?;
     if let Some(metadata) = &body.metadata {
         if serde_json::to_vec(metadata).map_or(usize::MAX, |b| b.len()) > MAX_METADATA_BYTES {

@@ -120,12 +120,13 @@ impl Admin {
             identity: identity.clone(),
             fallback_relays: relays
                 .split(',')
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(str::to_owned)
+                .filter_map(|r| crate::domain::RelayUrl::parse(r).ok())
                 .collect(),
-            allow_private: std::env::var("RAYO_NOSTR_ALLOW_PRIVATE_RELAYS")
-                .is_ok_and(|v| v == "true"),
+            reach: if std::env::var("RAYO_NOSTR_ALLOW_PRIVATE_RELAYS").is_ok_and(|v| v == "true") {
+                crate::net::Reach::Anywhere
+            } else {
+                crate::net::Reach::Public
+            },
         };
         let ledger = Arc::new(
             Ledger::new(

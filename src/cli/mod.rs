@@ -200,6 +200,11 @@ pub struct ServeArgs {
     /// Relays (comma-separated ws:// or wss:// URLs) every zap receipt also goes to.
     #[arg(long, env = "RAYO_NOSTR_RELAYS", value_delimiter = ',')]
     pub nostr_relays: Vec<String>,
+    /// Which webhooks may reach private addresses: false, true (users' own webhooks, set by the
+    /// operator: "my app runs on the same box") or all (also URLs apps give; only when every
+    /// API key holder is trusted).
+    #[arg(long, env = "RAYO_WEBHOOK_ALLOW_PRIVATE", default_value = "false")]
+    pub webhook_allow_private: crate::outbox::PrivateWebhooks,
     /// Allow relays on private or loopback addresses.
     #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
     pub nostr_allow_private_relays: bool,
@@ -563,9 +568,14 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         nostr_secret_key: args.nostr_secret_key,
         nostr_relays: args
             .nostr_relays
-            .into_iter()
+            .iter()
             .filter(|r| !r.trim().is_empty())
-            .collect(),
+            .map(|r| {
+                crate::domain::RelayUrl::parse(r)
+                    .map_err(|e| CliError::Usage(format!("RAYO_NOSTR_RELAYS: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+        webhook_allow_private: args.webhook_allow_private,
         nostr_allow_private_relays: args.nostr_allow_private_relays,
         list_users: args.list_users,
         rate_limit_callback_per_minute: args.rate_limit_callback_per_minute,

@@ -20,6 +20,9 @@ pub enum AmountError {
 }
 
 impl Msat {
+    /// 21 million bitcoin: no amount can be larger, and asking for more is a mistake.
+    pub const MAX_MONEY: Msat = Msat(21_000_000 * 100_000_000 * 1000);
+
     pub const fn from_msat(msat: u64) -> Self {
         Self(msat)
     }

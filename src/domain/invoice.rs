@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Comment, Hash32, Msat, Preimage, Username};
+use super::{Comment, Hash32, HttpUrl, Msat, Preimage, Username, WebhookUrl};
 
 /// One invoice handed to a payer, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,13 +34,13 @@ pub struct InvoiceRecord {
 pub struct AppFields {
     /// Told about this invoice in addition to the user's own webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     /// Opaque JSON the app gets back in the API and in webhooks (an order id, say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
     /// Where the checkout page sends the customer once paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub return_url: Option<String>,
+    pub return_url: Option<HttpUrl>,
 }
 
 /// What the description hash was computed over. The metadata string is stored once, content

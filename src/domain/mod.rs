@@ -10,6 +10,7 @@ mod metadata;
 mod outbox;
 mod payer_data;
 mod secret;
+mod urls;
 mod user;
 mod username;
 
@@ -22,5 +23,6 @@ pub use metadata::Metadata;
 pub use outbox::{Attempt, Delivery, EventId, EventKind, OutboxItem, Target, MAX_LOG};
 pub use payer_data::{PayerData, PayerDataError, PayerDataField, PayerDataSpec};
 pub use secret::Secret;
+pub use urls::{HttpUrl, RelayUrl, UrlError, WebhookUrl, MAX_URL_BYTES};
 pub use user::{Image, SuccessAction, User, UserContext, UserError, UserSettings};
 pub use username::{Username, UsernameError};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use bitcoin_hashes::{sha256, Hash};
 use serde::{Deserialize, Serialize};
 
-use super::{Hash32, Username};
+use super::{Hash32, RelayUrl, Username, WebhookUrl};
 
 /// An event's identity, `evt_` and 32 hex digits. Derived from what the event is about, so a
 /// transition recorded twice (a stream replayed after a crash) enqueues the same event once,
@@ -92,10 +92,17 @@ impl EventKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     /// An HTTPS endpoint, signed with `user`'s webhook secret as it is at delivery time (so a
-    /// rotation takes effect for events still queued).
-    Webhook { url: String, user: Username },
+    /// rotation takes effect for events still queued). `operator`: the operator set this URL
+    /// (the user's own webhook), rather than an app through the invoice API; only such URLs
+    /// may be allowed to reach private addresses.
+    Webhook {
+        url: WebhookUrl,
+        user: Username,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        operator: bool,
+    },
     /// A Nostr relay (`ws://` or `wss://`), sent the event in `body`.
-    NostrRelay { url: String },
+    NostrRelay { url: RelayUrl },
 }
 
 impl Target {
@@ -106,26 +113,22 @@ impl Target {
         }
     }
 
-    pub fn url(&self) -> &str {
+    pub fn url(&self) -> &url::Url {
         match self {
-            Self::Webhook { url, .. } | Self::NostrRelay { url } => url,
+            Self::Webhook { url, .. } => url.url(),
+            Self::NostrRelay { url } => url.url(),
         }
     }
 
-    /// Deliveries to one endpoint share a concurrency limit.
+    /// Deliveries to one endpoint (scheme, host, port) share a concurrency limit.
     pub fn endpoint(&self) -> String {
         let url = self.url();
-        url::Url::parse(url)
-            .ok()
-            .and_then(|u| {
-                Some(format!(
-                    "{}://{}:{}",
-                    u.scheme(),
-                    u.host_str()?,
-                    u.port_or_known_default()?
-                ))
-            })
-            .unwrap_or_else(|| url.to_owned())
+        format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        )
     }
 }
 
@@ -205,8 +208,9 @@ mod tests {
     fn event_ids_depend_on_invoice_kind_and_target_only() {
         let hash = Hash32::sha256(b"x");
         let target = Target::Webhook {
-            url: "https://a.example/hook".into(),
+            url: WebhookUrl::parse("https://a.example/hook").unwrap(),
             user: Username::parse("alice").unwrap(),
+            operator: true,
         };
         let id = EventId::derive(&hash, EventKind::InvoicePaid, &target);
         assert_eq!(id, EventId::derive(&hash, EventKind::InvoicePaid, &target));
@@ -221,8 +225,9 @@ mod tests {
     #[test]
     fn endpoints_group_by_origin() {
         let target = |url: &str| Target::Webhook {
-            url: url.into(),
+            url: WebhookUrl::parse(url).unwrap(),
             user: Username::parse("alice").unwrap(),
+            operator: false,
         };
         assert_eq!(
             target("https://a.example/x?y").endpoint(),

@@ -2,7 +2,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
-use super::{Msat, PayerDataSpec, Secret, Username, MAX_COMMENT_ALLOWED};
+use super::{Msat, PayerDataSpec, RelayUrl, Secret, Username, WebhookUrl, MAX_COMMENT_ALLOWED};
 
 /// Largest image accepted for the metadata (raw bytes): every payRequest carries it.
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
@@ -27,7 +27,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_action: Option<SuccessAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<Secret>,
     /// The configured backend serving this user; `None`: the default one.
@@ -40,7 +40,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nostr_pubkey: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nostr_relays: Vec<String>,
+    pub nostr_relays: Vec<RelayUrl>,
     #[serde(default)]
     pub disabled: bool,
     pub created_at: u64,
@@ -237,6 +237,13 @@ impl User {
         }
         self.min_sendable = min_sendable.unwrap_or(self.min_sendable);
         self.max_sendable = max_sendable.unwrap_or(self.max_sendable);
+        if self.max_sendable > Msat::MAX_MONEY {
+            return Err(UserError::Invalid(format!(
+                "max_sendable ({}) is more than 21 million bitcoin ({} msat)",
+                self.max_sendable.msat(),
+                Msat::MAX_MONEY.msat()
+            )));
+        }
         if self.min_sendable.msat() < 1 || self.min_sendable > self.max_sendable {
             return Err(UserError::Invalid(format!(
                 "min_sendable ({}) must be at least 1 msat and at most max_sendable ({})",
@@ -257,15 +264,10 @@ impl User {
                 // The secret stays: apps' per-invoice webhooks are signed with it too.
                 self.webhook_url = None;
             } else {
-                let parsed = url::Url::parse(&url)
+                let parsed = WebhookUrl::parse(&url)
                     .map_err(|e| UserError::Invalid(format!("webhook_url: {e}")))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(UserError::Invalid(
-                        "webhook_url: must be http or https".into(),
-                    ));
-                }
                 self.webhook_secret = self.webhook_secret.or_else(|| Some((ctx.new_secret)()));
-                self.webhook_url = Some(url);
+                self.webhook_url = Some(parsed);
             }
         }
         if rotate_webhook_secret == Some(true) {
@@ -296,11 +298,13 @@ impl User {
                     "nostr_relays: at most {MAX_NOSTR_RELAYS}"
                 )));
             }
-            for relay in &relays {
-                crate::nostr::check_relay_url(relay, true)
-                    .map_err(|e| UserError::Invalid(format!("nostr_relays: {e}")))?;
-            }
-            self.nostr_relays = relays;
+            self.nostr_relays = relays
+                .iter()
+                .map(|relay| {
+                    RelayUrl::parse(relay)
+                        .map_err(|e| UserError::Invalid(format!("nostr_relays: {e}")))
+                })
+                .collect::<Result<_, _>>()?;
         }
         self.disabled = disabled.unwrap_or(self.disabled);
         if let Some(name) = backend {
@@ -422,6 +426,17 @@ mod tests {
             ..Default::default()
         };
         assert!(alice(zero).is_err());
+        let beyond_all_bitcoin = UserSettings {
+            max_sendable: Some(Msat::from_msat(Msat::MAX_MONEY.msat() + 1)),
+            ..Default::default()
+        };
+        let err = alice(beyond_all_bitcoin).unwrap_err().to_string();
+        assert!(err.contains("21 million bitcoin"), "{err}");
+        let all_bitcoin = UserSettings {
+            max_sendable: Some(Msat::MAX_MONEY),
+            ..Default::default()
+        };
+        assert!(alice(all_bitcoin).is_ok());
         let control = UserSettings {
             description: Some("a\u{7}b".into()),
             ..Default::default()

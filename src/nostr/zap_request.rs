@@ -2,6 +2,8 @@
 
 use nostr::{Event, JsonUtil};
 
+use crate::domain::RelayUrl;
+
 /// A zap request larger than this is refused (relay lists and messages fit easily).
 pub const MAX_ZAP_REQUEST_BYTES: usize = 4096;
 /// Receipts go to at most this many of the request's relays.
@@ -13,7 +15,9 @@ const ZAP_REQUEST_KIND: u16 = 9734;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZapRequest {
     pub raw: String,
-    pub relays: Vec<String>,
+    /// The request's relays that are `ws://` or `wss://` URLs, normalised, at most
+    /// `MAX_RELAYS`. Whether each may be reached is decided when publishing.
+    pub relays: Vec<RelayUrl>,
     /// The `p`, `e`, `a` and `P` tags, copied into the receipt.
     pub copied_tags: Vec<Vec<String>>,
 }
@@ -110,15 +114,15 @@ impl ZapRequest {
         if a.len() > 1 || a.iter().any(|v| !v.is_some_and(is_coordinate)) {
             return Err(ZapError::ATag);
         }
-        let relays: Vec<String> = relays
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| !r.trim().is_empty())
-            .take(MAX_RELAYS)
-            .collect();
-        if relays.is_empty() {
+        let relays = relays.unwrap_or_default();
+        if relays.iter().all(|r| r.trim().is_empty()) {
             return Err(ZapError::Relays);
         }
+        let relays: Vec<RelayUrl> = relays
+            .iter()
+            .filter_map(|r| RelayUrl::parse(r).ok())
+            .take(MAX_RELAYS)
+            .collect();
         if let Some(tagged) = amount {
             if tagged != amount_msat.to_string() {
                 return Err(ZapError::Amount {
@@ -179,7 +183,8 @@ mod tests {
         let raw = request(9734, standard_tags());
         let zap = ZapRequest::parse(&raw, 21000).unwrap();
         assert_eq!(zap.raw, raw);
-        assert_eq!(zap.relays, ["wss://relay.one", "wss://relay.two"]);
+        let relays: Vec<&str> = zap.relays.iter().map(RelayUrl::as_str).collect();
+        assert_eq!(relays, ["wss://relay.one/", "wss://relay.two/"]);
         assert_eq!(zap.copied_tags, [vec!["p", RECIPIENT], vec!["e", EVENT]]);
         // Without an amount tag, any amount is fine.
         let mut tags = standard_tags();

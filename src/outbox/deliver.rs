@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -6,8 +6,9 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::event::{signature, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::clock::Clock;
-use crate::domain::{Attempt, Delivery, OutboxItem, Target};
+use crate::domain::{Attempt, Delivery, OutboxItem, Target, WebhookUrl};
 use crate::metrics::Metrics;
+use crate::net::{self, Reach};
 use crate::store::Db;
 use crate::watch::delay_after;
 
@@ -23,8 +24,50 @@ pub struct DeliveryPolicy {
     pub timeout: Duration,
     /// Attempts in flight to one endpoint (scheme, host, port) at once.
     pub per_endpoint: usize,
-    /// Publish to relays on private addresses (tests, a relay on the same host).
-    pub allow_private_relays: bool,
+    /// Where relays may be (private addresses only for a relay on the same host, and tests).
+    pub relay_reach: Reach,
+    /// Which webhook URLs may reach private addresses.
+    pub private_webhooks: PrivateWebhooks,
+}
+
+/// Which webhook URLs may point at private addresses (`RAYO_WEBHOOK_ALLOW_PRIVATE`). URLs that
+/// apps give through the invoice API are someone else's choice: letting them reach inside
+/// would let any API key holder make rayo call the operator's internal services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrivateWebhooks {
+    /// `false`: every webhook goes to public addresses only.
+    #[default]
+    None,
+    /// `true`: users' own webhooks, set by the operator, may be private ("my app runs on the
+    /// same box"); URLs from apps stay public-only.
+    Operator,
+    /// `all`: also the URLs apps give. Only when every API key holder is trusted as much as
+    /// the operator.
+    All,
+}
+
+impl std::str::FromStr for PrivateWebhooks {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "no" | "0" => Ok(Self::None),
+            "true" | "yes" | "1" | "operator" => Ok(Self::Operator),
+            "all" => Ok(Self::All),
+            other => Err(format!(
+                "'{other}': use false, true (users' own webhooks) or all"
+            )),
+        }
+    }
+}
+
+impl PrivateWebhooks {
+    /// Where a webhook may go: `operator` says whether the operator set its URL.
+    pub fn reach(self, operator: bool) -> Reach {
+        match (self, operator) {
+            (Self::All, _) | (Self::Operator, true) => Reach::Anywhere,
+            _ => Reach::Public,
+        }
+    }
 }
 
 impl Default for DeliveryPolicy {
@@ -35,7 +78,8 @@ impl Default for DeliveryPolicy {
             max_retry: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             per_endpoint: 4,
-            allow_private_relays: false,
+            relay_reach: Reach::Public,
+            private_webhooks: PrivateWebhooks::None,
         }
     }
 }
@@ -44,19 +88,25 @@ impl Default for DeliveryPolicy {
 const MAX_IN_FLIGHT: usize = 256;
 /// The store is scanned at least this often, for retries that came due.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
-/// Receivers' answers are read up to this size (they only matter for the log).
+/// Receivers' answers are quoted in the delivery log up to this many characters, and read no
+/// further than the bytes those can take.
 const MAX_ANSWER_QUOTE: usize = 200;
+const MAX_ANSWER_BYTES: usize = MAX_ANSWER_QUOTE * 4;
 
 /// Delivers due events from the outbox. The store is the queue: nothing is held in memory
 /// beyond the attempts in flight, so a restart (or a crash) loses nothing.
 pub struct Deliverer {
     db: Db,
     clock: Arc<dyn Clock>,
-    client: reqwest::Client,
+    /// For webhooks that must stay on public addresses, and for those that need not.
+    public_client: reqwest::Client,
+    any_client: reqwest::Client,
     policy: DeliveryPolicy,
     wake: Arc<Notify>,
     in_flight: Mutex<BTreeSet<crate::domain::EventId>>,
-    endpoints: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    /// Per-endpoint slots, only for endpoints with a delivery in flight: endpoints are named by
+    /// payers (relays) and apps (webhook URLs), so the table must not grow with them.
+    endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -68,22 +118,25 @@ impl Deliverer {
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout)
-            // A receiver that moved must be reconfigured; following could leak events anywhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("rayo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("webhook HTTP client: {e}"))?;
+        // No redirects (a receiver that moved must be reconfigured; following could send
+        // events anywhere), no proxy from the environment.
+        let client = |reach| {
+            net::http_client_builder(reach)
+                .timeout(policy.timeout)
+                .connect_timeout(policy.timeout)
+                .user_agent(concat!("rayo/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("webhook HTTP client: {e}"))
+        };
         Ok(Self {
             db,
             clock,
-            client,
+            public_client: client(Reach::Public)?,
+            any_client: client(Reach::Anywhere)?,
             policy,
             wake,
             in_flight: Mutex::new(BTreeSet::new()),
-            endpoints: Mutex::new(BTreeMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
             metrics,
         })
     }
@@ -116,30 +169,58 @@ impl Deliverer {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Semaphore>>> {
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn endpoint_limit(&self, endpoint: String) -> Arc<Semaphore> {
-        self.endpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.endpoints()
             .entry(endpoint)
             .or_insert_with(|| Arc::new(Semaphore::new(self.policy.per_endpoint)))
             .clone()
     }
 
+    /// Endpoints with a delivery in flight or waiting for a slot.
+    pub fn endpoints_in_use(&self) -> usize {
+        self.endpoints().len()
+    }
+
+    /// Drops the slots of endpoints nobody is delivering to (the table holds the only handle).
+    fn forget_idle_endpoints(&self) {
+        self.endpoints()
+            .retain(|_, slots| Arc::strong_count(slots) > 1);
+    }
+
     async fn deliver(self: Arc<Self>, item: OutboxItem) {
         let limit = self.endpoint_limit(item.target.endpoint());
-        let outcome = match limit.acquire().await {
+        let outcome = self.attempt_within(&limit, &item).await;
+        drop(limit);
+        self.forget_idle_endpoints();
+        match outcome {
+            Some(outcome) => self.record_attempt(item, outcome).await,
+            None => {
+                self.in_flight().remove(&item.id);
+            }
+        }
+    }
+
+    async fn attempt_within(&self, limit: &Semaphore, item: &OutboxItem) -> Option<Attempt> {
+        match limit.acquire().await {
             Ok(_permit) => {
                 let started = Instant::now();
-                let (status, result) = self.attempt(&item).await;
-                Attempt {
+                let (status, result) = self.attempt(item).await;
+                Some(Attempt {
                     at: self.clock.unix(),
                     status,
                     outcome: result.err().unwrap_or_else(|| "ok".into()),
                     duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                }
+                })
             }
-            Err(_) => return,
-        };
+            Err(_) => None,
+        }
+    }
+
+    async fn record_attempt(&self, item: OutboxItem, outcome: Attempt) {
         let id = item.id;
         let policy = self.policy.clone();
         let recorded = self
@@ -210,10 +291,17 @@ impl Deliverer {
     /// One delivery: the receiver's HTTP status (webhooks), and whether it counts as delivered.
     async fn attempt(&self, item: &OutboxItem) -> (Option<u16>, Result<(), String>) {
         match &item.target {
-            Target::Webhook { url, user } => self.post_webhook(item, url, user).await,
+            Target::Webhook {
+                url,
+                user,
+                operator,
+            } => {
+                let reach = self.policy.private_webhooks.reach(*operator);
+                self.post_webhook(item, url, user, reach).await
+            }
             Target::NostrRelay { url } => (
                 None,
-                crate::nostr::publish(url, &item.body, self.policy.allow_private_relays).await,
+                crate::nostr::publish(url, &item.body, self.policy.relay_reach).await,
             ),
         }
     }
@@ -221,9 +309,19 @@ impl Deliverer {
     async fn post_webhook(
         &self,
         item: &OutboxItem,
-        url: &str,
+        url: &WebhookUrl,
         user: &crate::domain::Username,
+        reach: Reach,
     ) -> (Option<u16>, Result<(), String>) {
+        // IP literals are connected to without resolving: check them here. Names are checked by
+        // the public client's resolver on the addresses it connects to.
+        if let Err(e) = net::check_url(url.url(), reach) {
+            return (None, Err(format!("refused: {e}")));
+        }
+        let client = match reach {
+            Reach::Public => &self.public_client,
+            Reach::Anywhere => &self.any_client,
+        };
         let secret = match self.db.store().user(user) {
             Ok(Some(u)) => u.webhook_secret,
             Ok(None) => None,
@@ -236,9 +334,8 @@ impl Deliverer {
             );
         };
         let now = self.clock.unix();
-        let sent = self
-            .client
-            .post(url)
+        let sent = client
+            .post(url.url().clone())
             .header("Content-Type", "application/json")
             .header(
                 SIGNATURE_HEADER,
@@ -261,7 +358,7 @@ impl Deliverer {
                         )),
                     )
                 } else {
-                    let body = answer.bytes().await.unwrap_or_default();
+                    let body = read_at_most(answer, MAX_ANSWER_BYTES).await;
                     let quoted: String = String::from_utf8_lossy(&body)
                         .chars()
                         .filter(|c| !c.is_control())
@@ -274,8 +371,33 @@ impl Deliverer {
                 }
             }
             Err(e) if e.is_timeout() => (None, Err("no answer in time".into())),
-            Err(e) if e.is_connect() => (None, Err("could not connect".into())),
-            Err(e) => (None, Err(format!("request failed: {e}"))),
+            Err(e) if e.is_connect() => {
+                (None, Err(format!("could not connect: {}", root_cause(&e))))
+            }
+            Err(e) => (None, Err(format!("request failed: {}", root_cause(&e)))),
         }
     }
+}
+
+/// The start of an answer's body: at most `limit` bytes are read, whatever the receiver sends.
+async fn read_at_most(mut answer: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

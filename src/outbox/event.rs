@@ -6,10 +6,11 @@ use serde::Serialize;
 use crate::api::AppInvoiceView;
 use crate::clock::hmac_sha256;
 use crate::domain::{
-    Delivery, EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, PaidDetails, Target,
-    User,
+    Delivery, EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, PaidDetails, RelayUrl,
+    Target, User, WebhookUrl,
 };
-use crate::nostr::{check_relay_url, zap_receipt, NostrIdentity, ZapRequest};
+use crate::net::{self, Reach};
+use crate::nostr::{zap_receipt, NostrIdentity, ZapRequest};
 
 pub const SIGNATURE_HEADER: &str = "Rayo-Signature";
 pub const EVENT_ID_HEADER: &str = "Rayo-Event-Id";
@@ -33,8 +34,9 @@ struct Data<'a> {
 pub struct ZapContext {
     pub identity: NostrIdentity,
     /// Relays every receipt also goes to.
-    pub fallback_relays: Vec<String>,
-    pub allow_private: bool,
+    pub fallback_relays: Vec<RelayUrl>,
+    /// Where relays may be: public addresses only, unless the operator allows private ones.
+    pub reach: Reach,
 }
 
 /// A signed zap receipt and the relays it goes to. Made before the ledger's write (signing
@@ -43,7 +45,7 @@ pub struct ZapContext {
 #[derive(Debug, Clone)]
 pub struct ZapReceipt {
     pub body: String,
-    pub relays: Vec<String>,
+    pub relays: Vec<RelayUrl>,
 }
 
 /// The receipt for `record` if it is a zap, once paid with `paid`.
@@ -75,11 +77,12 @@ pub fn prepare_zap_receipt(
             return None;
         }
     };
-    let mut relays: Vec<String> = Vec::new();
+    let mut relays: Vec<RelayUrl> = Vec::new();
     for relay in request.relays.iter().chain(&zaps.fallback_relays) {
-        match check_relay_url(relay, zaps.allow_private) {
-            Ok(_) if !relays.contains(relay) => relays.push(relay.clone()),
-            Ok(_) => {}
+        // Names are checked again on the address connected to, when publishing.
+        match net::check_url(relay.url(), zaps.reach) {
+            Ok(()) if !relays.contains(relay) => relays.push(relay.clone()),
+            Ok(()) => {}
             Err(e) => {
                 tracing::warn!(payment_hash = %record.payment_hash, error = %e, "skipping a zap request relay")
             }
@@ -131,21 +134,23 @@ fn webhook_events(
         InvoiceStatus::Expired => EventKind::InvoiceExpired,
         InvoiceStatus::Pending => return Vec::new(),
     };
-    let mut urls: Vec<&str> = Vec::new();
-    if let Some(url) = user.and_then(|u| u.webhook_url.as_deref()) {
-        urls.push(url);
+    // (URL, set by the operator): the user's own webhook, then the one an app set.
+    let mut urls: Vec<(&WebhookUrl, bool)> = Vec::new();
+    if let Some(url) = user.and_then(|u| u.webhook_url.as_ref()) {
+        urls.push((url, true));
     }
-    if let Some(url) = record.app.as_ref().and_then(|a| a.webhook_url.as_deref()) {
-        if !urls.contains(&url) {
-            urls.push(url);
+    if let Some(url) = record.app.as_ref().and_then(|a| a.webhook_url.as_ref()) {
+        if !urls.iter().any(|(known, _)| *known == url) {
+            urls.push((url, false));
         }
     }
     let invoice = AppInvoiceView::of(record, now);
     urls.into_iter()
-        .map(|url| {
+        .map(|(url, operator)| {
             let target = Target::Webhook {
-                url: url.to_owned(),
+                url: url.clone(),
                 user: record.user.clone(),
+                operator,
             };
             let id = EventId::derive(&record.payment_hash, kind, &target);
             let body = serde_json::to_string(&Envelope {

@@ -333,7 +333,10 @@ async fn checkout(hash: web::Path<String>, payments: web::Data<Payments>) -> Htt
             expires_at: record.expires_at,
             expires_in: format!("{}:{:02}", left / 60, left % 60),
             // In the paid section, which stays hidden until the invoice is paid.
-            return_url: record.app.as_ref().and_then(|a| a.return_url.as_deref()),
+            return_url: record
+                .app
+                .as_ref()
+                .and_then(|a| a.return_url.as_ref().map(|u| u.as_str())),
         },
     )
 }

@@ -40,9 +40,15 @@ async fn nostr_json(req: HttpRequest, payments: web::Data<Payments>) -> HttpResp
             if let Some(key) = &profile.user.nostr_pubkey {
                 answer.names.insert(name.to_lowercase(), key.clone());
                 if !profile.user.nostr_relays.is_empty() {
-                    answer
-                        .relays
-                        .insert(key.clone(), profile.user.nostr_relays.clone());
+                    answer.relays.insert(
+                        key.clone(),
+                        profile
+                            .user
+                            .nostr_relays
+                            .iter()
+                            .map(|r| r.to_string())
+                            .collect(),
+                    );
                 }
             }
         }

@@ -58,8 +58,9 @@ fn outbox_item(n: u8, due: u64) -> OutboxItem {
         kind: EventKind::InvoicePaid,
         payment_hash: Hash32::sha256(&[n]),
         target: Target::Webhook {
-            url: "https://example.com/hook".into(),
+            url: "https://example.com/hook".parse().unwrap(),
             user: Username::parse("alice").unwrap(),
+            operator: true,
         },
         body: "{}".into(),
         created_at: u64::from(n),

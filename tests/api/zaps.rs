@@ -310,7 +310,11 @@ async fn nip05_maps_names_to_keys_with_cors_and_nothing_else() {
     let body: Value = answer.json().await.unwrap();
     let hex = sender().public_key().to_hex();
     assert_eq!(body["names"], json!({"alice": hex}));
-    assert_eq!(body["relays"], json!({hex: ["wss://relay.example"]}));
+    assert_eq!(
+        body["relays"],
+        json!({hex: ["wss://relay.example/"]}),
+        "relays are stored normalised"
+    );
 
     let root = app.get_json("/.well-known/nostr.json?name=_").await;
     assert_eq!(root["names"]["_"], RECIPIENT, "stored as lowercase hex");

@@ -14,11 +14,11 @@ use crate::support::{assert_lnurl_error, spawn_app_in, spawn_app_with, TestApp};
 const RECIPIENT: &str = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
 const NOTE: &str = "5c83da77af1dec6d7289834998ad7aafbd9e2191396d75ec3cc27f5a77226f36";
 
-fn sender() -> Keys {
+pub(crate) fn sender() -> Keys {
     Keys::parse("00000000000000000000000000000000000000000000000000000000000000a1").unwrap()
 }
 
-fn zap_request(relays: &[&str], amount_msat: u64) -> String {
+pub(crate) fn zap_request(relays: &[&str], amount_msat: u64) -> String {
     let mut relay_tag = vec!["relays"];
     relay_tag.extend_from_slice(relays);
     EventBuilder::new(Kind::from(9734), "Great post!")
@@ -34,7 +34,7 @@ fn zap_request(relays: &[&str], amount_msat: u64) -> String {
         .as_json()
 }
 
-async fn zap(app: &TestApp, request: &str, amount_msat: u64) -> (String, String) {
+pub(crate) async fn zap(app: &TestApp, request: &str, amount_msat: u64) -> (String, String) {
     let body = app
         .callback(
             "satoshi",
@@ -50,7 +50,7 @@ async fn zap(app: &TestApp, request: &str, amount_msat: u64) -> (String, String)
     (pr, hash)
 }
 
-async fn receipt_on(relay: &Relay, app: &TestApp, seconds: u64) -> Event {
+pub(crate) async fn receipt_on(relay: &Relay, app: &TestApp, seconds: u64) -> Event {
     assert!(
         app.eventually(seconds, || async { !relay.events().is_empty() })
             .await,

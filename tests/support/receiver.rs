@@ -17,6 +17,7 @@ struct State {
     received: Vec<Received>,
     down: bool,
     hanging: bool,
+    endless_error: bool,
     redirect_to: Option<String>,
     attempts: u32,
 }
@@ -63,6 +64,11 @@ impl Receiver {
         self.state.lock().unwrap().hanging = hanging;
     }
 
+    /// Answers every delivery with a 500 whose body never ends.
+    pub fn set_endless_error(&self, endless: bool) {
+        self.state.lock().unwrap().endless_error = endless;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -87,6 +93,16 @@ async fn receive(
         return HttpResponse::ServiceUnavailable().finish();
     }
     let mut state = state.lock().unwrap();
+    if state.endless_error {
+        let chunks = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b"error error error ")),
+                (),
+            ))
+        });
+        return HttpResponse::InternalServerError().streaming(chunks);
+    }
     if let Some(url) = &state.redirect_to {
         return HttpResponse::TemporaryRedirect()
             .insert_header(("Location", url.clone()))

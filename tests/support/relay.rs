@@ -11,6 +11,7 @@ use nostr::{Event, JsonUtil};
 
 pub struct Relay {
     pub url: String,
+    host: &'static str,
     port: u16,
     events: Arc<Mutex<Vec<Event>>>,
 }
@@ -18,13 +19,23 @@ pub struct Relay {
 impl Relay {
     /// A relay address nothing listens on yet.
     pub fn reserve() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
+        Self::reserve_on("127.0.0.1")
+    }
+
+    fn reserve_on(host: &'static str) -> Self {
+        let port = TcpListener::bind((host, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        let url = if host.contains(':') {
+            format!("ws://[{host}]:{port}")
+        } else {
+            format!("ws://{host}:{port}")
+        };
         Self {
-            url: format!("ws://127.0.0.1:{port}"),
+            url,
+            host,
             port,
             events: Arc::new(Mutex::new(Vec::new())),
         }
@@ -32,6 +43,13 @@ impl Relay {
 
     pub fn start() -> Self {
         let relay = Self::reserve();
+        relay.listen();
+        relay
+    }
+
+    /// A relay on IPv6 loopback, named by its literal (`ws://[::1]:port`).
+    pub fn start_on_ipv6() -> Self {
+        let relay = Self::reserve_on("::1");
         relay.listen();
         relay
     }
@@ -44,7 +62,7 @@ impl Relay {
                 .route("/", web::get().to(connect))
         })
         .workers(1)
-        .bind(("127.0.0.1", self.port))
+        .bind((self.host, self.port))
         .unwrap()
         .run();
         tokio::spawn(server);

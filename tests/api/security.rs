@@ -1,0 +1,249 @@
+//! The outside audit's findings, one test each: what an attacker tried, and that it no longer
+//! works.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::receiver::Receiver;
+use crate::support::relay::Relay;
+use crate::support::{spawn_app_with, TestApp};
+use rayo::outbox::PrivateWebhooks;
+
+async fn api_key(app: &TestApp, user: &str) -> String {
+    let answer = app
+        .admin(Method::POST, &format!("/users/{user}/api-keys"), None)
+        .await;
+    assert_eq!(answer.status(), 201);
+    let created: Value = answer.json().await.unwrap();
+    created["key"].as_str().unwrap().to_owned()
+}
+
+async fn create_invoice(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
+    let answer = app
+        .client
+        .post(format!("{}/api/v1/invoices", app.address))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// The events queued about one invoice, as the admin API lists them.
+async fn events_about(app: &TestApp, hash: &str) -> Vec<Value> {
+    app.admin(Method::GET, &format!("/webhooks?invoice={hash}"), None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the event about `hash` has been attempted; returns its last outcome.
+async fn first_outcome(app: &TestApp, hash: &str, seconds: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        let events = events_about(app, hash).await;
+        if let Some(last) = events.first().and_then(|e| e["last_outcome"].as_str()) {
+            return last.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no delivery attempt for {hash} within {seconds} s");
+}
+
+/// This machine's own name, when it resolves to a private address (it does in containers and
+/// VMs, through /etc/hosts): a DNS name that leads inside without looking like it.
+fn private_hostname() -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_owned();
+    let addresses: Vec<_> = (name.as_str(), 80).to_socket_addrs().ok()?.collect();
+    (!addresses.is_empty() && addresses.iter().all(|a| !rayo::net::is_public(a.ip())))
+        .then_some(name)
+}
+
+async fn shop(app: &TestApp) -> String {
+    app.add_user("shop", json!({})).await;
+    app.admin(
+        Method::PATCH,
+        "/users/shop",
+        Some(json!({"rotate_webhook_secret": true})),
+    )
+    .await;
+    api_key(app, "shop").await
+}
+
+#[tokio::test]
+async fn apps_cannot_point_webhooks_at_loopback_in_any_spelling() {
+    let receiver = Receiver::start();
+    let port = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hook");
+    let app = spawn_app_with(None, |s| s.webhook_allow_private = PrivateWebhooks::None).await;
+    let key = shop(&app).await;
+    for url in [
+        format!("http://[::ffff:7f00:1]:{port}/hook"),
+        format!("http://2130706433:{port}/hook"),
+        format!("http://0x7f.0.0.1:{port}/hook"),
+        format!("http://127.1:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+        format!("http://169.254.169.254/latest/meta-data"),
+    ] {
+        let (status, body) =
+            create_invoice(&app, &key, json!({"amount_sat": 1, "webhook_url": url})).await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("public addresses"),
+            "{body}"
+        );
+    }
+    assert!(app.invoices().await.is_empty(), "nothing was stored");
+    assert_eq!(receiver.attempts(), 0);
+}
+
+#[tokio::test]
+async fn an_app_webhook_whose_name_resolves_inside_is_refused_at_delivery() {
+    let Some(hostname) = private_hostname() else {
+        eprintln!("skipped: this machine's name does not resolve to a private address");
+        return;
+    };
+    let receiver = Receiver::start();
+    let url = receiver.url.replace("127.0.0.1", &hostname);
+    let app = spawn_app_with(None, |s| s.webhook_allow_private = PrivateWebhooks::None).await;
+    let key = shop(&app).await;
+    // A name passes the early check: it could be public. Where it leads is checked when rayo
+    // connects, on the addresses it resolves to then.
+    let (status, created) =
+        create_invoice(&app, &key, json!({"amount_sat": 1, "webhook_url": url})).await;
+    assert_eq!(status, 201, "{created}");
+    let hash = created["payment_hash"].as_str().unwrap();
+    app.settle(hash).await;
+    let outcome = first_outcome(&app, hash, 10).await;
+    assert!(outcome.contains("private"), "{outcome}");
+    assert_eq!(receiver.attempts(), 0, "nothing reached the inside");
+}
+
+#[tokio::test]
+async fn operator_webhooks_reach_private_addresses_only_when_the_operator_says_so() {
+    let receiver = Receiver::start();
+    // Without the opt-in, even the operator's own webhook to loopback is refused.
+    let app = spawn_app_with(None, |s| s.webhook_allow_private = PrivateWebhooks::None).await;
+    app.add_user("alice", json!({"webhook_url": receiver.url}))
+        .await;
+    let body = app.callback("alice", "amount=1000").await;
+    let hash = app.invoices().await[0]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(body["pr"].is_string());
+    app.settle(&hash).await;
+    let outcome = first_outcome(&app, &hash, 10).await;
+    assert!(outcome.contains("not a public address"), "{outcome}");
+    assert_eq!(receiver.attempts(), 0);
+
+    // RAYO_WEBHOOK_ALLOW_PRIVATE=true: the operator's webhook is delivered; an app's is not.
+    let app = spawn_app_with(None, |s| {
+        s.webhook_allow_private = PrivateWebhooks::Operator
+    })
+    .await;
+    let key = shop(&app).await;
+    app.admin(
+        Method::PATCH,
+        "/users/shop",
+        Some(json!({"webhook_url": receiver.url})),
+    )
+    .await;
+    let (status, _) = create_invoice(
+        &app,
+        &key,
+        json!({"amount_sat": 1, "webhook_url": receiver.url}),
+    )
+    .await;
+    assert_eq!(status, 422, "apps stay public-only");
+    let (status, created) = create_invoice(&app, &key, json!({"amount_sat": 1})).await;
+    assert_eq!(status, 201);
+    app.settle(created["payment_hash"].as_str().unwrap()).await;
+    assert!(
+        app.eventually(10, || async { receiver.received().len() == 1 })
+            .await
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_error_body_is_read_only_as_far_as_the_log_quotes_it() {
+    let receiver = Receiver::start();
+    receiver.set_endless_error(true);
+    let app = spawn_app_with(None, |_| {}).await;
+    app.add_user("alice", json!({"webhook_url": receiver.url}))
+        .await;
+    app.callback("alice", "amount=1000").await;
+    let hash = app.invoices().await[0]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.settle(&hash).await;
+    // The receiver would talk forever; rayo quotes its first words and hangs up, well before
+    // the 10 s an attempt may take.
+    let outcome = first_outcome(&app, &hash, 5).await;
+    assert!(
+        outcome.starts_with("HTTP 500") && outcome.contains("error error"),
+        "{outcome}"
+    );
+    assert!(outcome.chars().count() <= 250, "{outcome}");
+}
+
+#[tokio::test]
+async fn zap_receipts_reach_relays_named_by_ipv6_literals() {
+    use crate::zaps::{receipt_on, zap, zap_request};
+    let relay = Relay::start_on_ipv6();
+    let app = spawn_app_with(None, |s| s.nostr_allow_private_relays = true).await;
+    let request = zap_request(&[&relay.url], 21_000);
+    let (_, hash) = zap(&app, &request, 21_000).await;
+    app.settle(&hash).await;
+    let receipt = receipt_on(&relay, &app, 10).await;
+    assert_eq!(receipt.kind.as_u16(), 9735);
+}
+
+#[tokio::test]
+async fn zap_receipts_never_go_to_private_relays_by_default() {
+    use crate::zaps::{zap, zap_request};
+    let relay = Relay::start();
+    let app = spawn_app_with(None, |_| {}).await;
+    // The relay is named by a private literal: skipped when the receipt is prepared.
+    let request = zap_request(&[&relay.url, "wss://[2001:db8::1]/"], 21_000);
+    let (_, hash) = zap(&app, &request, 21_000).await;
+    app.settle(&hash).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(events_about(&app, &hash).await.is_empty());
+    assert!(relay.events().is_empty());
+}
+
+#[tokio::test]
+async fn max_sendable_beyond_all_bitcoin_is_refused() {
+    let app = spawn_app_with(None, |_| {}).await;
+    let answer = app
+        .admin(
+            Method::POST,
+            "/users",
+            Some(json!({"name": "whale", "settings": {"max_sendable": 2_100_000_000_000_000_001u64}})),
+        )
+        .await;
+    assert_eq!(answer.status(), 422);
+    let body: Value = answer.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("21 million bitcoin"),
+        "{body}"
+    );
+}

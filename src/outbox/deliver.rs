@@ -401,3 +401,62 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     cause.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::{EventId, EventKind, Hash32, Username};
+    use crate::store::MemoryStore;
+
+    fn event_to(n: u8) -> OutboxItem {
+        let target = Target::Webhook {
+            url: WebhookUrl::parse(&format!("http://host-{n}.invalid/hook")).unwrap(),
+            user: Username::parse("alice").unwrap(),
+            operator: false,
+        };
+        OutboxItem {
+            id: EventId::derive(&Hash32([n; 32]), EventKind::InvoicePaid, &target),
+            kind: EventKind::InvoicePaid,
+            payment_hash: Hash32([n; 32]),
+            target,
+            body: "{}".into(),
+            created_at: 0,
+            deadline: u64::MAX,
+            attempts: 0,
+            next_attempt_at: 0,
+            delivery: Delivery::Pending,
+            log: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn endpoints_are_forgotten_once_nothing_is_in_flight_to_them() {
+        let db = Db::new(Arc::new(MemoryStore::new()));
+        let deliverer = Arc::new(
+            Deliverer::new(
+                db.clone(),
+                Arc::new(SystemClock),
+                DeliveryPolicy::default(),
+                Arc::new(Notify::new()),
+                Arc::new(Metrics::new()),
+            )
+            .unwrap(),
+        );
+        // Payers and apps name endpoints; a hundred different ones come and go.
+        let deliveries = (0..100).map(|n| {
+            let item = event_to(n);
+            let db = db.clone();
+            let deliverer = deliverer.clone();
+            async move {
+                let queued = item.clone();
+                db.commit(move |s| s.enqueue(&queued)).await.unwrap();
+                deliverer.in_flight().insert(item.id);
+                deliverer.deliver(item).await;
+            }
+        });
+        futures_util::future::join_all(deliveries).await;
+        assert_eq!(deliverer.endpoints_in_use(), 0);
+        assert!(deliverer.in_flight().is_empty());
+    }
+}

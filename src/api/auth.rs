@@ -74,6 +74,11 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             None => Err(ApiError::unauthorized()),
         };
     }
+    // With an admin address of its own, the admin token works there and nowhere else: the
+    // public port must not become a second door to every user's invoices.
+    if !crate::routes::on_admin_address(req) {
+        return Err(ApiError::unauthorized());
+    }
     let admin = req.app_data::<web::Data<AdminToken>>();
     match admin {
         Some(expected) if secrets_match(token.as_bytes(), expected.0.expose().as_bytes()) => {

@@ -247,3 +247,40 @@ async fn max_sendable_beyond_all_bitcoin_is_refused() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn with_an_admin_address_the_admin_token_opens_nothing_on_the_public_port() {
+    let app = spawn_app_with(None, |s| {
+        s.admin_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let admin_url = std::fs::read_to_string(app.data_dir.path().join("server.url")).unwrap();
+    let admin_url = admin_url.trim();
+    let list = |base: String| {
+        app.client
+            .get(format!("{base}/api/v1/invoices"))
+            .bearer_auth(&app.admin_token)
+            .send()
+    };
+    assert_eq!(list(app.address.clone()).await.unwrap().status(), 401);
+    let (status, _) = create_invoice(
+        &app,
+        &app.admin_token,
+        json!({"user": "satoshi", "amount_sat": 1}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let stored: Vec<Value> = app
+        .client
+        .get(format!("{admin_url}/admin/v1/invoices"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "nothing was created");
+    // On the admin address the operator is at home.
+    assert_eq!(list(admin_url.to_owned()).await.unwrap().status(), 200);
+}

@@ -1,6 +1,6 @@
 //! Secrets the server makes for itself on first start and keeps in the store.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::clock::random_bytes;
@@ -42,18 +42,30 @@ pub fn admin_token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin.token")
 }
 
-/// Reads the admin token file, creating it (mode 0600) with a fresh token if there is none.
+/// Admin tokens shorter than this are refused: an empty or guessable token would open every
+/// user's invoices and keys.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Refuses an admin token too short to be a secret.
+pub fn check_admin_token(token: &Secret, source: &str) -> Result<(), String> {
+    let length = token.expose().trim().chars().count();
+    if length < MIN_ADMIN_TOKEN_CHARS {
+        return Err(format!(
+            "{source}: the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {length}); \
+             make one with `openssl rand -hex 32`, or leave RAYO_ADMIN_TOKEN unset to have one generated"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the admin token file, creating it (mode 0600, written whole or not at all) with a
+/// fresh token if there is none.
 pub fn load_or_create_admin_token(data_dir: &Path) -> io::Result<Secret> {
-    let path = admin_token_path(data_dir);
     if let Some(token) = read_admin_token(data_dir)? {
         return Ok(token);
     }
     let token = hex::encode(random_bytes());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(&path)?.write_all(token.as_bytes())?;
+    crate::data_dir::write_private(&admin_token_path(data_dir), token.as_bytes())?;
     Ok(Secret::new(token))
 }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod config_file;
+pub mod data_dir;
 pub mod directory;
 pub mod domain;
 pub mod error;

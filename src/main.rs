@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Everything rayo writes (the store, tokens, backups) is for the service user alone.
+    rayo::data_dir::restrict_umask();
     // `.env` fills in what the real environment does not set.
     let _ = dotenvy::dotenv();
     let cli = rayo::cli::Cli::parse();

@@ -17,7 +17,7 @@ use crate::directory::Directory;
 use crate::directory::ZapAdvert;
 use crate::domain::Delivery;
 use crate::domain::{Secret, UserSettings};
-use crate::keys::{load_or_create_admin_token, ServerKeys};
+use crate::keys::{check_admin_token, load_or_create_admin_token, ServerKeys};
 use crate::limits::{PendingCounts, RateLimits};
 use crate::lnurl::{Payments, VerifyKey};
 use crate::metrics::Metrics;
@@ -104,8 +104,10 @@ impl Application {
             path: data_dir.clone(),
             source,
         };
-        std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
+        crate::data_dir::prepare(&data_dir).map_err(dir_error)?;
         let db = Db::new(Arc::new(SledStore::open(&settings.store_path())?));
+        // What the store just created, whatever the process umask.
+        crate::data_dir::tighten(&data_dir).map_err(dir_error)?;
         let keys = ServerKeys::load_or_create(&db).await?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock.clone()));
@@ -265,8 +267,17 @@ impl Application {
         };
 
         let admin_token = match &settings.admin_token {
-            Some(token) => token.clone(),
-            None => load_or_create_admin_token(&data_dir).map_err(dir_error)?,
+            Some(token) => {
+                check_admin_token(token, "RAYO_ADMIN_TOKEN").map_err(StartupError::Config)?;
+                token.clone()
+            }
+            None => {
+                let token = load_or_create_admin_token(&data_dir).map_err(dir_error)?;
+                let file = crate::keys::admin_token_path(&data_dir);
+                check_admin_token(&token, &file.display().to_string())
+                    .map_err(StartupError::Config)?;
+                token
+            }
         };
         let backend_kind = backends.default_backend().1.kind();
         let payments = web::Data::new(Payments {

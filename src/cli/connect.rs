@@ -86,6 +86,8 @@ impl Admin {
 
     async fn open_locally(global: &GlobalArgs, base: &str) -> Result<Self, CliError> {
         let path = global.data_dir.join("store");
+        crate::data_dir::prepare(&global.data_dir)
+            .map_err(|e| CliError::Failed(format!("{}: {e}", global.data_dir.display())))?;
         let store = match SledStore::open(&path) {
             Ok(store) => store,
             Err(StoreError::Locked(_)) => {

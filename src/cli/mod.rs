@@ -487,7 +487,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let backup = Admin::connect(&global).await?.backup().await?;
             let json = serde_json::to_vec_pretty(&backup)
                 .map_err(|e| CliError::Failed(format!("backup: {e}")))?;
-            write_private(&file, &json)
+            crate::data_dir::write_private(&file, &json)
                 .map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
             if !global.json {
                 println!(
@@ -702,14 +702,4 @@ async fn invoice(global: &GlobalArgs, cmd: InvoiceCommand) -> Result<(), CliErro
         }
     }
     Ok(())
-}
-
-/// Writes `bytes` to a new or truncated file readable by its owner only (backups hold secrets).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
 }

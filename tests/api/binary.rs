@@ -350,7 +350,7 @@ fn settings_come_from_a_dot_env_file_when_the_environment_is_silent() {
 async fn the_server_never_logs_its_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token = "tok-9f2e7c1d-never-log-me";
+    let token = "tok-9f2e7c1d-never-log-me-5a6b7c8d9e0f";
     let mut command = rayo(dir.path(), port);
     command
         .env("RAYO_ADMIN_TOKEN", token)
@@ -831,7 +831,7 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
         format!("http://{}/", listener.local_addr().unwrap())
     };
     let secrets = [
-        ("RAYO_ADMIN_TOKEN", "admin-token-ZK3P"),
+        ("RAYO_ADMIN_TOKEN", "admin-token-ZK3P-0123456789abcdef0123"),
         (
             "RAYO_NOSTR_SECRET_KEY",
             "7f7ff03d123792d6ac594bfa67bf6d0c0ab55b6b1fdb6249303fe861f1ccba9a",
@@ -874,7 +874,7 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
     let base = format!("http://127.0.0.1:{port}");
     let admin = |method: reqwest::Method, path: &str| {
         http.request(method, format!("{base}/admin/v1{path}"))
-            .bearer_auth("admin-token-ZK3P")
+            .bearer_auth("admin-token-ZK3P-0123456789abcdef0123")
     };
     // Users on every backend; callbacks that fail upstream; an API key; webhooks; readiness.
     for backend in ["node", "core", "wallet", "phoenix", "exchange"] {
@@ -942,5 +942,78 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
         .chain([("api key", api_key.as_str())])
     {
         assert!(!output.contains(value), "{key} appears in the log");
+    }
+}
+
+/// Every file and directory under `dir` that group or others may read, write or enter.
+fn open_to_others(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.permissions().mode() & 0o077 != 0 {
+            open.push(format!(
+                "{} {:o}",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
+}
+
+#[tokio::test]
+async fn the_data_directory_and_everything_in_it_is_private_to_the_service_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // A data directory someone made readable, with a file in it, as an older rayo left them.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("notes.txt"), "x").unwrap();
+    std::fs::set_permissions(
+        data.join("notes.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let server = Server::start(dir.path(), port);
+    run(dir.path(), port, &["user", "add", "alice"]);
+    let http = reqwest::Client::new();
+    get_json_url(
+        &http,
+        &format!("http://127.0.0.1:{port}/lnurlp/alice/callback?amount=1000"),
+    )
+    .await;
+    assert_eq!(open_to_others(&data), Vec::<String>::new());
+
+    // A backup written over an existing readable file leaves it private.
+    let file = dir.path().join("backup.json");
+    std::fs::write(&file, "old").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run(dir.path(), port, &["backup", file.to_str().unwrap()]);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    server.stop();
+    assert_eq!(open_to_others(&data), Vec::<String>::new());
+}
+
+#[test]
+fn admin_tokens_shorter_than_32_characters_are_refused_at_start() {
+    for token in ["", "hunter2", "0123456789abcdef0123456789abcde"] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = rayo(dir.path(), free_port())
+            .env("RAYO_ADMIN_TOKEN", token)
+            .arg("serve")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{token:?} was accepted");
+        assert!(stderr.contains("at least 32 characters"), "{stderr}");
     }
 }

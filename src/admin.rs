@@ -567,21 +567,6 @@ impl Registry {
         let now = self.clock.unix();
         Ok(self.db.read(move |s| crate::backup::export(s, now)).await?)
     }
-
-    /// Loads a backup (the CLI with no server running only: sled is single-process).
-    pub async fn restore(
-        &self,
-        backup: crate::backup::Backup,
-        force: bool,
-    ) -> Result<(usize, usize), AdminError> {
-        self.db
-            .commit(move |s| Ok(crate::backup::restore(s, &backup, force)))
-            .await?
-            .map_err(|e| match e {
-                crate::backup::RestoreError::Store(e) => AdminError::Store(e),
-                other => AdminError::Conflict(other.to_string()),
-            })
-    }
 }
 
 /// The server's Nostr identity.

@@ -4,6 +4,9 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashSet;
+
+use crate::config::Domains;
 use crate::domain::{ApiKey, InvoiceRecord, OutboxItem, User};
 use crate::store::{Store, StoreError};
 
@@ -34,6 +37,8 @@ pub enum RestoreError {
     TooNew(u32),
     #[error("the store already holds {users} users and {invoices} invoices; restore with --force to replace them")]
     NotEmpty { users: usize, invoices: usize },
+    #[error("the backup is not valid, nothing was changed: {0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -60,34 +65,96 @@ pub fn export(store: &dyn Store, now: u64) -> Result<Backup, StoreError> {
     })
 }
 
-/// Loads `backup` into `store`: refused if the store has users or invoices, unless `force`,
-/// which empties it first. Returns how many users and invoices were restored.
-pub fn restore(
-    store: &dyn Store,
-    backup: &Backup,
-    force: bool,
-) -> Result<(usize, usize), RestoreError> {
+/// A backup whose every part was decoded and checked: loading it cannot fail on its contents.
+#[derive(Debug)]
+pub struct CheckedBackup {
+    backup: Backup,
+    meta: Vec<(String, Vec<u8>)>,
+}
+
+impl CheckedBackup {
+    pub fn users(&self) -> usize {
+        self.backup.users.len()
+    }
+
+    pub fn invoices(&self) -> usize {
+        self.backup.invoices.len()
+    }
+}
+
+/// Decodes and checks everything in `backup` before anything is touched: its format, every
+/// base64 value, every user against the rules `user add` applies (on the domain they live
+/// on), and that no user, invoice, event or API key appears twice.
+pub fn check(backup: Backup, domains: &Domains) -> Result<CheckedBackup, RestoreError> {
     if backup.format != FORMAT {
-        return Err(RestoreError::NotABackup(backup.format.clone()));
+        return Err(RestoreError::NotABackup(backup.format));
     }
     if backup.version > VERSION {
         return Err(RestoreError::TooNew(backup.version));
     }
+    let invalid = RestoreError::Invalid;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let meta = backup
+        .meta
+        .iter()
+        .map(|(key, value)| {
+            b64.decode(value)
+                .map(|bytes| (key.clone(), bytes))
+                .map_err(|e| invalid(format!("meta {key}: not base64: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut names = HashSet::new();
+    for user in &backup.users {
+        if !names.insert(&user.name) {
+            return Err(invalid(format!("user {} appears twice", user.name)));
+        }
+        let domain = domains.for_user(user.domain.as_deref()).domain();
+        user.check(domain)
+            .map_err(|e| invalid(format!("user {}: {e}", user.name)))?;
+    }
+    let mut hashes = HashSet::new();
+    for invoice in &backup.invoices {
+        if !hashes.insert(invoice.payment_hash) {
+            return Err(invalid(format!(
+                "invoice {} appears twice",
+                invoice.payment_hash
+            )));
+        }
+    }
+    let mut events = HashSet::new();
+    for item in &backup.outbox {
+        if !events.insert(item.id) {
+            return Err(invalid(format!("event {} appears twice", item.id)));
+        }
+    }
+    let mut keys = HashSet::new();
+    for key in &backup.api_keys {
+        if !keys.insert(key.key_hash) {
+            return Err(invalid(format!("API key {} appears twice", key.id)));
+        }
+    }
+    Ok(CheckedBackup { backup, meta })
+}
+
+/// Whether `store` holds users or invoices (a restore then needs `--force`).
+pub fn refuse_unless_empty(store: &dyn Store) -> Result<(), RestoreError> {
     let users = store.users()?.len();
     let invoices = store.invoices(None, None, &mut |_| true, 1)?.len();
-    if (users > 0 || invoices > 0) && !force {
+    if users > 0 || invoices > 0 {
         return Err(RestoreError::NotEmpty {
             users,
             invoices: store.invoices(None, None, &mut |_| true, usize::MAX)?.len(),
         });
     }
-    store.clear()?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    for (key, value) in &backup.meta {
-        let bytes = b64
-            .decode(value)
-            .map_err(|e| StoreError::Corrupt(format!("meta {key}: {e}")))?;
-        store.put_meta(key, &bytes)?;
+    Ok(())
+}
+
+/// Loads a checked backup into an empty `store` (one being built aside: see
+/// `store::replace_sled`) and makes it durable.
+pub fn load(store: &dyn Store, checked: &CheckedBackup) -> Result<(), StoreError> {
+    let backup = &checked.backup;
+    for (key, bytes) in &checked.meta {
+        store.put_meta(key, bytes)?;
     }
     for user in &backup.users {
         store.put_user(user)?;
@@ -104,6 +171,5 @@ pub fn restore(
     for key in &backup.api_keys {
         store.put_api_key(key)?;
     }
-    store.flush()?;
-    Ok((backup.users.len(), backup.invoices.len()))
+    store.flush()
 }

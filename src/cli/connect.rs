@@ -49,6 +49,22 @@ pub enum Admin {
     Local(Box<Registry>),
 }
 
+/// Whether a rayo server answers where the CLI looks for one.
+pub async fn server_answers(global: &GlobalArgs) -> bool {
+    let Ok(client) = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return false;
+    };
+    client
+        .get(format!("{}/healthz", admin_base_url(global)))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .is_ok()
+}
+
 impl Admin {
     pub async fn connect(global: &GlobalArgs) -> Result<Self, CliError> {
         let base = admin_base_url(global);
@@ -85,21 +101,7 @@ impl Admin {
     }
 
     async fn open_locally(global: &GlobalArgs, base: &str) -> Result<Self, CliError> {
-        let path = global.data_dir.join("store");
-        crate::data_dir::prepare(&global.data_dir)
-            .map_err(|e| CliError::Failed(format!("{}: {e}", global.data_dir.display())))?;
-        let store = match SledStore::open(&path) {
-            Ok(store) => store,
-            Err(StoreError::Locked(_)) => {
-                return Err(CliError::Failed(format!(
-                    "the store at {} is locked by another process, but no rayo server answers at {base}. \
-                     Is a server still starting, or another rayo command running? If the server listens \
-                     elsewhere, set RAYO_ADMIN_URL.",
-                    path.display()
-                )))
-            }
-            Err(e) => return Err(CliError::Failed(format!("opening the store at {}: {e}", path.display()))),
-        };
+        let store = open_store(global, base)?;
         let domains = global.domains()?;
         let db = Db::new(Arc::new(store));
         let keys = ServerKeys::load_or_create(&db)
@@ -350,20 +352,6 @@ impl Admin {
         }
     }
 
-    /// Restores need the store to themselves.
-    pub async fn restore(
-        &self,
-        backup: crate::backup::Backup,
-        force: bool,
-    ) -> Result<(usize, usize), CliError> {
-        match self {
-            Self::Remote { .. } => Err(CliError::Failed(
-                "a server is running on this data directory: stop it first, restore needs the store to itself".into(),
-            )),
-            Self::Local(r) => Ok(r.restore(backup, force).await?),
-        }
-    }
-
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -416,6 +404,58 @@ impl Admin {
         serde_json::from_slice(bytes)
             .map_err(|e| CliError::Failed(format!("unexpected answer from {base}: {e}")))
     }
+}
+
+/// The store in the data directory, opened by this process (no server runs).
+pub fn open_store(global: &GlobalArgs, base: &str) -> Result<SledStore, CliError> {
+    let path = global.data_dir.join("store");
+    crate::data_dir::prepare(&global.data_dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", global.data_dir.display())))?;
+    match SledStore::open(&path) {
+        Ok(store) => Ok(store),
+        Err(StoreError::Locked(_)) => Err(CliError::Failed(format!(
+            "the store at {} is locked by another process, but no rayo server answers at {base}. \
+             Is a server still starting, or another rayo command running? If the server listens \
+             elsewhere, set RAYO_ADMIN_URL.",
+            path.display()
+        ))),
+        Err(e) => Err(CliError::Failed(format!(
+            "opening the store at {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Loads a backup in place of the store: checked whole first, built beside the store, and
+/// swapped in only once complete. Needs the store to itself (no server running).
+pub async fn restore(
+    global: &GlobalArgs,
+    backup: crate::backup::Backup,
+    force: bool,
+) -> Result<(usize, usize), CliError> {
+    let checked = crate::backup::check(backup, &global.domains()?)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    if server_answers(global).await {
+        return Err(CliError::Failed(
+            "a server is running on this data directory: stop it first, restore needs the store to itself".into(),
+        ));
+    }
+    let base = admin_base_url(global);
+    if !force {
+        let store = open_store(global, &base)?;
+        crate::backup::refuse_unless_empty(&store).map_err(|e| CliError::Failed(e.to_string()))?;
+    }
+    crate::data_dir::prepare(&global.data_dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", global.data_dir.display())))?;
+    let path = global.data_dir.join("store");
+    let (users, invoices) = (checked.users(), checked.invoices());
+    tokio::task::spawn_blocking(move || {
+        crate::store::replace_sled(&path, |store| crate::backup::load(store, &checked))
+    })
+    .await
+    .map_err(|e| CliError::Failed(format!("restore: {e}")))?
+    .map_err(|e| CliError::Failed(format!("restore: {e}; the store was left as it was")))?;
+    Ok((users, invoices))
 }
 
 fn segment(raw: &str) -> String {

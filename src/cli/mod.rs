@@ -505,10 +505,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let backup: crate::backup::Backup = serde_json::from_slice(&bytes).map_err(|e| {
                 CliError::Usage(format!("{}: not a rayo backup: {e}", file.display()))
             })?;
-            let (users, invoices) = Admin::connect(&global)
-                .await?
-                .restore(backup, force)
-                .await?;
+            let (users, invoices) = connect::restore(&global, backup, force).await?;
             if !global.json {
                 println!("restored {users} users and {invoices} invoices");
             }

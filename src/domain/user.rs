@@ -314,6 +314,48 @@ impl User {
     }
 }
 
+impl User {
+    /// The settings that describe this user, as `user add` would take them.
+    pub fn to_settings(&self) -> UserSettings {
+        let (success_message, success_url) = match &self.success_action {
+            None => (None, None),
+            Some(SuccessAction::Message { message }) => (Some(message.clone()), None),
+            Some(SuccessAction::Url { description, url }) => {
+                (Some(description.clone()), Some(url.clone()))
+            }
+        };
+        UserSettings {
+            description: Some(self.description.clone()),
+            long_description: self.long_description.clone(),
+            image: self.image.clone(),
+            min_sendable: Some(self.min_sendable),
+            max_sendable: Some(self.max_sendable),
+            comment_allowed: Some(self.comment_allowed),
+            payer_data: Some(self.payer_data.clone()),
+            success_message,
+            success_url,
+            webhook_url: self.webhook_url.as_ref().map(|u| u.to_string()),
+            rotate_webhook_secret: None,
+            disabled: Some(self.disabled),
+            backend: self.backend.clone(),
+            domain: self.domain.clone(),
+            nostr_pubkey: self.nostr_pubkey.clone(),
+            nostr_relays: Some(self.nostr_relays.iter().map(|r| r.to_string()).collect()),
+        }
+    }
+
+    /// Whether this user (from a backup, say) obeys every rule `user add` applies; `domain` is
+    /// where the address lives (success URLs must point there).
+    pub fn check(&self, domain: &str) -> Result<(), UserError> {
+        let ctx = UserContext {
+            domain,
+            now: self.created_at,
+            new_secret: &|| Secret::new(""),
+        };
+        User::create(self.name.clone(), self.to_settings(), &ctx).map(|_| ())
+    }
+}
+
 /// Combines the message and URL settings into one LUD-09 action. With a URL, the message is its
 /// description; an empty string clears that part.
 fn success_action(
@@ -503,6 +545,25 @@ mod tests {
             )
             .unwrap();
         assert!(rotated.webhook_secret.is_some());
+    }
+
+    #[test]
+    fn a_user_checks_out_exactly_when_its_settings_would_be_accepted() {
+        let user = alice(UserSettings {
+            long_description: Some("More".into()),
+            success_url: Some("https://example.com/thanks".into()),
+            webhook_url: Some("https://hooks.test/in".into()),
+            nostr_relays: Some(vec!["wss://relay.example".into()]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(user.check("example.com"), Ok(()));
+        let mut broken = user.clone();
+        broken.min_sendable = Msat::from_msat(broken.max_sendable.msat() + 1);
+        assert!(broken.check("example.com").is_err());
+        let mut loud = user;
+        loud.description = "a\u{7}b".into();
+        assert!(loud.check("example.com").is_err());
     }
 
     #[test]

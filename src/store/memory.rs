@@ -225,11 +225,6 @@ impl Store for MemoryStore {
         Ok(self.state().metadata.values().cloned().collect())
     }
 
-    fn clear(&self) -> Result<(), StoreError> {
-        *self.state() = State::default();
-        Ok(())
-    }
-
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 mod db;
 mod memory;
+mod replace;
 mod sled_store;
 mod writer;
 
@@ -14,6 +15,7 @@ use crate::domain::{
 
 pub use db::Db;
 pub use memory::MemoryStore;
+pub use replace::replace_sled;
 pub use sled_store::SledStore;
 pub use writer::StoreWriter;
 
@@ -101,8 +103,6 @@ pub trait Store: Send + Sync + 'static {
     fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Every metadata string (for backups).
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError>;
-    /// Removes everything (a forced restore).
-    fn clear(&self) -> Result<(), StoreError>;
 
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;

@@ -85,6 +85,8 @@ fn seq_of(bytes: &[u8]) -> Option<[u8; 8]> {
 
 impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // A restore a crash interrupted is finished (or undone) first.
+        super::replace::recover(path)?;
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
@@ -467,20 +469,6 @@ impl Store for SledStore {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect()
-    }
-
-    fn clear(&self) -> Result<(), StoreError> {
-        for tree in [
-            &self.users,
-            &self.metadata,
-            &self.invoices,
-            &self.outbox,
-            &self.api_keys,
-            &self.meta,
-        ] {
-            tree.clear().map_err(io)?;
-        }
-        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

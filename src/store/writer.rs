@@ -161,7 +161,6 @@ mod tests {
             put_meta(key: &str, value: &[u8]) -> Result<(), StoreError>;
             meta_entries() -> Result<Vec<(String, Vec<u8>)>, StoreError>;
             metadata_entries() -> Result<Vec<String>, StoreError>;
-            clear() -> Result<(), StoreError>;
         }
 
         fn flush(&self) -> Result<(), StoreError> {

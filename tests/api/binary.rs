@@ -1017,3 +1017,60 @@ fn admin_tokens_shorter_than_32_characters_are_refused_at_start() {
         assert!(stderr.contains("at least 32 characters"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_restore_that_fails_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start(dir.path(), port);
+    run(dir.path(), port, &["user", "add", "alice"]);
+    let http = reqwest::Client::new();
+    get_json_url(
+        &http,
+        &format!("http://127.0.0.1:{port}/lnurlp/alice/callback?amount=1000"),
+    )
+    .await;
+    let file = dir.path().join("backup.json");
+    run(dir.path(), port, &["backup", file.to_str().unwrap()]);
+    server.stop();
+    let good: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+
+    let tampered = |change: &dyn Fn(&mut Value)| {
+        let mut backup = good.clone();
+        change(&mut backup);
+        let path = dir.path().join("tampered.json");
+        std::fs::write(&path, serde_json::to_vec(&backup).unwrap()).unwrap();
+        run_failing(
+            dir.path(),
+            port,
+            &["restore", "--force", path.to_str().unwrap()],
+        )
+    };
+    let bad_base64 = tampered(&|b| b["meta"][0][1] = "not base64 at all!".into());
+    assert!(bad_base64.contains("not base64"), "{bad_base64}");
+    assert!(bad_base64.contains("nothing was changed"), "{bad_base64}");
+    let inverted = tampered(&|b| {
+        b["users"][0]["min_sendable"] = 5_000.into();
+        b["users"][0]["max_sendable"] = 1_000.into();
+    });
+    assert!(inverted.contains("min_sendable"), "{inverted}");
+    let twice = tampered(&|b| {
+        let first = b["invoices"][0].clone();
+        b["invoices"].as_array_mut().unwrap().push(first);
+    });
+    assert!(twice.contains("appears twice"), "{twice}");
+
+    // Everything is still there.
+    let server = Server::start(dir.path(), port);
+    let users = run_json(dir.path(), port, &["user", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
+    let invoices = run_json(dir.path(), port, &["invoice", "list"]);
+    assert_eq!(invoices.as_array().unwrap().len(), 1, "{invoices}");
+    server.stop();
+    // And the good backup still restores.
+    run(
+        dir.path(),
+        port,
+        &["restore", "--force", file.to_str().unwrap()],
+    );
+}

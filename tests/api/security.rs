@@ -93,7 +93,7 @@ async fn apps_cannot_point_webhooks_at_loopback_in_any_spelling() {
         format!("http://127.1:{port}/hook"),
         format!("http://[::1]:{port}/hook"),
         format!("http://localhost:{port}/hook"),
-        format!("http://169.254.169.254/latest/meta-data"),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
     ] {
         let (status, body) =
             create_invoice(&app, &key, json!({"amount_sat": 1, "webhook_url": url})).await;

@@ -450,7 +450,11 @@ mod tests {
             let deliverer = deliverer.clone();
             async move {
                 let queued = item.clone();
-                db.commit(move |s| s.enqueue(&queued)).await.unwrap();
+                db.commit(move |s| {
+                    s.commit_transitions(&crate::store::Transitions::events(vec![queued]))
+                })
+                .await
+                .unwrap();
                 deliverer.in_flight().insert(item.id);
                 deliverer.deliver(item).await;
             }

@@ -172,26 +172,55 @@ fn store_story(store: &dyn Store) {
     assert_eq!(expiring(u64::MAX).len(), 4);
     assert_eq!(store.expiring(u64::MAX, 1).unwrap().len(), 1);
 
-    // Status moves forward only, and repeating a transition is harmless.
+    // Status moves forward only; a step is written whole or not at all.
     let hash = invoice("alice", 1).payment_hash;
+    let moved = |n: u8, status: InvoiceStatus| {
+        let mut record = store
+            .invoices(
+                None,
+                None,
+                &mut |r| r.payment_hash == invoice("alice", n).payment_hash,
+                1,
+            )
+            .unwrap()
+            .remove(0);
+        record.status = status;
+        record
+    };
+    let step = |invoices: Vec<InvoiceRecord>, events: Vec<OutboxItem>| Transitions {
+        invoices,
+        events,
+        meta: vec![("watch.cursor.x".into(), vec![7])],
+    };
     assert_eq!(
-        store.set_invoice_status(&hash, paid(1)).unwrap().status,
-        paid(1)
+        store
+            .commit_transitions(&step(vec![moved(1, paid(1))], vec![outbox_item(1, 50)]))
+            .unwrap(),
+        1
     );
-    assert_eq!(
-        store.set_invoice_status(&hash, paid(9)).unwrap().status,
-        paid(1)
-    );
+    assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid(1));
+    assert_eq!(store.meta("watch.cursor.x").unwrap(), Some(vec![7]));
+    // Backwards or repeated: refused, and nothing of the step is written.
+    for refused in [InvoiceStatus::Pending, InvoiceStatus::Expired, paid(9)] {
+        let outcome = store.commit_transitions(&step(
+            vec![moved(2, paid(2)), moved(1, refused)],
+            vec![outbox_item(9, 50)],
+        ));
+        assert!(
+            matches!(outcome, Err(StoreError::Transition { .. })),
+            "{outcome:?}"
+        );
+        assert!(store
+            .invoice(&invoice("alice", 2).payment_hash)
+            .unwrap()
+            .unwrap()
+            .is_pending());
+        assert_eq!(store.outbox_item(&EventId([9; 16])).unwrap(), None);
+    }
+    let mut ghost = invoice("nobody", 7);
+    ghost.status = paid(7);
     assert!(matches!(
-        store.set_invoice_status(&hash, InvoiceStatus::Pending),
-        Err(StoreError::Transition { .. })
-    ));
-    assert!(matches!(
-        store.set_invoice_status(&hash, InvoiceStatus::Expired),
-        Err(StoreError::Transition { .. })
-    ));
-    assert!(matches!(
-        store.set_invoice_status(&Hash32([7; 32]), paid(1)),
+        store.commit_transitions(&step(vec![ghost], Vec::new())),
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid(1));
@@ -199,20 +228,27 @@ fn store_story(store: &dyn Store) {
     assert_eq!(expiring(u64::MAX).len(), 3);
     let hash3 = invoice("alice", 3).payment_hash;
     store
-        .set_invoice_status(&hash3, InvoiceStatus::Expired)
+        .commit_transitions(&step(vec![moved(3, InvoiceStatus::Expired)], Vec::new()))
         .unwrap();
     assert_eq!(expiring(2001), [2001]);
     // Money that arrives after expiry is still recorded.
-    assert_eq!(
-        store.set_invoice_status(&hash3, paid(3)).unwrap().status,
-        paid(3)
-    );
+    store
+        .commit_transitions(&step(vec![moved(3, paid(3))], Vec::new()))
+        .unwrap();
+    assert_eq!(store.invoice(&hash3).unwrap().unwrap().status, paid(3));
 
-    // Outbox: enqueue once, due by time, re-scheduled or finished by replacing.
+    // Outbox: queued once (by id), due by time, re-scheduled or finished by replacing.
     let mut event = outbox_item(1, 50);
-    assert!(store.enqueue(&event).unwrap());
-    assert!(!store.enqueue(&event).unwrap());
-    store.enqueue(&outbox_item(2, 60)).unwrap();
+    assert_eq!(
+        store
+            .commit_transitions(&Transitions::events(vec![event.clone()]))
+            .unwrap(),
+        0,
+        "already queued with the payment"
+    );
+    store
+        .commit_transitions(&Transitions::events(vec![outbox_item(2, 60)]))
+        .unwrap();
     let due = |now| -> Vec<u8> {
         store
             .outbox_due(now, 10)

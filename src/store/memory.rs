@@ -1,10 +1,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{next_status, InvoiceFilter, Store, StoreError};
-use crate::domain::{
-    ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
-};
+use super::{next_status, InvoiceFilter, Store, StoreError, Transitions};
+use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 
 /// An in-memory store for unit tests; it obeys the same contract as sled.
 #[derive(Default)]
@@ -85,20 +83,35 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn set_invoice_status(
-        &self,
-        hash: &Hash32,
-        status: InvoiceStatus,
-    ) -> Result<InvoiceRecord, StoreError> {
+    fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {
         let mut state = self.state();
-        let record = state
-            .invoices
-            .get_mut(hash)
-            .ok_or_else(|| StoreError::NotFound(format!("invoice {hash}")))?;
-        if let Some(next) = next_status(record.status, status)? {
-            record.status = next;
+        // Everything is checked before anything changes: all or nothing.
+        for record in &step.invoices {
+            let stored = state
+                .invoices
+                .get(&record.payment_hash)
+                .ok_or_else(|| StoreError::NotFound(format!("invoice {}", record.payment_hash)))?;
+            if next_status(stored.status, record.status)?.is_none() {
+                return Err(StoreError::Transition {
+                    from: stored.status.name(),
+                    to: record.status.name(),
+                });
+            }
         }
-        Ok(record.clone())
+        for record in &step.invoices {
+            state.invoices.insert(record.payment_hash, record.clone());
+        }
+        let mut queued = 0;
+        for item in &step.events {
+            if let std::collections::btree_map::Entry::Vacant(slot) = state.outbox.entry(item.id) {
+                slot.insert(item.clone());
+                queued += 1;
+            }
+        }
+        for (key, value) in &step.meta {
+            state.meta.insert(key.clone(), value.clone());
+        }
+        Ok(queued)
     }
 
     fn invoices(
@@ -140,15 +153,6 @@ impl Store for MemoryStore {
         due.sort_by_key(|r| r.expires_at);
         due.truncate(limit);
         Ok(due)
-    }
-
-    fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        if state.outbox.contains_key(&item.id) {
-            return Ok(false);
-        }
-        state.outbox.insert(item.id, item.clone());
-        Ok(true)
     }
 
     fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError> {

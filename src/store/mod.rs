@@ -59,13 +59,12 @@ pub trait Store: Send + Sync + 'static {
     fn invoice(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError>;
     /// Adds a new invoice and its indexes atomically; an existing payment hash is a conflict.
     fn insert_invoice(&self, invoice: &InvoiceRecord) -> Result<(), StoreError>;
-    /// Moves an invoice to `status`, only forward (see `InvoiceStatus::can_become`).
-    /// Returns the record as stored afterwards.
-    fn set_invoice_status(
-        &self,
-        hash: &Hash32,
-        status: InvoiceStatus,
-    ) -> Result<InvoiceRecord, StoreError>;
+    /// One step of the ledger, as a single atomic write: invoices whose status moved (each
+    /// the whole record afterwards, only ever forward: see `next_status`), the events that
+    /// calls for (queued unless one with the same id already is), and meta values (a watcher's
+    /// cursor). An error, or a crash, keeps all of it or none. Returns how many events were
+    /// newly queued.
+    fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError>;
     /// Invoices newest first (of one user, or all), older than `before` if given, those `keep`
     /// accepts, at most `limit`.
     fn invoices(
@@ -79,8 +78,6 @@ pub trait Store: Send + Sync + 'static {
     /// `until = u64::MAX` lists every pending invoice.
     fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError>;
 
-    /// Queues an event unless one with its id is already queued; returns whether it was new.
-    fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError>;
     fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError>;
     /// Replaces a queued event (after a delivery attempt, or a manual retry).
     fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError>;
@@ -106,6 +103,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// What one ledger step writes; see `Store::commit_transitions`.
+#[derive(Debug, Clone, Default)]
+pub struct Transitions {
+    pub invoices: Vec<InvoiceRecord>,
+    pub events: Vec<OutboxItem>,
+    pub meta: Vec<(String, Vec<u8>)>,
+}
+
+impl Transitions {
+    /// Only events: queued as one unit.
+    pub fn events(events: Vec<OutboxItem>) -> Self {
+        Self {
+            events,
+            ..Self::default()
+        }
+    }
 }
 
 /// The forward-only status rule, shared by every implementation.
@@ -137,3 +152,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+mod faulty;
+#[cfg(test)]
+pub use faulty::FaultyStore;

@@ -2,10 +2,11 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::{decode, encode, next_status, InvoiceFilter, Store, StoreError};
-use crate::domain::{
-    ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
-};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{decode, encode, next_status, InvoiceFilter, Store, StoreError, Transitions};
+use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 
 /// Page cache size. Users and recent invoices fit easily; a larger cache only inflates RSS.
 const CACHE_BYTES: u64 = 4 * 1024 * 1024;
@@ -231,35 +232,70 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn set_invoice_status(
-        &self,
-        hash: &Hash32,
-        status: InvoiceStatus,
-    ) -> Result<InvoiceRecord, StoreError> {
-        let not_found = || StoreError::NotFound(format!("invoice {hash}"));
-        let seq = self.seq_for(hash)?.ok_or_else(not_found)?;
-        let key = record_key(seq);
-        loop {
-            let current = self.invoices.get(key).map_err(io)?.ok_or_else(not_found)?;
-            let mut record: InvoiceRecord = decode(&current)?;
-            let Some(next) = next_status(record.status, status)? else {
-                return Ok(record);
-            };
-            let was_pending = record.is_pending();
-            record.status = next;
-            let swapped = self
-                .invoices
-                .compare_and_swap(key, Some(&current), Some(encode(&record)?))
-                .map_err(io)?;
-            // Lost a race with another writer: read again and re-decide.
-            if swapped.is_ok() {
-                if was_pending {
-                    self.invoices
-                        .remove(expiry_key(record.expires_at, seq))
-                        .map_err(io)?;
+    fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {
+        // Encoded once, outside the transaction, which sled may run again on a conflict.
+        let records = step
+            .invoices
+            .iter()
+            .map(|r| Ok((r, encode(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = step
+            .events
+            .iter()
+            .map(|e| Ok((e, encode(e)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let abort = ConflictableTransactionError::Abort;
+        let outcome =
+            (&self.invoices, &self.outbox, &self.meta).transaction(|(invoices, outbox, meta)| {
+                for (record, bytes) in &records {
+                    let not_found = || {
+                        abort(StoreError::NotFound(format!(
+                            "invoice {}",
+                            record.payment_hash
+                        )))
+                    };
+                    let seq = invoices
+                        .get(hash_key(&record.payment_hash))?
+                        .as_deref()
+                        .and_then(seq_of)
+                        .ok_or_else(not_found)?;
+                    let stored = invoices.get(record_key(seq))?.ok_or_else(not_found)?;
+                    let stored: InvoiceRecord = decode(&stored).map_err(abort)?;
+                    if next_status(stored.status, record.status)
+                        .map_err(abort)?
+                        .is_none()
+                    {
+                        return Err(abort(StoreError::Transition {
+                            from: stored.status.name(),
+                            to: record.status.name(),
+                        }));
+                    }
+                    invoices.insert(&record_key(seq)[..], bytes.as_slice())?;
+                    if stored.is_pending() && !record.is_pending() {
+                        invoices.remove(&expiry_key(stored.expires_at, seq)[..])?;
+                    }
                 }
-                return Ok(record);
-            }
+                let mut queued = 0;
+                for (item, bytes) in &events {
+                    let key = event_key(&item.id);
+                    if outbox.get(key)?.is_some() {
+                        continue;
+                    }
+                    outbox.insert(&key[..], bytes.as_slice())?;
+                    if item.delivery == Delivery::Pending {
+                        outbox.insert(&due_key(item.next_attempt_at, &item.id)[..], &[][..])?;
+                    }
+                    queued += 1;
+                }
+                for (key, value) in &step.meta {
+                    meta.insert(key.as_bytes(), value.as_slice())?;
+                }
+                Ok(queued)
+            });
+        match outcome {
+            Ok(queued) => Ok(queued),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(io(e)),
         }
     }
 
@@ -335,22 +371,6 @@ impl Store for SledStore {
             }
         }
         Ok(out)
-    }
-
-    fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError> {
-        let claimed = self
-            .outbox
-            .compare_and_swap(event_key(&item.id), None::<&[u8]>, Some(encode(item)?))
-            .map_err(io)?;
-        if claimed.is_err() {
-            return Ok(false);
-        }
-        if item.delivery == Delivery::Pending {
-            self.outbox
-                .insert(due_key(item.next_attempt_at, &item.id), &[])
-                .map_err(io)?;
-        }
-        Ok(true)
     }
 
     fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError> {

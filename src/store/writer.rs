@@ -125,54 +125,13 @@ fn flush(store: &dyn Store, applied: &mpsc::Receiver<Completion>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
-
-    /// A disk that is full: writes apply in memory, but nothing can be made durable.
-    struct FullDisk(MemoryStore);
-
-    macro_rules! delegate {
-        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-            $(fn $name(&self, $($arg: $ty),*) -> $ret { self.0.$name($($arg),*) })*
-        };
-    }
-
-    impl Store for FullDisk {
-        delegate! {
-            user(name: &crate::domain::Username) -> Result<Option<crate::domain::User>, StoreError>;
-            users() -> Result<Vec<crate::domain::User>, StoreError>;
-            put_user(user: &crate::domain::User) -> Result<(), StoreError>;
-            remove_user(name: &crate::domain::Username) -> Result<bool, StoreError>;
-            metadata(hash: &crate::domain::Hash32) -> Result<Option<String>, StoreError>;
-            put_metadata(json: &str) -> Result<crate::domain::Hash32, StoreError>;
-            invoice(hash: &crate::domain::Hash32) -> Result<Option<crate::domain::InvoiceRecord>, StoreError>;
-            insert_invoice(invoice: &crate::domain::InvoiceRecord) -> Result<(), StoreError>;
-            set_invoice_status(hash: &crate::domain::Hash32, status: crate::domain::InvoiceStatus) -> Result<crate::domain::InvoiceRecord, StoreError>;
-            invoices(user: Option<&crate::domain::Username>, before: Option<&crate::domain::Hash32>, keep: crate::store::InvoiceFilter<'_>, limit: usize) -> Result<Vec<crate::domain::InvoiceRecord>, StoreError>;
-            expiring(until: u64, limit: usize) -> Result<Vec<crate::domain::InvoiceRecord>, StoreError>;
-            enqueue(item: &crate::domain::OutboxItem) -> Result<bool, StoreError>;
-            outbox_item(id: &crate::domain::EventId) -> Result<Option<crate::domain::OutboxItem>, StoreError>;
-            put_outbox_item(item: &crate::domain::OutboxItem) -> Result<(), StoreError>;
-            outbox_due(now: u64, limit: usize) -> Result<Vec<crate::domain::OutboxItem>, StoreError>;
-            outbox_items(keep: &mut dyn FnMut(&crate::domain::OutboxItem) -> bool, limit: usize) -> Result<Vec<crate::domain::OutboxItem>, StoreError>;
-            api_key(key_hash: &crate::domain::Hash32) -> Result<Option<crate::domain::ApiKey>, StoreError>;
-            put_api_key(key: &crate::domain::ApiKey) -> Result<(), StoreError>;
-            api_keys() -> Result<Vec<crate::domain::ApiKey>, StoreError>;
-            meta(key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-            put_meta(key: &str, value: &[u8]) -> Result<(), StoreError>;
-            meta_entries() -> Result<Vec<(String, Vec<u8>)>, StoreError>;
-            metadata_entries() -> Result<Vec<String>, StoreError>;
-        }
-
-        fn flush(&self) -> Result<(), StoreError> {
-            Err(StoreError::Io(
-                "No space left on device (os error 28)".into(),
-            ))
-        }
-    }
+    use crate::store::FaultyStore;
 
     #[tokio::test]
     async fn a_write_that_cannot_be_made_durable_is_reported_not_acknowledged() {
-        let writer = StoreWriter::start(Arc::new(FullDisk(MemoryStore::new())));
+        let store = Arc::new(FaultyStore::new());
+        store.fill_the_disk(true);
+        let writer = StoreWriter::start(store);
         let answer = writer.commit(|s| s.put_meta("k", b"v")).await;
         assert_eq!(
             answer,

@@ -9,7 +9,7 @@ use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus};
 use crate::limits::PendingCounts;
 use crate::metrics::Metrics;
 use crate::outbox::{events_for, prepare_zap_receipt, ZapContext};
-use crate::store::{next_status, Db, StoreError};
+use crate::store::{next_status, Db, StoreError, Transitions};
 
 /// Where a watcher is in its backend's numbering of payments (LND's `settle_index`, CLN's
 /// `pay_index`), saved with the transitions it led to.
@@ -125,34 +125,40 @@ impl Ledger {
         let (changed, closed, queued) = self
             .db
             .commit(move |store| {
-                let mut changed = Vec::new();
+                // The writer is the store's only writer: what is read here stays true until
+                // the step below is committed, as one unit, with its events and the cursor.
+                let mut step = Transitions::default();
                 let mut closed = Vec::new();
-                let mut queued = 0usize;
+                let mut seen = std::collections::HashSet::new();
                 for (hash, status) in changes {
-                    let Some(before) = store.invoice(&hash)? else {
+                    if !seen.insert(hash) {
+                        continue;
+                    }
+                    let Some(mut record) = store.invoice(&hash)? else {
                         continue;
                     };
-                    if !matches!(next_status(before.status, status), Ok(Some(_))) {
+                    let Ok(Some(next)) = next_status(record.status, status) else {
                         continue;
+                    };
+                    if record.is_pending() {
+                        closed.push(record.user.clone());
                     }
-                    if before.is_pending() {
-                        closed.push(before.user.clone());
-                    }
-                    let after = store.set_invoice_status(&hash, status)?;
-                    let user = store.user(&after.user)?;
-                    for event in
-                        events_for(&after, user.as_ref(), now, max_age, receipts.get(&hash))
-                    {
-                        if store.enqueue(&event)? {
-                            queued += 1;
-                        }
-                    }
-                    changed.push(after);
+                    record.status = next;
+                    let user = store.user(&record.user)?;
+                    step.events.extend(events_for(
+                        &record,
+                        user.as_ref(),
+                        now,
+                        max_age,
+                        receipts.get(&hash),
+                    ));
+                    step.invoices.push(record);
                 }
                 if let Some((key, position)) = cursor {
-                    store.put_meta(&key, &position.to_be_bytes())?;
+                    step.meta.push((key, position.to_be_bytes().to_vec()));
                 }
-                Ok((changed, closed, queued))
+                let queued = store.commit_transitions(&step)?;
+                Ok((step.invoices, closed, queued))
             })
             .await?;
         if let Some(pending) = &self.pending {
@@ -185,5 +191,95 @@ impl Ledger {
             self.outbox_wake.notify_one();
         }
         Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::{
+        DescriptionSource, Msat, PaidDetails, Secret, User, UserContext, UserSettings, Username,
+    };
+    use crate::store::{FaultyStore, Store};
+
+    fn paid() -> InvoiceStatus {
+        InvoiceStatus::Paid(PaidDetails {
+            paid_at: 10,
+            preimage: None,
+            amount_received_msat: Msat::from_msat(1000),
+        })
+    }
+
+    fn alice_with_a_pending_invoice(store: &dyn Store) -> Hash32 {
+        let ctx = UserContext {
+            domain: "example.com",
+            now: 1,
+            new_secret: &|| Secret::new("whsec_x"),
+        };
+        let settings = UserSettings {
+            webhook_url: Some("https://hooks.example/paid".into()),
+            ..Default::default()
+        };
+        let user = User::create(Username::parse("alice").unwrap(), settings, &ctx).unwrap();
+        store.put_user(&user).unwrap();
+        let hash = Hash32::sha256(b"invoice");
+        store
+            .insert_invoice(&InvoiceRecord {
+                payment_hash: hash,
+                user: user.name,
+                amount_msat: Msat::from_msat(1000),
+                bolt11: "lnbcrt10n1...".into(),
+                description_hash: None,
+                described_by: DescriptionSource::Memo { memo: "m".into() },
+                comment: None,
+                status: InvoiceStatus::Pending,
+                created_at: 1,
+                expires_at: u64::MAX,
+                backend: "default".into(),
+                backend_kind: "dev".into(),
+                backend_ref: None,
+                app: None,
+            })
+            .unwrap();
+        hash
+    }
+
+    #[tokio::test]
+    async fn a_payment_is_never_recorded_without_its_events() {
+        let store = Arc::new(FaultyStore::new());
+        let hash = alice_with_a_pending_invoice(store.as_ref());
+        let db = Db::new(store.clone());
+        let ledger = Ledger::new(db, Arc::new(SystemClock), Duration::from_secs(60));
+        let events = || store.outbox_items(&mut |_| true, 10).unwrap().len();
+
+        // The disk fails in the middle of recording the payment: nothing of it stays.
+        store.fail_transitions(true);
+        let cursor = Some(Cursor {
+            backend: "default",
+            position: 7,
+        });
+        assert!(ledger.record(vec![(hash, paid())], cursor).await.is_err());
+        assert!(store.invoice(&hash).unwrap().unwrap().is_pending());
+        assert_eq!(events(), 0);
+        assert_eq!(
+            ledger.cursor("default").unwrap(),
+            None,
+            "the stream replays it"
+        );
+
+        // The replay records the payment with its webhook, once.
+        store.fail_transitions(false);
+        let changed = ledger.record(vec![(hash, paid())], cursor).await.unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid());
+        assert_eq!(events(), 1);
+        assert_eq!(ledger.cursor("default").unwrap(), Some(7));
+        assert!(ledger
+            .record(vec![(hash, paid())], cursor)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(events(), 1);
     }
 }

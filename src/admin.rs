@@ -244,15 +244,29 @@ impl Registry {
         Ok(UserView::of(&user, &self.domains, fresh_secret))
     }
 
+    /// Removes a user and revokes their API keys in the same write, so a user created later
+    /// under the same name does not inherit them. Their invoices stay, as records of money.
     pub async fn remove_user(&self, name: &str) -> Result<(), AdminError> {
         let name = parse_name(name)?;
         let _guard = self.user_writes.lock().await;
         let removed_name = name.clone();
-        if !self
+        let now = self.clock.unix();
+        let removed = self
             .db
-            .commit(move |s| s.remove_user(&removed_name))
-            .await?
-        {
+            .commit(move |s| {
+                if !s.remove_user(&removed_name)? {
+                    return Ok(false);
+                }
+                for mut key in s.api_keys()? {
+                    if key.user == removed_name && key.is_active() {
+                        key.revoked_at = Some(now);
+                        s.put_api_key(&key)?;
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+        if !removed {
             return Err(no_user(&name));
         }
         if let Some(directory) = &self.directory {

@@ -60,8 +60,13 @@ pub struct Settings {
     pub client_ip_header: Option<String>,
     /// Unpaid invoices a user may have at once; 0: no cap.
     pub max_pending_per_user: u32,
+    /// Of those, how many one payer (an IPv4 address, an IPv6 /64) may hold; `None`: a tenth
+    /// of the cap; 0: no limit.
+    pub max_pending_per_client: Option<u32>,
     /// Invoice requests to backends in flight at once.
     pub max_backend_calls: usize,
+    /// Live status followers one API key, or one client address, may hold at once.
+    pub max_followers_per_client: usize,
 }
 
 impl Settings {
@@ -96,7 +101,9 @@ impl Settings {
             rate_limit_api_per_minute: 600,
             client_ip_header: None,
             max_pending_per_user: 1000,
+            max_pending_per_client: None,
             max_backend_calls: 64,
+            max_followers_per_client: 100,
         }
     }
 
@@ -106,6 +113,13 @@ impl Settings {
 
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("store")
+    }
+
+    /// How many of a user's unpaid invoices one payer may hold (0: no limit).
+    pub fn pending_share(&self) -> u32 {
+        self.max_pending_per_client
+            .unwrap_or((self.max_pending_per_user / 10).max(1))
+            .min(self.max_pending_per_user)
     }
 
     /// Where zap receipts may be published.

@@ -60,6 +60,7 @@ pub struct Metrics {
     pub deliveries: Family<EventLabels, Counter>,
     pub delivery_failures: Family<EventLabels, Counter>,
     pub rate_limited: Family<RouteOnly, Counter>,
+    pub live_followers: Gauge,
 }
 
 impl Default for Metrics {
@@ -83,6 +84,7 @@ impl Metrics {
             deliveries: Family::default(),
             delivery_failures: Family::default(),
             rate_limited: Family::default(),
+            live_followers: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -139,6 +141,11 @@ impl Metrics {
             "rate_limited",
             "Requests refused by a rate limit, by route",
             m.rate_limited.clone(),
+        );
+        registry.register(
+            "live_followers",
+            "Live status followers (WebSocket and event streams) open now",
+            m.live_followers.clone(),
         );
         Self { registry, ..m }
     }

@@ -152,11 +152,12 @@ impl Application {
             .read(|s| {
                 Ok(s.expiring(u64::MAX, usize::MAX)?
                     .into_iter()
-                    .map(|r| r.user))
+                    .map(|r| (r.user, r.payer)))
             })
             .await?;
         let pending = Arc::new(PendingCounts::new(
             settings.max_pending_per_user,
+            settings.pending_share(),
             pending_users,
         ));
         let limits = Arc::new(RateLimits::new(
@@ -293,6 +294,8 @@ impl Application {
             backend_slots: Arc::new(tokio::sync::Semaphore::new(
                 settings.max_backend_calls.max(1),
             )),
+            limits: limits.clone(),
+            client_tag_key: crate::clock::hmac_sha256(&keys.verify_key, b"rayo client tag"),
         });
         let limiter = limits.clone();
         tasks.push(tokio::spawn(async move {
@@ -314,6 +317,10 @@ impl Application {
             webhook_reach: settings.webhook_allow_private.reach(false),
         });
         let ledger = web::Data::from(ledger);
+        let followers = web::Data::new(crate::api::Followers::new(
+            settings.max_followers_per_client,
+            metrics.live_followers.clone(),
+        ));
         let token = web::Data::new(AdminToken(admin_token.clone()));
 
         let port = listener.local_addr()?.port();
@@ -343,6 +350,7 @@ impl Application {
                 .app_data(list_users.clone())
                 .app_data(expiry_range.clone())
                 .app_data(ledger.clone())
+                .app_data(followers.clone())
                 .configure(|cfg| {
                     if let Some(admin) = &admin_only {
                         cfg.app_data(admin.clone());

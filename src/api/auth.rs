@@ -16,7 +16,11 @@ use crate::routes::AdminToken;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Operator,
-    App(Username),
+    /// An app with `key` (the key's public id), acting for `user`.
+    App {
+        user: Username,
+        key: String,
+    },
 }
 
 impl Caller {
@@ -24,8 +28,8 @@ impl Caller {
     pub fn may_act_for(&self, user: &Username) -> Result<(), ApiError> {
         match self {
             Self::Operator => Ok(()),
-            Self::App(own) if own == user => Ok(()),
-            Self::App(_) => Err(ApiError::new(
+            Self::App { user: own, .. } if own == user => Ok(()),
+            Self::App { .. } => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "this API key belongs to another user",
@@ -65,7 +69,10 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
                 ApiError::internal("the store failed; see the server log")
             })?;
         return match key {
-            Some(key) if key.is_active() => Ok(Caller::App(key.user)),
+            Some(key) if key.is_active() => Ok(Caller::App {
+                user: key.user,
+                key: key.id,
+            }),
             Some(_) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

@@ -13,9 +13,8 @@ use crate::domain::{
     AppFields, DescriptionSource, Hash32, HttpUrl, InvoiceRecord, Msat, Username, WebhookUrl,
 };
 use crate::error::ApiError;
-use crate::limits::RateLimits;
+use crate::limits::Origin;
 use crate::lnurl::{memo_for, Issue, IssueError, Payments};
-use crate::metrics::Metrics;
 
 /// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.
 const MAX_METADATA_BYTES: usize = 4096;
@@ -86,20 +85,6 @@ fn webhook_url(raw: &str, reach: crate::net::Reach) -> Result<WebhookUrl, ApiErr
     Ok(url)
 }
 
-/// Refuses a client over its per-IP request rate with 429.
-pub fn rate_limit(req: &HttpRequest, payments: &Payments) -> Result<(), ApiError> {
-    let limits = req.app_data::<web::Data<RateLimits>>();
-    if limits.is_some_and(|l| !l.allow_api(req)) {
-        Metrics::route_limited(&payments.metrics, "api");
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests from this address; slow down",
-        ));
-    }
-    Ok(())
-}
-
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
@@ -107,18 +92,20 @@ pub async fn create(
     expiry: web::Data<ExpiryRange>,
     body: web::Json<NewInvoice>,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit(&req, &payments)?;
     let body = body.into_inner();
     let user = match (&body.user, &caller) {
         (Some(name), _) => {
             Username::parse(name).map_err(|e| ApiError::invalid(format!("user: {e}")))?
         }
-        (None, Caller::App(own)) => own.clone(),
+        (None, Caller::App { user: own, .. }) => own.clone(),
         (None, Caller::Operator) => {
             return Err(ApiError::invalid("user: required with the admin token"))
         }
     };
     caller.may_act_for(&user)?;
+    let admission = payments
+        .admit(payments.limits.client(&req), Origin::Owner)
+        .map_err(issue_error)?;
     let profile = payments
         .directory
         .get(&user)
@@ -216,9 +203,18 @@ pub async fn create(
             comment: None,
             expiry: expiry_used,
             app: Some(app),
+            admission,
         })
         .await
-        .map_err(|e| match e {
+        .map_err(issue_error)?;
+    Ok(HttpResponse::Created().json(CreatedView {
+        invoice: view(&payments, &record),
+        expiry_secs: record.expires_at.saturating_sub(record.created_at),
+    }))
+}
+
+fn issue_error(e: IssueError) -> ApiError {
+    match e {
             IssueError::Timeout => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "backend_timeout",
@@ -235,16 +231,17 @@ pub async fn create(
                 "the backend returned an invoice that failed the checks; see the server log",
             ),
             IssueError::Store => ApiError::internal("the invoice could not be recorded"),
-            IssueError::TooManyPending => ApiError::new(
+            IssueError::TooManyPending | IssueError::PayerShareUsed => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_pending",
                 "this user has as many unpaid invoices as the server allows; wait for some to be paid or expire",
             ),
-        })?;
-    Ok(HttpResponse::Created().json(CreatedView {
-        invoice: view(&payments, &record),
-        expiry_secs: record.expires_at.saturating_sub(record.created_at),
-    }))
+            IssueError::RateLimited => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many invoices asked for from this address; slow down",
+            ),
+    }
 }
 
 #[derive(Serialize)]
@@ -271,18 +268,18 @@ pub fn find(caller: &Caller, payments: &Payments, hash: &str) -> Result<InvoiceR
         })?
         .ok_or_else(|| ApiError::not_found("no such invoice"))?;
     match caller {
-        Caller::App(own) if own != &record.user => Err(ApiError::not_found("no such invoice")),
+        Caller::App { user: own, .. } if own != &record.user => {
+            Err(ApiError::not_found("no such invoice"))
+        }
         _ => Ok(record),
     }
 }
 
 pub async fn show(
-    req: HttpRequest,
     caller: Caller,
     payments: web::Data<Payments>,
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit(&req, &payments)?;
     let record = find(&caller, &payments, &hash)?;
     Ok(HttpResponse::Ok().json(view(&payments, &record)))
 }
@@ -305,12 +302,10 @@ struct Page {
 }
 
 pub async fn list(
-    req: HttpRequest,
     caller: Caller,
     payments: web::Data<Payments>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit(&req, &payments)?;
     let query = query.into_inner();
     let user = match (&query.user, &caller) {
         (Some(name), _) => {
@@ -319,7 +314,7 @@ pub async fn list(
             caller.may_act_for(&name)?;
             Some(name)
         }
-        (None, Caller::App(own)) => Some(own.clone()),
+        (None, Caller::App { user: own, .. }) => Some(own.clone()),
         (None, Caller::Operator) => None,
     };
     let status = match query.status.as_deref() {

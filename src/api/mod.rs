@@ -10,9 +10,16 @@ use actix_web::web;
 
 pub use auth::Caller;
 pub use invoices::ExpiryRange;
+pub use live::Followers;
 pub use view::AppInvoiceView;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+
 use crate::error::ApiError;
+use crate::limits::RateLimits;
+use crate::metrics::Metrics;
 
 /// JSON bodies beyond this are refused.
 const MAX_BODY: usize = 16 * 1024;
@@ -20,6 +27,7 @@ const MAX_BODY: usize = 16 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(rate_limit))
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY)
@@ -49,4 +57,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API endpoint"))
             })),
     );
+}
+
+/// Refuses a client over its request rate with 429, before anything else: authenticated or
+/// not, every request costs a key lookup at least.
+async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let limits = req.app_data::<web::Data<RateLimits>>();
+    if limits.is_some_and(|l| !l.allow_api(req.request())) {
+        if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+            Metrics::route_limited(metrics, "api");
+        }
+        let refusal = ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; slow down",
+        );
+        return Ok(req.error_response(refusal));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }

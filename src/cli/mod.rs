@@ -227,12 +227,18 @@ pub struct ServeArgs {
     /// Unpaid invoices one user may have at once (0: no cap).
     #[arg(long, env = "RAYO_MAX_PENDING_PER_USER", default_value_t = 1000)]
     pub max_pending_per_user: u32,
+    /// Of those, how many one payer (an IPv4 address or IPv6 /64) may hold [default: a tenth]
+    #[arg(long, env = "RAYO_MAX_PENDING_PER_CLIENT")]
+    pub max_pending_per_client: Option<u32>,
     /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on RAYO_BIND.
     #[arg(long, env = "RAYO_ADMIN_BIND")]
     pub admin_bind: Option<SocketAddr>,
     /// Invoice requests to backends in flight at once; more wait for a slot.
     #[arg(long, env = "RAYO_MAX_BACKEND_CALLS", default_value_t = 64)]
     pub max_backend_calls: usize,
+    /// Live status followers (WebSocket, SSE) one API key or one client address may hold.
+    #[arg(long, env = "RAYO_MAX_FOLLOWERS_PER_CLIENT", default_value_t = 100)]
+    pub max_followers_per_client: usize,
 }
 
 /// Which backend makes invoices.
@@ -579,7 +585,9 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         rate_limit_api_per_minute: args.rate_limit_api_per_minute,
         client_ip_header: args.client_ip_header,
         max_pending_per_user: args.max_pending_per_user,
+        max_pending_per_client: args.max_pending_per_client,
         max_backend_calls: args.max_backend_calls.max(1),
+        max_followers_per_client: args.max_followers_per_client.max(1),
         admin_bind: args.admin_bind,
     };
     let app = Application::build(settings.clone())

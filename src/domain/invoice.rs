@@ -27,7 +27,17 @@ pub struct InvoiceRecord {
     /// Present on invoices an app created through the invoice API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<AppFields>,
+    /// Which payer asked for it (a keyed hash of their network, never the address itself), so
+    /// the share of a user's unpaid invoices each payer holds survives a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<ClientTag>,
 }
+
+/// A payer's network (an IPv4 address or IPv6 /64) as a keyed hash: enough to count what one
+/// payer holds, not enough to say who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientTag(pub u64);
 
 /// What an app attached to an invoice it created.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

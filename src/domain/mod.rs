@@ -18,7 +18,9 @@ pub use amount::{AmountError, Msat};
 pub use api_key::{ApiKey, API_KEY_PREFIX};
 pub use comment::{Comment, CommentError, MAX_COMMENT_ALLOWED};
 pub use hashes::{Hash32, Preimage};
-pub use invoice::{AppFields, DescriptionSource, InvoiceRecord, InvoiceStatus, PaidDetails};
+pub use invoice::{
+    AppFields, ClientTag, DescriptionSource, InvoiceRecord, InvoiceStatus, PaidDetails,
+};
 pub use metadata::Metadata;
 pub use outbox::{Attempt, Delivery, EventId, EventKind, OutboxItem, Target, MAX_LOG};
 pub use payer_data::{PayerData, PayerDataError, PayerDataField, PayerDataSpec};

@@ -12,12 +12,13 @@ use super::{PayProfile, VerifyKey, VerifyResponse};
 use crate::backends::{Backends, InvoiceBackend, InvoiceDescription, InvoiceRequest};
 use crate::clock::{random_bytes, Clock};
 use crate::directory::Directory;
+use crate::domain::ClientTag;
 use crate::domain::{
     AmountError, AppFields, Comment, DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat,
     PayerData, SuccessAction, Username,
 };
 use crate::error::LnurlError;
-use crate::limits::PendingCounts;
+use crate::limits::{Admission, ClientKey, Origin, PendingCounts, PendingRefusal, RateLimits};
 use crate::metrics::Metrics;
 use crate::nostr::ZapRequest;
 use crate::store::Db;
@@ -107,17 +108,23 @@ pub struct Issue<'a> {
     pub comment: Option<Comment>,
     pub expiry: Duration,
     pub app: Option<AppFields>,
+    /// What the invoice rate limit said: no invoice is made without it.
+    pub admission: Admission,
 }
 
 /// Why no invoice was made. The details went to the log; callers get these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueError {
+    /// The client is over the invoice rate.
+    RateLimited,
     Backend,
     Timeout,
     BadInvoice,
     Store,
     /// The user has as many unpaid invoices as the operator allows.
     TooManyPending,
+    /// This payer holds its whole share of the user's unpaid invoices.
+    PayerShareUsed,
 }
 
 impl IssueError {
@@ -127,12 +134,19 @@ impl IssueError {
             Self::Timeout => "The recipient's wallet did not answer in time; try again later",
             Self::BadInvoice => "The recipient's wallet returned an invalid invoice",
             Self::Store => "The invoice could not be recorded; try again later",
+            Self::RateLimited => RATE_LIMITED,
             Self::TooManyPending => {
                 "This address has too many unpaid invoices right now; try again later"
+            }
+            Self::PayerShareUsed => {
+                "You have too many unpaid invoices for this address; pay or let some expire first"
             }
         }
     }
 }
+
+/// The reason a wallet gets when its client is over the invoice rate.
+pub const RATE_LIMITED: &str = "Too many requests from your address; try again in a minute";
 
 /// Everything the callback and verify need.
 pub struct Payments {
@@ -148,6 +162,10 @@ pub struct Payments {
     /// Backend calls in flight at once; more wait (within the backend timeout) for a slot, so
     /// a slow upstream cannot pile up connections and memory.
     pub backend_slots: Arc<tokio::sync::Semaphore>,
+    /// The invoice rate limit every route that makes an invoice passes.
+    pub limits: Arc<RateLimits>,
+    /// Keys the tags that tell payers apart (`ClientTag`).
+    pub client_tag_key: [u8; 32],
 }
 
 impl Payments {
@@ -164,13 +182,26 @@ impl Payments {
         Ok(profile)
     }
 
+    /// Lets a request for an invoice through the invoice rate limit, or says why not.
+    pub fn admit(
+        &self,
+        client: Option<ClientKey>,
+        origin: Origin,
+    ) -> Result<Admission, IssueError> {
+        self.limits.admit_invoice(client, origin).ok_or_else(|| {
+            Metrics::route_limited(&self.metrics, "invoice");
+            IssueError::RateLimited
+        })
+    }
+
     pub async fn callback(
         &self,
+        client: Option<ClientKey>,
         host: Option<&str>,
         name: &str,
         query: &str,
     ) -> Result<PayResponse, LnurlError> {
-        self.callback_for(host, name, query)
+        self.callback_for(client, host, name, query)
             .await
             .map(|(response, _)| response)
     }
@@ -178,10 +209,16 @@ impl Payments {
     /// The callback, also saying which invoice it made (for the pay page).
     pub async fn callback_for(
         &self,
+        client: Option<ClientKey>,
         host: Option<&str>,
         name: &str,
         query: &str,
     ) -> Result<(PayResponse, Hash32), LnurlError> {
+        // First: whatever follows (a zap request's signature, a backend call, a durable
+        // write) costs more than refusing.
+        let admission = self
+            .admit(client, Origin::Payer)
+            .map_err(|e| LnurlError::new(e.wallet_reason()))?;
         let params = parse_callback_query(query)?;
         let profile = self.profile(host, name)?;
         let user = &profile.user;
@@ -293,6 +330,7 @@ impl Payments {
                 comment,
                 expiry: self.invoice_expiry,
                 app: None,
+                admission,
             })
             .await
             .map_err(|e| LnurlError::new(e.wallet_reason()))?;
@@ -325,11 +363,26 @@ impl Payments {
             comment,
             expiry,
             app,
+            admission,
         } = issue;
-        if !self.pending.has_room(&user.name) {
-            tracing::warn!(user = %user.name, "refused an invoice: too many unpaid invoices for this user");
-            return Err(IssueError::TooManyPending);
-        }
+        // Payers are held to a share of the user's unpaid invoices; the user's own app and the
+        // operator only to the user's cap.
+        let payer = match admission.origin() {
+            Origin::Payer => admission.client().map(|c| self.client_tag(c)),
+            Origin::Owner => None,
+        };
+        let reservation = self.pending.reserve(&user.name, payer).map_err(|refusal| {
+            match refusal {
+                PendingRefusal::User => {
+                    tracing::warn!(user = %user.name, "refused an invoice: too many unpaid invoices for this user");
+                    IssueError::TooManyPending
+                }
+                PendingRefusal::Client => {
+                    tracing::warn!(user = %user.name, "refused an invoice: this payer holds its share of the user's unpaid invoices");
+                    IssueError::PayerShareUsed
+                }
+            }
+        })?;
         let capabilities = upstream.capabilities();
         let description_hash = match &description {
             InvoiceDescription::Hash { hash, .. } => Some(*hash),
@@ -399,6 +452,7 @@ impl Payments {
             backend_kind: upstream.kind().to_owned(),
             backend_ref: created.backend_ref,
             app,
+            payer,
         };
         // (The metadata it refers to was stored when the profile was built.)
         let record = self
@@ -410,8 +464,16 @@ impl Payments {
                 IssueError::Store
             })?;
         Metrics::count(&self.metrics.invoices_created, backend);
-        self.pending.opened(&user.name);
+        reservation.keep();
         Ok(record)
+    }
+
+    /// The tag that tells this payer apart, keyed so it says nothing about who they are.
+    pub fn client_tag(&self, client: ClientKey) -> ClientTag {
+        let digest = crate::clock::hmac_sha256(&self.client_tag_key, &client.bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        ClientTag(u64::from_be_bytes(first))
     }
 
     /// LUD-21: whether the invoice behind a verify URL is paid.

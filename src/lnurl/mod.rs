@@ -9,7 +9,7 @@ mod verify;
 
 pub use callback::{
     memo_for, parse_callback_query, CallbackParams, Issue, IssueError, PayResponse, Payments,
-    MAX_QUERY_BYTES,
+    MAX_QUERY_BYTES, RATE_LIMITED,
 };
 pub use pay_request::PayProfile;
 pub use verify::{VerifyKey, VerifyResponse};

@@ -263,7 +263,11 @@ async fn pay_form(
     if let Some(comment) = form.comment.as_deref().filter(|c| !c.is_empty()) {
         query.append_pair("comment", comment);
     }
-    match payments.callback_for(host, &name, &query.finish()).await {
+    let client = payments.limits.client(&req);
+    match payments
+        .callback_for(client, host, &name, &query.finish())
+        .await
+    {
         Ok((_, hash)) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("/pay/{hash}")))
             .finish(),

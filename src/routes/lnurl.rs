@@ -8,9 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::request_host;
 use crate::error::LnurlError;
-use crate::limits::RateLimits;
 use crate::lnurl::Payments;
-use crate::metrics::Metrics;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -47,16 +45,15 @@ async fn callback(
     req: HttpRequest,
     name: web::Path<String>,
     payments: web::Data<Payments>,
-    limits: web::Data<RateLimits>,
 ) -> Result<HttpResponse, LnurlError> {
-    if !limits.allow_callback(&req) {
-        Metrics::route_limited(&payments.metrics, "callback");
-        return Err(LnurlError::new(
-            "Too many requests from your address; try again in a minute",
-        ));
-    }
+    let client = payments.limits.client(&req);
     let answer = payments
-        .callback(request_host(&req).as_deref(), &name, req.query_string())
+        .callback(
+            client,
+            request_host(&req).as_deref(),
+            &name,
+            req.query_string(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }

@@ -41,6 +41,7 @@ fn invoice(user: &str, n: u8) -> InvoiceRecord {
         backend_kind: "dev".into(),
         backend_ref: None,
         app: None,
+        payer: None,
     }
 }
 

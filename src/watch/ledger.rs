@@ -141,7 +141,7 @@ impl Ledger {
                         continue;
                     };
                     if record.is_pending() {
-                        closed.push(record.user.clone());
+                        closed.push((record.user.clone(), record.payer));
                     }
                     record.status = next;
                     let user = store.user(&record.user)?;
@@ -162,8 +162,8 @@ impl Ledger {
             })
             .await?;
         if let Some(pending) = &self.pending {
-            for user in &closed {
-                pending.closed(user);
+            for (user, payer) in &closed {
+                pending.closed(user, *payer);
             }
         }
         for record in &changed {
@@ -240,6 +240,7 @@ mod tests {
                 backend_kind: "dev".into(),
                 backend_ref: None,
                 app: None,
+                payer: None,
             })
             .unwrap();
         hash

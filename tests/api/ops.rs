@@ -114,7 +114,11 @@ async fn callbacks_are_limited_per_client_address() {
 
 #[tokio::test]
 async fn a_user_with_too_many_unpaid_invoices_gets_no_more_until_some_are_paid() {
-    let app = spawn_app_with(None, |s| s.max_pending_per_user = 2).await;
+    let app = spawn_app_with(None, |s| {
+        s.max_pending_per_user = 2;
+        s.max_pending_per_client = Some(2);
+    })
+    .await;
     for _ in 0..2 {
         assert!(app.callback("satoshi", "amount=1000").await["pr"].is_string());
     }

@@ -284,3 +284,223 @@ async fn with_an_admin_address_the_admin_token_opens_nothing_on_the_public_port(
     // On the admin address the operator is at home.
     assert_eq!(list(admin_url.to_owned()).await.unwrap().status(), 200);
 }
+
+/// A request from `ip` (the trusted proxy header says so) to `path`: its status and its body.
+async fn from(app: &TestApp, ip: &str, path: &str) -> (u16, String) {
+    let answer = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("Fly-Client-IP", ip)
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_route_that_makes_an_invoice_passes_the_same_rate_limit() {
+    let app = spawn_app_with(None, |s| {
+        s.rate_limit_callback_per_minute = 4;
+        s.client_ip_header = Some("Fly-Client-IP".into());
+    })
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pay_form = |ip: &'static str| {
+        no_redirects
+            .get(format!("{}/@satoshi/pay?amount=1", app.address))
+            .header("Fly-Client-IP", ip)
+            .send()
+    };
+    // The pay form spends the client's budget (a burst of one at 4 a minute)...
+    assert_eq!(pay_form("203.0.113.7").await.unwrap().status(), 303);
+    // ...so the wallet callback and the invoice API are refused for it too,
+    let (_, body) = from(&app, "203.0.113.7", "/lnurlp/satoshi/callback?amount=1000").await;
+    assert!(body.contains("Too many requests"), "{body}");
+    let api = app
+        .client
+        .post(format!("{}/api/v1/invoices", app.address))
+        .bearer_auth(&app.admin_token)
+        .header("Fly-Client-IP", "203.0.113.7")
+        .json(&json!({"user": "satoshi", "amount_sat": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 429);
+    // ...and the other way round: a client whose callbacks used it gets no form invoices.
+    let (_, body) = from(&app, "198.51.100.9", "/lnurlp/satoshi/callback?amount=1000").await;
+    assert!(body.contains("\"pr\""), "{body}");
+    let refused = pay_form("198.51.100.9").await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("Too many requests"));
+    assert_eq!(app.invoices().await.len(), 2);
+}
+
+#[tokio::test]
+async fn one_client_at_its_rate_limit_cannot_make_an_address_unpayable() {
+    let app = std::sync::Arc::new(
+        spawn_app_with(None, |s| {
+            s.client_ip_header = Some("Fly-Client-IP".into());
+            s.max_pending_per_user = 50;
+        })
+        .await,
+    );
+    // One client asks for invoices as fast as it is let, and pays none.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut asked, mut got) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (_, body) =
+                    from(&app, "203.0.113.66", "/lnurlp/satoshi/callback?amount=1000").await;
+                asked += 1;
+                got += usize::from(body.contains("\"pr\""));
+            }
+            (asked, got)
+        })
+    };
+    // Meanwhile another payer gets an invoice every time, and pays it.
+    for round in 0..20 {
+        let (_, body) = from(
+            &app,
+            "198.51.100.20",
+            "/lnurlp/satoshi/callback?amount=1000",
+        )
+        .await;
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        let pr = answer["pr"]
+            .as_str()
+            .unwrap_or_else(|| panic!("round {round}: {answer}"));
+        assert!(pr.starts_with("lnbcrt"));
+        let hash = answer["verify"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .nth(1)
+            .unwrap();
+        assert_eq!(app.settle(hash).await.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (asked, got) = hammer.await.unwrap();
+    assert!(asked > 100, "the hammer kept going: {asked} requests");
+    assert_eq!(got, 5, "it holds at most its share: a tenth of 50");
+}
+
+/// Opens a live follower of `hash` with `key`: the socket, or the HTTP status it was refused with.
+async fn follow(
+    app: &TestApp,
+    key: &str,
+    hash: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    u16,
+> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "{}/api/v1/invoices/{hash}/ws",
+        app.address.replace("http", "ws")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {key}").parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut socket, _)) => {
+            let first = socket.next().await.unwrap().unwrap();
+            assert!(first.to_text().unwrap().contains("\"invoice\""));
+            Ok(socket)
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(answer)) => Err(answer.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn followers_now(app: &TestApp) -> String {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("rayo_live_followers "))
+        .unwrap_or("rayo_live_followers missing")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_live_follower_ends_when_its_client_goes_away() {
+    let app = spawn_app_with(None, |_| {}).await;
+    let key = shop(&app).await;
+    let (_, created) =
+        create_invoice(&app, &key, json!({"amount_sat": 1, "expiry_secs": 86400})).await;
+    let hash = created["payment_hash"].as_str().unwrap();
+    let socket = follow(&app, &key, hash).await.unwrap();
+    assert_eq!(followers_now(&app).await, "rayo_live_followers 1");
+    // The client vanishes without a closing handshake; the invoice stays open for a day.
+    drop(socket);
+    assert!(
+        app.eventually(5, || async {
+            followers_now(&app).await == "rayo_live_followers 0"
+        })
+        .await,
+        "{}",
+        followers_now(&app).await
+    );
+}
+
+#[tokio::test]
+async fn live_followers_are_capped_per_api_key() {
+    let app = spawn_app_with(None, |s| s.max_followers_per_client = 2).await;
+    let key = shop(&app).await;
+    let (_, created) = create_invoice(&app, &key, json!({"amount_sat": 1})).await;
+    let hash = created["payment_hash"].as_str().unwrap();
+    let first = follow(&app, &key, hash).await.unwrap();
+    let _second = follow(&app, &key, hash).await.unwrap();
+    assert_eq!(follow(&app, &key, hash).await.err(), Some(429));
+    drop(first);
+    assert!(
+        app.eventually(5, || async { follow(&app, &key, hash).await.is_ok() })
+            .await,
+        "a place is free again once a follower ends"
+    );
+}
+
+#[tokio::test]
+async fn removing_a_user_revokes_their_api_keys_for_good() {
+    let app = spawn_app_with(None, |_| {}).await;
+    let key = shop(&app).await;
+    assert_eq!(
+        app.admin(Method::DELETE, "/users/shop", None)
+            .await
+            .status(),
+        204
+    );
+    // Someone else gets the name later: the old key opens nothing.
+    shop(&app).await;
+    let (status, body) = create_invoice(&app, &key, json!({"amount_sat": 1})).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+}
+
+#[tokio::test]
+async fn unauthenticated_api_requests_are_rate_limited_too() {
+    let app = spawn_app_with(None, |s| {
+        s.rate_limit_api_per_minute = 4;
+        s.client_ip_header = Some("Fly-Client-IP".into());
+    })
+    .await;
+    let guess = |token: &'static str| {
+        app.client
+            .get(format!("{}/api/v1/invoices", app.address))
+            .bearer_auth(token)
+            .header("Fly-Client-IP", "203.0.113.5")
+            .send()
+    };
+    assert_eq!(guess("rk_guess1").await.unwrap().status(), 401);
+    assert_eq!(guess("rk_guess2").await.unwrap().status(), 429);
+}

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match actix_web::rt::System::new().block_on(rayo::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rayo: {e}");
+            eprintln!("rayo: {}", rayo::cli::printable(&e.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -20,6 +20,7 @@ use crate::domain::{Image, Msat, PayerDataSpec, Secret, UserSettings};
 use crate::startup::Application;
 
 pub use connect::{Admin, CliError};
+pub use output::printable;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -496,7 +497,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             crate::data_dir::write_private(&file, &json)
                 .map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
             if !global.json {
-                println!(
+                output::say!(
                     "wrote {} users and {} invoices to {} (it holds secrets: keep it private)",
                     backup.users.len(),
                     backup.invoices.len(),
@@ -513,7 +514,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             })?;
             let (users, invoices) = connect::restore(&global, backup, force).await?;
             if !global.json {
-                println!("restored {users} users and {invoices} invoices");
+                output::say!("restored {users} users and {invoices} invoices");
             }
             Ok(())
         }
@@ -524,12 +525,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 NostrCommand::RotateKey => admin.rotate_nostr_key().await?,
             };
             if global.json {
-                println!(
+                output::say!(
                     "{}",
                     serde_json::to_string_pretty(&view).unwrap_or_default()
                 );
             } else {
-                println!("nostrPubkey: {}\nnpub:        {}", view.pubkey, view.npub);
+                output::say!("nostrPubkey: {}", view.pubkey);
+                output::say!("npub:        {}", view.npub);
             }
             Ok(())
         }
@@ -646,7 +648,7 @@ async fn user(global: &GlobalArgs, cmd: UserCommand) -> Result<(), CliError> {
         UserCommand::Remove { name } => {
             admin.remove_user(&name).await?;
             if !global.json {
-                println!("removed {name} (their invoices are kept)");
+                output::say!("removed {name} (their invoices are kept)");
             }
         }
         UserCommand::ApiKey(ApiKeyCommand::Create { user }) => {

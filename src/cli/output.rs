@@ -10,11 +10,42 @@ use crate::config::Settings;
 use crate::startup::Application;
 
 fn json<T: Serialize + ?Sized>(value: &T) {
+    // serde_json escapes every control character.
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
 }
+
+/// `text` with every control character (escape sequences, bells, carriage returns, line
+/// breaks) shown as an escape instead: what rayo prints comes partly from payers and apps, and
+/// must never drive the operator's terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Prints one line for a person, made printable.
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", printable(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
 
 fn time(unix: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
@@ -30,8 +61,13 @@ fn sats(msat: u64) -> String {
 
 /// Left-aligned columns, two spaces apart.
 fn table(header: &[&str], rows: &[Vec<String>]) {
+    // Made printable first, so the columns line up with what is shown.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -42,10 +78,10 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
+    for row in &rows {
         line(row.clone());
     }
 }
@@ -55,7 +91,7 @@ pub fn users(users: &[UserView], as_json: bool) {
         return json(users);
     }
     if users.is_empty() {
-        return println!("no users yet: add one with `rayo user add <name>`");
+        return say!("no users yet: add one with `rayo user add <name>`");
     }
     let rows: Vec<Vec<String>> = users
         .iter()
@@ -79,41 +115,41 @@ pub fn user(u: &UserView, as_json: bool) {
     if as_json {
         return json(u);
     }
-    println!("address:         {}", u.address);
-    println!("lnurl:           {}", u.lnurl);
-    println!("description:     {}", u.description);
+    say!("address:         {}", u.address);
+    say!("lnurl:           {}", u.lnurl);
+    say!("description:     {}", u.description);
     if let Some(long) = &u.long_description {
-        println!("long description: {long}");
+        say!("long description: {long}");
     }
     if let Some(image) = &u.image {
-        println!("image:           {image}");
+        say!("image:           {image}");
     }
-    println!(
+    say!(
         "sendable:        {} to {}",
         sats(u.min_sendable),
         sats(u.max_sendable)
     );
-    println!("comment allowed: {} characters", u.comment_allowed);
+    say!("comment allowed: {} characters", u.comment_allowed);
     if !u.payer_data.is_empty() {
-        println!("payer data:      {}", u.payer_data);
+        say!("payer data:      {}", u.payer_data);
     }
     if let Some(action) = &u.success_action {
-        println!(
+        say!(
             "success action:  {}",
             serde_json::to_string(action).unwrap_or_default()
         );
     }
     if let Some(url) = &u.webhook_url {
-        println!("webhook:         {url}");
+        say!("webhook:         {url}");
     }
     if let Some(secret) = &u.webhook_secret {
-        println!("webhook secret:  {secret}   (shown once: store it now)");
+        say!("webhook secret:  {secret}   (shown once: store it now)");
     }
-    println!(
+    say!(
         "state:           {}",
         if u.disabled { "disabled" } else { "active" }
     );
-    println!("created:         {}", time(u.created_at));
+    say!("created:         {}", time(u.created_at));
 }
 
 pub fn invoices(invoices: &[InvoiceView], as_json: bool) {
@@ -121,7 +157,7 @@ pub fn invoices(invoices: &[InvoiceView], as_json: bool) {
         return json(invoices);
     }
     if invoices.is_empty() {
-        return println!("no invoices");
+        return say!("no invoices");
     }
     let rows: Vec<Vec<String>> = invoices
         .iter()
@@ -153,35 +189,35 @@ pub fn invoice(i: &InvoiceView, as_json: bool) {
     if as_json {
         return json(i);
     }
-    println!("payment hash:  {}", i.payment_hash);
-    println!("user:          {}", i.user);
-    println!("amount:        {}", sats(i.amount_msat));
-    println!("status:        {}", i.status);
-    println!("created:       {}", time(i.created_at));
-    println!("expires:       {}", time(i.expires_at));
+    say!("payment hash:  {}", i.payment_hash);
+    say!("user:          {}", i.user);
+    say!("amount:        {}", sats(i.amount_msat));
+    say!("status:        {}", i.status);
+    say!("created:       {}", time(i.created_at));
+    say!("expires:       {}", time(i.expires_at));
     if let Some(paid_at) = i.paid_at {
-        println!("paid:          {}", time(paid_at));
+        say!("paid:          {}", time(paid_at));
     }
     if let Some(preimage) = &i.preimage {
-        println!("preimage:      {preimage}");
+        say!("preimage:      {preimage}");
     }
     if let Some(comment) = &i.comment {
-        println!("comment:       {comment}");
+        say!("comment:       {comment}");
     }
     if let Some(payer_data) = &i.payer_data {
-        println!("payer data:    {payer_data}");
+        say!("payer data:    {payer_data}");
     }
     if let Some(hash) = &i.description_hash {
-        println!("description h: {hash}");
+        say!("description h: {hash}");
     }
     if let Some(text) = &i.hashed_description {
-        println!("hashed string: {text}");
+        say!("hashed string: {text}");
     }
     if let Some(memo) = &i.memo {
-        println!("memo:          {memo}");
+        say!("memo:          {memo}");
     }
-    println!("backend:       {}", i.backend);
-    println!("bolt11:        {}", i.bolt11);
+    say!("backend:       {}", i.backend);
+    say!("bolt11:        {}", i.bolt11);
 }
 
 pub fn backend_report(report: &CheckReport, as_json: bool) {
@@ -191,12 +227,12 @@ pub fn backend_report(report: &CheckReport, as_json: bool) {
         );
     }
     for fact in &report.facts {
-        println!("  {fact}");
+        say!("  {fact}");
     }
     for problem in &report.problems {
-        println!("  PROBLEM: {problem}");
+        say!("  PROBLEM: {problem}");
     }
-    println!(
+    say!(
         "{}",
         if report.ok() {
             "ok: the backend is usable"
@@ -207,32 +243,30 @@ pub fn backend_report(report: &CheckReport, as_json: bool) {
 }
 
 pub fn banner(settings: &Settings, app: &Application) {
-    println!(
+    say!(
         "rayo {} listening on {}",
         env!("CARGO_PKG_VERSION"),
         settings.bind
     );
-    println!("  public URL: {}", settings.public_url.base());
-    println!("  data:       {}", settings.data_dir.display());
+    say!("  public URL: {}", settings.public_url.base());
+    say!("  data:       {}", settings.data_dir.display());
     if app.backend_kind == "dev" {
-        println!(
-            "  backend:    dev (signs regtest invoices with a local key: no real money moves)"
-        );
+        say!("  backend:    dev (signs regtest invoices with a local key: no real money moves)");
     } else {
-        println!("  backend:    {}", app.backend_kind);
+        say!("  backend:    {}", app.backend_kind);
     }
     if let Some(user) = &app.example_user {
-        println!();
-        println!("  Lightning Address: {}", user.address);
-        println!("  LNURL:             {}", user.lnurl);
-        println!(
+        say!();
+        say!("  Lightning Address: {}", user.address);
+        say!("  LNURL:             {}", user.lnurl);
+        say!(
             "  Try:               curl -s {}",
             settings
                 .public_url
                 .join(&format!("/.well-known/lnurlp/{}", user.name))
         );
     }
-    println!();
+    say!();
 }
 
 pub fn webhooks(events: &[WebhookView], as_json: bool) {
@@ -240,7 +274,7 @@ pub fn webhooks(events: &[WebhookView], as_json: bool) {
         return json(events);
     }
     if events.is_empty() {
-        return println!("no webhook events");
+        return say!("no webhook events");
     }
     let rows: Vec<Vec<String>> = events
         .iter()
@@ -274,24 +308,24 @@ pub fn webhook(e: &WebhookView, as_json: bool) {
     if as_json {
         return json(e);
     }
-    println!("event:         {}", e.id);
-    println!("type:          {}", e.kind);
-    println!("invoice:       {}", e.payment_hash);
-    println!("url:           {}", e.url);
-    println!("state:         {}", e.state);
-    println!("attempts:      {}", e.attempts);
-    println!("created:       {}", time(e.created_at));
+    say!("event:         {}", e.id);
+    say!("type:          {}", e.kind);
+    say!("invoice:       {}", e.payment_hash);
+    say!("url:           {}", e.url);
+    say!("state:         {}", e.state);
+    say!("attempts:      {}", e.attempts);
+    say!("created:       {}", time(e.created_at));
     match e.finished_at {
-        Some(at) => println!("finished:      {}", time(at)),
-        None => println!("next attempt:  {}", time(e.next_attempt_at)),
+        Some(at) => say!("finished:      {}", time(at)),
+        None => say!("next attempt:  {}", time(e.next_attempt_at)),
     }
-    println!("gives up at:   {}", time(e.deadline));
+    say!("gives up at:   {}", time(e.deadline));
     for attempt in &e.log {
         let status = attempt
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "  {}  {status:>3}  {:>6} ms  {}",
             time(attempt.at),
             attempt.duration_ms,
@@ -299,7 +333,7 @@ pub fn webhook(e: &WebhookView, as_json: bool) {
         );
     }
     if let Some(body) = &e.body {
-        println!("body:          {body}");
+        say!("body:          {body}");
     }
 }
 
@@ -307,8 +341,8 @@ pub fn api_key_created(created: &ApiKeyCreated, as_json: bool) {
     if as_json {
         return json(created);
     }
-    println!("API key for {}: {}", created.view.user, created.key);
-    println!(
+    say!("API key for {}: {}", created.view.user, created.key);
+    say!(
         "id: {}   (the key is shown once and stored hashed: save it now)",
         created.view.id
     );
@@ -319,7 +353,7 @@ pub fn api_keys(keys: &[ApiKeyView], as_json: bool) {
         return json(keys);
     }
     if keys.is_empty() {
-        return println!("no API keys");
+        return say!("no API keys");
     }
     let rows: Vec<Vec<String>> = keys
         .iter()
@@ -333,4 +367,16 @@ pub fn api_keys(keys: &[ApiKeyView], as_json: bool) {
         })
         .collect();
     table(&["ID", "USER", "CREATED", "REVOKED"], &rows);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_shown_never_obeyed() {
+        assert_eq!(super::printable("plain ⚡ text"), "plain ⚡ text");
+        assert_eq!(
+            super::printable("a\u{1b}[31mred\u{7}\r\nb"),
+            "a\\u{1b}[31mred\\u{7}\\u{d}\\nb"
+        );
+    }
 }

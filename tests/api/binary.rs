@@ -1074,3 +1074,49 @@ async fn a_restore_that_fails_leaves_the_store_as_it_was() {
         &["restore", "--force", file.to_str().unwrap()],
     );
 }
+
+#[tokio::test]
+async fn terminal_escapes_from_payers_never_reach_the_operators_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start(dir.path(), port);
+    let http = reqwest::Client::new();
+    // A zap whose relay list carries an escape sequence (red text, then a terminal title).
+    let relay = "wss://relay.example/\u{1b}[31mred\u{1b}]0;owned\u{7}";
+    let request = crate::zaps::zap_request(&[relay], 21_000);
+    let body = get_json_url(
+        &http,
+        &format!(
+            "http://127.0.0.1:{port}/lnurlp/satoshi/callback?amount=21000&nostr={}",
+            crate::callback::urlencode(&request)
+        ),
+    )
+    .await;
+    let hash = body["verify"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    run(dir.path(), port, &["dev", "settle", &hash]);
+    for args in [
+        vec!["webhook", "list"],
+        vec!["invoice", "show", &hash],
+        vec!["invoice", "list"],
+    ] {
+        let output = run(dir.path(), port, &args);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{args:?}: {text:?}"
+        );
+    }
+    let listed =
+        String::from_utf8_lossy(&run(dir.path(), port, &["webhook", "list"]).stdout).into_owned();
+    assert!(
+        listed.contains("wss://relay.example/%1B[31mred"),
+        "{listed}"
+    );
+    server.stop();
+}

@@ -335,7 +335,7 @@ impl Application {
         let admin_only = admin_address.map(|a| web::Data::new(crate::routes::AdminAddress(a)));
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(payments.clone())
                 .app_data(registry.clone())
                 .app_data(token.clone())

@@ -1120,3 +1120,46 @@ async fn terminal_escapes_from_payers_never_reach_the_operators_terminal() {
     );
     server.stop();
 }
+
+#[tokio::test]
+async fn payer_data_comments_and_verify_tags_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = rayo(dir.path(), port);
+    command
+        .env("RAYO_LOG", "trace")
+        .env("RAYO_LOG_FORMAT", "json");
+    let server = LoggedServer::start(command);
+    tokio::task::spawn_blocking(move || wait_until_healthy(port))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let payer_data = r#"{"name":"Payer Name 7f3a","email":"payer-7f3a@example.com"}"#;
+    let body = get_json_url(
+        &http,
+        &format!(
+            "{base}/lnurlp/satoshi/callback?amount=21000&comment={}&payerdata={}",
+            crate::callback::urlencode("a private note 7f3a"),
+            crate::callback::urlencode(payer_data)
+        ),
+    )
+    .await;
+    let verify = body["verify"].as_str().unwrap().to_owned();
+    let tag = verify.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(get_json_url(&http, &verify).await["status"], "OK");
+    // Failures are logged too, and must not quote what they refuse.
+    get_json_url(
+        &http,
+        &format!("{base}/lnurlp/satoshi/callback?amount=21000&comment=x&payerdata=%7Bbroken-7f3a"),
+    )
+    .await;
+    let logs = server.stop().await;
+    assert!(
+        logs.contains("/lnurlp/{name}/callback"),
+        "requests are logged by route: {logs}"
+    );
+    for secret in ["7f3a", &tag, "amount=21000", "payerdata"] {
+        assert!(!logs.contains(secret), "{secret:?} is in the logs");
+    }
+}

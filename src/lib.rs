@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod keys;
 pub mod limits;
 pub mod lnurl;
+pub mod log_throttle;
 pub mod metrics;
 pub mod net;
 pub mod nostr;

@@ -308,6 +308,7 @@ impl Application {
         let limits = web::Data::from(limits);
         let metrics_data = web::Data::from(metrics.clone());
         let readiness = web::Data::new(crate::routes::ReadinessCache::default());
+        let hook_refusals = web::Data::new(crate::routes::HookRefusals::default());
         let registry = web::Data::new(registry);
         let hints = web::Data::new(hints);
         let list_users = web::Data::new(crate::pages::ListUsers(settings.list_users));
@@ -342,6 +343,7 @@ impl Application {
                 .app_data(hints.clone())
                 .app_data(metrics_data.clone())
                 .app_data(readiness.clone())
+                .app_data(hook_refusals.clone())
                 .app_data(limits.clone())
                 .wrap(actix_web::middleware::from_fn(
                     crate::routes::record_request,

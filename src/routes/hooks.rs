@@ -1,13 +1,29 @@
 //! `/hooks/{backend}`: webhooks upstreams send us (phoenixd's signed `payment_received`). The
 //! backend checks the signature over the raw body; the watcher then confirms by lookup.
 
+use std::time::Duration;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
+use crate::limits::RateLimits;
 use crate::lnurl::Payments;
+use crate::log_throttle::LogThrottle;
+use crate::metrics::Metrics;
 use crate::watch::Hints;
 
 const MAX_HOOK_BODY: usize = 64 * 1024;
+/// Refused webhooks are logged at most this often: anyone can send one.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Throttles the log lines of refused webhooks.
+pub struct HookRefusals(LogThrottle);
+
+impl Default for HookRefusals {
+    fn default() -> Self {
+        Self(LogThrottle::new(REFUSAL_LOG_EVERY))
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -23,7 +39,21 @@ async fn receive(
     body: web::Bytes,
     payments: web::Data<Payments>,
     hints: web::Data<Hints>,
+    refusals: web::Data<HookRefusals>,
 ) -> Result<HttpResponse, ApiError> {
+    // The same per-client rate as the invoice API: an upstream's webhooks are hints (its
+    // push channel and reconciling are the main ways), and checking each costs an HMAC.
+    if req
+        .app_data::<web::Data<RateLimits>>()
+        .is_some_and(|limits| !limits.allow_api(&req))
+    {
+        Metrics::route_limited(&payments.metrics, "hooks");
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; slow down",
+        ));
+    }
     let name = backend.into_inner();
     let Some((name, upstream)) = payments
         .backends
@@ -49,7 +79,9 @@ async fn receive(
             Ok(HttpResponse::Ok().finish())
         }
         Err(e) => {
-            tracing::warn!(backend = name, error = %e, "refused a backend webhook");
+            if let Some(held_back) = refusals.0.admit() {
+                tracing::warn!(backend = name, error = %e, held_back, "refused a backend webhook (refusals are logged at most once a minute; held_back counts the others)");
+            }
             Err(ApiError::new(
                 actix_web::http::StatusCode::UNAUTHORIZED,
                 "unauthorized",

@@ -10,6 +10,7 @@ mod ops;
 use actix_web::web;
 
 pub use admin::{on_admin_address, AdminAddress, AdminToken};
+pub use hooks::HookRefusals;
 pub use ops::{limit_headers, record_request, ReadinessCache};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -1163,3 +1163,43 @@ async fn payer_data_comments_and_verify_tags_never_reach_the_logs() {
         assert!(!logs.contains(secret), "{secret:?} is in the logs");
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_forged_backend_webhooks_is_rate_limited_and_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = rayo(dir.path(), port);
+    command
+        .env("RAYO_BACKEND", "phoenixd")
+        .env("RAYO_PHOENIXD_URL", "http://127.0.0.1:9/")
+        .env("RAYO_PHOENIXD_PASSWORD", "phoenix-password")
+        .env("RAYO_PHOENIXD_WEBHOOK_SECRET", "phoenix-webhook-secret")
+        .env("RAYO_RATE_LIMIT_API_PER_MINUTE", "120")
+        .env("RAYO_LOG", "info");
+    let server = LoggedServer::start(command);
+    tokio::task::spawn_blocking(move || wait_until_healthy(port))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for n in 0..200 {
+        let status = http
+            .post(format!("http://127.0.0.1:{port}/hooks/default"))
+            .header("X-Phoenix-Signature", format!("{n:064x}"))
+            .body(r#"{"type":"payment_received","paymentHash":"00"}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    // A burst of a quarter of 120 a minute (and what refills meanwhile, two a second) gets
+    // checked and refused; the rest is cut off before any checking.
+    let checked = statuses.get(&401).copied().unwrap_or(0);
+    assert!((30..=36).contains(&checked), "{statuses:?}");
+    assert_eq!(checked + statuses.get(&429).copied().unwrap_or(0), 200, "{statuses:?}");
+    let logs = server.stop().await;
+    let refusals = logs.matches("refused a backend webhook").count();
+    assert_eq!(refusals, 1, "{logs}");
+}

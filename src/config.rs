@@ -67,6 +67,8 @@ pub struct Settings {
     pub max_backend_calls: usize,
     /// Live status followers one API key, or one client address, may hold at once.
     pub max_followers_per_client: usize,
+    /// How long a request body may take to arrive (slow clients are cut off).
+    pub request_body_timeout: Duration,
 }
 
 impl Settings {
@@ -104,6 +106,7 @@ impl Settings {
             max_pending_per_client: None,
             max_backend_calls: 64,
             max_followers_per_client: 100,
+            request_body_timeout: Duration::from_secs(10),
         }
     }
 

@@ -309,6 +309,8 @@ impl Application {
         let metrics_data = web::Data::from(metrics.clone());
         let readiness = web::Data::new(crate::routes::ReadinessCache::default());
         let hook_refusals = web::Data::new(crate::routes::HookRefusals::default());
+        let body_deadline =
+            web::Data::new(crate::routes::BodyDeadline(settings.request_body_timeout));
         let registry = web::Data::new(registry);
         let hints = web::Data::new(hints);
         let list_users = web::Data::new(crate::pages::ListUsers(settings.list_users));
@@ -349,6 +351,10 @@ impl Application {
                     crate::routes::record_request,
                 ))
                 .wrap(actix_web::middleware::from_fn(crate::routes::limit_headers))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::limit_body_time,
+                ))
+                .app_data(body_deadline.clone())
                 .app_data(list_users.clone())
                 .app_data(expiry_range.clone())
                 .app_data(ledger.clone())
@@ -361,6 +367,10 @@ impl Application {
                 .configure(routes::configure)
         })
         .listen(listener)?
+        // Slow clients: a request head must arrive within 5 s, a body within its deadline
+        // (`limit_body_time`), and a client gets 1 s to take its last answer and go.
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .shutdown_timeout(10);
         if let Some(admin_listener) = admin_listener {
             server = server.listen(admin_listener)?;

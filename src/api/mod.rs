@@ -40,6 +40,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                                 "too_large",
                                 format!("request bodies are at most {MAX_BODY} bytes"),
                             ),
+                            JsonPayloadError::Payload(actix_web::error::PayloadError::Io(e))
+                                if e.kind() == std::io::ErrorKind::TimedOut =>
+                            {
+                                ApiError::new(
+                                    actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                                    "timeout",
+                                    "the request body did not arrive in time",
+                                )
+                            }
                             other => ApiError::invalid(format!("request body: {other}")),
                         }
                         .into()

@@ -590,6 +590,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
         max_pending_per_client: args.max_pending_per_client,
         max_backend_calls: args.max_backend_calls.max(1),
         max_followers_per_client: args.max_followers_per_client.max(1),
+        request_body_timeout: Settings::defaults().request_body_timeout,
         admin_bind: args.admin_bind,
     };
     let app = Application::build(settings.clone())

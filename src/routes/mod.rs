@@ -6,12 +6,14 @@ mod hooks;
 mod lnurl;
 mod nostr;
 mod ops;
+mod slow_clients;
 
 use actix_web::web;
 
 pub use admin::{on_admin_address, AdminAddress, AdminToken};
 pub use hooks::HookRefusals;
 pub use ops::{limit_headers, record_request, ReadinessCache};
+pub use slow_clients::{limit_body_time, BodyDeadline};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);

@@ -1198,7 +1198,11 @@ async fn a_flood_of_forged_backend_webhooks_is_rate_limited_and_logged_once() {
     // checked and refused; the rest is cut off before any checking.
     let checked = statuses.get(&401).copied().unwrap_or(0);
     assert!((30..=36).contains(&checked), "{statuses:?}");
-    assert_eq!(checked + statuses.get(&429).copied().unwrap_or(0), 200, "{statuses:?}");
+    assert_eq!(
+        checked + statuses.get(&429).copied().unwrap_or(0),
+        200,
+        "{statuses:?}"
+    );
     let logs = server.stop().await;
     let refusals = logs.matches("refused a backend webhook").count();
     assert_eq!(refusals, 1, "{logs}");

@@ -504,3 +504,42 @@ async fn unauthenticated_api_requests_are_rate_limited_too() {
     assert_eq!(guess("rk_guess1").await.unwrap().status(), 401);
     assert_eq!(guess("rk_guess2").await.unwrap().status(), 429);
 }
+
+#[tokio::test]
+async fn a_body_sent_one_byte_at_a_time_is_cut_off_at_its_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(None, |s| {
+        s.request_body_timeout = std::time::Duration::from_secs(2)
+    })
+    .await;
+    let stream = tokio::net::TcpStream::connect(app.domain()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /api/v1/invoices HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        app.domain(),
+        app.admin_token
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    // One byte every 500 ms would take 50 s; the server answers and hangs up long before.
+    let trickle = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if writer.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        reader.read_to_end(&mut answer),
+    )
+    .await;
+    trickle.abort();
+    assert!(read.is_ok(), "the connection was still open after 8 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(app.invoices().await.is_empty());
+}

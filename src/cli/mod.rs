@@ -524,15 +524,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 NostrCommand::Show => admin.nostr().await?,
                 NostrCommand::RotateKey => admin.rotate_nostr_key().await?,
             };
-            if global.json {
-                output::say!(
-                    "{}",
-                    serde_json::to_string_pretty(&view).unwrap_or_default()
-                );
-            } else {
-                output::say!("nostrPubkey: {}", view.pubkey);
-                output::say!("npub:        {}", view.npub);
-            }
+            output::nostr(&view, global.json);
             Ok(())
         }
         Command::Dev(DevCommand::Settle { payment_hash }) => {

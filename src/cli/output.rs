@@ -4,7 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::admin::{ApiKeyCreated, ApiKeyView, InvoiceView, UserView, WebhookView};
+use crate::admin::{ApiKeyCreated, ApiKeyView, InvoiceView, NostrView, UserView, WebhookView};
 use crate::backends::CheckReport;
 use crate::config::Settings;
 use crate::startup::Application;
@@ -218,6 +218,14 @@ pub fn invoice(i: &InvoiceView, as_json: bool) {
     }
     say!("backend:       {}", i.backend);
     say!("bolt11:        {}", i.bolt11);
+}
+
+pub fn nostr(view: &NostrView, as_json: bool) {
+    if as_json {
+        return json(view);
+    }
+    say!("nostrPubkey: {}", view.pubkey);
+    say!("npub:        {}", view.npub);
 }
 
 pub fn backend_report(report: &CheckReport, as_json: bool) {

@@ -26,6 +26,30 @@ pub fn on_admin_address(req: &HttpRequest) -> bool {
         .is_none_or(|admin| req.app_config().local_addr() == admin.0)
 }
 
+/// Whether `req` may see what operators see: it came in on the admin address (when there is
+/// one) and carries the admin token.
+pub fn has_admin_access(req: &HttpRequest) -> bool {
+    on_admin_address(req)
+        && match req.app_data::<web::Data<AdminAddress>>() {
+            Some(_) => true,
+            None => bearer(req).is_some_and(|token| {
+                req.app_data::<web::Data<AdminToken>>()
+                    .is_some_and(|expected| {
+                        secrets_match(token.as_bytes(), expected.0.expose().as_bytes())
+                    })
+            }),
+        }
+}
+
+/// The bearer token a request carries, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
@@ -72,11 +96,7 @@ impl FromRequest for Admin {
         if !on_admin_address(req) {
             return ready(Err(ApiError::not_found("no such endpoint")));
         }
-        let presented = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let presented = bearer(req);
         let expected = req.app_data::<web::Data<AdminToken>>();
         ready(match (presented, expected) {
             (Some(token), Some(expected))

@@ -23,67 +23,119 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const READY_CACHE: Duration = Duration::from_secs(5);
 const BACKEND_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// What the last readiness check found, and when.
+#[derive(Clone)]
+struct Readiness {
+    at: Instant,
+    store: Result<(), String>,
+    backends: Vec<(String, Result<(), String>)>,
+}
+
+impl Readiness {
+    fn ready(&self) -> bool {
+        self.store.is_ok() && self.backends.iter().all(|(_, state)| state.is_ok())
+    }
+
+    /// The report: each part `ok` or what is wrong with it, or (for those who may not see
+    /// an upstream's error text) just `failing`.
+    fn report(&self, detailed: bool) -> serde_json::Value {
+        let word = |state: &Result<(), String>| match state {
+            Ok(()) => "ok".to_owned(),
+            Err(e) if detailed => e.clone(),
+            Err(_) => "failing".to_owned(),
+        };
+        let backends: serde_json::Map<String, serde_json::Value> = self
+            .backends
+            .iter()
+            .map(|(name, state)| (name.clone(), word(state).into()))
+            .collect();
+        serde_json::json!({
+            "status": if self.ready() { "ready" } else { "not ready" },
+            "store": word(&self.store),
+            "backends": backends,
+        })
+    }
+}
+
+/// The last readiness check, shared: one check runs at a time, and probes that arrive while
+/// it runs wait for its result instead of starting their own.
 #[derive(Default)]
-pub struct ReadinessCache(Mutex<Option<(Instant, bool, serde_json::Value)>>);
+pub struct ReadinessCache {
+    last: Mutex<Option<Readiness>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl ReadinessCache {
+    fn fresh(&self) -> Option<Readiness> {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|r| r.at.elapsed() < READY_CACHE)
+    }
+
+    async fn current(&self, payments: &Payments) -> Readiness {
+        if let Some(fresh) = self.fresh() {
+            return fresh;
+        }
+        let _turn = self.turn.lock().await;
+        // Whoever held the turn may have just checked.
+        if let Some(fresh) = self.fresh() {
+            return fresh;
+        }
+        let checked = check_readiness(payments).await;
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(checked.clone());
+        checked
+    }
+}
 
 /// Readiness: the store takes a durable write and every backend answers an authenticated
-/// lookup (of an invoice that does not exist: any answer but an error will do).
-async fn readyz(payments: web::Data<Payments>, cache: web::Data<ReadinessCache>) -> HttpResponse {
-    let cached = cache
-        .0
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .filter(|(at, _, _)| at.elapsed() < READY_CACHE);
-    let (ready, report) = match cached {
-        Some((_, ready, report)) => (ready, report),
-        None => {
-            let (ready, report) = check_readiness(&payments).await;
-            *cache.0.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((Instant::now(), ready, report.clone()));
-            (ready, report)
-        }
-    };
-    if ready {
+/// lookup (of an invoice that does not exist: any answer but an error will do). What went
+/// wrong is shown on the admin address, or to the admin token; elsewhere only which part.
+async fn readyz(
+    req: actix_web::HttpRequest,
+    payments: web::Data<Payments>,
+    cache: web::Data<ReadinessCache>,
+) -> HttpResponse {
+    let readiness = cache.current(&payments).await;
+    let detailed = super::admin::has_admin_access(&req);
+    let report = readiness.report(detailed);
+    if readiness.ready() {
         HttpResponse::Ok().json(report)
     } else {
         HttpResponse::ServiceUnavailable().json(report)
     }
 }
 
-async fn check_readiness(payments: &Payments) -> (bool, serde_json::Value) {
+async fn check_readiness(payments: &Payments) -> Readiness {
     let now = payments.clock.unix();
-    let store = match payments
+    let store = payments
         .db
         .commit(move |s| s.put_meta("ready.probe", &now.to_be_bytes()))
         .await
-    {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => e.to_string(),
-    };
-    let mut ready = store == "ok";
+        .map_err(|e| e.to_string());
     let probe = Hash32(crate::clock::random_bytes());
     let checks = payments.backends.iter().map(|(name, backend)| async move {
         let answer =
             tokio::time::timeout(BACKEND_PROBE_TIMEOUT, backend.lookup_invoice(&probe)).await;
         let state = match answer {
-            Ok(Ok(_)) => "ok".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "did not answer in time".to_owned(),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("did not answer in time".to_owned()),
         };
         (name.to_owned(), state)
     });
-    let mut backends = serde_json::Map::new();
-    for (name, state) in futures_util::future::join_all(checks).await {
-        ready &= state == "ok";
-        backends.insert(name, state.into());
+    let backends = futures_util::future::join_all(checks).await;
+    for (name, state) in &backends {
+        if let Err(e) = state {
+            tracing::warn!(backend = %name, error = %e, "readiness: a backend is failing");
+        }
     }
-    let report = serde_json::json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "store": store,
-        "backends": backends,
-    });
-    (ready, report)
+    Readiness {
+        at: Instant::now(),
+        store,
+        backends,
+    }
 }
 
 /// Liveness: the process answers HTTP.

@@ -70,6 +70,17 @@ async fn readiness_checks_the_store_and_every_backend() {
     let answer = app.get("/readyz").await;
     assert_eq!(answer.status(), 503);
     let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["backends"]["default"], "failing", "{body}");
+    // What exactly is wrong is for the operator.
+    let answer = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
     assert!(
         body["backends"]["default"]
             .as_str()

@@ -543,3 +543,24 @@ async fn a_body_sent_one_byte_at_a_time_is_cut_off_at_its_deadline() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(app.invoices().await.is_empty());
 }
+
+#[tokio::test]
+async fn concurrent_readiness_probes_share_one_check_and_show_no_upstream_errors() {
+    use crate::support::backend_double::{BackendDouble, Fault};
+    use std::sync::atomic::Ordering;
+    let backend = std::sync::Arc::new(BackendDouble::new(Fault::Fails));
+    let app = spawn_app_with(Some(backend.clone()), |_| {}).await;
+    let probes = (0..20).map(|_| app.get("/readyz"));
+    let answers = futures_util::future::join_all(probes).await;
+    assert_eq!(
+        backend.lookups.load(Ordering::SeqCst),
+        1,
+        "one check for twenty probes"
+    );
+    for answer in answers {
+        assert_eq!(answer.status(), 503);
+        let text = answer.text().await.unwrap();
+        assert!(!text.contains("secret detail"), "{text}");
+        assert!(text.contains("failing"), "{text}");
+    }
+}

@@ -36,6 +36,8 @@ pub struct BackendDouble {
     capabilities: Capabilities,
     fault: Mutex<Fault>,
     pub calls: AtomicUsize,
+    /// Lookups asked for (each takes 200 ms).
+    pub lookups: AtomicUsize,
     in_flight: AtomicUsize,
     /// The most calls that were ever in progress at once.
     pub max_in_flight: AtomicUsize,
@@ -73,6 +75,7 @@ impl BackendDouble {
             },
             fault: Mutex::new(fault),
             calls: AtomicUsize::new(0),
+            lookups: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
         }
@@ -166,6 +169,13 @@ impl InvoiceBackend for BackendDouble {
 
     /// The double only makes invoices; nothing is ever paid through it.
     async fn lookup_invoice(&self, _payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if *self.fault.lock().unwrap() == Fault::Fails {
+            return Err(BackendError::Unavailable(
+                "double: upstream said 503 (secret detail)".into(),
+            ));
+        }
         Ok(InvoiceState::Unknown)
     }
 }

@@ -108,8 +108,8 @@ pub fn check(backup: Backup, domains: &Domains) -> Result<CheckedBackup, Restore
         if !names.insert(&user.name) {
             return Err(invalid(format!("user {} appears twice", user.name)));
         }
-        let domain = domains.for_user(user.domain.as_deref()).domain();
-        user.check(domain)
+        let domain = domains.for_user(user.domain.as_ref()).domain();
+        user.check(domain.as_str())
             .map_err(|e| invalid(format!("user {}: {e}", user.name)))?;
     }
     let mut hashes = HashSet::new();

@@ -1,8 +1,7 @@
-//! Time and randomness come in through here, so tests can pin them.
+//! Time and randomness come in through here, as small traits, so tests can pin them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use bitcoin_hashes::{hmac, sha256, Hash, HashEngine};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> SystemTime;
@@ -32,23 +31,49 @@ impl Clock for FixedClock {
     }
 }
 
-/// 32 bytes from the operating system's CSPRNG.
-pub fn random_bytes() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    // getrandom only fails where the OS has no entropy source at all; refusing to run is right.
-    getrandom::getrandom(&mut bytes).expect("the operating system has no random number generator");
-    bytes
+/// Where secrets, keys, ids and jitter come from.
+pub trait Random: Send + Sync + 'static {
+    fn fill(&self, bytes: &mut [u8]);
+
+    fn bytes32(&self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        self.fill(&mut bytes);
+        bytes
+    }
+
+    /// A number below `n` (for jitter: not uniform to the last bit, and need not be).
+    fn below(&self, n: u64) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.fill(&mut bytes);
+        u64::from_le_bytes(bytes) % n.max(1)
+    }
 }
 
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut engine = hmac::HmacEngine::<sha256::Hash>::new(key);
-    engine.input(data);
-    hmac::Hmac::<sha256::Hash>::from_engine(engine).to_byte_array()
+/// The operating system's CSPRNG.
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, bytes: &mut [u8]) {
+        // getrandom fails only where the OS has no entropy source at all; refusing to run is
+        // right then.
+        getrandom::getrandom(bytes).expect("the operating system has no random number generator");
+    }
 }
 
-/// Compares two secrets without leaking, through timing, how much of them matched. Hashing
-/// first makes the comparison fixed-length whatever the inputs' lengths.
-pub fn secrets_match(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (sha256::Hash::hash(a), sha256::Hash::hash(b));
-    bitcoin_hashes::cmp::fixed_time_eq(a.as_byte_array(), b.as_byte_array())
+/// Counts up from a seed: every run of a test gets the same "random" bytes.
+pub struct CountingRandom(AtomicU64);
+
+impl CountingRandom {
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed))
+    }
+}
+
+impl Random for CountingRandom {
+    fn fill(&self, bytes: &mut [u8]) {
+        for chunk in bytes.chunks_mut(8) {
+            let next = self.0.fetch_add(1, Ordering::SeqCst).to_le_bytes();
+            chunk.copy_from_slice(&next[..chunk.len()]);
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::config::{Domains, PublicUrl};
-use crate::domain::{User, Username};
+use crate::domain::{BackendName, User, Username};
 use crate::lnurl::PayProfile;
 
 /// Whether zaps are advertised for a user: the server's Nostr public key, and which backends
@@ -16,7 +16,15 @@ pub struct ZapAdvert {
 }
 
 /// Whether the named backend (`None`: the default) can commit to a description hash.
-pub type ZapCapable = Box<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+pub type ZapCapable = Box<dyn Fn(Option<&BackendName>) -> bool + Send + Sync>;
+
+/// Why an address takes no payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unpayable {
+    /// No such user (on the domain asked for).
+    Unknown,
+    Disabled,
+}
 
 pub struct Directory {
     domains: Domains,
@@ -52,7 +60,7 @@ impl Directory {
 
     /// The public URL of `user`'s domain.
     pub fn public_url_for(&self, user: &User) -> &PublicUrl {
-        self.domains.for_user(user.domain.as_deref())
+        self.domains.for_user(user.domain.as_ref())
     }
 
     /// The user `name` as seen from a request for `host`. With one domain the host does not
@@ -62,8 +70,21 @@ impl Directory {
         if !self.domains.is_multi() {
             return Some(profile);
         }
-        let asked = self.domains.get(host?)?;
+        let asked = self.domains.for_host(host?)?;
         (self.public_url_for(&profile.user).domain() == asked.domain()).then_some(profile)
+    }
+
+    /// The user behind an address's local part (`alice`, `Alice+tips`) on the domain `host`
+    /// asked for, if they take payments.
+    pub fn payable(&self, host: Option<&str>, name: &str) -> Result<Arc<PayProfile>, Unpayable> {
+        let profile = Username::from_address(name)
+            .ok()
+            .and_then(|name| self.get_on(host, &name))
+            .ok_or(Unpayable::Unknown)?;
+        if profile.user.disabled {
+            return Err(Unpayable::Disabled);
+        }
+        Ok(profile)
     }
 
     pub fn get(&self, name: &Username) -> Option<Arc<PayProfile>> {
@@ -86,7 +107,7 @@ impl Directory {
     /// The Nostr public key to advertise for `user`, if zaps can work for them.
     fn nostr_key_for(&self, user: &User) -> Option<String> {
         let zaps = self.zaps.as_ref()?;
-        (zaps.capable)(user.backend.as_deref()).then(|| {
+        (zaps.capable)(user.backend.as_ref()).then(|| {
             zaps.public_key
                 .read()
                 .unwrap_or_else(|p| p.into_inner())

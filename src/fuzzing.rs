@@ -2,7 +2,8 @@
 //! corpora on every `cargo test`. Each takes arbitrary bytes and must never panic.
 
 use crate::domain::{Comment, Msat, PayerData, PayerDataSpec, Username};
-use crate::lnurl::{bech32, invoice_check, parse_callback_query};
+use crate::invoices::{check_invoice, Expected};
+use crate::lnurl::{bech32, parse_callback_query};
 use crate::nostr::ZapRequest;
 
 fn text(data: &[u8]) -> &str {
@@ -53,7 +54,7 @@ pub fn lnurl(data: &[u8]) {
 /// What backends answer: their JSON decoders, and the invoice check on whatever bolt11 comes.
 pub fn backend_response(data: &[u8]) {
     crate::backends::decode_any_response(data);
-    let expected = invoice_check::Expected {
+    let expected = Expected {
         amount: Msat::from_msat(1000),
         description_hash: None,
         memo: Some(""),
@@ -61,7 +62,7 @@ pub fn backend_response(data: &[u8]) {
         payment_hash: crate::domain::Hash32([0; 32]),
         now: std::time::UNIX_EPOCH,
     };
-    let _ = invoice_check::check_invoice(text(data), &expected);
+    let _ = check_invoice(text(data), &expected);
 }
 
 /// A fuzz target: arbitrary bytes in, no panic out.

@@ -3,7 +3,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::clock::random_bytes;
+use crate::clock::Random;
+use crate::config::ConfigError;
 use crate::domain::Secret;
 use crate::store::{Db, StoreError};
 
@@ -15,22 +16,22 @@ pub struct ServerKeys {
 }
 
 impl ServerKeys {
-    pub async fn load_or_create(db: &Db) -> Result<Self, StoreError> {
+    pub async fn load_or_create(db: &Db, random: &dyn Random) -> Result<Self, StoreError> {
         Ok(Self {
-            dev_seed: key(db, "key.dev_seed").await?,
-            verify_key: key(db, "key.verify").await?,
+            dev_seed: key(db, "key.dev_seed", random.bytes32()).await?,
+            verify_key: key(db, "key.verify", random.bytes32()).await?,
         })
     }
 }
 
-async fn key(db: &Db, name: &'static str) -> Result<[u8; 32], StoreError> {
+/// The key stored as `name`, or `fresh`, stored now, if there is none.
+async fn key(db: &Db, name: &'static str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
     db.commit(move |store| {
         if let Some(existing) = store.meta(name)? {
             return existing
                 .try_into()
                 .map_err(|_| StoreError::Corrupt(format!("{name} is not 32 bytes")));
         }
-        let fresh = random_bytes();
         store.put_meta(name, &fresh)?;
         Ok(fresh)
     })
@@ -47,12 +48,15 @@ pub fn admin_token_path(data_dir: &Path) -> PathBuf {
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// Refuses an admin token too short to be a secret.
-pub fn check_admin_token(token: &Secret, source: &str) -> Result<(), String> {
+pub fn check_admin_token(token: &Secret, source: &str) -> Result<(), ConfigError> {
     let length = token.expose().trim().chars().count();
     if length < MIN_ADMIN_TOKEN_CHARS {
-        return Err(format!(
-            "{source}: the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {length}); \
-             make one with `openssl rand -hex 32`, or leave RAYO_ADMIN_TOKEN unset to have one generated"
+        return Err(ConfigError::new(
+            source,
+            format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {length}); \
+                 make one with `openssl rand -hex 32`, or leave RAYO_ADMIN_TOKEN unset to have one generated"
+            ),
         ));
     }
     Ok(())
@@ -60,11 +64,11 @@ pub fn check_admin_token(token: &Secret, source: &str) -> Result<(), String> {
 
 /// Reads the admin token file, creating it (mode 0600, written whole or not at all) with a
 /// fresh token if there is none.
-pub fn load_or_create_admin_token(data_dir: &Path) -> io::Result<Secret> {
+pub fn load_or_create_admin_token(data_dir: &Path, random: &dyn Random) -> io::Result<Secret> {
     if let Some(token) = read_admin_token(data_dir)? {
         return Ok(token);
     }
-    let token = hex::encode(random_bytes());
+    let token = hex::encode(random.bytes32());
     crate::data_dir::write_private(&admin_token_path(data_dir), token.as_bytes())?;
     Ok(Secret::new(token))
 }

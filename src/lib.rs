@@ -1,19 +1,22 @@
 //! rayo: a self-hosted Lightning Address server.
+//!
+//! Dependencies run one way: `routes` (HTTP) -> services (`invoices`, `operator`, `lnurl`,
+//! `watch`, `outbox`, `nostr`) -> `domain`, `store` and the `backends` trait. Nothing below
+//! `routes` knows HTTP; `domain` knows nothing of ours.
 
-pub mod admin;
-pub mod api;
 pub mod backends;
 pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod config_file;
+pub mod crypto;
 pub mod data_dir;
 pub mod directory;
 pub mod domain;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod invoices;
 pub mod keys;
 pub mod limits;
 pub mod lnurl;
@@ -21,9 +24,11 @@ pub mod log_throttle;
 pub mod metrics;
 pub mod net;
 pub mod nostr;
+pub mod operator;
 pub mod outbox;
-pub mod pages;
+pub mod retry;
 pub mod routes;
+pub mod services;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

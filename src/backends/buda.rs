@@ -28,7 +28,6 @@ use super::{
 use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "Buda.com";
-pub const DEFAULT_BUDA_URL: &str = "https://www.buda.com/";
 /// Deposit pages read per pass, newest first. Paging also stops at deposits older than the
 /// oldest invoice looked for.
 const MAX_DEPOSIT_PAGES: u32 = 10;
@@ -136,6 +135,7 @@ impl BudaBackend {
             api_secret,
             client: http::client()?,
             capabilities: Capabilities {
+                kind: "buda",
                 description_hash: false,
                 msat_precision: false,
                 max_expiry: Duration::from_secs(24 * 3600),
@@ -229,10 +229,6 @@ fn payment_hash_of(bolt11: &str) -> Option<Hash32> {
 
 #[async_trait]
 impl InvoiceBackend for BudaBackend {
-    fn kind(&self) -> &'static str {
-        "buda"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
@@ -420,7 +416,7 @@ mod tests {
     #[test]
     fn signs_the_documented_message() {
         let buda = BudaBackend::new(
-            Url::parse(DEFAULT_BUDA_URL).unwrap(),
+            Url::parse(crate::config::DEFAULT_BUDA_URL).unwrap(),
             Secret::new("key"),
             Secret::new("secret"),
             Currency::Bitcoin,

@@ -98,6 +98,7 @@ impl ClnBackend {
                 client: super::tls::pinned_client(NAME, tls_cert)?,
             },
             capabilities: Capabilities {
+                kind: "cln",
                 description_hash: true,
                 msat_precision: true,
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
@@ -244,10 +245,6 @@ fn state_of(invoice: Listing, payment_hash: &Hash32) -> Result<InvoiceState, Bac
 
 #[async_trait]
 impl InvoiceBackend for ClnBackend {
-    fn kind(&self) -> &'static str {
-        "cln"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

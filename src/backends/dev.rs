@@ -14,7 +14,8 @@ use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
     InvoiceState, PaymentNotice,
 };
-use crate::clock::{hmac_sha256, random_bytes, Clock};
+use crate::clock::{Clock, Random};
+use crate::crypto::hmac_sha256;
 use crate::domain::{Hash32, Preimage};
 
 const MIN_FINAL_CLTV_EXPIRY_DELTA: u64 = 18;
@@ -26,11 +27,12 @@ pub struct DevBackend {
     preimage_key: [u8; 32],
     capabilities: Capabilities,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
 }
 
 impl DevBackend {
     /// Derives the node key and the preimage key from one stored seed.
-    pub fn from_seed(seed: &[u8; 32], clock: Arc<dyn Clock>) -> Self {
+    pub fn from_seed(seed: &[u8; 32], clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         let mut node_secret = hmac_sha256(seed, b"rayo dev node key");
         let node_key = loop {
             // Out of range with probability ~2^-128; rehash rather than fail.
@@ -43,6 +45,7 @@ impl DevBackend {
             node_key,
             preimage_key: hmac_sha256(seed, b"rayo dev preimage key"),
             capabilities: Capabilities {
+                kind: "dev",
                 description_hash: true,
                 msat_precision: true,
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
@@ -51,6 +54,7 @@ impl DevBackend {
                 payments: PaymentNotice::Manual,
             },
             clock,
+            random,
         }
     }
 
@@ -74,10 +78,6 @@ impl DevBackend {
 
 #[async_trait]
 impl InvoiceBackend for DevBackend {
-    fn kind(&self) -> &'static str {
-        "dev"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
@@ -86,7 +86,7 @@ impl InvoiceBackend for DevBackend {
         &self,
         request: InvoiceRequest<'_>,
     ) -> Result<CreatedInvoice, BackendError> {
-        let payment_secret = random_bytes();
+        let payment_secret = self.random.bytes32();
         let preimage = Preimage(Hash32(hmac_sha256(&self.preimage_key, &payment_secret)));
         let payment_hash = preimage.payment_hash();
         let builder = InvoiceBuilder::new(self.capabilities.network.clone())

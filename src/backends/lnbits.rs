@@ -122,6 +122,7 @@ impl LnbitsBackend {
             invoice_key,
             client: http::client()?,
             capabilities: Capabilities {
+                kind: "lnbits",
                 description_hash: true,
                 msat_precision: false,
                 max_expiry: Duration::from_secs(24 * 3600),
@@ -159,10 +160,6 @@ impl LnbitsBackend {
 
 #[async_trait]
 impl InvoiceBackend for LnbitsBackend {
-    fn kind(&self) -> &'static str {
-        "lnbits"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

@@ -172,6 +172,7 @@ impl LndBackend {
             private_routes,
             client: pinned_client(NAME, tls_cert)?,
             capabilities: Capabilities {
+                kind: "lnd",
                 description_hash: true,
                 msat_precision: true,
                 max_expiry: Duration::from_secs(365 * 24 * 3600),
@@ -212,10 +213,6 @@ impl LndBackend {
 
 #[async_trait]
 impl InvoiceBackend for LndBackend {
-    fn kind(&self) -> &'static str {
-        "lnd"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

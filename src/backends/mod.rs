@@ -2,7 +2,6 @@
 //! and nothing outside this folder knows its wire format.
 
 mod buda;
-mod check;
 mod cln;
 mod dev;
 mod http;
@@ -21,11 +20,10 @@ pub use lightning_invoice::Currency;
 
 use std::sync::Arc;
 
-use crate::config::{BackendKind, BackendSettings, Network};
+use crate::config::{BackendKind, BackendSettings, ConfigError, Network};
 use crate::domain::{Hash32, Msat, Preimage, Secret};
 
-pub use buda::{BudaBackend, DEFAULT_BUDA_URL};
-pub use check::{check, CheckReport};
+pub use buda::BudaBackend;
 pub use cln::ClnBackend;
 pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
@@ -33,9 +31,11 @@ pub use lnd::LndBackend;
 pub use phoenixd::PhoenixdBackend;
 pub use set::Backends;
 
-/// What a backend can do; the callback adapts to it.
+/// What a backend is and can do; the callback adapts to it.
 #[derive(Debug, Clone)]
 pub struct Capabilities {
+    /// Short name for logs and records: `dev`, `lnbits`, ...
+    pub kind: &'static str,
     /// Commits to a description hash (`h`); without it invoices carry a memo instead.
     pub description_hash: bool,
     /// Can make invoices for amounts that are not whole satoshis.
@@ -183,9 +183,12 @@ pub enum InvoiceState {
 
 #[async_trait]
 pub trait InvoiceBackend: Send + Sync + 'static {
-    /// Short name for logs and records: `dev`, `lnbits`, ...
-    fn kind(&self) -> &'static str;
     fn capabilities(&self) -> &Capabilities;
+
+    /// Short name for logs and records: `dev`, `lnbits`, ...
+    fn kind(&self) -> &'static str {
+        self.capabilities().kind
+    }
     async fn create_invoice(
         &self,
         request: InvoiceRequest<'_>,
@@ -249,12 +252,17 @@ pub trait InvoiceBackend: Send + Sync + 'static {
 pub fn build(
     settings: &BackendSettings,
     dev: Arc<DevBackend>,
-) -> Result<Arc<dyn InvoiceBackend>, String> {
-    let missing = |what: &str| format!("the {:?} backend needs {what}", settings.kind);
+) -> Result<Arc<dyn InvoiceBackend>, ConfigError> {
+    let kind = format!("the {:?} backend", settings.kind).to_lowercase();
+    let missing = |what: &str| ConfigError::new(&kind, format!("needs {what}"));
+    let invalid = |e: BackendError| ConfigError::new(&kind, e);
+    let unreadable = |what: &str, path: &std::path::Path, e: std::io::Error| {
+        ConfigError::new(&kind, format!("{what} {}: {e}", path.display()))
+    };
     Ok(match settings.kind {
         BackendKind::Dev => {
             if settings.network.is_some_and(|n| n != Network::Regtest) {
-                return Err("the dev backend only makes regtest invoices".into());
+                return Err(ConfigError::new(&kind, "only makes regtest invoices"));
             }
             dev
         }
@@ -270,7 +278,7 @@ pub fn build(
                     .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(invalid)?,
         ),
         BackendKind::Buda => Arc::new(
             BudaBackend::new(
@@ -285,13 +293,12 @@ pub fn build(
                     .ok_or_else(|| missing("RAYO_BUDA_API_SECRET"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(invalid)?,
         ),
         BackendKind::Cln => {
             let tls_cert = match &settings.cln_tls_cert {
                 Some(path) => Some(
-                    std::fs::read(path)
-                        .map_err(|e| format!("clnrest certificate {}: {e}", path.display()))?,
+                    std::fs::read(path).map_err(|e| unreadable("clnrest certificate", path, e))?,
                 ),
                 None => None,
             };
@@ -308,23 +315,21 @@ pub fn build(
                     tls_cert.as_deref(),
                     settings.network.unwrap_or(Network::Bitcoin).into(),
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(invalid)?,
             )
         }
         BackendKind::Lnd => {
             let macaroon = match (&settings.lnd_macaroon, &settings.lnd_macaroon_file) {
                 (Some(hex), _) => hex.clone(),
                 (None, Some(path)) => Secret::new(hex::encode(
-                    std::fs::read(path)
-                        .map_err(|e| format!("LND macaroon {}: {e}", path.display()))?,
+                    std::fs::read(path).map_err(|e| unreadable("LND macaroon", path, e))?,
                 )),
                 (None, None) => return Err(missing("RAYO_LND_MACAROON or RAYO_LND_MACAROON_FILE")),
             };
             let tls_cert = match &settings.lnd_tls_cert {
-                Some(path) => Some(
-                    std::fs::read(path)
-                        .map_err(|e| format!("LND tls.cert {}: {e}", path.display()))?,
-                ),
+                Some(path) => {
+                    Some(std::fs::read(path).map_err(|e| unreadable("LND tls.cert", path, e))?)
+                }
                 None => None,
             };
             Arc::new(
@@ -338,7 +343,7 @@ pub fn build(
                     settings.lnd_private_routes,
                     settings.network.unwrap_or(Network::Bitcoin).into(),
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(invalid)?,
             )
         }
         BackendKind::Phoenixd => Arc::new(
@@ -350,7 +355,7 @@ pub fn build(
                     .ok_or_else(|| missing("RAYO_PHOENIXD_PASSWORD"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
-            .map_err(|e| e.to_string())?
+            .map_err(invalid)?
             .with_webhook_secret(settings.phoenixd_webhook_secret.clone()),
         ),
     })

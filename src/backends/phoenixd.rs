@@ -21,7 +21,7 @@ use super::{
     BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
     InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
-use crate::clock::{hmac_sha256, secrets_match};
+use crate::crypto::{hmac_sha256, secrets_match};
 use crate::domain::{Hash32, Msat, Secret};
 
 const NAME: &str = "phoenixd";
@@ -103,6 +103,7 @@ impl PhoenixdBackend {
             webhook_secret: None,
             client: http::client()?,
             capabilities: Capabilities {
+                kind: "phoenixd",
                 description_hash: true,
                 msat_precision: false,
                 max_expiry: Duration::from_secs(24 * 3600),
@@ -138,10 +139,6 @@ impl PhoenixdBackend {
 
 #[async_trait]
 impl InvoiceBackend for PhoenixdBackend {
-    fn kind(&self) -> &'static str {
-        "phoenixd"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

@@ -2,50 +2,59 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::InvoiceBackend;
+use crate::config::ConfigError;
+use crate::domain::BackendName;
 
 /// The configured backends by name, and which one serves users who do not name one.
 #[derive(Clone)]
 pub struct Backends {
-    default: String,
-    by_name: BTreeMap<String, Arc<dyn InvoiceBackend>>,
+    default: BackendName,
+    by_name: BTreeMap<BackendName, Arc<dyn InvoiceBackend>>,
 }
 
 impl Backends {
     pub fn new(
-        default: String,
-        by_name: BTreeMap<String, Arc<dyn InvoiceBackend>>,
-    ) -> Result<Self, String> {
+        default: BackendName,
+        by_name: BTreeMap<BackendName, Arc<dyn InvoiceBackend>>,
+    ) -> Result<Self, ConfigError> {
         if !by_name.contains_key(&default) {
-            return Err(format!("the default backend '{default}' is not configured"));
+            return Err(ConfigError::new(
+                "default_backend",
+                format!("the default backend '{default}' is not configured"),
+            ));
         }
         Ok(Self { default, by_name })
     }
 
-    pub fn single(name: &str, backend: Arc<dyn InvoiceBackend>) -> Self {
+    pub fn single(name: BackendName, backend: Arc<dyn InvoiceBackend>) -> Self {
         Self {
-            default: name.to_owned(),
-            by_name: BTreeMap::from([(name.to_owned(), backend)]),
+            default: name.clone(),
+            by_name: BTreeMap::from([(name, backend)]),
         }
     }
 
     /// The backend called `name`, or the default one; with the name it goes by.
-    pub fn get(&self, name: Option<&str>) -> Option<(&str, &Arc<dyn InvoiceBackend>)> {
-        let name = name.unwrap_or(&self.default);
-        self.by_name
-            .get_key_value(name)
-            .map(|(n, b)| (n.as_str(), b))
+    pub fn get(
+        &self,
+        name: Option<&BackendName>,
+    ) -> Option<(&BackendName, &Arc<dyn InvoiceBackend>)> {
+        self.by_name.get_key_value(name.unwrap_or(&self.default))
     }
 
-    pub fn default_backend(&self) -> (&str, &Arc<dyn InvoiceBackend>) {
+    pub fn default_backend(&self) -> (&BackendName, &Arc<dyn InvoiceBackend>) {
         self.get(None)
             .unwrap_or_else(|| unreachable!("checked in new"))
     }
 
-    pub fn contains(&self, name: &str) -> bool {
+    pub fn contains(&self, name: &BackendName) -> bool {
         self.by_name.contains_key(name)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn InvoiceBackend>)> {
-        self.by_name.iter().map(|(n, b)| (n.as_str(), b))
+    pub fn names(&self) -> impl Iterator<Item = &BackendName> {
+        self.by_name.keys()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&BackendName, &Arc<dyn InvoiceBackend>)> {
+        self.by_name.iter()
     }
 }

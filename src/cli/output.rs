@@ -4,9 +4,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::admin::{ApiKeyCreated, ApiKeyView, InvoiceView, NostrView, UserView, WebhookView};
-use crate::backends::CheckReport;
 use crate::config::Settings;
+use crate::invoices::OperatorInvoiceView as InvoiceView;
+use crate::operator::{ApiKeyCreated, ApiKeyView, CheckReport, NostrView, UserView, WebhookView};
 use crate::startup::Application;
 
 fn json<T: Serialize + ?Sized>(value: &T) {
@@ -166,7 +166,7 @@ pub fn invoices(invoices: &[InvoiceView], as_json: bool) {
                 i.payment_hash.clone(),
                 i.user.clone(),
                 sats(i.amount_msat),
-                i.status.clone(),
+                i.status.to_string(),
                 time(i.created_at),
                 i.comment.clone().unwrap_or_default(),
             ]
@@ -207,16 +207,16 @@ pub fn invoice(i: &InvoiceView, as_json: bool) {
     if let Some(payer_data) = &i.payer_data {
         say!("payer data:    {payer_data}");
     }
-    if let Some(hash) = &i.description_hash {
+    if let Some(hash) = &i.more.description_hash {
         say!("description h: {hash}");
     }
-    if let Some(text) = &i.hashed_description {
+    if let Some(text) = &i.more.hashed_description {
         say!("hashed string: {text}");
     }
-    if let Some(memo) = &i.memo {
+    if let Some(memo) = &i.more.memo {
         say!("memo:          {memo}");
     }
-    say!("backend:       {}", i.backend);
+    say!("backend:       {}", i.more.backend);
     say!("bolt11:        {}", i.bolt11);
 }
 
@@ -290,7 +290,7 @@ pub fn webhooks(events: &[WebhookView], as_json: bool) {
             vec![
                 e.id.clone(),
                 e.kind.clone(),
-                e.state.clone(),
+                e.state.as_str().to_owned(),
                 e.attempts.to_string(),
                 time(e.created_at),
                 e.url.clone(),
@@ -320,7 +320,7 @@ pub fn webhook(e: &WebhookView, as_json: bool) {
     say!("type:          {}", e.kind);
     say!("invoice:       {}", e.payment_hash);
     say!("url:           {}", e.url);
-    say!("state:         {}", e.state);
+    say!("state:         {}", e.state.as_str());
     say!("attempts:      {}", e.attempts);
     say!("created:       {}", time(e.created_at));
     match e.finished_at {

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Comment, Hash32, HttpUrl, Msat, Preimage, Username, WebhookUrl};
+use super::{BackendName, Comment, Hash32, HttpUrl, Memo, Msat, Preimage, Username, WebhookUrl};
 
 /// One invoice handed to a payer, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +19,7 @@ pub struct InvoiceRecord {
     pub created_at: u64,
     pub expires_at: u64,
     /// The configured backend's name, and its kind (`dev`, `lnd`, ...) when the invoice was made.
-    pub backend: String,
+    pub backend: BackendName,
     #[serde(default)]
     pub backend_kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,7 @@ pub enum DescriptionSource {
         payer_data: String,
     },
     /// No hash: the invoice carries this memo in its `d` field.
-    Memo { memo: String },
+    Memo { memo: Memo },
     /// `h = sha256(request)`: a NIP-57 zap request, exactly as received.
     ZapRequest { request: String },
 }

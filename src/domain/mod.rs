@@ -4,9 +4,12 @@
 mod amount;
 mod api_key;
 mod comment;
+mod filters;
 mod hashes;
 mod invoice;
+mod memo;
 mod metadata;
+mod names;
 mod outbox;
 mod payer_data;
 mod secret;
@@ -17,11 +20,14 @@ mod username;
 pub use amount::{AmountError, Msat};
 pub use api_key::{ApiKey, API_KEY_PREFIX};
 pub use comment::{Comment, CommentError, MAX_COMMENT_ALLOWED};
+pub use filters::{blank_is_none, DeliveryName, ListLimit, StatusName};
 pub use hashes::{Hash32, Preimage};
 pub use invoice::{
     AppFields, ClientTag, DescriptionSource, InvoiceRecord, InvoiceStatus, PaidDetails,
 };
+pub use memo::{Memo, MemoError, MAX_MEMO_BYTES};
 pub use metadata::Metadata;
+pub use names::{BackendName, Domain, NameError};
 pub use outbox::{Attempt, Delivery, EventId, EventKind, OutboxItem, Target, MAX_LOG};
 pub use payer_data::{PayerData, PayerDataError, PayerDataField, PayerDataSpec};
 pub use secret::Secret;

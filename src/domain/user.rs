@@ -2,7 +2,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
-use super::{Msat, PayerDataSpec, RelayUrl, Secret, Username, WebhookUrl, MAX_COMMENT_ALLOWED};
+use super::{
+    BackendName, Domain, Msat, PayerDataSpec, RelayUrl, Secret, Username, WebhookUrl,
+    MAX_COMMENT_ALLOWED,
+};
 
 /// Largest image accepted for the metadata (raw bytes): every payRequest carries it.
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
@@ -32,10 +35,10 @@ pub struct User {
     pub webhook_secret: Option<Secret>,
     /// The configured backend serving this user; `None`: the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend: Option<String>,
+    pub backend: Option<BackendName>,
     /// The domain the address lives on; `None`: the server's primary domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
+    pub domain: Option<Domain>,
     /// NIP-05: the user's Nostr public key (lowercase hex) and relays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nostr_pubkey: Option<String>,
@@ -274,8 +277,15 @@ impl User {
             self.webhook_secret = Some((ctx.new_secret)());
         }
         if let Some(domain) = domain {
-            // The registry checks it names a configured domain; stored lowercase.
-            self.domain = Some(domain.to_ascii_lowercase()).filter(|d| !d.is_empty());
+            // The operator checks it names a configured domain.
+            self.domain = if domain.is_empty() {
+                None
+            } else {
+                Some(
+                    Domain::parse(&domain)
+                        .map_err(|e| UserError::Invalid(format!("domain: {e}")))?,
+                )
+            };
         }
         if let Some(key) = nostr_pubkey {
             self.nostr_pubkey = if key.is_empty() {
@@ -308,7 +318,14 @@ impl User {
         }
         self.disabled = disabled.unwrap_or(self.disabled);
         if let Some(name) = backend {
-            self.backend = Some(name).filter(|n| !n.is_empty());
+            self.backend = if name.is_empty() {
+                None
+            } else {
+                Some(
+                    BackendName::parse(&name)
+                        .map_err(|e| UserError::Invalid(format!("backend: {e}")))?,
+                )
+            };
         }
         Ok(self)
     }
@@ -337,8 +354,8 @@ impl User {
             webhook_url: self.webhook_url.as_ref().map(|u| u.to_string()),
             rotate_webhook_secret: None,
             disabled: Some(self.disabled),
-            backend: self.backend.clone(),
-            domain: self.domain.clone(),
+            backend: self.backend.as_ref().map(|b| b.to_string()),
+            domain: self.domain.as_ref().map(|d| d.to_string()),
             nostr_pubkey: self.nostr_pubkey.clone(),
             nostr_relays: Some(self.nostr_relays.iter().map(|r| r.to_string()).collect()),
         }

@@ -106,6 +106,13 @@ impl From<Username> for String {
     }
 }
 
+impl std::str::FromStr for Username {
+    type Err = UsernameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

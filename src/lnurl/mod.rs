@@ -1,15 +1,13 @@
-//! LNURL-pay: the payRequest a wallet discovers, the callback that hands out invoices, and
-//! LUD-21 verify.
+//! LNURL-pay, the protocol only: the payRequest a wallet discovers, its callback's query
+//! checked into a typed payment request, LUD-21 verify, and LUD-01 bech32.
 
 pub mod bech32;
 mod callback;
-pub mod invoice_check;
 mod pay_request;
 mod verify;
 
 pub use callback::{
-    memo_for, parse_callback_query, CallbackParams, Issue, IssueError, PayResponse, Payments,
-    MAX_QUERY_BYTES, RATE_LIMITED,
+    parse_callback_query, CallbackParams, PayResponse, PaymentRequest, MAX_QUERY_BYTES,
 };
 pub use pay_request::PayProfile;
 pub use verify::{VerifyKey, VerifyResponse};

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use actix_web::web::Bytes;
 use serde::Serialize;
 
@@ -10,7 +12,7 @@ use crate::domain::{Metadata, PayerDataSpec, User};
 #[derive(Debug)]
 pub struct PayProfile {
     pub user: User,
-    pub metadata: Metadata,
+    pub metadata: Arc<Metadata>,
     pub pay_request: Bytes,
 }
 
@@ -39,7 +41,7 @@ fn is_zero(n: &u16) -> bool {
 
 impl PayProfile {
     pub fn build(user: User, public_url: &PublicUrl, nostr_pubkey: Option<&str>) -> Self {
-        let metadata = Metadata::for_user(&user, public_url.domain());
+        let metadata = Arc::new(Metadata::for_user(&user, public_url.domain().as_str()));
         let callback = callback_url(public_url, &user);
         let body = PayRequest {
             tag: "payRequest",

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::hmac_sha256;
 use crate::config::PublicUrl;
+use crate::crypto::{hmac_sha256, secrets_match};
 use crate::domain::{Hash32, InvoiceRecord, Username};
 
 const TAG_BYTES: usize = 16;
@@ -30,7 +30,7 @@ impl VerifyKey {
     }
 
     pub fn accepts(&self, payment_hash: &Hash32, tag: &str) -> bool {
-        crate::clock::secrets_match(self.tag(payment_hash).as_bytes(), tag.as_bytes())
+        secrets_match(self.tag(payment_hash).as_bytes(), tag.as_bytes())
     }
 }
 

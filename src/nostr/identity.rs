@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use nostr::{Keys, SecretKey};
 
-use crate::clock::random_bytes;
+use crate::clock::Random;
 use crate::domain::Secret;
 use crate::store::{Db, Store, StoreError};
 
@@ -26,35 +26,50 @@ fn keys_from(bytes: &[u8]) -> Result<Keys, StoreError> {
 }
 
 /// A fresh key (rejection-sampled: a random 32 bytes is out of range with probability ~2^-128).
-fn fresh_secret() -> [u8; 32] {
+fn fresh_secret(random: &dyn Random) -> [u8; 32] {
     loop {
-        let bytes = random_bytes();
+        let bytes = random.bytes32();
         if SecretKey::from_slice(&bytes).is_ok() {
             return bytes;
         }
     }
 }
 
-fn stored_or_new(store: &dyn Store) -> Result<Keys, StoreError> {
+fn stored_or_new(store: &dyn Store, fresh: [u8; 32]) -> Result<Keys, StoreError> {
     if let Some(bytes) = store.meta(META_KEY)? {
         return keys_from(&bytes);
     }
-    let fresh = fresh_secret();
     store.put_meta(META_KEY, &fresh)?;
     keys_from(&fresh)
 }
 
+/// Why the Nostr identity cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("RAYO_NOSTR_SECRET_KEY: not a hex or nsec secret key")]
+    BadConfiguredKey,
+    #[error("the Nostr key comes from RAYO_NOSTR_SECRET_KEY: change it there")]
+    Configured,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl NostrIdentity {
-    pub async fn load(db: &Db, configured: Option<&Secret>) -> Result<Self, String> {
+    pub async fn load(
+        db: &Db,
+        configured: Option<&Secret>,
+        random: &dyn Random,
+    ) -> Result<Self, IdentityError> {
         if let Some(secret) = configured {
-            let keys = Keys::parse(secret.expose().trim())
-                .map_err(|_| "RAYO_NOSTR_SECRET_KEY: not a hex or nsec secret key".to_owned())?;
+            let keys =
+                Keys::parse(secret.expose().trim()).map_err(|_| IdentityError::BadConfiguredKey)?;
             return Ok(Self {
                 keys: Arc::new(RwLock::new(keys)),
                 configured: true,
             });
         }
-        let keys = db.commit(stored_or_new).await.map_err(|e| e.to_string())?;
+        let fresh = fresh_secret(random);
+        let keys = db.commit(move |s| stored_or_new(s, fresh)).await?;
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
             configured: false,
@@ -72,17 +87,14 @@ impl NostrIdentity {
 
     /// Replaces the stored key. Receipts signed from now on use the new one; wallets see the
     /// new `nostrPubkey` at once.
-    pub async fn rotate(&self, db: &Db) -> Result<String, String> {
+    pub async fn rotate(&self, db: &Db, random: &dyn Random) -> Result<String, IdentityError> {
         if self.configured {
-            return Err(
-                "the Nostr key comes from RAYO_NOSTR_SECRET_KEY: change it there".to_owned(),
-            );
+            return Err(IdentityError::Configured);
         }
-        let fresh = fresh_secret();
+        let fresh = fresh_secret(random);
         db.commit(move |store| store.put_meta(META_KEY, &fresh))
-            .await
-            .map_err(|e| e.to_string())?;
-        let keys = keys_from(&fresh).map_err(|e| e.to_string())?;
+            .await?;
+        let keys = keys_from(&fresh)?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
         Ok(self.public_key_hex())
     }

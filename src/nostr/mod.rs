@@ -6,7 +6,7 @@ mod receipt;
 mod relay;
 mod zap_request;
 
-pub use identity::NostrIdentity;
+pub use identity::{IdentityError, NostrIdentity};
 pub use receipt::zap_receipt;
 pub use relay::publish;
 pub use zap_request::{ZapError, ZapRequest, MAX_RELAYS, MAX_ZAP_REQUEST_BYTES};

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 
 use super::event::{signature, EVENT_ID_HEADER, SIGNATURE_HEADER};
-use crate::clock::Clock;
+use crate::clock::{Clock, Random};
 use crate::domain::{Attempt, Delivery, OutboxItem, Target, WebhookUrl};
 use crate::metrics::Metrics;
 use crate::net::{self, Reach};
+use crate::retry::delay_after;
 use crate::store::Db;
-use crate::watch::delay_after;
 
 /// How events are retried.
 #[derive(Debug, Clone)]
@@ -98,6 +98,7 @@ const MAX_ANSWER_BYTES: usize = MAX_ANSWER_QUOTE * 4;
 pub struct Deliverer {
     db: Db,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
     /// For webhooks that must stay on public addresses, and for those that need not.
     public_client: reqwest::Client,
     any_client: reqwest::Client,
@@ -114,10 +115,11 @@ impl Deliverer {
     pub fn new(
         db: Db,
         clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
         policy: DeliveryPolicy,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, reqwest::Error> {
         // No redirects (a receiver that moved must be reconfigured; following could send
         // events anywhere), no proxy from the environment.
         let client = |reach| {
@@ -126,11 +128,11 @@ impl Deliverer {
                 .connect_timeout(policy.timeout)
                 .user_agent(concat!("rayo/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| format!("webhook HTTP client: {e}"))
         };
         Ok(Self {
             db,
             clock,
+            random,
             public_client: client(Reach::Public)?,
             any_client: client(Reach::Anywhere)?,
             policy,
@@ -223,6 +225,7 @@ impl Deliverer {
     async fn record_attempt(&self, item: OutboxItem, outcome: Attempt) {
         let id = item.id;
         let policy = self.policy.clone();
+        let random = self.random.clone();
         let recorded = self
             .db
             .commit(move |store| {
@@ -245,6 +248,7 @@ impl Deliverer {
                         policy.first_retry,
                         policy.max_retry,
                         item.attempts.saturating_sub(1),
+                        random.as_ref(),
                     );
                     item.next_attempt_at = now.saturating_add(delay.as_secs().max(1));
                     Delivery::Pending
@@ -437,6 +441,7 @@ mod tests {
             Deliverer::new(
                 db.clone(),
                 Arc::new(SystemClock),
+                Arc::new(crate::clock::OsRandom),
                 DeliveryPolicy::default(),
                 Arc::new(Notify::new()),
                 Arc::new(Metrics::new()),

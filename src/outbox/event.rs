@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-use crate::api::AppInvoiceView;
-use crate::clock::hmac_sha256;
+use crate::crypto::hmac_sha256;
 use crate::domain::{
     Delivery, EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, PaidDetails, RelayUrl,
     Target, User, WebhookUrl,
 };
+use crate::invoices::AppInvoiceView;
 use crate::net::{self, Reach};
 use crate::nostr::{zap_receipt, NostrIdentity, ZapRequest};
 
@@ -144,7 +144,7 @@ fn webhook_events(
             urls.push((url, false));
         }
     }
-    let invoice = AppInvoiceView::of(record, now);
+    let invoice = AppInvoiceView::for_apps(record, now);
     urls.into_iter()
         .map(|(url, operator)| {
             let target = Target::Webhook {

@@ -1,54 +1,15 @@
 //! `/admin/v1`: what the CLI uses while a server runs. Bearer-token auth, JSON in and out,
 //! ordinary HTTP statuses.
 
-use std::future::{ready, Ready};
-
-use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use crate::admin::{AdminError, InvoiceQuery, Registry, WebhookQuery};
-use crate::clock::secrets_match;
-use crate::domain::{Secret, UserSettings};
+use super::auth::Admin;
+use super::State;
+use crate::domain::{blank_is_none, EventId, Hash32, UserSettings, Username};
 use crate::error::ApiError;
-
-/// The token admin requests must present.
-pub struct AdminToken(pub Secret);
-
-/// Where the admin API listens, when it has an address of its own: elsewhere it does not exist.
-pub struct AdminAddress(pub std::net::SocketAddr);
-
-/// Whether `req` came in where operator endpoints live: the admin address if there is one,
-/// else anywhere.
-pub fn on_admin_address(req: &HttpRequest) -> bool {
-    req.app_data::<web::Data<AdminAddress>>()
-        .is_none_or(|admin| req.app_config().local_addr() == admin.0)
-}
-
-/// Whether `req` may see what operators see: it came in on the admin address (when there is
-/// one) and carries the admin token.
-pub fn has_admin_access(req: &HttpRequest) -> bool {
-    on_admin_address(req)
-        && match req.app_data::<web::Data<AdminAddress>>() {
-            Some(_) => true,
-            None => bearer(req).is_some_and(|token| {
-                req.app_data::<web::Data<AdminToken>>()
-                    .is_some_and(|expected| {
-                        secrets_match(token.as_bytes(), expected.0.expose().as_bytes())
-                    })
-            }),
-        }
-}
-
-/// The bearer token a request carries, if any.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-}
+use crate::invoices::InvoiceQuery;
+use crate::operator::WebhookQuery;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -61,6 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::invalid(format!("query: {e}")).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
             )
             .route("/users", web::get().to(list_users))
             .route("/users", web::post().to(add_user))
@@ -85,43 +50,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Proof that the request carried the admin token. Compared in constant time.
-pub struct Admin;
+type Answer = Result<HttpResponse, ApiError>;
 
-impl FromRequest for Admin {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if !on_admin_address(req) {
-            return ready(Err(ApiError::not_found("no such endpoint")));
-        }
-        let presented = bearer(req);
-        let expected = req.app_data::<web::Data<AdminToken>>();
-        ready(match (presented, expected) {
-            (Some(token), Some(expected))
-                if secrets_match(token.as_bytes(), expected.0.expose().as_bytes()) =>
-            {
-                Ok(Admin)
-            }
-            _ => Err(ApiError::unauthorized()),
-        })
-    }
+/// A user's name in a path: any spelling a person would type (`Alice`), the stored name.
+fn name(raw: &str) -> Result<Username, ApiError> {
+    Username::parse(raw).map_err(|e| ApiError::invalid(format!("name: {e}")))
 }
 
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> Self {
-        use actix_web::http::StatusCode;
-        match e {
-            AdminError::NotFound(m) => ApiError::not_found(m),
-            AdminError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            AdminError::Invalid(m) => ApiError::invalid(m),
-            AdminError::Store(e) => {
-                tracing::error!(error = %e, "admin request failed in the store");
-                ApiError::internal("the store failed; see the server log")
-            }
-        }
-    }
+fn hash(raw: &str) -> Result<Hash32, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::invalid(format!("'{raw}' is not a 64-character hex payment hash")))
+}
+
+fn event(raw: &str) -> Result<EventId, ApiError> {
+    raw.parse().map_err(ApiError::invalid)
 }
 
 #[derive(Deserialize)]
@@ -132,130 +74,107 @@ pub struct NewUser {
     settings: UserSettings,
 }
 
-async fn list_users(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.users().await?))
+async fn list_users(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.users().await?))
 }
 
-async fn add_user(
-    _: Admin,
-    registry: web::Data<Registry>,
-    body: web::Json<NewUser>,
-) -> Result<HttpResponse, ApiError> {
+async fn add_user(_: Admin, state: web::Data<State>, body: web::Json<NewUser>) -> Answer {
     let NewUser { name, settings } = body.into_inner();
-    Ok(HttpResponse::Created().json(registry.add_user(&name, settings).await?))
+    let name = Username::parse_new(&name).map_err(|e| ApiError::invalid(format!("name: {e}")))?;
+    let user = state.services.operator.add_user(name, settings).await?;
+    Ok(HttpResponse::Created().json(user))
 }
 
-async fn show_user(
-    _: Admin,
-    registry: web::Data<Registry>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.user(&name).await?))
+async fn show_user(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.user(&name(&raw)?).await?))
 }
 
 async fn update_user(
     _: Admin,
-    registry: web::Data<Registry>,
-    name: web::Path<String>,
+    state: web::Data<State>,
+    raw: web::Path<String>,
     body: web::Json<UserSettings>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.update_user(&name, body.into_inner()).await?))
+) -> Answer {
+    let user = state
+        .services
+        .operator
+        .update_user(name(&raw)?, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(user))
 }
 
-async fn remove_user(
-    _: Admin,
-    registry: web::Data<Registry>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    registry.remove_user(&name).await?;
+async fn remove_user(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    state.services.operator.remove_user(&name(&raw)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn list_invoices(
     _: Admin,
-    registry: web::Data<Registry>,
+    state: web::Data<State>,
     query: web::Query<InvoiceQuery>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.invoices(query.into_inner()).await?))
+) -> Answer {
+    let invoices = state.services.operator.invoices(query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(invoices))
 }
 
-async fn show_invoice(
-    _: Admin,
-    registry: web::Data<Registry>,
-    hash: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.invoice(&hash).await?))
+async fn show_invoice(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.invoice(&hash(&raw)?).await?))
 }
 
-async fn dev_settle(
-    _: Admin,
-    registry: web::Data<Registry>,
-    hash: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.dev_settle(&hash).await?))
+async fn dev_settle(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.dev_settle(&hash(&raw)?).await?))
 }
 
 async fn list_webhooks(
     _: Admin,
-    registry: web::Data<Registry>,
+    state: web::Data<State>,
     query: web::Query<WebhookQuery>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.webhooks(query.into_inner()).await?))
+) -> Answer {
+    let events = state.services.operator.webhooks(query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(events))
 }
 
-async fn show_webhook(
-    _: Admin,
-    registry: web::Data<Registry>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.webhook(&id).await?))
+async fn show_webhook(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.webhook(&event(&raw)?).await?))
 }
 
-async fn retry_webhook(
-    _: Admin,
-    registry: web::Data<Registry>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.retry_webhook(&id).await?))
+async fn retry_webhook(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let retried = state.services.operator.retry_webhook(&event(&raw)?).await?;
+    Ok(HttpResponse::Ok().json(retried))
 }
 
-async fn create_api_key(
-    _: Admin,
-    registry: web::Data<Registry>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(registry.create_api_key(&name).await?))
+async fn create_api_key(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let created = state.services.operator.create_api_key(&name(&raw)?).await?;
+    Ok(HttpResponse::Created().json(created))
 }
 
 #[derive(Deserialize)]
 struct KeyQuery {
-    user: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    user: Option<Username>,
 }
 
-async fn list_api_keys(
-    _: Admin,
-    registry: web::Data<Registry>,
-    query: web::Query<KeyQuery>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.api_keys(query.user.as_deref()).await?))
+async fn list_api_keys(_: Admin, state: web::Data<State>, query: web::Query<KeyQuery>) -> Answer {
+    let keys = state
+        .services
+        .operator
+        .api_keys(query.user.as_ref())
+        .await?;
+    Ok(HttpResponse::Ok().json(keys))
 }
 
-async fn revoke_api_key(
-    _: Admin,
-    registry: web::Data<Registry>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.revoke_api_key(&id).await?))
+async fn revoke_api_key(_: Admin, state: web::Data<State>, id: web::Path<String>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.revoke_api_key(&id).await?))
 }
 
-async fn show_nostr(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.nostr()?))
+async fn show_nostr(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.nostr()))
 }
 
-async fn rotate_nostr(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.rotate_nostr_key().await?))
+async fn rotate_nostr(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.rotate_nostr_key().await?))
 }
 
-async fn backup(_: Admin, registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(registry.backup().await?))
+async fn backup(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.backup().await?))
 }

@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::State;
 use crate::error::ApiError;
-use crate::limits::RateLimits;
-use crate::lnurl::Payments;
 use crate::log_throttle::LogThrottle;
 use crate::metrics::Metrics;
-use crate::watch::Hints;
 
 const MAX_HOOK_BODY: usize = 64 * 1024;
 /// Refused webhooks are logged at most this often: anyone can send one.
@@ -37,28 +35,22 @@ async fn receive(
     req: HttpRequest,
     backend: web::Path<String>,
     body: web::Bytes,
-    payments: web::Data<Payments>,
-    hints: web::Data<Hints>,
-    refusals: web::Data<HookRefusals>,
+    state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
+    let services = &state.services;
     // The same per-client rate as the invoice API: an upstream's webhooks are hints (its
     // push channel and reconciling are the main ways), and checking each costs an HMAC.
-    if req
-        .app_data::<web::Data<RateLimits>>()
-        .is_some_and(|limits| !limits.allow_api(&req))
-    {
-        Metrics::route_limited(&payments.metrics, "hooks");
+    if !services.limits.allow_api(&req) {
+        Metrics::route_limited(&services.metrics, "hooks");
         return Err(ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many requests from this address; slow down",
         ));
     }
-    let name = backend.into_inner();
-    let Some((name, upstream)) = payments
-        .backends
-        .iter()
-        .find(|(configured, _)| *configured == name)
+    let Some((name, upstream)) = crate::domain::BackendName::parse(&backend)
+        .ok()
+        .and_then(|name| services.backends().get(Some(&name)))
     else {
         return Err(ApiError::not_found("no such backend"));
     };
@@ -70,17 +62,17 @@ async fn receive(
     };
     match upstream.webhook_payment(&header, &body) {
         Ok(payment_hash) => {
-            if !hints.send(name, payment_hash) {
+            if !state.hints.send(name, payment_hash) {
                 tracing::warn!(
-                    backend = name,
+                    backend = %name,
                     "webhook hint dropped: the watcher is busy; reconciling will catch up"
                 );
             }
             Ok(HttpResponse::Ok().finish())
         }
         Err(e) => {
-            if let Some(held_back) = refusals.0.admit() {
-                tracing::warn!(backend = name, error = %e, held_back, "refused a backend webhook (refusals are logged at most once a minute; held_back counts the others)");
+            if let Some(held_back) = state.hook_refusals.0.admit() {
+                tracing::warn!(backend = %name, error = %e, held_back, "refused a backend webhook (refusals are logged at most once a minute; held_back counts the others)");
             }
             Err(ApiError::new(
                 actix_web::http::StatusCode::UNAUTHORIZED,

@@ -1,30 +1,81 @@
-//! Thin HTTP handlers, grouped by audience. Each turns the request into domain calls and the
-//! result into a response; the rules live elsewhere.
+//! Every HTTP handler, grouped by audience, each thin: parse the request into domain types,
+//! call a service, map the error. Handlers share one typed state.
 
 mod admin;
+mod api;
+mod auth;
 mod hooks;
 mod lnurl;
+mod middleware;
 mod nostr;
 mod ops;
-mod slow_clients;
+mod pages;
+
+use std::sync::Arc;
 
 use actix_web::web;
 
-pub use admin::{on_admin_address, AdminAddress, AdminToken};
+pub use api::{ApiPolicy, Followers};
+pub use auth::{AdminAccess, Caller};
 pub use hooks::HookRefusals;
-pub use ops::{limit_headers, record_request, ReadinessCache};
-pub use slow_clients::{limit_body_time, BodyDeadline};
+pub use middleware::{limit_body_time, limit_headers, record_request};
+pub use ops::ReadinessCache;
+
+use crate::limits::ClientKey;
+use crate::services::Services;
+use crate::watch::Hints;
+
+/// What handlers share: the services, and what only HTTP needs.
+pub struct State {
+    pub services: Arc<Services>,
+    pub admin: AdminAccess,
+    /// The watchers' inboxes for backends' webhooks.
+    pub hints: Hints,
+    pub api: ApiPolicy,
+    pub followers: Arc<Followers>,
+    pub readiness: ReadinessCache,
+    pub hook_refusals: HookRefusals,
+}
+
+impl State {
+    pub fn new(services: Arc<Services>, admin: AdminAccess, hints: Hints) -> Self {
+        let settings = &services.settings;
+        let api = ApiPolicy {
+            expiry_min: settings.api_expiry_min,
+            expiry_max: settings.api_expiry_max,
+            webhook_reach: settings.webhook_allow_private.reach(false),
+        };
+        let followers = Arc::new(Followers::new(
+            settings.max_followers_per_client,
+            services.metrics.live_followers.clone(),
+        ));
+        Self {
+            services,
+            admin,
+            hints,
+            api,
+            followers,
+            readiness: ReadinessCache::default(),
+            hook_refusals: HookRefusals::default(),
+        }
+    }
+
+    /// The client a request comes from, as limits count clients.
+    pub fn client(&self, req: &actix_web::HttpRequest) -> Option<ClientKey> {
+        self.services.limits.client(req)
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);
     nostr::configure(cfg);
     admin::configure(cfg);
     hooks::configure(cfg);
-    crate::api::configure(cfg);
-    crate::pages::configure(cfg);
+    api::configure(cfg);
+    pages::configure(cfg);
     ops::configure(cfg);
     // Last: `/{name}` must not shadow any endpoint above.
-    crate::pages::configure_short_names(cfg);
+    pages::configure_short_names(cfg);
 }
 
 /// The domain a request asked for: its `Host` header (or HTTP/2 authority). Used only to pick

@@ -6,8 +6,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use crate::domain::Username;
-use crate::lnurl::Payments;
+use super::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -26,17 +25,15 @@ struct NostrJson {
 
 /// Unknown names, users without a key and malformed queries all get an empty `names`: a
 /// client only learns what it asked about, and only if it exists.
-async fn nostr_json(req: HttpRequest, payments: web::Data<Payments>) -> HttpResponse {
+async fn nostr_json(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let mut answer = NostrJson::default();
     let name = url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(key, _)| key == "name")
         .map(|(_, value)| value.into_owned());
     if let Some(name) = name {
         let host = super::request_host(&req);
-        let profile = Username::from_address(&name)
-            .ok()
-            .and_then(|user| payments.directory.get_on(host.as_deref(), &user));
-        if let Some(profile) = profile.filter(|p| !p.user.disabled) {
+        let profile = state.services.directory.payable(host.as_deref(), &name);
+        if let Ok(profile) = profile {
             if let Some(key) = &profile.user.nostr_pubkey {
                 answer.names.insert(name.to_lowercase(), key.clone());
                 if !profile.user.nostr_relays.is_empty() {

@@ -37,7 +37,7 @@ fn invoice(user: &str, n: u8) -> InvoiceRecord {
         status: InvoiceStatus::Pending,
         created_at: 1000 + u64::from(n),
         expires_at: 2000 + u64::from(n) % 3,
-        backend: "default".into(),
+        backend: crate::domain::BackendName::default_name(),
         backend_kind: "dev".into(),
         backend_ref: None,
         app: None,

@@ -5,7 +5,7 @@ use tokio::sync::Notify;
 
 use super::Live;
 use crate::clock::Clock;
-use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus};
+use crate::domain::{BackendName, Hash32, InvoiceRecord, InvoiceStatus};
 use crate::limits::PendingCounts;
 use crate::metrics::Metrics;
 use crate::outbox::{events_for, prepare_zap_receipt, ZapContext};
@@ -15,11 +15,11 @@ use crate::store::{next_status, Db, StoreError, Transitions};
 /// `pay_index`), saved with the transitions it led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor<'a> {
-    pub backend: &'a str,
+    pub backend: &'a BackendName,
     pub position: u64,
 }
 
-fn cursor_key(backend: &str) -> String {
+fn cursor_key(backend: &BackendName) -> String {
     format!("watch.cursor.{backend}")
 }
 
@@ -88,7 +88,7 @@ impl Ledger {
         self.outbox_wake.clone()
     }
 
-    pub fn cursor(&self, backend: &str) -> Result<Option<u64>, StoreError> {
+    pub fn cursor(&self, backend: &BackendName) -> Result<Option<u64>, StoreError> {
         Ok(self
             .db
             .store()
@@ -177,10 +177,10 @@ impl Ledger {
             );
             match record.status {
                 InvoiceStatus::Paid(_) => {
-                    Metrics::count(&self.metrics.invoices_paid, &record.backend)
+                    Metrics::count(&self.metrics.invoices_paid, record.backend.as_str())
                 }
                 InvoiceStatus::Expired => {
-                    Metrics::count(&self.metrics.invoices_expired, &record.backend)
+                    Metrics::count(&self.metrics.invoices_expired, record.backend.as_str())
                 }
                 InvoiceStatus::Pending => {}
             }
@@ -231,12 +231,14 @@ mod tests {
                 amount_msat: Msat::from_msat(1000),
                 bolt11: "lnbcrt10n1...".into(),
                 description_hash: None,
-                described_by: DescriptionSource::Memo { memo: "m".into() },
+                described_by: DescriptionSource::Memo {
+                    memo: crate::domain::Memo::fitted("m"),
+                },
                 comment: None,
                 status: InvoiceStatus::Pending,
                 created_at: 1,
                 expires_at: u64::MAX,
-                backend: "default".into(),
+                backend: BackendName::default_name(),
                 backend_kind: "dev".into(),
                 backend_ref: None,
                 app: None,
@@ -256,15 +258,16 @@ mod tests {
 
         // The disk fails in the middle of recording the payment: nothing of it stays.
         store.fail_transitions(true);
+        let default = BackendName::default_name();
         let cursor = Some(Cursor {
-            backend: "default",
+            backend: &default,
             position: 7,
         });
         assert!(ledger.record(vec![(hash, paid())], cursor).await.is_err());
         assert!(store.invoice(&hash).unwrap().unwrap().is_pending());
         assert_eq!(events(), 0);
         assert_eq!(
-            ledger.cursor("default").unwrap(),
+            ledger.cursor(&default).unwrap(),
             None,
             "the stream replays it"
         );
@@ -275,7 +278,7 @@ mod tests {
         assert_eq!(changed.len(), 1);
         assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid());
         assert_eq!(events(), 1);
-        assert_eq!(ledger.cursor("default").unwrap(), Some(7));
+        assert_eq!(ledger.cursor(&default).unwrap(), Some(7));
         assert!(ledger
             .record(vec![(hash, paid())], cursor)
             .await

@@ -2,13 +2,11 @@
 //! sweeper that expires what was not paid in time, and the ledger through which both record
 //! what happened, with the events it calls for, in one durable write.
 
-mod backoff;
 mod ledger;
 mod live;
 mod sweeper;
 mod watcher;
 
-pub use backoff::{delay_after, Backoff};
 pub use ledger::{Cursor, Ledger};
 pub use live::Live;
 pub use sweeper::run as run_sweeper;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Ledger;
 use crate::clock::Clock;
-use crate::domain::InvoiceStatus;
+use crate::domain::{BackendName, InvoiceStatus};
 use crate::store::Db;
 
 /// How often the sweeper looks for invoices past their expiry.
@@ -20,10 +20,11 @@ pub async fn run(
     db: Db,
     ledger: Arc<Ledger>,
     clock: Arc<dyn Clock>,
-    grace: BTreeMap<String, Duration>,
+    grace: BTreeMap<BackendName, Duration>,
 ) {
     let shortest = grace.values().copied().min().unwrap_or_default().as_secs();
-    let grace_of = |backend: &str| grace.get(backend).copied().unwrap_or_default().as_secs();
+    let grace_of =
+        |backend: &BackendName| grace.get(backend).copied().unwrap_or_default().as_secs();
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

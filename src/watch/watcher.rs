@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Backoff, Cursor, Ledger};
+use super::{Cursor, Ledger};
 use crate::backends::{InvoiceBackend, InvoiceState, PaymentEvent, PaymentNotice, PendingInvoice};
-use crate::clock::Clock;
-use crate::domain::{Hash32, InvoiceRecord, InvoiceStatus, PaidDetails};
+use crate::clock::{Clock, Random};
+use crate::domain::{BackendName, Hash32, InvoiceRecord, InvoiceStatus, PaidDetails};
+use crate::retry::Backoff;
 use crate::store::Db;
 
 /// Channels without a cursor (websockets) can miss a message without noticing: for those
@@ -24,22 +25,23 @@ const HINT_QUEUE: usize = 1024;
 /// Watches one backend for payments, by its best channel, and feeds the ledger.
 #[derive(Clone)]
 pub struct Watcher {
-    pub name: String,
+    pub name: BackendName,
     backend: Arc<dyn InvoiceBackend>,
     ledger: Arc<Ledger>,
     db: Db,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
 }
 
 /// The running watchers' hint inboxes, for webhooks that upstreams send us.
 #[derive(Clone, Default)]
 pub struct Hints {
-    inboxes: BTreeMap<String, mpsc::Sender<Hash32>>,
+    inboxes: BTreeMap<BackendName, mpsc::Sender<Hash32>>,
 }
 
 impl Hints {
     /// Passes a hint to the watcher of `backend`; false if there is none or it is swamped.
-    pub fn send(&self, backend: &str, payment_hash: Hash32) -> bool {
+    pub fn send(&self, backend: &BackendName, payment_hash: Hash32) -> bool {
         self.inboxes
             .get(backend)
             .is_some_and(|inbox| inbox.try_send(payment_hash).is_ok())
@@ -63,18 +65,20 @@ pub fn start_all(watchers: Vec<Watcher>) -> (Hints, Vec<tokio::task::JoinHandle<
 
 impl Watcher {
     pub fn new(
-        name: &str,
+        name: &BackendName,
         backend: Arc<dyn InvoiceBackend>,
         ledger: Arc<Ledger>,
         db: Db,
         clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
     ) -> Self {
         Self {
-            name: name.to_owned(),
+            name: name.clone(),
             backend,
             ledger,
             db,
             clock,
+            random,
         }
     }
 
@@ -144,7 +148,7 @@ impl Watcher {
                 }
             }
             first = false;
-            tokio::time::sleep(backoff.next_delay()).await;
+            tokio::time::sleep(backoff.next_delay(self.random.as_ref())).await;
         }
     }
 
@@ -296,7 +300,7 @@ impl Watcher {
                 }
                 Err(e) => {
                     tracing::warn!(backend = %self.name, error = %e, "polling for payments failed");
-                    backoff.next_delay().max(every)
+                    backoff.next_delay(self.random.as_ref()).max(every)
                 }
             };
             tokio::time::sleep(wait).await;

@@ -13,7 +13,7 @@ use rayo::backends::{
 };
 use rayo::clock::SystemClock;
 use rayo::domain::{Hash32, Msat, Secret};
-use rayo::lnurl::invoice_check::{check_invoice, Expected};
+use rayo::invoices::{check_invoice, Expected};
 
 use crate::support::fake_buda::FakeBuda;
 use crate::support::fake_cln::FakeCln;
@@ -127,7 +127,11 @@ async fn story(upstream: Upstream) {
 
 #[tokio::test]
 async fn every_backend_tells_the_same_story() {
-    let dev = DevBackend::from_seed(&[9; 32], Arc::new(SystemClock));
+    let dev = DevBackend::from_seed(
+        &[9; 32],
+        Arc::new(SystemClock),
+        Arc::new(rayo::clock::OsRandom),
+    );
     story(Upstream {
         backend: Arc::new(dev),
         pay: None,

@@ -742,7 +742,7 @@ async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
         let stop = Arc::new(AtomicBool::new(false));
         let load = callback_load(base.clone(), 16, received.clone(), stop.clone());
         // Pay some of what has been handed out so far, while the load runs.
-        let wait = 300 + u64::from(rayo::clock::random_bytes()[0]) * 4;
+        let wait = 300 + u64::from(rayo::clock::Random::bytes32(&rayo::clock::OsRandom)[0]) * 4;
         let started = Instant::now();
         while started.elapsed() < Duration::from_millis(wait) {
             let next = received

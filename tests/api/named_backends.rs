@@ -26,7 +26,7 @@ async fn each_user_gets_invoices_from_their_own_backend() {
     let buda = FakeBuda::start("k", "s");
     let named = exchange(&buda);
     let app = spawn_app_with(None, move |s| {
-        s.named_backends = vec![("exchange".into(), named)]
+        s.named_backends = vec![("exchange".parse().unwrap(), named)]
     })
     .await;
     let shop = app.add_user("shop", json!({"backend": "exchange"})).await;
@@ -92,8 +92,8 @@ async fn the_default_backend_can_be_a_named_one() {
     let buda = FakeBuda::start("k", "s");
     let named = exchange(&buda);
     let app = spawn_app_with(None, move |s| {
-        s.named_backends = vec![("exchange".into(), named)];
-        s.default_backend = Some("exchange".into());
+        s.named_backends = vec![("exchange".parse().unwrap(), named)];
+        s.default_backend = Some("exchange".parse().unwrap());
     })
     .await;
     let body = app.callback("satoshi", "amount=5000").await;
@@ -112,7 +112,7 @@ async fn a_default_backend_that_does_not_exist_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults();
     settings.data_dir = dir.path().to_path_buf();
-    settings.default_backend = Some("missing".into());
+    settings.default_backend = Some("missing".parse().unwrap());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = Application::build_on(settings, listener, Overrides::default())
         .await

@@ -135,19 +135,24 @@ async fn an_app_webhook_whose_name_resolves_inside_is_refused_at_delivery() {
 #[tokio::test]
 async fn operator_webhooks_reach_private_addresses_only_when_the_operator_says_so() {
     let receiver = Receiver::start();
-    // Without the opt-in, even the operator's own webhook to loopback is refused.
+    // Without the opt-in, even the operator's own webhook to loopback is refused, at once.
     let app = spawn_app_with(None, |s| s.webhook_allow_private = PrivateWebhooks::None).await;
-    app.add_user("alice", json!({"webhook_url": receiver.url}))
+    let refused = app
+        .admin(
+            Method::POST,
+            "/users",
+            Some(json!({"name": "alice", "settings": {"webhook_url": receiver.url}})),
+        )
         .await;
-    let body = app.callback("alice", "amount=1000").await;
-    let hash = app.invoices().await[0]["payment_hash"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(body["pr"].is_string());
-    app.settle(&hash).await;
-    let outcome = first_outcome(&app, &hash, 10).await;
-    assert!(outcome.contains("not a public address"), "{outcome}");
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("RAYO_WEBHOOK_ALLOW_PRIVATE"),
+        "{body}"
+    );
     assert_eq!(receiver.attempts(), 0);
 
     // RAYO_WEBHOOK_ALLOW_PRIVATE=true: the operator's webhook is delivered; an app's is not.

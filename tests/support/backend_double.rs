@@ -66,6 +66,7 @@ impl BackendDouble {
         Self {
             key: SecretKey::from_slice(&[0x42; 32]).unwrap(),
             capabilities: Capabilities {
+                kind: "double",
                 description_hash: true,
                 msat_precision,
                 max_expiry: Duration::from_secs(3600),
@@ -88,10 +89,6 @@ impl BackendDouble {
 
 #[async_trait]
 impl InvoiceBackend for BackendDouble {
-    fn kind(&self) -> &'static str {
-        "double"
-    }
-
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
@@ -181,5 +178,5 @@ impl InvoiceBackend for BackendDouble {
 }
 
 fn rand_bytes() -> [u8; 32] {
-    rayo::clock::random_bytes()
+    rayo::clock::Random::bytes32(&rayo::clock::OsRandom)
 }

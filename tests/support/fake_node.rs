@@ -150,12 +150,14 @@ pub fn mint(
         (Fault::WrongDescription, Description::Memo(_)) => Description::Memo("tampered"),
         (_, description) => description,
     };
-    let preimage = rayo::clock::random_bytes();
+    let preimage = rayo::clock::Random::bytes32(&rayo::clock::OsRandom);
     let payment_hash = sha256::Hash::hash(&preimage);
     let builder = InvoiceBuilder::new(currency)
         .amount_milli_satoshis(amount_msat)
         .payment_hash(payment_hash)
-        .payment_secret(PaymentSecret(rayo::clock::random_bytes()))
+        .payment_secret(PaymentSecret(rayo::clock::Random::bytes32(
+            &rayo::clock::OsRandom,
+        )))
         .duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
         .expiry_time(expiry)
         .min_final_cltv_expiry_delta(144);

@@ -82,7 +82,7 @@ impl FakePhoenixd {
             (message, state.webhook.clone())
         };
         if let Some((url, secret)) = webhook {
-            let signature = hex::encode(rayo::clock::hmac_sha256(
+            let signature = hex::encode(rayo::crypto::hmac_sha256(
                 secret.as_bytes(),
                 message.as_bytes(),
             ));

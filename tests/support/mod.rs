@@ -99,13 +99,14 @@ pub async fn spawn_app_in(
             Overrides {
                 backend: backend.clone(),
                 clock: clock.clone(),
+                random: None,
             },
         )
         .await
         {
-            Err(rayo::startup::StartupError::Store(rayo::store::StoreError::Locked(_)))
-                if attempts < 100 =>
-            {
+            Err(rayo::startup::StartupError::Open(rayo::services::OpenError::Store(
+                rayo::store::StoreError::Locked(_),
+            ))) if attempts < 100 => {
                 attempts += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }

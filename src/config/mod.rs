@@ -1,5 +1,9 @@
-//! Typed settings. Sources, weakest first: built-in defaults, `.env`, `RAYO_*` environment
-//! variables, command-line flags (clap reads the last three; see `cli`).
+//! Typed settings, built here and nowhere else. Sources, weakest first: built-in defaults,
+//! `rayo.toml` (named backends), `.env`, `RAYO_*` environment variables, command-line flags
+//! (see `args` and `file`).
+
+pub mod args;
+pub mod file;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,9 +11,26 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::domain::{RelayUrl, Secret};
+use crate::domain::{BackendName, Domain, RelayUrl, Secret};
 use crate::net::Reach;
 use crate::outbox::PrivateWebhooks;
+
+/// A setting that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, problem: impl std::fmt::Display) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.to_string(),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,8 +45,8 @@ pub struct Settings {
     /// The backend the flags describe, known as `default`.
     pub backend: BackendSettings,
     /// More backends by name (from `rayo.toml`), and which one is the default.
-    pub named_backends: Vec<(String, BackendSettings)>,
-    pub default_backend: Option<String>,
+    pub named_backends: Vec<(BackendName, BackendSettings)>,
+    pub default_backend: Option<BackendName>,
     /// `None`: use (or create) the token file in the data directory.
     pub admin_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -110,7 +131,7 @@ impl Settings {
         }
     }
 
-    pub fn domains(&self) -> Result<Domains, String> {
+    pub fn domains(&self) -> Result<Domains, ConfigError> {
         Domains::new(self.public_url.clone(), self.extra_public_urls.clone())
     }
 
@@ -133,6 +154,43 @@ impl Settings {
             Reach::Public
         }
     }
+}
+
+/// A listening socket handed over by whoever started rayo (systemd socket activation, or a
+/// test harness that keeps the port): `LISTEN_FDS=1` with the socket as fd 3, and
+/// `LISTEN_PID`, when set, naming this process. Served instead of binding `RAYO_BIND`.
+pub fn inherited_listener() -> Result<Option<std::net::TcpListener>, ConfigError> {
+    let Ok(count) = std::env::var("LISTEN_FDS") else {
+        return Ok(None);
+    };
+    if let Ok(pid) = std::env::var("LISTEN_PID") {
+        if pid.trim().parse::<u32>() != Ok(std::process::id()) {
+            return Ok(None);
+        }
+    }
+    if count.trim() != "1" {
+        return Err(ConfigError::new(
+            "LISTEN_FDS",
+            format!("rayo serves exactly one inherited socket, not {count}"),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        const FIRST_INHERITED_FD: i32 = 3;
+        // SAFETY: by the socket-activation protocol, fd 3 is an open listening socket handed
+        // to this process, which nothing else here owns.
+        let listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_INHERITED_FD) };
+        listener
+            .local_addr()
+            .map_err(|e| ConfigError::new("LISTEN_FDS", format!("fd 3 is not a socket: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| ConfigError::new("LISTEN_FDS", e))?;
+        Ok(Some(listener))
+    }
+    #[cfg(not(unix))]
+    Ok(None)
 }
 
 /// Which backend makes invoices, and what it needs.
@@ -169,6 +227,8 @@ pub struct BackendSettings {
 
 /// phoenixd listens here unless told otherwise.
 pub const DEFAULT_PHOENIXD_URL: &str = "http://127.0.0.1:9740/";
+/// Buda.com's API.
+pub const DEFAULT_BUDA_URL: &str = "https://www.buda.com/";
 
 impl Default for BackendSettings {
     fn default() -> Self {
@@ -176,8 +236,7 @@ impl Default for BackendSettings {
             kind: BackendKind::Dev,
             lnbits_url: None,
             lnbits_invoice_key: None,
-            buda_url: Url::parse(crate::backends::DEFAULT_BUDA_URL)
-                .unwrap_or_else(|_| unreachable!()),
+            buda_url: Url::parse(DEFAULT_BUDA_URL).unwrap_or_else(|_| unreachable!()),
             buda_api_key: None,
             buda_api_secret: None,
             cln_url: None,
@@ -246,30 +305,32 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
     base: String,
-    domain: String,
+    domain: Domain,
 }
 
 impl PublicUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = Url::parse(raw).map_err(|e| format!("public URL '{raw}': {e}"))?;
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let setting = format!("public URL '{raw}'");
+        let url = Url::parse(raw).map_err(|e| ConfigError::new(&setting, e))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("public URL '{raw}': must be http or https"));
+            return Err(ConfigError::new(setting, "must be http or https"));
         }
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(format!(
-                "public URL '{raw}': must be the bare origin (Lightning Addresses live at /.well-known on the host)"
+            return Err(ConfigError::new(
+                setting,
+                "must be the bare origin (Lightning Addresses live at /.well-known on the host)",
             ));
         }
         let host = url
             .host_str()
-            .ok_or_else(|| format!("public URL '{raw}': has no host"))?;
+            .ok_or_else(|| ConfigError::new(&setting, "has no host"))?;
         let domain = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
         Ok(Self {
             base: url.as_str().trim_end_matches('/').to_owned(),
-            domain,
+            domain: Domain::parse(&domain).map_err(|e| ConfigError::new(&setting, e))?,
         })
     }
 
@@ -279,7 +340,7 @@ impl PublicUrl {
     }
 
     /// `example.com`, or `localhost:8080`: what follows the `@` of an address.
-    pub fn domain(&self) -> &str {
+    pub fn domain(&self) -> &Domain {
         &self.domain
     }
 
@@ -298,14 +359,16 @@ pub struct Domains {
 }
 
 impl Domains {
-    pub fn new(primary: PublicUrl, others: Vec<PublicUrl>) -> Result<Self, String> {
-        let mut seen = vec![primary.domain().to_ascii_lowercase()];
+    pub fn new(primary: PublicUrl, others: Vec<PublicUrl>) -> Result<Self, ConfigError> {
+        let mut seen = vec![primary.domain()];
         for url in &others {
-            let domain = url.domain().to_ascii_lowercase();
-            if seen.contains(&domain) {
-                return Err(format!("domain {domain} is configured twice"));
+            if seen.contains(&url.domain()) {
+                return Err(ConfigError::new(
+                    "RAYO_EXTRA_PUBLIC_URLS",
+                    format!("domain {} is configured twice", url.domain()),
+                ));
             }
-            seen.push(domain);
+            seen.push(url.domain());
         }
         Ok(Self { primary, others })
     }
@@ -330,13 +393,19 @@ impl Domains {
         std::iter::once(&self.primary).chain(&self.others)
     }
 
-    /// The configured domain called `domain` (`example.com`, `localhost:8080`).
-    pub fn get(&self, domain: &str) -> Option<&PublicUrl> {
-        self.all().find(|u| u.domain().eq_ignore_ascii_case(domain))
+    /// The configured domain a request's `Host` names, if any.
+    pub fn for_host(&self, host: &str) -> Option<&PublicUrl> {
+        let host = Domain::parse(host).ok()?;
+        self.get(&host)
+    }
+
+    /// The configured domain `domain`.
+    pub fn get(&self, domain: &Domain) -> Option<&PublicUrl> {
+        self.all().find(|u| u.domain() == domain)
     }
 
     /// A user's public URL: their domain's, or the primary one.
-    pub fn for_user(&self, domain: Option<&str>) -> &PublicUrl {
+    pub fn for_user(&self, domain: Option<&Domain>) -> &PublicUrl {
         domain.and_then(|d| self.get(d)).unwrap_or(&self.primary)
     }
 }
@@ -347,20 +416,10 @@ mod tests {
 
     #[test]
     fn the_domain_is_host_and_explicit_port() {
-        assert_eq!(
-            PublicUrl::parse("https://example.com").unwrap().domain(),
-            "example.com"
-        );
-        assert_eq!(
-            PublicUrl::parse("https://example.com:443/")
-                .unwrap()
-                .domain(),
-            "example.com"
-        );
-        assert_eq!(
-            PublicUrl::parse("http://localhost:8080").unwrap().domain(),
-            "localhost:8080"
-        );
+        let domain = |raw: &str| PublicUrl::parse(raw).unwrap().domain().to_string();
+        assert_eq!(domain("https://example.com"), "example.com");
+        assert_eq!(domain("https://example.com:443/"), "example.com");
+        assert_eq!(domain("http://localhost:8080"), "localhost:8080");
         assert_eq!(
             PublicUrl::parse("http://localhost:8080")
                 .unwrap()

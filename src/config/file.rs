@@ -21,15 +21,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{BackendKind, BackendSettings, Network};
-use crate::domain::Secret;
+use super::{BackendKind, BackendSettings, ConfigError, Network};
+use crate::domain::{BackendName, Secret};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    pub default_backend: Option<String>,
+    pub default_backend: Option<BackendName>,
     #[serde(default)]
-    pub backends: BTreeMap<String, BackendSection>,
+    pub backends: BTreeMap<BackendName, BackendSection>,
 }
 
 /// One backend's settings; which fields matter depends on `kind`.
@@ -52,11 +52,12 @@ pub struct BackendSection {
 }
 
 /// Reads `path`; a missing file is no configuration.
-pub fn load(path: &Path) -> Result<ConfigFile, String> {
+pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let setting = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::new(setting, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(ConfigError::new(setting, e)),
     }
 }
 
@@ -65,7 +66,7 @@ impl ConfigFile {
     pub fn backends(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<(String, BackendSettings)>, String> {
+    ) -> Result<Vec<(BackendName, BackendSettings)>, ConfigError> {
         self.backends
             .iter()
             .map(|(name, section)| Ok((name.clone(), section.settings(name, env)?)))
@@ -76,19 +77,23 @@ impl ConfigFile {
 impl BackendSection {
     fn settings(
         &self,
-        name: &str,
+        name: &BackendName,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<BackendSettings, String> {
-        let prefix = format!("RAYO_BACKEND_{}_", name.to_uppercase().replace('-', "_"));
+    ) -> Result<BackendSettings, ConfigError> {
+        let prefix = format!(
+            "RAYO_BACKEND_{}_",
+            name.as_str().to_uppercase().replace('-', "_")
+        );
+        let setting = format!("backend '{name}'");
         let field = |key: &str, from_file: &Option<String>| {
             env(&format!("{prefix}{key}")).or_else(|| from_file.clone())
         };
         let secret = |key: &str, from_file: &Option<String>| field(key, from_file).map(Secret::new);
         let kind = self
             .kind
-            .ok_or_else(|| format!("backend '{name}': `kind` is missing"))?;
+            .ok_or_else(|| ConfigError::new(&setting, "`kind` is missing"))?;
         let url = field("URL", &self.url)
-            .map(|u| Url::parse(&u).map_err(|e| format!("backend '{name}': url: {e}")))
+            .map(|u| Url::parse(&u).map_err(|e| ConfigError::new(&setting, format!("url: {e}"))))
             .transpose()?;
         let mut settings = BackendSettings {
             kind,
@@ -153,7 +158,11 @@ mod tests {
             _ => None,
         };
         let backends = file.backends(&env).unwrap();
-        let exchange = &backends.iter().find(|(n, _)| n == "exchange").unwrap().1;
+        let exchange = &backends
+            .iter()
+            .find(|(n, _)| n.as_str() == "exchange")
+            .unwrap()
+            .1;
         assert_eq!(
             exchange.buda_api_key.as_ref().unwrap().expose(),
             "from-file"
@@ -162,13 +171,17 @@ mod tests {
             exchange.buda_api_secret.as_ref().unwrap().expose(),
             "from-env"
         );
-        let node = &backends.iter().find(|(n, _)| n == "my-node").unwrap().1;
+        let node = &backends
+            .iter()
+            .find(|(n, _)| n.as_str() == "my-node")
+            .unwrap()
+            .1;
         assert_eq!(
             node.cln_rune.as_ref().unwrap().expose(),
             "env-rune",
             "the environment wins"
         );
-        assert_eq!(file.default_backend.as_deref(), Some("exchange"));
+        assert_eq!(file.default_backend.unwrap().as_str(), "exchange");
     }
 
     #[test]
@@ -180,6 +193,7 @@ mod tests {
         assert!(file
             .backends(&|_| None)
             .unwrap_err()
+            .to_string()
             .contains("`kind` is missing"));
     }
 }

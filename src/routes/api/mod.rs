@@ -1,25 +1,32 @@
 //! The invoice API for apps: create invoices for a user, read them, follow them live. Callers
 //! authenticate with a user's API key (`rayo user api-key create`) or the admin token.
 
-mod auth;
 mod invoices;
 mod live;
-mod view;
+mod request;
 
-use actix_web::web;
-
-pub use auth::Caller;
-pub use invoices::ExpiryRange;
-pub use live::Followers;
-pub use view::AppInvoiceView;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::web;
 
+pub use live::Followers;
+
+use super::State;
 use crate::error::ApiError;
-use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::net::Reach;
+
+/// What the invoice API allows apps: the range `expiry_secs` is clamped to, and where the
+/// webhook URLs they give may point.
+#[derive(Debug, Clone)]
+pub struct ApiPolicy {
+    pub expiry_min: Duration,
+    pub expiry_max: Duration,
+    pub webhook_reach: Reach,
+}
 
 /// JSON bodies beyond this are refused.
 const MAX_BODY: usize = 16 * 1024;
@@ -74,11 +81,9 @@ async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let limits = req.app_data::<web::Data<RateLimits>>();
-    if limits.is_some_and(|l| !l.allow_api(req.request())) {
-        if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
-            Metrics::route_limited(metrics, "api");
-        }
+    let state = req.app_data::<web::Data<State>>();
+    if let Some(state) = state.filter(|s| !s.services.limits.allow_api(req.request())) {
+        Metrics::route_limited(&state.services.metrics, "api");
         let refusal = ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

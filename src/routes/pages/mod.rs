@@ -11,17 +11,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Serialize;
 
+use super::{request_host, State};
+use crate::domain::Msat;
 use crate::domain::{DescriptionSource, Hash32};
-use crate::lnurl::{bech32, Payments};
-use crate::routes::request_host;
+use crate::lnurl::{bech32, PaymentRequest};
 
-/// Whether the landing page lists users (off unless the operator says so).
-#[derive(Debug, Clone, Copy)]
-pub struct ListUsers(pub bool);
-
-const CSS: &str = include_str!("../../templates/assets/rayo.css");
-const JS: &str = include_str!("../../templates/assets/rayo.js");
-const ICON: &str = include_str!("../../templates/assets/icon.svg");
+const CSS: &str = include_str!("../../../templates/assets/rayo.css");
+const JS: &str = include_str!("../../../templates/assets/rayo.js");
+const ICON: &str = include_str!("../../../templates/assets/icon.svg");
 /// Pages load only what rayo serves; inline SVG and data: images are the exceptions.
 const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -90,11 +87,11 @@ struct NotFound<'a> {
     message: &'a str,
 }
 
-fn not_found(payments: &Payments, message: &str) -> HttpResponse {
+fn not_found(state: &State, message: &str) -> HttpResponse {
     html(
         StatusCode::NOT_FOUND,
         NotFound {
-            domain: payments.directory.public_url().domain(),
+            domain: state.services.directory.public_url().domain().as_str(),
             message,
         },
     )
@@ -107,26 +104,22 @@ struct Landing<'a> {
     users: Vec<String>,
 }
 
-async fn landing(
-    req: HttpRequest,
-    payments: web::Data<Payments>,
-    list: web::Data<ListUsers>,
-) -> HttpResponse {
-    let domains = payments.directory.domains();
+async fn landing(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let directory = &state.services.directory;
+    let domains = directory.domains();
     let host = request_host(&req);
     let Some(public_url) = (match host.as_deref() {
-        Some(host) if domains.is_multi() => domains.get(host),
+        Some(host) if domains.is_multi() => domains.for_host(host),
         _ => Some(domains.primary()),
     }) else {
-        return not_found(&payments, "This server does not serve that domain.");
+        return not_found(&state, "This server does not serve that domain.");
     };
-    let mut users: Vec<String> = if list.0 {
-        payments
-            .directory
+    let mut users: Vec<String> = if state.services.settings.list_users {
+        directory
             .profiles()
             .iter()
             .filter(|p| !p.user.disabled)
-            .filter(|p| payments.directory.public_url_for(&p.user).domain() == public_url.domain())
+            .filter(|p| directory.public_url_for(&p.user).domain() == public_url.domain())
             .map(|p| p.user.name.to_string())
             .collect()
     } else {
@@ -136,7 +129,7 @@ async fn landing(
     html(
         StatusCode::OK,
         Landing {
-            domain: public_url.domain(),
+            domain: public_url.domain().as_str(),
             users,
         },
     )
@@ -181,16 +174,16 @@ struct PayPage<'a> {
 }
 
 fn render_pay_page(
-    payments: &Payments,
+    state: &State,
     host: Option<&str>,
     name: &str,
     error: Option<String>,
 ) -> HttpResponse {
-    let Ok(profile) = payments.profile(host, name) else {
-        return not_found(payments, "No such Lightning Address here.");
+    let Ok(profile) = state.services.directory.payable(host, name) else {
+        return not_found(state, "No such Lightning Address here.");
     };
     let user = &profile.user;
-    let public_url = payments.directory.public_url_for(user);
+    let public_url = state.services.directory.public_url_for(user);
     let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
     let lnurl = bech32::encode(&well_known).unwrap_or_default();
     let status = if error.is_some() {
@@ -201,7 +194,7 @@ fn render_pay_page(
     html(
         status,
         PayPage {
-            domain: public_url.domain(),
+            domain: public_url.domain().as_str(),
             name: user.name.as_str(),
             address: format!("{}@{}", user.name, public_url.domain()),
             description: &user.description,
@@ -223,9 +216,9 @@ fn render_pay_page(
 async fn pay_page(
     req: HttpRequest,
     name: web::Path<String>,
-    payments: web::Data<Payments>,
+    state: web::Data<State>,
 ) -> HttpResponse {
-    render_pay_page(&payments, request_host(&req).as_deref(), &name, None)
+    render_pay_page(&state, request_host(&req).as_deref(), &name, None)
 }
 
 #[derive(serde::Deserialize)]
@@ -240,38 +233,35 @@ async fn pay_form(
     req: HttpRequest,
     name: web::Path<String>,
     form: web::Query<PayForm>,
-    payments: web::Data<Payments>,
+    state: web::Data<State>,
 ) -> HttpResponse {
     let host = request_host(&req);
     let host = host.as_deref();
-    let sats = form
+    let amount = form
         .amount
         .as_deref()
         .map(str::trim)
         .and_then(|a| a.parse::<u64>().ok())
-        .filter(|&s| s > 0);
-    let Some(msat) = sats.and_then(|s| s.checked_mul(1000)) else {
+        .filter(|&s| s > 0)
+        .and_then(Msat::from_sat);
+    let Some(amount) = amount else {
         return render_pay_page(
-            &payments,
+            &state,
             host,
             &name,
             Some("Enter an amount in whole satoshis.".into()),
         );
     };
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("amount", &msat.to_string());
-    if let Some(comment) = form.comment.as_deref().filter(|c| !c.is_empty()) {
-        query.append_pair("comment", comment);
-    }
-    let client = payments.limits.client(&req);
-    match payments
-        .callback_for(client, host, &name, &query.finish())
-        .await
-    {
+    let comment = form.comment.as_deref();
+    let paid = super::lnurl::pay(&state, &req, &name, |profile, capabilities| {
+        PaymentRequest::from_form(amount, comment, profile, capabilities)
+    })
+    .await;
+    match paid {
         Ok((_, hash)) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("/pay/{hash}")))
             .finish(),
-        Err(e) => render_pay_page(&payments, host, &name, Some(e.reason)),
+        Err(e) => render_pay_page(&state, host, &name, Some(e.reason)),
     }
 }
 
@@ -302,31 +292,31 @@ fn sats(msat: u64) -> String {
     }
 }
 
-fn find(payments: &Payments, hash: &str) -> Option<crate::domain::InvoiceRecord> {
+fn find(state: &State, hash: &str) -> Option<crate::domain::InvoiceRecord> {
     let hash: Hash32 = hash.parse().ok()?;
-    payments.db.store().invoice(&hash).ok().flatten()
+    state.services.db.store().invoice(&hash).ok().flatten()
 }
 
-async fn checkout(hash: web::Path<String>, payments: web::Data<Payments>) -> HttpResponse {
-    let Some(record) = find(&payments, &hash) else {
-        return not_found(&payments, "No such invoice.");
+async fn checkout(hash: web::Path<String>, state: web::Data<State>) -> HttpResponse {
+    let Some(record) = find(&state, &hash) else {
+        return not_found(&state, "No such invoice.");
     };
-    let now = payments.clock.unix();
+    let now = state.services.clock.unix();
     let status = record.status_at(now);
     let left = record.expires_at.saturating_sub(now);
-    let profile = payments.directory.get(&record.user);
+    let profile = state.services.directory.get(&record.user);
     let description = match &record.described_by {
-        DescriptionSource::Memo { memo } => Some(memo.clone()),
+        DescriptionSource::Memo { memo } => Some(memo.to_string()),
         _ => profile.as_ref().map(|p| p.user.description.clone()),
     };
     let public_url = match &profile {
-        Some(p) => payments.directory.public_url_for(&p.user),
-        None => payments.directory.public_url(),
+        Some(p) => state.services.directory.public_url_for(&p.user),
+        None => state.services.directory.public_url(),
     };
     html(
         StatusCode::OK,
         Checkout {
-            domain: public_url.domain(),
+            domain: public_url.domain().as_str(),
             payment_hash: record.payment_hash.to_hex(),
             user: format!("{}@{}", record.user, public_url.domain()),
             amount_sats: sats(record.amount_msat.msat()),
@@ -353,8 +343,8 @@ struct CheckoutStatus {
 
 /// What the checkout page polls. Only the status: the payment hash is no secret to whoever
 /// holds the invoice, and nothing here is more than the invoice itself says.
-async fn checkout_status(hash: web::Path<String>, payments: web::Data<Payments>) -> HttpResponse {
-    let Some(record) = find(&payments, &hash) else {
+async fn checkout_status(hash: web::Path<String>, state: web::Data<State>) -> HttpResponse {
+    let Some(record) = find(&state, &hash) else {
         return HttpResponse::NotFound().json(
             serde_json::json!({"error": {"code": "not_found", "message": "no such invoice"}}),
         );
@@ -362,7 +352,7 @@ async fn checkout_status(hash: web::Path<String>, payments: web::Data<Payments>)
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CheckoutStatus {
-            status: record.status_at(payments.clock.unix()).name(),
+            status: record.status_at(state.services.clock.unix()).name(),
             expires_at: record.expires_at,
         })
 }

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{InvoiceBackend, InvoiceDescription, InvoiceRequest, InvoiceState};
-use crate::clock::random_bytes;
+use crate::backends::{InvoiceBackend, InvoiceDescription, InvoiceRequest, InvoiceState};
+use crate::clock::Random;
 use crate::domain::{Hash32, Msat};
-use crate::lnurl::invoice_check::{check_invoice, Expected};
+use crate::invoices::{check_invoice, Expected};
 
 /// More difference than this between the backend's clock and ours breaks expiry checks.
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -27,7 +27,11 @@ impl CheckReport {
     }
 }
 
-pub async fn check(backend: &dyn InvoiceBackend, now: SystemTime) -> CheckReport {
+pub async fn check_backend(
+    backend: &dyn InvoiceBackend,
+    now: SystemTime,
+    random: &dyn Random,
+) -> CheckReport {
     let mut report = CheckReport::default();
     let caps = backend.capabilities();
     report.facts.push(format!("backend: {}", backend.kind()));
@@ -71,7 +75,7 @@ pub async fn check(backend: &dyn InvoiceBackend, now: SystemTime) -> CheckReport
     } else {
         InvoiceDescription::Memo(Cow::Borrowed(TEST_DESCRIPTION))
     };
-    let label = format!("rayo-backend-check-{}", hex::encode(&random_bytes()[..6]));
+    let label = format!("rayo-backend-check-{}", hex::encode(&random.bytes32()[..6]));
     let request = InvoiceRequest {
         amount,
         description,

@@ -20,12 +20,12 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::invoices::{find, view};
-use super::{AppInvoiceView, Caller};
 use crate::domain::Hash32;
 use crate::error::ApiError;
-use crate::limits::{ClientKey, RateLimits};
-use crate::lnurl::Payments;
-use crate::watch::Ledger;
+use crate::invoices::AppInvoiceView;
+use crate::limits::ClientKey;
+use crate::routes::{Caller, State};
+use crate::services::Services;
 
 /// The store is read again this often while waiting, in case a notification was missed.
 const RECHECK_EVERY: Duration = Duration::from_secs(15);
@@ -124,30 +124,25 @@ fn message(event: &str, invoice: &AppInvoiceView) -> String {
 }
 
 /// Waits until the invoice is paid or expired; returns it then.
-async fn final_state(
-    payments: &Payments,
-    ledger: &Ledger,
-    hash: Hash32,
-) -> Result<AppInvoiceView, ApiError> {
+async fn final_state(services: &Services, hash: Hash32) -> Result<AppInvoiceView, ApiError> {
     // Subscribe before reading, so nothing can happen unseen in between.
-    let mut changes = ledger.live().subscribe();
+    let mut changes = services.ledger.live().subscribe();
     loop {
-        let record = payments
+        let record = services
             .db
             .store()
-            .invoice(&hash)
-            .map_err(|_| ApiError::internal("the store failed"))?
+            .invoice(&hash)?
             .ok_or_else(|| ApiError::not_found("no such invoice"))?;
-        let current = view(payments, &record);
+        let current = view(services, &record);
         if current.is_final() {
             return Ok(current);
         }
         // Past expiry the sweeper will say so; a deadline keeps us from waiting on nothing.
-        let until_expiry = record.expires_at.saturating_sub(payments.clock.unix());
+        let until_expiry = record.expires_at.saturating_sub(services.clock.unix());
         let wait = RECHECK_EVERY.min(Duration::from_secs(until_expiry.max(1)));
         match tokio::time::timeout(wait, changes.recv()).await {
             Ok(Ok(changed)) if changed.payment_hash == hash => {
-                let changed = view(payments, &changed);
+                let changed = view(services, &changed);
                 if changed.is_final() {
                     return Ok(changed);
                 }
@@ -164,29 +159,28 @@ pub async fn follow(
     req: HttpRequest,
     body: web::Payload,
     caller: Caller,
-    payments: web::Data<Payments>,
-    ledger: web::Data<Ledger>,
-    followers: web::Data<Followers>,
+    state: web::Data<State>,
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = find(&caller, &payments, &hash)?;
-    let first = view(&payments, &record);
+    let services = state.services.clone();
+    let record = find(&caller, &services, &hash)?;
+    let first = view(&services, &record);
     let hash = record.payment_hash;
     let key = match &caller {
         Caller::App { key, .. } => Some(key.as_str()),
         Caller::Operator => None,
     };
-    let client = req
-        .app_data::<web::Data<RateLimits>>()
-        .and_then(|limits| limits.client(&req));
-    let slot = followers.into_inner().enter(key, client).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_followers",
-            "this API key or address follows as many invoices as allowed; close some first",
-        )
-    })?;
-    let last: Last = Box::pin(async move { final_state(&payments, &ledger, hash).await });
+    let slot = state
+        .followers
+        .enter(key, state.client(&req))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_followers",
+                "this API key or address follows as many invoices as allowed; close some first",
+            )
+        })?;
+    let last: Last = Box::pin(async move { final_state(&services, hash).await });
     let wants_websocket = req
         .headers()
         .get(UPGRADE)
@@ -236,7 +230,7 @@ async fn websocket(
         tokio::select! {
             outcome = &mut last => {
                 if let Ok(last) = outcome {
-                    let _ = session.text(message(&last.status, &last)).await;
+                    let _ = session.text(message(last.status.as_str(), &last)).await;
                 }
                 break;
             }
@@ -294,7 +288,10 @@ fn event_stream(
                 Stage::Waiting(mut last, mut keep_alive) => {
                     tokio::select! {
                         outcome = &mut last => match outcome {
-                            Ok(last) => (sse(&last.status, &message(&last.status, &last)), Stage::Done),
+                            Ok(last) => {
+                                let event = last.status.as_str();
+                                (sse(event, &message(event, &last)), Stage::Done)
+                            }
                             Err(_) => return None,
                         },
                         _ = keep_alive.tick() => (": keep-alive\n\n".to_owned(), Stage::Waiting(last, keep_alive)),

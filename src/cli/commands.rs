@@ -1,0 +1,250 @@
+//! The commands and their flags (settings shared with the server come from `config::args`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::CliError;
+use crate::config::args::{BackendArgs, GlobalArgs, ServeArgs};
+use crate::domain::{
+    DeliveryName, EventId, Hash32, Image, Msat, PayerDataSpec, StatusName, UserSettings, Username,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rayo",
+    version,
+    about = "A self-hosted Lightning Address server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once per process: variant sizes do not matter here.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage users (Lightning Addresses).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Look at invoices.
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
+    /// Check the invoice backend.
+    #[command(subcommand)]
+    Backend(BackendCommand),
+    /// Look at and retry webhook deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// The server's Nostr identity, which signs zap receipts.
+    #[command(subcommand)]
+    Nostr(NostrCommand),
+    /// Write the whole store (users, invoices, events, keys, settings) to a JSON file.
+    Backup { file: PathBuf },
+    /// Load a backup into an empty store (the server must be stopped).
+    Restore {
+        file: PathBuf,
+        /// Replace what the store holds.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Tools for the dev backend (no real money).
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List queued, delivered and dead-lettered events, newest first.
+    List {
+        /// pending, delivered or dead
+        #[arg(long)]
+        state: Option<DeliveryName>,
+        /// Only events about this payment hash.
+        #[arg(long)]
+        invoice: Option<Hash32>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one event: its delivery log and exact body.
+    Show { id: EventId },
+    /// Deliver an event again now, with a fresh delivery window.
+    Retry { id: EventId },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NostrCommand {
+    /// Show the public key wallets see as `nostrPubkey`.
+    Show,
+    /// Replace the stored key (zap receipts are signed with the new one from now on).
+    RotateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a key for apps to create and read this user's invoices (shown once).
+    Create { user: Username },
+    /// List keys (ids only; keys are stored hashed).
+    List { user: Option<Username> },
+    /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackendCommand {
+    /// Connect to the configured backend, make and check a 1-sat test invoice, and report.
+    Check {
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        name: String,
+        #[command(flatten)]
+        settings: UserFlags,
+    },
+    /// List users.
+    List,
+    /// Show one user.
+    Show { name: Username },
+    /// Change a user.
+    Update {
+        name: Username,
+        #[command(flatten)]
+        settings: UserFlags,
+        /// Stop serving this address.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Serve this address again.
+        #[arg(long)]
+        enable: bool,
+        /// Replace the webhook secret (shown once); also makes one for users without.
+        #[arg(long)]
+        rotate_webhook_secret: bool,
+    },
+    /// Remove a user (their invoices are kept).
+    Remove { name: Username },
+    /// API keys for the invoice API.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UserFlags {
+    /// Shown by wallets (`text/plain`).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// LUD-20 long description; "" clears it.
+    #[arg(long)]
+    pub long_description: Option<String>,
+    /// PNG or JPEG file for the metadata image (64 KiB at most).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Smallest payment, in millisatoshis.
+    #[arg(long)]
+    pub min_sendable: Option<u64>,
+    /// Largest payment, in millisatoshis.
+    #[arg(long)]
+    pub max_sendable: Option<u64>,
+    /// LUD-12 comment length in characters (0 refuses comments).
+    #[arg(long)]
+    pub comment_allowed: Option<u16>,
+    /// LUD-18 fields to ask payers for, e.g. `name,email:mandatory`; "" asks for none.
+    #[arg(long)]
+    pub payer_data: Option<String>,
+    /// LUD-09 message shown after paying (with --success-url, the link's description); "" clears.
+    #[arg(long)]
+    pub success_message: Option<String>,
+    /// LUD-09 link shown after paying, on this server's domain; "" clears.
+    #[arg(long)]
+    pub success_url: Option<String>,
+    /// Where to POST payment events; "" removes it.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// The configured backend that makes this user's invoices; "" for the default one.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// The configured domain this address lives on (RAYO_EXTRA_PUBLIC_URLS); "" for the primary.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// NIP-05 identity: the user's Nostr public key, hex or npub; "" removes it.
+    #[arg(long)]
+    pub nostr_pubkey: Option<String>,
+    /// NIP-05 relays, comma-separated ws:// or wss:// URLs; "" removes them.
+    #[arg(long)]
+    pub nostr_relays: Option<String>,
+}
+
+impl UserFlags {
+    pub fn into_settings(self) -> Result<UserSettings, CliError> {
+        let image = match self.image {
+            None => None,
+            Some(path) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+                Some(Image::from_bytes(&bytes).map_err(|e| CliError::Usage(e.to_string()))?)
+            }
+        };
+        let payer_data = self
+            .payer_data
+            .as_deref()
+            .map(PayerDataSpec::parse_list)
+            .transpose()
+            .map_err(CliError::Usage)?;
+        Ok(UserSettings {
+            description: self.description,
+            long_description: self.long_description,
+            image,
+            min_sendable: self.min_sendable.map(Msat::from_msat),
+            max_sendable: self.max_sendable.map(Msat::from_msat),
+            comment_allowed: self.comment_allowed,
+            payer_data,
+            success_message: self.success_message,
+            success_url: self.success_url,
+            webhook_url: self.webhook_url,
+            rotate_webhook_secret: None,
+            disabled: None,
+            backend: self.backend,
+            domain: self.domain,
+            nostr_pubkey: self.nostr_pubkey,
+            nostr_relays: self.nostr_relays.map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// List invoices, newest first.
+    List {
+        #[arg(long)]
+        user: Option<Username>,
+        /// pending, paid or expired
+        #[arg(long)]
+        status: Option<StatusName>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one invoice, with the exact string its description hash commits to.
+    Show { payment_hash: Hash32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Mark a dev-backend invoice paid, as if a wallet had paid it.
+    Settle { payment_hash: Hash32 },
+}

@@ -1,0 +1,303 @@
+//! Where settings come in from outside: command-line flags, `RAYO_*` environment variables
+//! and `.env` (clap reads all three, flags winning), and `rayo.toml` (see `file`). Nothing
+//! outside `config` reads them; everything else takes `Settings`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+
+use super::{
+    BackendKind, BackendSettings, ConfigError, Domains, LogFormat, Network, PublicUrl, Settings,
+};
+use crate::domain::{RelayUrl, Secret};
+use crate::outbox::PrivateWebhooks;
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the store and generated secrets live.
+    #[arg(long, env = "RAYO_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// The URL wallets reach this server at; its host is the Lightning Address domain.
+    #[arg(
+        long,
+        env = "RAYO_PUBLIC_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    pub public_url: String,
+    /// More domains, each as its public URL (comma-separated); users pick one with --domain.
+    #[arg(
+        long,
+        env = "RAYO_EXTRA_PUBLIC_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub extra_public_urls: Vec<String>,
+    /// Address to listen on (serve), and where the CLI looks for a running server.
+    #[arg(
+        long,
+        env = "RAYO_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+    /// Bearer token for the admin API [default: generated into <data-dir>/admin.token]
+    #[arg(long, env = "RAYO_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<Secret>,
+    /// Admin API base URL [default: the one a running server wrote into <data-dir>/server.url]
+    #[arg(long, env = "RAYO_ADMIN_URL", global = true)]
+    pub admin_url: Option<String>,
+    /// Named backends beyond the flags' one (see README); a missing file is no configuration.
+    #[arg(long, env = "RAYO_CONFIG", default_value = "rayo.toml", global = true)]
+    pub config: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl GlobalArgs {
+    fn extra_domains(&self) -> Result<Vec<PublicUrl>, ConfigError> {
+        self.extra_public_urls
+            .iter()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| PublicUrl::parse(u.trim()))
+            .collect()
+    }
+
+    /// The domains served: the public URL's, and the extra ones.
+    pub fn domains(&self) -> Result<Domains, ConfigError> {
+        Domains::new(PublicUrl::parse(&self.public_url)?, self.extra_domains()?)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[arg(long, env = "RAYO_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// How long the callback waits for the backend, in milliseconds.
+    #[arg(long, env = "RAYO_BACKEND_TIMEOUT_MS", default_value_t = 4000)]
+    pub backend_timeout_ms: u64,
+    /// Expiry of invoices handed to wallets, in seconds.
+    #[arg(long, env = "RAYO_INVOICE_EXPIRY_SECS", default_value_t = 600)]
+    pub invoice_expiry_secs: u64,
+    /// HTTP worker threads [default: one per core]
+    #[arg(long, env = "RAYO_WORKERS")]
+    pub workers: Option<usize>,
+    /// Create the demo user `satoshi` when the store has no users.
+    #[arg(long, env = "RAYO_DEMO_USER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_user: bool,
+    /// How long a webhook is retried before it is dead-lettered (e.g. 24h, 90m).
+    #[arg(long, env = "RAYO_WEBHOOK_WINDOW", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_window: Duration,
+    /// Delay before the first webhook retry; later ones double, with jitter, up to an hour.
+    #[arg(long, env = "RAYO_WEBHOOK_FIRST_RETRY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_first_retry: Duration,
+    /// Shortest expiry an app may ask for through the invoice API, in seconds.
+    #[arg(long, env = "RAYO_API_EXPIRY_MIN_SECS", default_value_t = 30)]
+    pub api_expiry_min_secs: u64,
+    /// Longest expiry an app may ask for through the invoice API, in seconds.
+    #[arg(long, env = "RAYO_API_EXPIRY_MAX_SECS", default_value_t = 86400)]
+    pub api_expiry_max_secs: u64,
+    /// Secret key (hex or nsec) that signs zap receipts [default: generated and kept in the store]
+    #[arg(long, env = "RAYO_NOSTR_SECRET_KEY", hide_env_values = true)]
+    pub nostr_secret_key: Option<Secret>,
+    /// Relays (comma-separated ws:// or wss:// URLs) every zap receipt also goes to.
+    #[arg(long, env = "RAYO_NOSTR_RELAYS", value_delimiter = ',')]
+    pub nostr_relays: Vec<String>,
+    /// Which webhooks may reach private addresses: false, true (users' own webhooks, set by the
+    /// operator: "my app runs on the same box") or all (also URLs apps give; only when every
+    /// API key holder is trusted).
+    #[arg(long, env = "RAYO_WEBHOOK_ALLOW_PRIVATE", default_value = "false")]
+    pub webhook_allow_private: PrivateWebhooks,
+    /// Allow relays on private or loopback addresses.
+    #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub nostr_allow_private_relays: bool,
+    /// List the users on the landing page (`/`).
+    #[arg(long, env = "RAYO_LIST_USERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub list_users: bool,
+    /// Callback requests per minute per client IP (0: no limit).
+    #[arg(
+        long,
+        env = "RAYO_RATE_LIMIT_CALLBACK_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub rate_limit_callback_per_minute: u32,
+    /// Invoice API requests per minute per client IP (0: no limit).
+    #[arg(long, env = "RAYO_RATE_LIMIT_API_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_api_per_minute: u32,
+    /// Header a trusted proxy puts the client's IP in (Fly.io: Fly-Client-IP) [default: the socket's peer]
+    #[arg(long, env = "RAYO_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Unpaid invoices one user may have at once (0: no cap).
+    #[arg(long, env = "RAYO_MAX_PENDING_PER_USER", default_value_t = 1000)]
+    pub max_pending_per_user: u32,
+    /// Of those, how many one payer (an IPv4 address or IPv6 /64) may hold [default: a tenth]
+    #[arg(long, env = "RAYO_MAX_PENDING_PER_CLIENT")]
+    pub max_pending_per_client: Option<u32>,
+    /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on RAYO_BIND.
+    #[arg(long, env = "RAYO_ADMIN_BIND")]
+    pub admin_bind: Option<SocketAddr>,
+    /// Invoice requests to backends in flight at once; more wait for a slot.
+    #[arg(long, env = "RAYO_MAX_BACKEND_CALLS", default_value_t = 64)]
+    pub max_backend_calls: usize,
+    /// Live status followers (WebSocket, SSE) one API key or one client address may hold.
+    #[arg(long, env = "RAYO_MAX_FOLLOWERS_PER_CLIENT", default_value_t = 100)]
+    pub max_followers_per_client: usize,
+}
+
+/// Which backend makes invoices.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Invoice source.
+    #[arg(long, env = "RAYO_BACKEND", value_enum, default_value = "dev")]
+    pub backend: BackendKind,
+    /// LNbits base URL, e.g. https://lnbits.example.com/
+    #[arg(long, env = "RAYO_LNBITS_URL")]
+    pub lnbits_url: Option<url::Url>,
+    /// LNbits wallet invoice key (not the admin key: rayo only creates and reads invoices).
+    #[arg(long, env = "RAYO_LNBITS_INVOICE_KEY", hide_env_values = true)]
+    pub lnbits_invoice_key: Option<Secret>,
+    /// Buda.com API base URL.
+    #[arg(long, env = "RAYO_BUDA_URL", default_value = super::DEFAULT_BUDA_URL)]
+    pub buda_url: url::Url,
+    /// Buda.com API key.
+    #[arg(long, env = "RAYO_BUDA_API_KEY", hide_env_values = true)]
+    pub buda_api_key: Option<Secret>,
+    /// Buda.com API secret.
+    #[arg(long, env = "RAYO_BUDA_API_SECRET", hide_env_values = true)]
+    pub buda_api_secret: Option<Secret>,
+    /// Core Lightning clnrest base URL.
+    #[arg(long, env = "RAYO_CLN_URL")]
+    pub cln_url: Option<url::Url>,
+    /// A rune limited to the invoice methods (invoice, listinvoices, waitanyinvoice).
+    #[arg(long, env = "RAYO_CLN_RUNE", hide_env_values = true)]
+    pub cln_rune: Option<Secret>,
+    /// clnrest's TLS certificate, pinned: the node must present exactly this certificate.
+    #[arg(long, env = "RAYO_CLN_TLS_CERT")]
+    pub cln_tls_cert: Option<PathBuf>,
+    /// LND REST base URL, e.g. https://127.0.0.1:8080/
+    #[arg(long, env = "RAYO_LND_URL")]
+    pub lnd_url: Option<url::Url>,
+    /// LND invoice macaroon, hex.
+    #[arg(long, env = "RAYO_LND_MACAROON", hide_env_values = true)]
+    pub lnd_macaroon: Option<Secret>,
+    /// LND invoice macaroon file (instead of the hex).
+    #[arg(long, env = "RAYO_LND_MACAROON_FILE")]
+    pub lnd_macaroon_file: Option<PathBuf>,
+    /// LND's tls.cert, pinned: the node must present exactly this certificate.
+    #[arg(long, env = "RAYO_LND_TLS_CERT")]
+    pub lnd_tls_cert: Option<PathBuf>,
+    /// Add private route hints to LND invoices (for nodes with only private channels).
+    #[arg(long, env = "RAYO_LND_PRIVATE_ROUTES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub lnd_private_routes: bool,
+    /// phoenixd base URL.
+    #[arg(long, env = "RAYO_PHOENIXD_URL", default_value = super::DEFAULT_PHOENIXD_URL)]
+    pub phoenixd_url: url::Url,
+    /// phoenixd `http-password` (the limited-access one is enough).
+    #[arg(long, env = "RAYO_PHOENIXD_PASSWORD", hide_env_values = true)]
+    pub phoenixd_password: Option<Secret>,
+    /// phoenixd `webhook-secret`, to accept its webhooks at /hooks/default.
+    #[arg(long, env = "RAYO_PHOENIXD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub phoenixd_webhook_secret: Option<Secret>,
+    /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
+    #[arg(long, env = "RAYO_NETWORK", value_enum)]
+    pub network: Option<Network>,
+}
+
+impl From<BackendArgs> for BackendSettings {
+    fn from(args: BackendArgs) -> Self {
+        Self {
+            kind: args.backend,
+            lnbits_url: args.lnbits_url,
+            lnbits_invoice_key: args.lnbits_invoice_key,
+            buda_url: args.buda_url,
+            buda_api_key: args.buda_api_key,
+            buda_api_secret: args.buda_api_secret,
+            cln_url: args.cln_url,
+            cln_rune: args.cln_rune,
+            cln_tls_cert: args.cln_tls_cert,
+            lnd_url: args.lnd_url,
+            lnd_macaroon: args.lnd_macaroon,
+            lnd_macaroon_file: args.lnd_macaroon_file,
+            lnd_tls_cert: args.lnd_tls_cert,
+            lnd_private_routes: args.lnd_private_routes,
+            phoenixd_url: args.phoenixd_url,
+            phoenixd_password: args.phoenixd_password,
+            phoenixd_webhook_secret: args.phoenixd_webhook_secret,
+            network: args.network,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The serve settings from the environment alone: what commands other than `serve` use
+    /// (the offline CLI opens the same store, keys and backends a server would).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        #[derive(Parser)]
+        #[command(name = "rayo")]
+        struct EnvOnly {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let matches = EnvOnly::command()
+            .try_get_matches_from(["rayo"])
+            .map_err(|e| ConfigError::new("environment", e.to_string()))?;
+        EnvOnly::from_arg_matches(&matches)
+            .map(|e| e.serve)
+            .map_err(|e| ConfigError::new("environment", e.to_string()))
+    }
+}
+
+impl Settings {
+    /// Settings from the global flags and the serve flags, with `rayo.toml`'s named backends.
+    pub fn from_args(global: &GlobalArgs, args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = super::file::load(&global.config)?;
+        let named_backends = file.backends(&|key| std::env::var(key).ok())?;
+        let nostr_relays = args
+            .nostr_relays
+            .iter()
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| RelayUrl::parse(r).map_err(|e| ConfigError::new("RAYO_NOSTR_RELAYS", e)))
+            .collect::<Result<_, _>>()?;
+        global.domains()?;
+        Ok(Self {
+            bind: global.bind,
+            public_url: PublicUrl::parse(&global.public_url)?,
+            extra_public_urls: global.extra_domains()?,
+            data_dir: global.data_dir.clone(),
+            backend: args.backend.into(),
+            named_backends,
+            default_backend: file.default_backend.clone(),
+            admin_token: global.admin_token.clone(),
+            log_format: args.log_format,
+            backend_timeout: Duration::from_millis(args.backend_timeout_ms),
+            invoice_expiry: Duration::from_secs(args.invoice_expiry_secs),
+            workers: args.workers,
+            demo_user: args.demo_user,
+            webhook_window: args.webhook_window,
+            webhook_first_retry: args.webhook_first_retry,
+            api_expiry_min: Duration::from_secs(args.api_expiry_min_secs),
+            api_expiry_max: Duration::from_secs(
+                args.api_expiry_max_secs.max(args.api_expiry_min_secs),
+            ),
+            nostr_secret_key: args.nostr_secret_key,
+            nostr_relays,
+            webhook_allow_private: args.webhook_allow_private,
+            nostr_allow_private_relays: args.nostr_allow_private_relays,
+            list_users: args.list_users,
+            rate_limit_callback_per_minute: args.rate_limit_callback_per_minute,
+            rate_limit_api_per_minute: args.rate_limit_api_per_minute,
+            client_ip_header: args.client_ip_header,
+            max_pending_per_user: args.max_pending_per_user,
+            max_pending_per_client: args.max_pending_per_client,
+            max_backend_calls: args.max_backend_calls.max(1),
+            max_followers_per_client: args.max_followers_per_client.max(1),
+            request_body_timeout: Settings::defaults().request_body_timeout,
+            admin_bind: args.admin_bind,
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! What operators do: manage users, look at and settle invoices, look at and retry webhook
+//! events, manage API keys and the Nostr key, back the store up. One service, used by the
+//! admin API while a server runs and by the CLI on its own when none does.
+
+mod backend_check;
+mod invoices;
+mod keys;
+mod users;
+mod views;
+mod webhooks;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::backends::DevBackend;
+use crate::clock::{Clock, Random};
+use crate::config::Domains;
+use crate::directory::Directory;
+use crate::domain::{BackendName, Hash32, Username};
+use crate::net::Reach;
+use crate::nostr::NostrIdentity;
+use crate::store::{Db, StoreError};
+use crate::watch::Ledger;
+
+pub use backend_check::{check_backend, CheckReport};
+pub use views::{ApiKeyCreated, ApiKeyView, NostrView, UserView, WebhookQuery, WebhookView};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Operator {
+    db: Db,
+    /// The users the LNURL routes serve; every user change is shown to it.
+    directory: Arc<Directory>,
+    domains: Domains,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    dev: Arc<DevBackend>,
+    ledger: Arc<Ledger>,
+    /// User changes are rare; serialising them keeps the directory in the store's order.
+    user_writes: tokio::sync::Mutex<()>,
+    /// The configured backends: users may name only these.
+    backends: BTreeSet<BackendName>,
+    nostr: NostrIdentity,
+    /// Where users' own webhooks may point.
+    webhook_reach: Reach,
+}
+
+/// What an `Operator` is made of.
+pub struct OperatorParts {
+    pub db: Db,
+    pub directory: Arc<Directory>,
+    pub domains: Domains,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub dev: Arc<DevBackend>,
+    pub ledger: Arc<Ledger>,
+    pub backends: BTreeSet<BackendName>,
+    pub nostr: NostrIdentity,
+    pub webhook_reach: Reach,
+}
+
+impl Operator {
+    pub fn new(parts: OperatorParts) -> Self {
+        Self {
+            db: parts.db,
+            directory: parts.directory,
+            domains: parts.domains,
+            clock: parts.clock,
+            random: parts.random,
+            dev: parts.dev,
+            ledger: parts.ledger,
+            user_writes: tokio::sync::Mutex::new(()),
+            backends: parts.backends,
+            nostr: parts.nostr,
+            webhook_reach: parts.webhook_reach,
+        }
+    }
+}
+
+fn no_user(name: &Username) -> OperatorError {
+    OperatorError::NotFound(format!("no user '{name}'"))
+}
+
+fn no_invoice(hash: &Hash32) -> OperatorError {
+    OperatorError::NotFound(format!("no invoice {hash}"))
+}

@@ -1,0 +1,204 @@
+//! Users: who has an address here, and how it is served.
+
+use super::{no_user, Operator, OperatorError, UserView};
+use crate::clock::Random;
+use crate::domain::{Domain, Metadata, Secret, User, UserContext, UserSettings, Username};
+use crate::store::{Store, StoreError};
+
+/// What a user write decided: the user to store and show, with something extra, or why not.
+type Decision<T> = Result<(User, T), OperatorError>;
+
+fn webhook_secret(random: &dyn Random) -> Secret {
+    Secret::new(format!("whsec_{}", hex::encode(random.bytes32())))
+}
+
+impl Operator {
+    pub async fn users(&self) -> Result<Vec<UserView>, OperatorError> {
+        let users = self.db.read(|s| s.users()).await?;
+        Ok(users
+            .iter()
+            .map(|u| UserView::of(u, &self.domains, false))
+            .collect())
+    }
+
+    pub async fn user(&self, name: &Username) -> Result<UserView, OperatorError> {
+        let user = self.db.store().user(name)?.ok_or_else(|| no_user(name))?;
+        Ok(UserView::of(&user, &self.domains, false))
+    }
+
+    /// Creates a user. The view shows the webhook secret, this once.
+    pub async fn add_user(
+        &self,
+        name: Username,
+        settings: UserSettings,
+    ) -> Result<UserView, OperatorError> {
+        self.check_settings(&settings)?;
+        let domain = self.domain_for(&settings, None)?;
+        let now = self.clock.unix();
+        let random = self.random.clone();
+        let (user, ()) = self
+            .write_user(move |store| {
+                if store.user(&name)?.is_some() {
+                    return Ok(Err(OperatorError::Conflict(format!(
+                        "user '{name}' already exists"
+                    ))));
+                }
+                let ctx = UserContext {
+                    domain: domain.as_str(),
+                    now,
+                    new_secret: &|| webhook_secret(random.as_ref()),
+                };
+                Ok(User::create(name, settings, &ctx)
+                    .map(|user| (user, ()))
+                    .map_err(|e| OperatorError::Invalid(e.to_string())))
+            })
+            .await?;
+        Ok(UserView::of(&user, &self.domains, true))
+    }
+
+    /// Changes a user. The view shows the webhook secret only if this change created one.
+    pub async fn update_user(
+        &self,
+        name: Username,
+        settings: UserSettings,
+    ) -> Result<UserView, OperatorError> {
+        self.check_settings(&settings)?;
+        let requested = settings
+            .domain
+            .as_ref()
+            .map(|_| self.domain_for(&settings, None))
+            .transpose()?;
+        let domains = self.domains.clone();
+        let now = self.clock.unix();
+        let random = self.random.clone();
+        let (user, fresh_secret) = self
+            .write_user(move |store| {
+                let Some(current) = store.user(&name)? else {
+                    return Ok(Err(no_user(&name)));
+                };
+                let before = current.webhook_secret.clone();
+                let domain = requested
+                    .unwrap_or_else(|| domains.for_user(current.domain.as_ref()).domain().clone());
+                let ctx = UserContext {
+                    domain: domain.as_str(),
+                    now,
+                    new_secret: &|| webhook_secret(random.as_ref()),
+                };
+                Ok(current
+                    .updated(settings, &ctx)
+                    .map(|updated| {
+                        let fresh =
+                            updated.webhook_secret.is_some() && updated.webhook_secret != before;
+                        (updated, fresh)
+                    })
+                    .map_err(|e| OperatorError::Invalid(e.to_string())))
+            })
+            .await?;
+        Ok(UserView::of(&user, &self.domains, fresh_secret))
+    }
+
+    /// Removes a user and revokes their API keys in the same write, so a user created later
+    /// under the same name does not inherit them. Their invoices stay, as records of money.
+    pub async fn remove_user(&self, name: &Username) -> Result<(), OperatorError> {
+        let _guard = self.user_writes.lock().await;
+        let removed_name = name.clone();
+        let now = self.clock.unix();
+        let removed = self
+            .db
+            .commit(move |s| {
+                if !s.remove_user(&removed_name)? {
+                    return Ok(false);
+                }
+                for mut key in s.api_keys()? {
+                    if key.user == removed_name && key.is_active() {
+                        key.revoked_at = Some(now);
+                        s.put_api_key(&key)?;
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+        if !removed {
+            return Err(no_user(name));
+        }
+        self.directory.remove(name);
+        Ok(())
+    }
+
+    /// Runs a user change on the store writer (with the metadata its invoices will commit to),
+    /// then shows it to the LNURL routes.
+    async fn write_user<T, F>(&self, decide: F) -> Result<(User, T), OperatorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<Decision<T>, StoreError> + Send + 'static,
+    {
+        let _guard = self.user_writes.lock().await;
+        let domains = self.domains.clone();
+        let (user, extra) = self
+            .db
+            .commit(move |store| {
+                let decided = decide(store)?;
+                if let Ok((user, _)) = &decided {
+                    store.put_user(user)?;
+                    // Invoices refer to the metadata by hash: store it with the user who
+                    // serves it.
+                    let domain = domains.for_user(user.domain.as_ref()).domain();
+                    store.put_metadata(Metadata::for_user(user, domain.as_str()).as_str())?;
+                }
+                Ok(decided)
+            })
+            .await??;
+        self.directory.upsert(user.clone());
+        Ok((user, extra))
+    }
+
+    /// The domain `settings` put a user on (`current` if they name none), checked against the
+    /// configured ones.
+    fn domain_for(
+        &self,
+        settings: &UserSettings,
+        current: Option<&Domain>,
+    ) -> Result<Domain, OperatorError> {
+        let wanted = match settings.domain.as_deref() {
+            None => return Ok(self.domains.for_user(current).domain().clone()),
+            Some("") => return Ok(self.domains.primary().domain().clone()),
+            Some(wanted) => wanted,
+        };
+        Domain::parse(wanted)
+            .ok()
+            .and_then(|d| self.domains.get(&d))
+            .map(|u| u.domain().clone())
+            .ok_or_else(|| {
+                let known: Vec<String> =
+                    self.domains.all().map(|u| u.domain().to_string()).collect();
+                OperatorError::Invalid(format!(
+                    "domain: '{wanted}' is not configured (configured: {})",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// What a user's settings name must exist here: their backend, and a webhook this server
+    /// may reach.
+    fn check_settings(&self, settings: &UserSettings) -> Result<(), OperatorError> {
+        if let Some(name) = settings.backend.as_deref().filter(|n| !n.is_empty()) {
+            if !self.backends.iter().any(|known| known.as_str() == name) {
+                let names: Vec<&str> = self.backends.iter().map(|b| b.as_str()).collect();
+                return Err(OperatorError::Invalid(format!(
+                    "backend: no backend named '{name}' (configured: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        if let Some(url) = settings.webhook_url.as_deref().filter(|u| !u.is_empty()) {
+            let url = crate::domain::WebhookUrl::parse(url)
+                .map_err(|e| OperatorError::Invalid(format!("webhook_url: {e}")))?;
+            crate::net::check_url(url.url(), self.webhook_reach).map_err(|e| {
+                OperatorError::Invalid(format!(
+                    "webhook_url: {e}; for a receiver on this machine or network, set RAYO_WEBHOOK_ALLOW_PRIVATE=true"
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! `/api/v1/invoices`: create, read and list a user's invoices.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::request::CreateBody;
+use crate::domain::{Hash32, InvoiceRecord, Memo};
+use crate::error::ApiError;
+use crate::invoices::{AppInvoiceView, Description, InvoiceQuery, NewInvoice};
+use crate::limits::Origin;
+use crate::routes::{Caller, State};
+use crate::services::Services;
+use crate::store::StoreError;
+
+/// An invoice as apps see it, with where to verify and pay it.
+pub fn view(services: &Services, record: &InvoiceRecord) -> AppInvoiceView {
+    let mut view = AppInvoiceView::for_apps(record, services.clock.unix());
+    let public_url = match services.directory.get(&record.user) {
+        Some(profile) => services.directory.public_url_for(&profile.user).clone(),
+        None => services.directory.public_url().clone(),
+    };
+    view.more.verify_url = Some(services.verify_key.url(
+        &public_url,
+        &record.user,
+        &record.payment_hash,
+    ));
+    view.more.checkout_url = Some(public_url.join(&format!("/pay/{}", record.payment_hash)));
+    view
+}
+
+#[derive(Serialize)]
+struct CreatedView {
+    #[serde(flatten)]
+    invoice: AppInvoiceView,
+    /// The expiry actually used, after clamping.
+    expiry_secs: u64,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<State>,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let services = &state.services;
+    let body = body.into_inner();
+    let user = body.user(&caller)?;
+    let admission = services.issuer.admit(state.client(&req), Origin::Owner)?;
+    let profile = services
+        .directory
+        .get(&user)
+        .ok_or_else(|| ApiError::not_found(format!("no user '{user}'")))?;
+    if profile.user.disabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("user '{user}' is disabled"),
+        ));
+    }
+    let order = body.order(&profile.user, &state.api)?;
+    let memo = order
+        .memo
+        .unwrap_or_else(|| Memo::fitted(&profile.user.description));
+    let record = services
+        .issuer
+        .issue(NewInvoice {
+            user: &profile.user,
+            amount: order.amount,
+            description: Description::Memo(memo),
+            comment: None,
+            expiry: order.expiry,
+            app: Some(order.app),
+            admission,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedView {
+        invoice: view(services, &record),
+        expiry_secs: record.expires_at.saturating_sub(record.created_at),
+    }))
+}
+
+/// The invoice, if the caller may see it. Another user's invoice is "not found" to an app:
+/// its existence is none of their business.
+pub fn find(caller: &Caller, services: &Services, hash: &str) -> Result<InvoiceRecord, ApiError> {
+    let hash: Hash32 = hash
+        .parse()
+        .map_err(|_| ApiError::invalid("payment_hash: 64 hex digits"))?;
+    services
+        .db
+        .store()
+        .invoice(&hash)?
+        .filter(|record| caller.own_user().is_none_or(|own| own == &record.user))
+        .ok_or_else(|| ApiError::not_found("no such invoice"))
+}
+
+pub async fn show(
+    caller: Caller,
+    state: web::Data<State>,
+    hash: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let record = find(&caller, &state.services, &hash)?;
+    Ok(HttpResponse::Ok().json(view(&state.services, &record)))
+}
+
+#[derive(Serialize)]
+struct Page {
+    invoices: Vec<AppInvoiceView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+pub async fn list(
+    caller: Caller,
+    state: web::Data<State>,
+    query: web::Query<InvoiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let services = &state.services;
+    let mut query = query.into_inner();
+    match &query.user {
+        Some(user) => caller.may_act_for(user)?,
+        None => query.user = caller.own_user().cloned(),
+    }
+    let limit = query.limit().get();
+    let records = query
+        .run(&services.db, services.clock.unix())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::invalid("cursor: no such invoice"),
+            other => other.into(),
+        })?;
+    let next_cursor = (records.len() == limit)
+        .then(|| records.last().map(|r| r.payment_hash.to_hex()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(Page {
+        invoices: records.iter().map(|r| view(services, r)).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,135 @@
+//! `POST /api/v1/invoices`: the body an app sends, parsed into domain types once.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use serde::Deserialize;
+
+use super::ApiPolicy;
+use crate::domain::{AppFields, HttpUrl, Memo, Msat, User, Username, WebhookUrl};
+use crate::error::ApiError;
+use crate::routes::Caller;
+
+/// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.
+const MAX_METADATA_BYTES: usize = 4096;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// Optional with an API key (its user); required with the admin token.
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    amount_msat: Option<u64>,
+    #[serde(default)]
+    amount_sat: Option<u64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    expiry_secs: Option<u64>,
+    #[serde(default)]
+    webhook_url: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+/// What an app asked for, checked.
+pub struct Order {
+    pub amount: Msat,
+    /// `None`: the user's own description.
+    pub memo: Option<Memo>,
+    /// As asked, within the operator's range.
+    pub expiry: Duration,
+    pub app: AppFields,
+}
+
+impl CreateBody {
+    /// The user the invoice is for: named, or the API key's own.
+    pub fn user(&self, caller: &Caller) -> Result<Username, ApiError> {
+        let user = match (&self.user, caller.own_user()) {
+            (Some(name), _) => {
+                Username::parse(name).map_err(|e| ApiError::invalid(format!("user: {e}")))?
+            }
+            (None, Some(own)) => own.clone(),
+            (None, None) => return Err(ApiError::invalid("user: required with the admin token")),
+        };
+        caller.may_act_for(&user)?;
+        Ok(user)
+    }
+
+    pub fn order(self, user: &User, policy: &ApiPolicy) -> Result<Order, ApiError> {
+        let amount = match (self.amount_msat, self.amount_sat) {
+            (Some(msat), None) => Msat::from_msat(msat),
+            (None, Some(sat)) => {
+                Msat::from_sat(sat).ok_or_else(|| ApiError::invalid("amount_sat: too large"))?
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "give exactly one of amount_msat or amount_sat",
+                ))
+            }
+        };
+        let memo = self
+            .description
+            .as_deref()
+            .map(|text| {
+                Memo::parse(text).map_err(|e| ApiError::invalid(format!("description: {e}")))
+            })
+            .transpose()?;
+        let wanted = Duration::from_secs(
+            self.expiry_secs
+                .unwrap_or(policy.expiry_max.as_secs().min(600)),
+        );
+        let webhook_url = self
+            .webhook_url
+            .as_deref()
+            .map(|url| webhook_url(url, policy))
+            .transpose()?;
+        if webhook_url.is_some() && user.webhook_secret.is_none() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "user '{}' has no webhook secret to sign with; create one with `rayo user update {} --rotate-webhook-secret`",
+                    user.name, user.name
+                ),
+            ));
+        }
+        let return_url = self
+            .return_url
+            .as_deref()
+            .map(|u| HttpUrl::parse(u).map_err(|e| ApiError::invalid(format!("return_url: {e}"))))
+            .transpose()?;
+        if let Some(metadata) = &self.metadata {
+            if serde_json::to_vec(metadata).map_or(usize::MAX, |b| b.len()) > MAX_METADATA_BYTES {
+                return Err(ApiError::invalid(format!(
+                    "metadata: at most {MAX_METADATA_BYTES} bytes of JSON"
+                )));
+            }
+        }
+        Ok(Order {
+            amount,
+            memo,
+            expiry: wanted.clamp(policy.expiry_min, policy.expiry_max),
+            app: AppFields {
+                webhook_url,
+                metadata: self.metadata,
+                return_url,
+            },
+        })
+    }
+}
+
+/// An app's webhook URL: http(s), and (unless the operator allows otherwise) not a private
+/// address. A name is checked again on the address it resolves to at each delivery.
+fn webhook_url(raw: &str, policy: &ApiPolicy) -> Result<WebhookUrl, ApiError> {
+    let url = WebhookUrl::parse(raw).map_err(|e| ApiError::invalid(format!("webhook_url: {e}")))?;
+    crate::net::check_url(url.url(), policy.webhook_reach).map_err(|e| {
+        ApiError::invalid(format!(
+            "webhook_url: {e}; webhooks from apps must reach public addresses"
+        ))
+    })?;
+    Ok(url)
+}

@@ -1,0 +1,310 @@
+//! Everything rayo is made of, built once from `Settings`: the store, the server's keys, the
+//! backends, the ledger, the issuer, the operator service, the Nostr identity. The server
+//! (`startup`) and the CLI on its own (no server running) both open it here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::backends::{self, Backends, DevBackend, InvoiceBackend};
+use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::config::{ConfigError, Settings};
+use crate::directory::{Directory, ZapAdvert};
+use crate::domain::{BackendName, Delivery};
+use crate::invoices::{Issuer, IssuerParts};
+use crate::keys::ServerKeys;
+use crate::limits::{PendingCounts, RateLimits};
+use crate::lnurl::VerifyKey;
+use crate::metrics::Metrics;
+use crate::nostr::{IdentityError, NostrIdentity};
+use crate::operator::{Operator, OperatorParts};
+use crate::outbox::{Deliverer, DeliveryPolicy, ZapContext};
+use crate::store::{Db, SledStore, StoreError};
+use crate::watch::{self, Hints, Ledger, Watcher};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("Nostr identity: {0}")]
+    Nostr(#[from] IdentityError),
+    #[error("webhook HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// Parts a test may replace.
+#[derive(Default)]
+pub struct Overrides {
+    pub backend: Option<Arc<dyn InvoiceBackend>>,
+    pub clock: Option<Arc<dyn Clock>>,
+    pub random: Option<Arc<dyn Random>>,
+}
+
+pub struct Services {
+    pub settings: Settings,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub metrics: Arc<Metrics>,
+    /// The users the LNURL routes serve, in memory.
+    pub directory: Arc<Directory>,
+    pub issuer: Issuer,
+    pub ledger: Arc<Ledger>,
+    pub operator: Operator,
+    pub nostr: NostrIdentity,
+    pub verify_key: VerifyKey,
+    pub limits: Arc<RateLimits>,
+    pub pending: Arc<PendingCounts>,
+}
+
+impl Services {
+    pub async fn open(settings: Settings, overrides: Overrides) -> Result<Arc<Self>, OpenError> {
+        let data_dir = settings.data_dir.clone();
+        let dir_error = |source| OpenError::DataDir {
+            path: data_dir.clone(),
+            source,
+        };
+        crate::data_dir::prepare(&data_dir).map_err(dir_error)?;
+        let db = Db::new(Arc::new(SledStore::open(&settings.store_path())?));
+        // What the store just created, whatever the process umask.
+        crate::data_dir::tighten(&data_dir).map_err(dir_error)?;
+
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let random = overrides.random.unwrap_or_else(|| Arc::new(OsRandom));
+        let keys = ServerKeys::load_or_create(&db, random.as_ref()).await?;
+        let dev = Arc::new(DevBackend::from_seed(
+            &keys.dev_seed,
+            clock.clone(),
+            random.clone(),
+        ));
+        let backends = match overrides.backend {
+            Some(backend) => Backends::single(BackendName::default_name(), backend),
+            None => configured_backends(&settings, &dev)?,
+        };
+        let nostr =
+            NostrIdentity::load(&db, settings.nostr_secret_key.as_ref(), random.as_ref()).await?;
+        for relay in &settings.nostr_relays {
+            crate::net::check_url(relay.url(), settings.relay_reach())
+                .map_err(|e| ConfigError::new("RAYO_NOSTR_RELAYS", format!("{relay}: {e}")))?;
+        }
+        let metrics = Arc::new(Metrics::new());
+        let pending_invoices = db
+            .read(|s| {
+                Ok(s.expiring(u64::MAX, usize::MAX)?
+                    .into_iter()
+                    .map(|r| (r.user, r.payer)))
+            })
+            .await?;
+        let pending = Arc::new(PendingCounts::new(
+            settings.max_pending_per_user,
+            settings.pending_share(),
+            pending_invoices,
+        ));
+        let limits = Arc::new(RateLimits::new(
+            settings.rate_limit_callback_per_minute,
+            settings.rate_limit_api_per_minute,
+            settings.client_ip_header.clone(),
+        ));
+        let ledger = Arc::new(
+            Ledger::new(db.clone(), clock.clone(), settings.webhook_window)
+                .with_zaps(ZapContext {
+                    identity: nostr.clone(),
+                    fallback_relays: settings.nostr_relays.clone(),
+                    reach: settings.relay_reach(),
+                })
+                .with_metrics(metrics.clone())
+                .with_pending_counts(pending.clone()),
+        );
+        let domains = settings.domains()?;
+        let users = db.read(|s| s.users()).await?;
+        let directory = Arc::new(Directory::with_zaps(
+            domains.clone(),
+            users,
+            Some(zap_advert(&backends, &nostr)),
+        ));
+        let operator = Operator::new(OperatorParts {
+            db: db.clone(),
+            directory: directory.clone(),
+            domains,
+            clock: clock.clone(),
+            random: random.clone(),
+            dev: dev.clone(),
+            ledger: ledger.clone(),
+            backends: backends.names().cloned().collect(),
+            nostr: nostr.clone(),
+            webhook_reach: settings.webhook_allow_private.reach(true),
+        });
+        let issuer = Issuer::new(IssuerParts {
+            backends,
+            db: db.clone(),
+            pending: pending.clone(),
+            limits: limits.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            metrics: metrics.clone(),
+            backend_timeout: settings.backend_timeout,
+            max_backend_calls: settings.max_backend_calls,
+            client_tag_key: crate::crypto::hmac_sha256(&keys.verify_key, b"rayo client tag"),
+        });
+        Ok(Arc::new(Self {
+            settings,
+            db,
+            clock,
+            random,
+            metrics,
+            directory,
+            issuer,
+            ledger,
+            operator,
+            nostr,
+            verify_key: VerifyKey::new(keys.verify_key),
+            limits,
+            pending,
+        }))
+    }
+
+    pub fn backends(&self) -> &Backends {
+        self.issuer.backends()
+    }
+
+    /// Starts what runs beside the HTTP server: one watcher per backend, the sweeper, webhook
+    /// and receipt delivery, and the forgetting of idle rate-limit entries. Every step they
+    /// take is committed before the next, so stopping them anywhere loses nothing.
+    pub async fn start_background(self: &Arc<Self>) -> Result<(Hints, Background), OpenError> {
+        for (name, backend) in self.backends().iter() {
+            if backend.kind() == "dev" {
+                tracing::warn!(backend = %name, "the dev backend signs regtest invoices with a local key: no real money moves");
+            }
+            if !backend.capabilities().description_hash {
+                tracing::warn!(backend = %name, kind = backend.kind(), "this backend cannot commit to a description hash: invoices carry a memo, and wallets that check `h` will refuse them");
+            }
+        }
+        let backlog = self
+            .db
+            .read(|s| {
+                Ok(
+                    s.outbox_items(&mut |i| i.delivery == Delivery::Pending, usize::MAX)?
+                        .len(),
+                )
+            })
+            .await?;
+        self.metrics.outbox_backlog.set(backlog as i64);
+        let watchers = self
+            .backends()
+            .iter()
+            .map(|(name, backend)| {
+                Watcher::new(
+                    name,
+                    backend.clone(),
+                    self.ledger.clone(),
+                    self.db.clone(),
+                    self.clock.clone(),
+                    self.random.clone(),
+                )
+            })
+            .collect();
+        let (hints, mut tasks) = watch::start_all(watchers);
+        let grace: BTreeMap<BackendName, _> = self
+            .backends()
+            .iter()
+            .map(|(name, backend)| (name.clone(), Watcher::expiry_grace(backend.as_ref())))
+            .collect();
+        tasks.push(tokio::spawn(watch::run_sweeper(
+            self.db.clone(),
+            self.ledger.clone(),
+            self.clock.clone(),
+            grace,
+        )));
+        let policy = DeliveryPolicy {
+            window: self.settings.webhook_window,
+            first_retry: self.settings.webhook_first_retry,
+            relay_reach: self.settings.relay_reach(),
+            private_webhooks: self.settings.webhook_allow_private,
+            ..DeliveryPolicy::default()
+        };
+        let deliverer = Arc::new(Deliverer::new(
+            self.db.clone(),
+            self.clock.clone(),
+            self.random.clone(),
+            policy,
+            self.ledger.outbox_wake(),
+            self.metrics.clone(),
+        )?);
+        tasks.push(tokio::spawn(deliverer.run()));
+        let limits = self.limits.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                limits.forget_idle();
+            }
+        }));
+        Ok((hints, Background(tasks)))
+    }
+}
+
+/// Tasks that run beside the HTTP server; stopped when dropped.
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    pub async fn stop(mut self) {
+        for task in std::mem::take(&mut self.0) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Zaps are advertised for users whose backend can commit to a zap request's hash.
+fn zap_advert(backends: &Backends, nostr: &NostrIdentity) -> ZapAdvert {
+    let capable: BTreeMap<BackendName, bool> = backends
+        .iter()
+        .map(|(name, b)| (name.clone(), b.capabilities().description_hash))
+        .collect();
+    let default = backends.default_backend().0.clone();
+    ZapAdvert {
+        public_key: std::sync::RwLock::new(nostr.public_key_hex()),
+        capable: Box::new(move |backend: Option<&BackendName>| {
+            capable
+                .get(backend.unwrap_or(&default))
+                .copied()
+                .unwrap_or(false)
+        }),
+    }
+}
+
+/// The `default` backend the flags describe, and the named ones from `rayo.toml`.
+fn configured_backends(
+    settings: &Settings,
+    dev: &Arc<DevBackend>,
+) -> Result<Backends, ConfigError> {
+    let mut by_name = BTreeMap::new();
+    by_name.insert(
+        BackendName::default_name(),
+        backends::build(&settings.backend, dev.clone())?,
+    );
+    for (name, named) in &settings.named_backends {
+        let backend = backends::build(named, dev.clone())
+            .map_err(|e| ConfigError::new(format!("backend '{name}'"), e))?;
+        by_name.insert(name.clone(), backend);
+    }
+    let default = settings
+        .default_backend
+        .clone()
+        .unwrap_or_else(BackendName::default_name);
+    Backends::new(default, by_name)
+}

@@ -23,6 +23,46 @@ impl Reach {
     }
 }
 
+/// Which webhook URLs may point at private addresses (`RAYO_WEBHOOK_ALLOW_PRIVATE`). URLs that
+/// apps give through the invoice API are someone else's choice: letting them reach inside
+/// would let any API key holder make rayo call the operator's internal services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrivateWebhooks {
+    /// `false`: every webhook goes to public addresses only.
+    #[default]
+    None,
+    /// `true`: users' own webhooks, set by the operator, may be private ("my app runs on the
+    /// same box"); URLs from apps stay public-only.
+    Operator,
+    /// `all`: also the URLs apps give. Only when every API key holder is trusted as much as
+    /// the operator.
+    All,
+}
+
+impl std::str::FromStr for PrivateWebhooks {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "no" | "0" => Ok(Self::None),
+            "true" | "yes" | "1" | "operator" => Ok(Self::Operator),
+            "all" => Ok(Self::All),
+            other => Err(format!(
+                "'{other}': use false, true (users' own webhooks) or all"
+            )),
+        }
+    }
+}
+
+impl PrivateWebhooks {
+    /// Where a webhook may go: `operator` says whether the operator set its URL.
+    pub fn reach(self, operator: bool) -> Reach {
+        match (self, operator) {
+            (Self::All, _) | (Self::Operator, true) => Reach::Anywhere,
+            _ => Reach::Public,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NetError {
     #[error("{0} is not a public address")]

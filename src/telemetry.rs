@@ -1,12 +1,13 @@
-//! Logs: human-readable or JSON lines, filtered by `RAYO_LOG` (default `info`).
+//! Logs: human-readable or JSON lines, filtered as the settings say (`RAYO_LOG`, default
+//! `info`).
 
 use actix_web::HttpMessage;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("RAYO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -112,8 +112,8 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
 }
 
 async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {
-    crate::telemetry::init(args.log_format);
     let settings = Settings::from_args(global, args)?;
+    crate::telemetry::init(settings.log_format, &settings.log_filter);
     let app = Application::build(settings.clone())
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;

@@ -12,7 +12,7 @@ use super::{
     BackendKind, BackendSettings, ConfigError, Domains, LogFormat, Network, PublicUrl, Settings,
 };
 use crate::domain::{RelayUrl, Secret};
-use crate::outbox::PrivateWebhooks;
+use crate::net::PrivateWebhooks;
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -78,6 +78,9 @@ pub struct ServeArgs {
     pub backend: BackendArgs,
     #[arg(long, env = "RAYO_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
+    /// What to log, in tracing's filter syntax (`info`, `warn,rayo=debug`, ...).
+    #[arg(long, env = "RAYO_LOG", default_value = "info")]
+    pub log: String,
     /// How long the callback waits for the backend, in milliseconds.
     #[arg(long, env = "RAYO_BACKEND_TIMEOUT_MS", default_value_t = 4000)]
     pub backend_timeout_ms: u64,
@@ -274,6 +277,7 @@ impl Settings {
             default_backend: file.default_backend.clone(),
             admin_token: global.admin_token.clone(),
             log_format: args.log_format,
+            log_filter: args.log,
             backend_timeout: Duration::from_millis(args.backend_timeout_ms),
             invoice_expiry: Duration::from_secs(args.invoice_expiry_secs),
             workers: args.workers,

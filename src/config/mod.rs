@@ -12,8 +12,8 @@ use std::time::Duration;
 use url::Url;
 
 use crate::domain::{BackendName, Domain, RelayUrl, Secret};
+use crate::net::PrivateWebhooks;
 use crate::net::Reach;
-use crate::outbox::PrivateWebhooks;
 
 /// A setting that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +50,8 @@ pub struct Settings {
     /// `None`: use (or create) the token file in the data directory.
     pub admin_token: Option<Secret>,
     pub log_format: LogFormat,
+    /// What to log (tracing's filter syntax).
+    pub log_filter: String,
     /// How long the callback waits for the backend; wallets give up around 5 s.
     pub backend_timeout: Duration,
     pub invoice_expiry: Duration,
@@ -107,6 +109,7 @@ impl Settings {
             default_backend: None,
             admin_token: None,
             log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
             backend_timeout: Duration::from_secs(4),
             invoice_expiry: Duration::from_secs(600),
             workers: None,

@@ -66,38 +66,4 @@ mod tests {
             "f7d6f565d86b0065d2d2af771106de4f8477f1f14b4cca4c009c0d53bb9be25f"
         );
     }
-
-    proptest::proptest! {
-        /// The metadata is a pure function of the user: built twice it is the same string,
-        /// it is what the payRequest serves, and its hash is what invoices commit to.
-        #[test]
-        fn metadata_is_deterministic_and_served_byte_for_byte(
-            description in "[^\\p{C}]{1,120}",
-            long in proptest::option::of("[^\\p{C}]{1,300}"),
-        ) {
-            let ctx = crate::domain::UserContext {
-                domain: "example.com",
-                now: 1,
-                new_secret: &|| crate::domain::Secret::new("s"),
-            };
-            let settings = crate::domain::UserSettings {
-                description: Some(description.clone()),
-                long_description: long.clone(),
-                ..Default::default()
-            };
-            let Ok(user) = User::create(crate::domain::Username::parse("alice").unwrap(), settings, &ctx) else {
-                return Ok(());
-            };
-            let first = Metadata::for_user(&user, "example.com");
-            let second = Metadata::for_user(&user, "example.com");
-            proptest::prop_assert_eq!(first.as_str(), second.as_str());
-            let entries: Vec<(String, String)> = serde_json::from_str(first.as_str()).unwrap();
-            proptest::prop_assert_eq!(&entries[0], &("text/plain".to_owned(), description));
-            let public_url = crate::config::PublicUrl::parse("https://example.com").unwrap();
-            let profile = crate::lnurl::PayProfile::build(user, &public_url, None);
-            let served: serde_json::Value = serde_json::from_slice(&profile.pay_request).unwrap();
-            proptest::prop_assert_eq!(served["metadata"].as_str().unwrap(), first.as_str());
-            proptest::prop_assert_eq!(Hash32::sha256(served["metadata"].as_str().unwrap().as_bytes()), first.hash());
-        }
-    }
 }

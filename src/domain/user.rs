@@ -1,14 +1,12 @@
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
+use super::success_action::{check_text, success_action};
 use super::{
-    BackendName, Domain, Msat, PayerDataSpec, RelayUrl, Secret, Username, WebhookUrl,
-    MAX_COMMENT_ALLOWED,
+    BackendName, Domain, Image, Msat, PayerDataSpec, RelayUrl, Secret, SuccessAction, Username,
+    WebhookUrl, MAX_COMMENT_ALLOWED,
 };
 
-/// Largest image accepted for the metadata (raw bytes): every payRequest carries it.
-pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
 const DEFAULT_MIN_SENDABLE: Msat = Msat::from_msat(1_000);
 const DEFAULT_MAX_SENDABLE: Msat = Msat::from_msat(10_000_000_000);
 const DEFAULT_COMMENT_ALLOWED: u16 = 255;
@@ -51,60 +49,6 @@ pub struct User {
 
 /// Relays a user may list for NIP-05.
 pub const MAX_NOSTR_RELAYS: usize = 10;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Image {
-    /// `image/png` or `image/jpeg`
-    pub mime: String,
-    pub base64: String,
-}
-
-impl Image {
-    /// Recognises PNG and JPEG by their magic bytes; anything else is refused.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, UserError> {
-        if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(UserError::Invalid(format!(
-                "image: {} bytes, at most {MAX_IMAGE_BYTES}",
-                bytes.len()
-            )));
-        }
-        let mime = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            "image/png"
-        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-            "image/jpeg"
-        } else {
-            return Err(UserError::Invalid(
-                "image: only PNG and JPEG are supported".into(),
-            ));
-        };
-        Ok(Self {
-            mime: mime.into(),
-            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
-        })
-    }
-
-    fn check(&self) -> Result<(), UserError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&self.base64)
-            .map_err(|_| UserError::Invalid("image: not valid base64".into()))?;
-        let parsed = Self::from_bytes(&bytes)?;
-        if parsed.mime != self.mime {
-            return Err(UserError::Invalid(format!(
-                "image: the data is {}, not {}",
-                parsed.mime, self.mime
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// LUD-09 success actions, serialised exactly as wallets expect them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "tag", rename_all = "lowercase")]
-pub enum SuccessAction {
-    Message { message: String },
-    Url { description: String, url: String },
-}
 
 /// Settings for creating or changing a user. Absent fields keep their value (or default);
 /// an empty string clears an optional text.
@@ -373,66 +317,6 @@ impl User {
     }
 }
 
-/// Combines the message and URL settings into one LUD-09 action. With a URL, the message is its
-/// description; an empty string clears that part.
-fn success_action(
-    current: Option<SuccessAction>,
-    message: Option<String>,
-    url: Option<String>,
-    domain: &str,
-) -> Result<Option<SuccessAction>, UserError> {
-    let (mut cur_message, mut cur_url) = match current {
-        None => (None, None),
-        Some(SuccessAction::Message { message }) => (Some(message), None),
-        Some(SuccessAction::Url { description, url }) => (Some(description), Some(url)),
-    };
-    if let Some(m) = message {
-        check_text("success_message", &m, false)?;
-        cur_message = Some(m).filter(|m| !m.is_empty());
-    }
-    if let Some(u) = url {
-        if u.is_empty() {
-            cur_url = None;
-        } else {
-            let parsed =
-                url::Url::parse(&u).map_err(|e| UserError::Invalid(format!("success_url: {e}")))?;
-            let host = match (parsed.host_str(), parsed.port()) {
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_owned(),
-                (None, _) => String::new(),
-            };
-            if !matches!(parsed.scheme(), "http" | "https") || !host.eq_ignore_ascii_case(domain) {
-                return Err(UserError::Invalid(format!(
-                    "success_url: must be an http(s) URL on {domain}, the domain of the callback (LUD-09)"
-                )));
-            }
-            cur_url = Some(u);
-        }
-    }
-    Ok(match (cur_message, cur_url) {
-        (None, None) => None,
-        (Some(message), None) => Some(SuccessAction::Message { message }),
-        (description, Some(url)) => Some(SuccessAction::Url {
-            description: description.unwrap_or_else(|| "Thank you! Open this link.".into()),
-            url,
-        }),
-    })
-}
-
-/// Metadata text must be free of control characters: some nodes (Core Lightning) reject
-/// descriptions whose JSON needs `\u` escapes. Long descriptions may keep line breaks.
-fn check_text(field: &str, text: &str, multiline: bool) -> Result<(), UserError> {
-    if text
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
-    {
-        return Err(UserError::Invalid(format!(
-            "{field}: contains control characters"
-        )));
-    }
-    Ok(())
-}
-
 fn describe(errors: &validator::ValidationErrors) -> String {
     let mut parts: Vec<String> = errors
         .field_errors()
@@ -581,15 +465,5 @@ mod tests {
         let mut loud = user;
         loud.description = "a\u{7}b".into();
         assert!(loud.check("example.com").is_err());
-    }
-
-    #[test]
-    fn images_are_recognised_by_magic_bytes() {
-        assert_eq!(
-            Image::from_bytes(b"\x89PNG\r\n\x1a\n....").unwrap().mime,
-            "image/png"
-        );
-        assert!(Image::from_bytes(b"GIF89a").is_err());
-        assert!(Image::from_bytes(&vec![0xff; MAX_IMAGE_BYTES + 1]).is_err());
     }
 }

@@ -68,3 +68,42 @@ impl PayProfile {
 fn callback_url(public_url: &PublicUrl, user: &User) -> String {
     public_url.join(&format!("/lnurlp/{}/callback", user.name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The metadata is a pure function of the user: built twice it is the same string,
+        /// it is what the payRequest serves, and its hash is what invoices commit to.
+        #[test]
+        fn metadata_is_deterministic_and_served_byte_for_byte(
+            description in "[^\\p{C}]{1,120}",
+            long in proptest::option::of("[^\\p{C}]{1,300}"),
+        ) {
+            let ctx = crate::domain::UserContext {
+                domain: "example.com",
+                now: 1,
+                new_secret: &|| crate::domain::Secret::new("s"),
+            };
+            let settings = crate::domain::UserSettings {
+                description: Some(description.clone()),
+                long_description: long.clone(),
+                ..Default::default()
+            };
+            let Ok(user) = User::create(crate::domain::Username::parse("alice").unwrap(), settings, &ctx) else {
+                return Ok(());
+            };
+            let first = Metadata::for_user(&user, "example.com");
+            let second = Metadata::for_user(&user, "example.com");
+            proptest::prop_assert_eq!(first.as_str(), second.as_str());
+            let entries: Vec<(String, String)> = serde_json::from_str(first.as_str()).unwrap();
+            proptest::prop_assert_eq!(&entries[0], &("text/plain".to_owned(), description));
+            let public_url = crate::config::PublicUrl::parse("https://example.com").unwrap();
+            let profile = PayProfile::build(user, &public_url, None);
+            let served: serde_json::Value = serde_json::from_slice(&profile.pay_request).unwrap();
+            proptest::prop_assert_eq!(served["metadata"].as_str().unwrap(), first.as_str());
+            proptest::prop_assert_eq!(crate::domain::Hash32::sha256(served["metadata"].as_str().unwrap().as_bytes()), first.hash());
+        }
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::support::receiver::Receiver;
 use crate::support::relay::Relay;
 use crate::support::{spawn_app_with, TestApp};
-use rayo::outbox::PrivateWebhooks;
+use rayo::net::PrivateWebhooks;
 
 async fn api_key(app: &TestApp, user: &str) -> String {
     let answer = app

@@ -77,7 +77,7 @@ pub async fn spawn_app_in(
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
     if std::env::var_os("RAYO_TEST_LOG").is_some() {
-        rayo::telemetry::init(rayo::config::LogFormat::Pretty);
+        rayo::telemetry::init(rayo::config::LogFormat::Pretty, "info,rayo=debug");
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().unwrap().port();
@@ -88,7 +88,7 @@ pub async fn spawn_app_in(
     settings.data_dir = data_dir.path().to_path_buf();
     settings.workers = Some(1);
     // Webhook receivers in tests listen on loopback; the tests of the public-only rule say so.
-    settings.webhook_allow_private = rayo::outbox::PrivateWebhooks::All;
+    settings.webhook_allow_private = rayo::net::PrivateWebhooks::All;
     tweak(&mut settings);
     // The previous run's store lock may outlive it by a moment (sled's flusher thread).
     let mut attempts = 0;

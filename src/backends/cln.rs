@@ -137,11 +137,10 @@ impl Rpc {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
-        let (status, body) = http::exchange(NAME, request).await?;
-        if !status.is_success() {
-            return Err(Self::error(method, status, &body));
-        }
-        http::json(NAME, &body)
+        http::call(NAME, request, |status, body| {
+            Self::error(method, status, body)
+        })
+        .await
     }
 
     fn error(method: &str, status: StatusCode, body: &[u8]) -> BackendError {

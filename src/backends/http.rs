@@ -29,6 +29,12 @@ pub fn client_builder() -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::none())
 }
 
+/// `path` under the upstream's base URL.
+pub fn endpoint(base: &url::Url, upstream: &str, path: &str) -> Result<url::Url, BackendError> {
+    base.join(path)
+        .map_err(|e| BackendError::Rejected(format!("{upstream} URL: {e}")))
+}
+
 /// A transport failure, in words: which upstream, and whether it was unreachable or slow.
 pub fn transport(upstream: &str, e: &reqwest::Error) -> BackendError {
     if e.is_timeout() {
@@ -61,6 +67,27 @@ async fn read(upstream: &str, answer: Response) -> Result<(StatusCode, Vec<u8>),
     let status = answer.status();
     let body = answer.bytes().await.map_err(|e| transport(upstream, &e))?;
     Ok((status, body.to_vec()))
+}
+
+/// Sends `request` and decodes a successful answer as `T`; any other status becomes
+/// `error(status, body)`, the upstream's own reading of its errors.
+pub async fn call<T: DeserializeOwned>(
+    upstream: &str,
+    request: RequestBuilder,
+    error: impl FnOnce(StatusCode, &[u8]) -> BackendError,
+) -> Result<T, BackendError> {
+    let (status, body) = exchange(upstream, request).await?;
+    if !status.is_success() {
+        return Err(error(status, &body));
+    }
+    json(upstream, &body)
+}
+
+/// A payment hash an upstream reported as hex.
+pub fn payment_hash(upstream: &str, hex: &str) -> Result<crate::domain::Hash32, BackendError> {
+    hex.parse().map_err(|_| {
+        BackendError::Protocol(format!("{upstream} returned a malformed payment hash"))
+    })
 }
 
 pub fn json<T: DeserializeOwned>(upstream: &str, body: &[u8]) -> Result<T, BackendError> {

@@ -133,12 +133,6 @@ impl LnbitsBackend {
         })
     }
 
-    fn url(&self, path: &str) -> Result<Url, BackendError> {
-        self.base
-            .join(path)
-            .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))
-    }
-
     fn error(status: StatusCode, body: &[u8]) -> BackendError {
         let detail = serde_json::from_slice::<ErrorBody>(body)
             .map(|e| match e.detail {
@@ -182,21 +176,16 @@ impl InvoiceBackend for LnbitsBackend {
             expiry: request.expiry.as_secs(),
             external_id: request.label,
         };
-        let (status, body) = http::exchange(
+        let created: Created = http::call(
             NAME,
             self.client
-                .post(self.url("api/v1/payments")?)
+                .post(http::endpoint(&self.base, NAME, "api/v1/payments")?)
                 .header("X-Api-Key", self.invoice_key.expose())
                 .json(&body),
+            Self::error,
         )
         .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &body));
-        }
-        let created: Created = http::json(NAME, &body)?;
-        let payment_hash = created.payment_hash.parse().map_err(|_| {
-            BackendError::Protocol(format!("{NAME} returned a malformed payment hash"))
-        })?;
+        let payment_hash = http::payment_hash(NAME, &created.payment_hash)?;
         let bolt11 = created
             .bolt11
             .or(created.payment_request)
@@ -225,7 +214,11 @@ impl InvoiceBackend for LnbitsBackend {
         let (status, body) = http::exchange(
             NAME,
             self.client
-                .get(self.url(&format!("api/v1/payments/{payment_hash}"))?)
+                .get(http::endpoint(
+                    &self.base,
+                    NAME,
+                    &format!("api/v1/payments/{payment_hash}"),
+                )?)
                 .header("X-Api-Key", self.invoice_key.expose()),
         )
         .await?;
@@ -278,17 +271,14 @@ impl InvoiceBackend for LnbitsBackend {
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {
-        let (status, body) = http::exchange(
+        let wallet: serde_json::Value = http::call(
             NAME,
             self.client
-                .get(self.url("api/v1/wallet")?)
+                .get(http::endpoint(&self.base, NAME, "api/v1/wallet")?)
                 .header("X-Api-Key", self.invoice_key.expose()),
+            Self::error,
         )
         .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &body));
-        }
-        let wallet: serde_json::Value = http::json(NAME, &body)?;
         Ok(wallet["name"]
             .as_str()
             .map(|name| format!("wallet '{name}'")))

@@ -183,12 +183,6 @@ impl LndBackend {
         })
     }
 
-    fn url(&self, path: &str) -> Result<Url, BackendError> {
-        self.base
-            .join(path)
-            .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))
-    }
-
     fn error(status: StatusCode, body: &[u8]) -> BackendError {
         let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
         let detail = parsed.as_ref().map_or_else(
@@ -232,18 +226,15 @@ impl InvoiceBackend for LndBackend {
             expiry: request.expiry.as_secs().to_string(),
             private: self.private_routes,
         };
-        let (status, bytes) = http::exchange(
+        let added: Added = http::call(
             NAME,
             self.client
-                .post(self.url("v1/invoices")?)
+                .post(http::endpoint(&self.base, NAME, "v1/invoices")?)
                 .header("Grpc-Metadata-macaroon", self.macaroon.expose())
                 .json(&body),
+            Self::error,
         )
         .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &bytes));
-        }
-        let added: Added = http::json(NAME, &bytes)?;
         let payment_hash = B64
             .decode(&added.r_hash)
             .ok()
@@ -258,7 +249,7 @@ impl InvoiceBackend for LndBackend {
     }
 
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
-        let mut url = self.url("v2/invoices/lookup")?;
+        let mut url = http::endpoint(&self.base, NAME, "v2/invoices/lookup")?;
         url.query_pairs_mut()
             .append_pair("payment_hash", &B64_URL.encode(payment_hash.0));
         let (status, bytes) = http::exchange(
@@ -285,7 +276,7 @@ impl InvoiceBackend for LndBackend {
     }
 
     async fn subscribe(&self, cursor: Option<u64>) -> Result<Box<dyn PaymentStream>, BackendError> {
-        let mut url = self.url("v1/invoices/subscribe")?;
+        let mut url = http::endpoint(&self.base, NAME, "v1/invoices/subscribe")?;
         if let Some(settle_index) = cursor {
             url.query_pairs_mut()
                 .append_pair("settle_index", &settle_index.to_string());
@@ -316,7 +307,7 @@ impl InvoiceBackend for LndBackend {
         let (status, bytes) = http::exchange(
             NAME,
             self.client
-                .get(self.url("v1/getinfo")?)
+                .get(http::endpoint(&self.base, NAME, "v1/getinfo")?)
                 .header("Grpc-Metadata-macaroon", self.macaroon.expose()),
         )
         .await?;

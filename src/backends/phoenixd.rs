@@ -120,12 +120,6 @@ impl PhoenixdBackend {
         self
     }
 
-    fn url(&self, path: &str) -> Result<Url, BackendError> {
-        self.base
-            .join(path)
-            .map_err(|e| BackendError::Rejected(format!("{NAME} URL: {e}")))
-    }
-
     fn error(status: StatusCode, body: &[u8]) -> BackendError {
         let detail = quote(body);
         match status {
@@ -159,21 +153,16 @@ impl InvoiceBackend for PhoenixdBackend {
             ("expirySeconds", expiry.as_str()),
             ("externalId", request.label),
         ];
-        let (status, body) = http::exchange(
+        let created: Created = http::call(
             NAME,
             self.client
-                .post(self.url("createinvoice")?)
+                .post(http::endpoint(&self.base, NAME, "createinvoice")?)
                 .basic_auth("rayo", Some(self.password.expose()))
                 .form(&form),
+            Self::error,
         )
         .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &body));
-        }
-        let created: Created = http::json(NAME, &body)?;
-        let payment_hash = created.payment_hash.parse().map_err(|_| {
-            BackendError::Protocol(format!("{NAME} returned a malformed payment hash"))
-        })?;
+        let payment_hash = http::payment_hash(NAME, &created.payment_hash)?;
         Ok(CreatedInvoice {
             bolt11: created.serialized,
             payment_hash,
@@ -185,7 +174,11 @@ impl InvoiceBackend for PhoenixdBackend {
         let (status, body) = http::exchange(
             NAME,
             self.client
-                .get(self.url(&format!("payments/incoming/{payment_hash}"))?)
+                .get(http::endpoint(
+                    &self.base,
+                    NAME,
+                    &format!("payments/incoming/{payment_hash}"),
+                )?)
                 .basic_auth("rayo", Some(self.password.expose())),
         )
         .await?;
@@ -260,17 +253,14 @@ impl InvoiceBackend for PhoenixdBackend {
     }
 
     async fn identity(&self) -> Result<Option<String>, BackendError> {
-        let (status, bytes) = http::exchange(
+        let info: serde_json::Value = http::call(
             NAME,
             self.client
-                .get(self.url("getinfo")?)
+                .get(http::endpoint(&self.base, NAME, "getinfo")?)
                 .basic_auth("rayo", Some(self.password.expose())),
+            Self::error,
         )
         .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &bytes));
-        }
-        let info: serde_json::Value = http::json(NAME, &bytes)?;
         Ok(info["nodeId"].as_str().map(|id| format!("node {id}")))
     }
 }

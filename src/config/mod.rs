@@ -181,9 +181,13 @@ pub fn inherited_listener() -> Result<Option<std::net::TcpListener>, ConfigError
     {
         use std::os::fd::FromRawFd;
         const FIRST_INHERITED_FD: i32 = 3;
-        // SAFETY: by the socket-activation protocol, fd 3 is an open listening socket handed
-        // to this process, which nothing else here owns.
-        let listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_INHERITED_FD) };
+        // SAFETY: by the socket-activation protocol, fd 3 is an open socket handed to this
+        // process, which nothing else here owns. It is made to listen (a no-op for one that
+        // already does), so a bound socket will do as well.
+        let listener = unsafe {
+            libc::listen(FIRST_INHERITED_FD, 1024);
+            std::net::TcpListener::from_raw_fd(FIRST_INHERITED_FD)
+        };
         listener
             .local_addr()
             .map_err(|e| ConfigError::new("LISTEN_FDS", format!("fd 3 is not a socket: {e}")))?;

@@ -190,6 +190,31 @@ pub struct OutboxItem {
 }
 
 impl OutboxItem {
+    /// A new event about `payment_hash`, due now, retried until `now + window` (seconds). Its
+    /// id comes from what it is about, so queueing it again changes nothing.
+    pub fn new(
+        kind: EventKind,
+        payment_hash: Hash32,
+        target: Target,
+        body: String,
+        now: u64,
+        window: u64,
+    ) -> Self {
+        Self {
+            id: EventId::derive(&payment_hash, kind, &target),
+            kind,
+            payment_hash,
+            target,
+            body,
+            created_at: now,
+            deadline: now.saturating_add(window),
+            attempts: 0,
+            next_attempt_at: now,
+            delivery: Delivery::Pending,
+            log: Vec::new(),
+        }
+    }
+
     pub fn record(&mut self, attempt: Attempt) {
         self.attempts = self.attempts.saturating_add(1);
         self.log.push(attempt);

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::crypto::hmac_sha256;
 use crate::domain::{
-    Delivery, EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, PaidDetails, RelayUrl,
-    Target, User, WebhookUrl,
+    EventId, EventKind, InvoiceRecord, InvoiceStatus, OutboxItem, PaidDetails, RelayUrl, Target,
+    User, WebhookUrl,
 };
 use crate::invoices::AppInvoiceView;
 use crate::net::{self, Reach};
@@ -104,20 +104,14 @@ pub fn events_for(
     let mut events = webhook_events(record, user, now, max_age);
     if let (Some(receipt), InvoiceStatus::Paid(_)) = (receipt, &record.status) {
         events.extend(receipt.relays.iter().map(|url| {
-            let target = Target::NostrRelay { url: url.clone() };
-            OutboxItem {
-                id: EventId::derive(&record.payment_hash, EventKind::ZapReceipt, &target),
-                kind: EventKind::ZapReceipt,
-                payment_hash: record.payment_hash,
-                target,
-                body: receipt.body.clone(),
-                created_at: now,
-                deadline: now.saturating_add(max_age),
-                attempts: 0,
-                next_attempt_at: now,
-                delivery: Delivery::Pending,
-                log: Vec::new(),
-            }
+            OutboxItem::new(
+                EventKind::ZapReceipt,
+                record.payment_hash,
+                Target::NostrRelay { url: url.clone() },
+                receipt.body.clone(),
+                now,
+                max_age,
+            )
         }));
     }
     events
@@ -160,19 +154,7 @@ fn webhook_events(
                 data: Data { invoice: &invoice },
             })
             .unwrap_or_default();
-            OutboxItem {
-                id,
-                kind,
-                payment_hash: record.payment_hash,
-                target,
-                body,
-                created_at: now,
-                deadline: now.saturating_add(max_age),
-                attempts: 0,
-                next_attempt_at: now,
-                delivery: Delivery::Pending,
-                log: Vec::new(),
-            }
+            OutboxItem::new(kind, record.payment_hash, target, body, now, max_age)
         })
         .collect()
 }

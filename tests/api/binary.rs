@@ -1,171 +1,21 @@
 //! The real `rayo` binary, end to end, as an operator and a wallet would use it.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::binary::{
+    rayo, reserve_port, run, run_failing, run_json, wait_until_healthy, LoggedServer, Server,
+};
 use crate::support::get_json_url;
 use crate::support::wallet::{assert_preimage_matches, check_invoice};
-
-/// The binary under test: `RAYO_TEST_BINARY` (CI points it at the release build, the artifact
-/// that ships), else the debug build `cargo test` made.
-fn rayo_binary() -> std::path::PathBuf {
-    std::env::var_os("RAYO_TEST_BINARY")
-        .map(Into::into)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_rayo").into())
-}
-
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(dir: &Path, port: u16) -> Self {
-        let child = rayo(dir, port)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self { child };
-        wait_until_healthy(port);
-        server
-    }
-
-    /// SIGTERM, as systemd or Fly would send, then wait for a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "rayo exited with {status}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A server whose logs are drained while it runs (a full pipe would stall its logging) and
-/// handed back when it stops.
-struct LoggedServer {
-    child: Child,
-    stdout: std::thread::JoinHandle<String>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl LoggedServer {
-    fn start(mut command: Command) -> Self {
-        let mut child = command
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut all = String::new();
-                let _ = pipe.read_to_string(&mut all);
-                all
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().unwrap()));
-        let stderr = drain(Box::new(child.stderr.take().unwrap()));
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// SIGTERM, wait, and everything it logged.
-    async fn stop(mut self) -> String {
-        assert!(Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-        tokio::task::spawn_blocking(move || {
-            let _ = self.child.wait();
-            self.stdout.join().unwrap() + &self.stderr.join().unwrap()
-        })
-        .await
-        .unwrap()
-    }
-}
-
-/// A `rayo` command with its settings in the environment and a working directory of its own,
-/// so no `.env` from elsewhere leaks in.
-fn rayo(dir: &Path, port: u16) -> Command {
-    let mut command = Command::new(rayo_binary());
-    command
-        .current_dir(dir)
-        .env_remove("RAYO_ADMIN_TOKEN")
-        .env_remove("RAYO_ADMIN_URL")
-        .env("RAYO_DATA_DIR", dir.join("data"))
-        .env("RAYO_BIND", format!("127.0.0.1:{port}"))
-        .env("RAYO_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        // Webhook receivers here listen on loopback.
-        .env("RAYO_WEBHOOK_ALLOW_PRIVATE", "all")
-        .env("RAYO_LOG", "warn");
-    command
-}
-
-fn run(dir: &Path, port: u16, args: &[&str]) -> Output {
-    let output = rayo(dir, port).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "rayo {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn run_json(dir: &Path, port: u16, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_slice(&run(dir, port, &all).stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("rayo did not become healthy on port {port}");
-}
 
 #[tokio::test]
 async fn the_binary_serves_settles_and_remembers_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let server = Server::start(dir.path(), port);
     // Fresh connections: the CLI steps can outlast the server's keep-alive window.
     let http = reqwest::Client::builder()
@@ -246,7 +96,7 @@ async fn the_binary_serves_settles_and_remembers_across_restarts() {
 #[tokio::test]
 async fn the_cli_says_plainly_when_the_store_is_locked_and_no_server_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let _holder = rayo::store::SledStore::open(&dir.path().join("data").join("store")).unwrap();
     let output = rayo(dir.path(), port)
         .args(["user", "list"])
@@ -261,7 +111,7 @@ async fn the_cli_says_plainly_when_the_store_is_locked_and_no_server_answers() {
 #[tokio::test]
 async fn the_cli_manages_users_offline_with_tables_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     run(
         dir.path(),
         port,
@@ -301,7 +151,7 @@ async fn the_cli_manages_users_offline_with_tables_by_default() {
 
 #[test]
 fn the_admin_token_is_never_shown_in_help() {
-    let output = Command::new(rayo_binary())
+    let output = Command::new(crate::support::binary::rayo_binary())
         .args(["serve", "--help"])
         .env("RAYO_ADMIN_TOKEN", "super-secret-token")
         .output()
@@ -322,13 +172,13 @@ fn settings_come_from_a_dot_env_file_when_the_environment_is_silent() {
         ),
     )
     .unwrap();
-    let output = Command::new(rayo_binary())
+    let output = Command::new(crate::support::binary::rayo_binary())
         .current_dir(dir.path())
         .env_remove("RAYO_PUBLIC_URL")
         .env_remove("RAYO_DATA_DIR")
         .env(
             "RAYO_ADMIN_URL",
-            format!("http://127.0.0.1:{}", free_port()),
+            format!("http://127.0.0.1:{}", reserve_port()),
         )
         .args(["user", "add", "carol", "--json"])
         .output()
@@ -349,14 +199,14 @@ fn settings_come_from_a_dot_env_file_when_the_environment_is_silent() {
 #[tokio::test]
 async fn the_server_never_logs_its_admin_token() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let token = "tok-9f2e7c1d-never-log-me-5a6b7c8d9e0f";
     let mut command = rayo(dir.path(), port);
     command
         .env("RAYO_ADMIN_TOKEN", token)
         .env("RAYO_LOG", "trace")
         .env("RAYO_LOG_FORMAT", "json");
-    let server = LoggedServer::start(command);
+    let server = LoggedServer::start(command, port);
     wait_until_healthy(port);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -390,21 +240,15 @@ async fn the_server_never_logs_its_admin_token() {
 async fn rayo_toml_adds_named_backends_with_secrets_from_the_environment() {
     let buda = crate::support::fake_buda::FakeBuda::start("key-1", "secret-1");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     std::fs::write(
         dir.path().join("rayo.toml"),
         format!("[backends.exchange]\nkind = \"buda\"\nurl = \"{}\"\napi_key = \"key-1\"\nnetwork = \"bitcoin\"\n", buda.url),
     )
     .unwrap();
-    let child = rayo(dir.path(), port)
-        .env("RAYO_BACKEND_EXCHANGE_API_SECRET", "secret-1")
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child };
-    tokio::task::spawn_blocking(move || wait_until_healthy(port))
+    let mut command = rayo(dir.path(), port);
+    command.env("RAYO_BACKEND_EXCHANGE_API_SECRET", "secret-1");
+    let server = tokio::task::spawn_blocking(move || Server::start_with(command, port))
         .await
         .unwrap();
     let shop = tokio::task::spawn_blocking({
@@ -437,23 +281,12 @@ async fn rayo_toml_adds_named_backends_with_secrets_from_the_environment() {
     drop(server);
 }
 
-/// SIGKILL, as a crash or an OOM kill would.
-fn kill_hard(server: Server) {
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap()
-        .success());
-    drop(server);
-}
-
 #[tokio::test]
 async fn a_webhook_cut_off_by_a_crash_is_delivered_after_restart_and_the_cli_shows_it() {
     let receiver = crate::support::receiver::Receiver::start();
     receiver.set_hanging(true);
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let server = Server::start(dir.path(), port);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -480,7 +313,7 @@ async fn a_webhook_cut_off_by_a_crash_is_delivered_after_restart_and_the_cli_sho
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(receiver.attempts(), 1);
-    kill_hard(server);
+    server.kill_hard();
     receiver.set_hanging(false);
 
     let server = Server::start(dir.path(), port);
@@ -542,7 +375,7 @@ async fn a_webhook_cut_off_by_a_crash_is_delivered_after_restart_and_the_cli_sho
 #[tokio::test]
 async fn the_cli_shows_and_rotates_the_nostr_key_and_sets_nip05_identities() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     // Offline: the key is made once and kept.
     let first = run_json(dir.path(), port, &["nostr", "show"]);
     assert_eq!(first["pubkey"].as_str().unwrap().len(), 64);
@@ -581,16 +414,10 @@ async fn the_cli_shows_and_rotates_the_nostr_key_and_sets_nip05_identities() {
     server.stop();
 }
 
-fn run_failing(dir: &Path, port: u16, args: &[&str]) -> String {
-    let output = rayo(dir, port).args(args).output().unwrap();
-    assert!(!output.status.success(), "rayo {args:?} should fail");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 #[tokio::test]
 async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
     let old = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let server = Server::start(old.path(), port);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -630,7 +457,7 @@ async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
     server.stop();
 
     let new = tempfile::tempdir().unwrap();
-    let new_port = free_port();
+    let new_port = reserve_port();
     run(new.path(), new_port, &["restore", file.to_str().unwrap()]);
     // Once there is data, only --force replaces it.
     assert!(
@@ -722,7 +549,7 @@ async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
 
     let receiver = crate::support::receiver::Receiver::start();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = Server::start(dir.path(), port);
     run(
@@ -765,7 +592,7 @@ async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        kill_hard(server);
+        server.kill_hard();
         stop.store(true, Ordering::SeqCst);
         for task in load {
             let _ = task.await;
@@ -825,11 +652,9 @@ async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
 #[tokio::test]
 async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/", listener.local_addr().unwrap())
-    };
+    let port = reserve_port();
+    let unreachable = crate::support::ports::ReservedPort::new();
+    let dead = format!("http://{}/", unreachable.address());
     let secrets = [
         ("RAYO_ADMIN_TOKEN", "admin-token-ZK3P-0123456789abcdef0123"),
         (
@@ -866,7 +691,7 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
         .env("RAYO_LOG", "trace")
         .env("RAYO_LOG_FORMAT", "json")
         .env("RAYO_BACKEND_TIMEOUT_MS", "1500");
-    let server = LoggedServer::start(command);
+    let server = LoggedServer::start(command, port);
     tokio::task::spawn_blocking(move || wait_until_healthy(port))
         .await
         .unwrap();
@@ -970,7 +795,7 @@ fn open_to_others(dir: &Path) -> Vec<String> {
 async fn the_data_directory_and_everything_in_it_is_private_to_the_service_user() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     // A data directory someone made readable, with a file in it, as an older rayo left them.
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -1007,7 +832,7 @@ async fn the_data_directory_and_everything_in_it_is_private_to_the_service_user(
 fn admin_tokens_shorter_than_32_characters_are_refused_at_start() {
     for token in ["", "hunter2", "0123456789abcdef0123456789abcde"] {
         let dir = tempfile::tempdir().unwrap();
-        let output = rayo(dir.path(), free_port())
+        let output = rayo(dir.path(), reserve_port())
             .env("RAYO_ADMIN_TOKEN", token)
             .arg("serve")
             .output()
@@ -1021,7 +846,7 @@ fn admin_tokens_shorter_than_32_characters_are_refused_at_start() {
 #[tokio::test]
 async fn a_restore_that_fails_leaves_the_store_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let server = Server::start(dir.path(), port);
     run(dir.path(), port, &["user", "add", "alice"]);
     let http = reqwest::Client::new();
@@ -1078,7 +903,7 @@ async fn a_restore_that_fails_leaves_the_store_as_it_was() {
 #[tokio::test]
 async fn terminal_escapes_from_payers_never_reach_the_operators_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let server = Server::start(dir.path(), port);
     let http = reqwest::Client::new();
     // A zap whose relay list carries an escape sequence (red text, then a terminal title).
@@ -1124,12 +949,12 @@ async fn terminal_escapes_from_payers_never_reach_the_operators_terminal() {
 #[tokio::test]
 async fn payer_data_comments_and_verify_tags_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let mut command = rayo(dir.path(), port);
     command
         .env("RAYO_LOG", "trace")
         .env("RAYO_LOG_FORMAT", "json");
-    let server = LoggedServer::start(command);
+    let server = LoggedServer::start(command, port);
     tokio::task::spawn_blocking(move || wait_until_healthy(port))
         .await
         .unwrap();
@@ -1167,7 +992,7 @@ async fn payer_data_comments_and_verify_tags_never_reach_the_logs() {
 #[tokio::test]
 async fn a_flood_of_forged_backend_webhooks_is_rate_limited_and_logged_once() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reserve_port();
     let mut command = rayo(dir.path(), port);
     command
         .env("RAYO_BACKEND", "phoenixd")
@@ -1176,7 +1001,7 @@ async fn a_flood_of_forged_backend_webhooks_is_rate_limited_and_logged_once() {
         .env("RAYO_PHOENIXD_WEBHOOK_SECRET", "phoenix-webhook-secret")
         .env("RAYO_RATE_LIMIT_API_PER_MINUTE", "120")
         .env("RAYO_LOG", "info");
-    let server = LoggedServer::start(command);
+    let server = LoggedServer::start(command, port);
     tokio::task::spawn_blocking(move || wait_until_healthy(port))
         .await
         .unwrap();

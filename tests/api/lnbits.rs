@@ -104,11 +104,8 @@ async fn lnbits_refusals_reach_the_wallet_as_one_short_error_and_store_nothing()
 
 #[tokio::test]
 async fn an_unreachable_lnbits_costs_the_wallet_one_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let unreachable = crate::support::ports::ReservedPort::new();
+    let port = unreachable.port();
     let app = spawn_app_with(None, move |s| {
         s.backend.kind = BackendKind::Lnbits;
         s.backend.lnbits_url = Some(format!("http://127.0.0.1:{port}/").parse().unwrap());

@@ -58,9 +58,9 @@ async fn readiness_checks_the_store_and_every_backend() {
     assert_eq!(body["store"], "ok");
     assert_eq!(body["backends"]["default"], "ok");
 
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", dead.local_addr().unwrap());
-    drop(dead);
+    // A port held by nobody's server: connections are refused.
+    let dead = crate::support::ports::ReservedPort::new();
+    let url = format!("http://{}/", dead.address());
     let app = spawn_app_with(None, move |s| {
         s.backend.kind = rayo::config::BackendKind::Lnbits;
         s.backend.lnbits_url = Some(url.parse().unwrap());

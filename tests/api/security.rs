@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::receiver::Receiver;
 use crate::support::relay::Relay;
-use crate::support::{spawn_app_with, TestApp};
+use crate::support::{poll_until, spawn_app_with, TestApp};
 use rayo::net::PrivateWebhooks;
 
 async fn api_key(app: &TestApp, user: &str) -> String {
@@ -42,15 +42,15 @@ async fn events_about(app: &TestApp, hash: &str) -> Vec<Value> {
 
 /// Waits until the event about `hash` has been attempted; returns its last outcome.
 async fn first_outcome(app: &TestApp, hash: &str, seconds: u64) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while std::time::Instant::now() < deadline {
+    let outcome = poll_until(seconds, || async {
         let events = events_about(app, hash).await;
-        if let Some(last) = events.first().and_then(|e| e["last_outcome"].as_str()) {
-            return last.to_owned();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no delivery attempt for {hash} within {seconds} s");
+        events
+            .first()
+            .and_then(|e| e["last_outcome"].as_str())
+            .map(str::to_owned)
+    })
+    .await;
+    outcome.unwrap_or_else(|| panic!("no delivery attempt for {hash} within {seconds} s"))
 }
 
 /// This machine's own name, when it resolves to a private address (it does in containers and

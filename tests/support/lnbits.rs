@@ -36,6 +36,9 @@ pub async fn start() -> Option<Lnbits> {
         eprintln!("skipping: {why}");
         return None;
     };
+    // The one port here not handed over as a socket: LNbits binds its own (its launcher
+    // takes a host and a port, and restarts itself once). The OS picks a free one; if another
+    // process took it in between, LNbits fails to start and the test says so.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -4,12 +4,14 @@
 #![allow(dead_code)]
 
 pub mod backend_double;
+pub mod binary;
 pub mod fake_buda;
 pub mod fake_cln;
 pub mod fake_lnd;
 pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;
+pub mod ports;
 pub mod receiver;
 pub mod relay;
 pub mod wallet;
@@ -141,14 +143,12 @@ impl TestApp {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-        while std::time::Instant::now() < deadline {
-            if check().await {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        false
+        poll_until(seconds, || {
+            let checked = check();
+            async move { checked.await.then_some(()) }
+        })
+        .await
+        .is_some()
     }
 
     /// The invoice as the admin API shows it.
@@ -166,16 +166,14 @@ impl TestApp {
 
     /// Waits up to `seconds` for the invoice to reach `status`.
     pub async fn wait_for_status(&self, payment_hash: &str, status: &str, seconds: u64) -> Value {
-        let mut last = Value::Null;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-        while std::time::Instant::now() < deadline {
-            last = self.invoice(payment_hash).await;
-            if last["status"] == status {
-                return last;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("invoice {payment_hash} did not become {status} within {seconds} s: {last}");
+        let reached = poll_until(seconds, || async {
+            let invoice = self.invoice(payment_hash).await;
+            (invoice["status"] == status).then_some(invoice)
+        })
+        .await;
+        reached.unwrap_or_else(|| {
+            panic!("invoice {payment_hash} did not become {status} within {seconds} s")
+        })
     }
 
     pub fn domain(&self) -> &str {
@@ -265,6 +263,24 @@ impl TestApp {
             None,
         )
         .await
+    }
+}
+
+/// Asks `check` every 50 ms, for up to `seconds`, until it has an answer.
+pub async fn poll_until<T, F, Fut>(seconds: u64, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(answer) = check().await {
+            return Some(answer);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

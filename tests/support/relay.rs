@@ -2,41 +2,30 @@
 //! signature, stores it and answers `["OK", id, true|false, reason]`. It can be reserved
 //! before it starts listening, to play a relay that is down.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 use nostr::{Event, JsonUtil};
 
+use super::ports::ReservedPort;
+
 pub struct Relay {
     pub url: String,
-    host: &'static str,
-    port: u16,
+    /// Bound but not listening until `listen`: connections are refused meanwhile.
+    socket: Mutex<Option<std::net::TcpListener>>,
+    reserved: Mutex<Option<ReservedPort>>,
     events: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Relay {
-    /// A relay address nothing listens on yet.
+    /// A relay that is down: its address refuses connections until `listen`.
     pub fn reserve() -> Self {
-        Self::reserve_on("127.0.0.1")
-    }
-
-    fn reserve_on(host: &'static str) -> Self {
-        let port = TcpListener::bind((host, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = if host.contains(':') {
-            format!("ws://[{host}]:{port}")
-        } else {
-            format!("ws://{host}:{port}")
-        };
+        let reserved = ReservedPort::new();
         Self {
-            url,
-            host,
-            port,
+            url: format!("ws://{}", reserved.address()),
+            socket: Mutex::new(None),
+            reserved: Mutex::new(Some(reserved)),
             events: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -49,12 +38,27 @@ impl Relay {
 
     /// A relay on IPv6 loopback, named by its literal (`ws://[::1]:port`).
     pub fn start_on_ipv6() -> Self {
-        let relay = Self::reserve_on("::1");
+        let listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let relay = Self {
+            url: format!("ws://{}", listener.local_addr().unwrap()),
+            socket: Mutex::new(Some(listener)),
+            reserved: Mutex::new(None),
+            events: Arc::new(Mutex::new(Vec::new())),
+        };
         relay.listen();
         relay
     }
 
     pub fn listen(&self) {
+        let listener = match self.reserved.lock().unwrap().take() {
+            Some(reserved) => reserved.listen(),
+            None => self
+                .socket
+                .lock()
+                .unwrap()
+                .take()
+                .expect("not listening yet"),
+        };
         let events = self.events.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -62,7 +66,7 @@ impl Relay {
                 .route("/", web::get().to(connect))
         })
         .workers(1)
-        .bind((self.host, self.port))
+        .listen(listener)
         .unwrap()
         .run();
         tokio::spawn(server);

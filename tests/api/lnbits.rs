@@ -238,7 +238,7 @@ async fn a_payment_on_lnbits_is_noticed_within_seconds_verified_and_sent_to_the_
             .await
     );
     let delivery = &receiver.received()[0];
-    assert!(crate::support::receiver::readme_snippet_accepts(
+    assert!(crate::support::receiver::documented_verifier_accepts(
         &secret,
         &delivery.signature,
         &delivery.body

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::receiver::{readme_snippet_accepts, Receiver};
+use crate::support::receiver::{documented_verifier_accepts, Receiver};
 use crate::support::{spawn_app_in, spawn_app_with, TestApp};
 
 async fn pay_alice(app: &TestApp) -> String {
@@ -29,7 +29,7 @@ async fn webhooks(app: &TestApp) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn a_paid_invoice_reaches_the_webhook_signed_and_the_readme_snippet_verifies_it() {
+async fn a_paid_invoice_reaches_the_webhook_signed_and_the_documented_verifier_accepts_it() {
     let receiver = Receiver::start();
     let app = spawn_app_with(None, |_| {}).await;
     let alice = app
@@ -58,18 +58,18 @@ async fn a_paid_invoice_reaches_the_webhook_signed_and_the_readme_snippet_verifi
     assert_eq!(invoice["status"], "paid");
     assert!(invoice["preimage"].is_string() && invoice["paid_at"].is_u64());
 
-    assert!(readme_snippet_accepts(
+    assert!(documented_verifier_accepts(
         &secret,
         &delivery.signature,
         &delivery.body
     ));
     let tampered = delivery.body.replace("21000", "99000");
-    assert!(!readme_snippet_accepts(
+    assert!(!documented_verifier_accepts(
         &secret,
         &delivery.signature,
         &tampered
     ));
-    assert!(!readme_snippet_accepts(
+    assert!(!documented_verifier_accepts(
         "whsec_wrong",
         &delivery.signature,
         &delivery.body

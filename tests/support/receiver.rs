@@ -126,14 +126,19 @@ async fn receive(
     HttpResponse::Ok().finish()
 }
 
-/// Runs the receiver-side verification snippet from README.md (Python) on a delivery: true if
+/// Runs the receiver-side verification snippet from the webhooks documentation (Python) on a
+/// delivery: true if
 /// it accepts the signature.
-pub fn readme_snippet_accepts(secret: &str, signature: &str, body: &str) -> bool {
+pub fn documented_verifier_accepts(secret: &str, signature: &str, body: &str) -> bool {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/5-payments-webhooks-and-the-invoice-api.md"
+        ))
+        .unwrap();
     let start = readme
         .find("```python\n# verify-rayo-webhook")
-        .expect("README has the verification snippet");
+        .expect("the webhooks documentation has the verification snippet");
     let code = &readme[start + "```python\n".len()..];
     let code = &code[..code.find("```").unwrap()];
     let program = format!(

@@ -73,6 +73,8 @@ pub enum NetError {
     Unresolved(String, String),
     #[error("the URL has no host")]
     NoHost,
+    #[error("could not connect: {0}")]
+    Connect(String),
 }
 
 /// IPv4 blocks of the IANA special-purpose registry (RFC 6890 and later), multicast and the
@@ -219,16 +221,15 @@ pub fn http_client_builder(reach: Reach) -> reqwest::ClientBuilder {
 }
 
 /// Connects to `url`'s host on an address `reach` allows: the very address that was checked.
-pub async fn connect(url: &Url, reach: Reach) -> Result<tokio::net::TcpStream, String> {
-    let addresses = resolve(url, reach).await.map_err(|e| e.to_string())?;
+pub async fn connect(url: &Url, reach: Reach) -> Result<tokio::net::TcpStream, NetError> {
     let mut last = String::from("no addresses");
-    for address in addresses {
+    for address in resolve(url, reach).await? {
         match tokio::net::TcpStream::connect(address).await {
             Ok(stream) => return Ok(stream),
             Err(e) => last = e.to_string(),
         }
     }
-    Err(format!("could not connect: {last}"))
+    Err(NetError::Connect(last))
 }
 
 #[cfg(test)]

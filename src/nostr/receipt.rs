@@ -12,20 +12,27 @@ pub fn zap_receipt(
     bolt11: &str,
     preimage: Option<&str>,
     paid_at: u64,
-) -> Result<String, String> {
+) -> Result<String, ReceiptError> {
     let mut tags: Vec<Tag> = Vec::new();
     for copied in &request.copied_tags {
-        tags.push(Tag::parse(copied.iter().map(String::as_str)).map_err(|e| e.to_string())?);
+        tags.push(Tag::parse(copied.iter().map(String::as_str))?);
     }
-    tags.push(Tag::parse(["bolt11", bolt11]).map_err(|e| e.to_string())?);
-    tags.push(Tag::parse(["description", request.raw.as_str()]).map_err(|e| e.to_string())?);
+    tags.push(Tag::parse(["bolt11", bolt11])?);
+    tags.push(Tag::parse(["description", request.raw.as_str()])?);
     if let Some(preimage) = preimage {
-        tags.push(Tag::parse(["preimage", preimage]).map_err(|e| e.to_string())?);
+        tags.push(Tag::parse(["preimage", preimage])?);
     }
     let event = EventBuilder::new(Kind::from(9735), "")
         .tags(tags)
         .custom_created_at(Timestamp::from(paid_at))
-        .sign_with_keys(keys)
-        .map_err(|e| e.to_string())?;
+        .sign_with_keys(keys)?;
     Ok(event.as_json())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("a receipt tag: {0}")]
+    Tag(#[from] nostr::event::tag::Error),
+    #[error("signing: {0}")]
+    Sign(#[from] nostr::event::builder::Error),
 }

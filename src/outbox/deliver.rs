@@ -265,7 +265,9 @@ impl Deliverer {
             }
             Target::NostrRelay { url } => (
                 None,
-                crate::nostr::publish(url, &item.body, self.policy.relay_reach).await,
+                crate::nostr::publish(url, &item.body, self.policy.relay_reach)
+                    .await
+                    .map_err(|e| e.to_string()),
             ),
         }
     }

@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod auth;
+mod errors;
 mod hooks;
 mod lnurl;
 mod middleware;

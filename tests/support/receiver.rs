@@ -130,12 +130,11 @@ async fn receive(
 /// delivery: true if
 /// it accepts the signature.
 pub fn documented_verifier_accepts(secret: &str, signature: &str, body: &str) -> bool {
-    let readme =
-        std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/5-payments-webhooks-and-the-invoice-api.md"
-        ))
-        .unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/5-payments-webhooks-and-the-invoice-api.md"
+    ))
+    .unwrap();
     let start = readme
         .find("```python\n# verify-rayo-webhook")
         .expect("the webhooks documentation has the verification snippet");

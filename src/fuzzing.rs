@@ -59,7 +59,8 @@ pub fn backend_response(data: &[u8]) {
         description_hash: None,
         memo: Some(""),
         network: lightning_invoice::Currency::Regtest,
-        payment_hash: crate::domain::Hash32([0; 32]),
+        payment_hash: Some(crate::domain::Hash32([0; 32])),
+        node: None,
         now: std::time::UNIX_EPOCH,
     };
     let _ = check_invoice(text(data), &expected);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::backends::{self, Backends, DevBackend, InvoiceBackend};
+use crate::backends::{self, Backends, DevBackend, InvoiceBackend, NodeKeys};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::directory::{Directory, ZapAdvert};
@@ -143,6 +143,7 @@ impl Services {
         });
         let issuer = Issuer::new(IssuerParts {
             backends,
+            node_keys: Arc::new(NodeKeys::new()),
             db: db.clone(),
             pending: pending.clone(),
             limits: limits.clone(),
@@ -211,6 +212,14 @@ impl Services {
             })
             .collect();
         let (hints, mut tasks) = watch::start_all(watchers);
+        for (name, backend) in self.backends().iter() {
+            let (keys, name, backend) = (
+                self.issuer.node_keys().clone(),
+                name.clone(),
+                backend.clone(),
+            );
+            tasks.push(tokio::spawn(async move { keys.learn(name, backend).await }));
+        }
         let grace: BTreeMap<BackendName, _> = self
             .backends()
             .iter()

@@ -258,13 +258,9 @@ impl InvoiceBackend for BudaBackend {
             )
             .await?;
         let created: Created = http::json(NAME, &bytes)?;
-        let bolt11 = created.invoice.encoded_payment_request;
-        let payment_hash = payment_hash_of(&bolt11).ok_or_else(|| {
-            BackendError::Protocol(format!("{NAME} returned an undecodable invoice"))
-        })?;
         Ok(CreatedInvoice {
-            bolt11,
-            payment_hash,
+            bolt11: created.invoice.encoded_payment_request,
+            payment_hash: None,
             backend_ref: Some(created.invoice.id.to_string()),
         })
     }

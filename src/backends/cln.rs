@@ -16,8 +16,8 @@ use url::Url;
 
 use super::http::{self, quote};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
+    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
@@ -269,7 +269,7 @@ impl InvoiceBackend for ClnBackend {
         })?;
         Ok(CreatedInvoice {
             bolt11: created.bolt11,
-            payment_hash,
+            payment_hash: Some(payment_hash),
             backend_ref: Some(request.label.to_owned()),
         })
     }
@@ -298,17 +298,15 @@ impl InvoiceBackend for ClnBackend {
         true
     }
 
-    async fn identity(&self) -> Result<Option<String>, BackendError> {
+    async fn identity(&self) -> Result<Identity, BackendError> {
         // A rune limited to the invoice methods may not allow getinfo: say nothing then.
         let Ok(info) = self
             .call::<serde_json::Value>("getinfo", &serde_json::json!({}))
             .await
         else {
-            return Ok(None);
+            return Ok(Identity::default());
         };
-        Ok(info["id"]
-            .as_str()
-            .map(|id| format!("node {} ({id})", info["alias"].as_str().unwrap_or(""))))
+        Ok(Identity::node(info["id"].as_str(), info["alias"].as_str()))
     }
 }
 

@@ -11,8 +11,8 @@ use lightning_invoice::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
 use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 
 use super::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, PaymentNotice,
+    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
+    InvoiceRequest, InvoiceState, PaymentNotice,
 };
 use crate::clock::{Clock, Random};
 use crate::crypto::hmac_sha256;
@@ -114,13 +114,16 @@ impl InvoiceBackend for DevBackend {
         })?;
         Ok(CreatedInvoice {
             bolt11: invoice.to_string(),
-            payment_hash,
+            payment_hash: Some(payment_hash),
             backend_ref: None,
         })
     }
 
-    async fn identity(&self) -> Result<Option<String>, BackendError> {
-        Ok(Some(format!("dev node {}", self.node_id())))
+    async fn identity(&self) -> Result<Identity, BackendError> {
+        Ok(Identity {
+            node_id: Some(self.node_id()),
+            name: Some("dev node".into()),
+        })
     }
 
     /// The dev backend keeps no payment state: `rayo dev settle` records payment in the store.

@@ -16,8 +16,8 @@ use url::Url;
 use super::http::{self, quote};
 use super::ws::{ws_url, WsChannel};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
+    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
@@ -192,7 +192,7 @@ impl InvoiceBackend for LnbitsBackend {
             .ok_or_else(|| BackendError::Protocol(format!("{NAME} answered without an invoice")))?;
         Ok(CreatedInvoice {
             bolt11,
-            payment_hash,
+            payment_hash: Some(payment_hash),
             backend_ref: created.checking_id,
         })
     }
@@ -270,7 +270,7 @@ impl InvoiceBackend for LnbitsBackend {
         })
     }
 
-    async fn identity(&self) -> Result<Option<String>, BackendError> {
+    async fn identity(&self) -> Result<Identity, BackendError> {
         let wallet: serde_json::Value = http::call(
             NAME,
             self.client
@@ -279,9 +279,13 @@ impl InvoiceBackend for LnbitsBackend {
             Self::error,
         )
         .await?;
-        Ok(wallet["name"]
-            .as_str()
-            .map(|name| format!("wallet '{name}'")))
+        // LNbits does not say which node its funding source runs on.
+        Ok(Identity {
+            node_id: None,
+            name: wallet["name"]
+                .as_str()
+                .map(|name| format!("wallet '{name}'")),
+        })
     }
 }
 

@@ -21,8 +21,8 @@ use url::Url;
 use super::http::{self, quote};
 use super::tls::pinned_client;
 use super::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
+    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
@@ -243,7 +243,7 @@ impl InvoiceBackend for LndBackend {
             .ok_or_else(|| BackendError::Protocol(format!("{NAME} returned a malformed r_hash")))?;
         Ok(CreatedInvoice {
             bolt11: added.payment_request,
-            payment_hash,
+            payment_hash: Some(payment_hash),
             backend_ref: added.add_index,
         })
     }
@@ -303,7 +303,7 @@ impl InvoiceBackend for LndBackend {
         true
     }
 
-    async fn identity(&self) -> Result<Option<String>, BackendError> {
+    async fn identity(&self) -> Result<Identity, BackendError> {
         let (status, bytes) = http::exchange(
             NAME,
             self.client
@@ -312,13 +312,15 @@ impl InvoiceBackend for LndBackend {
         )
         .await?;
         if !status.is_success() {
-            // An invoice macaroon may not read node info; that is not a problem for rayo.
-            return Ok(None);
+            // An invoice macaroon may not read node info; rayo then recovers the key from
+            // each invoice's signature instead of checking against this one.
+            return Ok(Identity::default());
         }
         let info: serde_json::Value = http::json(NAME, &bytes)?;
-        Ok(info["identity_pubkey"]
-            .as_str()
-            .map(|id| format!("node {} ({id})", info["alias"].as_str().unwrap_or(""))))
+        Ok(Identity::node(
+            info["identity_pubkey"].as_str(),
+            info["alias"].as_str(),
+        ))
     }
 }
 

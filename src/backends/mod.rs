@@ -7,6 +7,7 @@ mod dev;
 mod http;
 mod lnbits;
 mod lnd;
+mod node_keys;
 mod phoenixd;
 mod set;
 mod tls;
@@ -28,6 +29,7 @@ pub use cln::ClnBackend;
 pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
 pub use lnd::LndBackend;
+pub use node_keys::NodeKeys;
 pub use phoenixd::PhoenixdBackend;
 pub use set::Backends;
 
@@ -120,10 +122,41 @@ pub struct InvoiceRequest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedInvoice {
     pub bolt11: String,
-    /// As the backend reports it; checked against the decoded invoice.
-    pub payment_hash: Hash32,
+    /// As the backend reports it, checked against the decoded invoice; `None` where the
+    /// backend's answer carries only the invoice (the check decodes it once, for everyone).
+    pub payment_hash: Option<Hash32>,
     /// The backend's own id for the invoice, where it has one.
     pub backend_ref: Option<String>,
+}
+
+/// Who a backend is, as far as its API says and the credentials allow asking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The key its node signs invoices with: invoices are checked against it.
+    pub node_id: Option<secp256k1::PublicKey>,
+    /// The node's alias, or the wallet's name.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.name, &self.node_id) {
+            (Some(name), Some(id)) => write!(f, "{name} ({id})"),
+            (Some(name), None) => f.write_str(name),
+            (None, Some(id)) => write!(f, "node {id}"),
+            (None, None) => f.write_str("unknown"),
+        }
+    }
+}
+
+impl Identity {
+    /// From a node id and an alias as an upstream's JSON states them; a malformed id is no id.
+    pub(crate) fn node(id: Option<&str>, alias: Option<&str>) -> Self {
+        Self {
+            node_id: id.and_then(|id| id.parse().ok()),
+            name: alias.filter(|a| !a.is_empty()).map(|a| format!("node {a}")),
+        }
+    }
 }
 
 /// Failures in words an operator understands. Wallets get a short generic reason instead.
@@ -195,8 +228,8 @@ pub trait InvoiceBackend: Send + Sync + 'static {
     ) -> Result<CreatedInvoice, BackendError>;
     async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError>;
     /// Who the backend is (node id and alias, wallet name), where its API says.
-    async fn identity(&self) -> Result<Option<String>, BackendError> {
-        Ok(None)
+    async fn identity(&self) -> Result<Identity, BackendError> {
+        Ok(Identity::default())
     }
 
     /// Opens the push channel (`PaymentNotice::Push`), resuming after `cursor` where the

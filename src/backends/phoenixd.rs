@@ -18,8 +18,8 @@ use url::Url;
 use super::http::{self, quote};
 use super::ws::{ws_url, WsChannel};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
+    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::crypto::{hmac_sha256, secrets_match};
 use crate::domain::{Hash32, Msat, Secret};
@@ -165,7 +165,7 @@ impl InvoiceBackend for PhoenixdBackend {
         let payment_hash = http::payment_hash(NAME, &created.payment_hash)?;
         Ok(CreatedInvoice {
             bolt11: created.serialized,
-            payment_hash,
+            payment_hash: Some(payment_hash),
             backend_ref: None,
         })
     }
@@ -252,7 +252,7 @@ impl InvoiceBackend for PhoenixdBackend {
         })
     }
 
-    async fn identity(&self) -> Result<Option<String>, BackendError> {
+    async fn identity(&self) -> Result<Identity, BackendError> {
         let info: serde_json::Value = http::call(
             NAME,
             self.client
@@ -261,7 +261,7 @@ impl InvoiceBackend for PhoenixdBackend {
             Self::error,
         )
         .await?;
-        Ok(info["nodeId"].as_str().map(|id| format!("node {id}")))
+        Ok(Identity::node(info["nodeId"].as_str(), None))
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin_hashes::Hash;
 use lightning_invoice::{Currency, SignedRawBolt11Invoice};
+use secp256k1::{Message, PublicKey, SECP256K1};
 
 use crate::domain::{Hash32, Msat};
 
@@ -21,7 +22,11 @@ pub struct Expected<'a> {
     pub description_hash: Option<Hash32>,
     pub memo: Option<&'a str>,
     pub network: Currency,
-    pub payment_hash: Hash32,
+    /// As the backend reported it, where it does (Buda's answers carry only the invoice).
+    pub payment_hash: Option<Hash32>,
+    /// The backend's node key, where it is known: the invoice must be signed with it. Without
+    /// it, any valid signature passes (the key is recovered from it).
+    pub node: Option<PublicKey>,
     pub now: SystemTime,
 }
 
@@ -39,13 +44,19 @@ pub enum InvoiceCheckError {
     WrongNetwork { expected: Currency, got: Currency },
     #[error("payment hash differs from the one the backend reported")]
     WrongPaymentHash,
+    #[error("signed by node {got}, not by the backend's node {expected}")]
+    WrongNode {
+        expected: Box<PublicKey>,
+        got: Box<PublicKey>,
+    },
     #[error("invoice is expired or expires within {}s", MIN_REMAINING_VALIDITY.as_secs())]
     Expired,
 }
 
-/// What the checked invoice says about time, in unix seconds.
+/// What the checked invoice says: its payment hash, and its times in unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckedInvoice {
+    pub payment_hash: Hash32,
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -60,11 +71,7 @@ pub fn check_invoice(
     let signed: SignedRawBolt11Invoice = bolt11
         .parse()
         .map_err(|e| InvoiceCheckError::Undecodable(format!("{e}")))?;
-    if !signed.check_signature() {
-        return Err(InvoiceCheckError::Undecodable(
-            "the signature does not verify".into(),
-        ));
-    }
+    check_signature(&signed, expected.node)?;
     let raw = signed.raw_invoice();
     // Amounts are in pico-bitcoin: 10 per millisatoshi.
     let got = raw
@@ -95,7 +102,14 @@ pub fn check_invoice(
             got: raw.currency(),
         });
     }
-    if raw.payment_hash().map(|h| h.0.to_byte_array()) != Some(expected.payment_hash.0) {
+    let payment_hash = raw
+        .payment_hash()
+        .map(|h| Hash32(h.0.to_byte_array()))
+        .ok_or(InvoiceCheckError::WrongPaymentHash)?;
+    if expected
+        .payment_hash
+        .is_some_and(|reported| reported != payment_hash)
+    {
         return Err(InvoiceCheckError::WrongPaymentHash);
     }
     let created_at = raw.data.timestamp.as_unix_timestamp();
@@ -108,7 +122,181 @@ pub fn check_invoice(
         return Err(InvoiceCheckError::Expired);
     }
     Ok(CheckedInvoice {
+        payment_hash,
         created_at,
         expires_at,
     })
+}
+
+/// BOLT11: the signature is over the invoice's hash, by the key in its `n` field if it has one,
+/// else by the key it recovers to. Verifying against a known key costs less than recovering
+/// one, and says more: the invoice pays the backend's own node. The shared context is built
+/// once (`lightning_invoice`'s own check builds and randomizes a new one per call).
+fn check_signature(
+    signed: &SignedRawBolt11Invoice,
+    node: Option<PublicKey>,
+) -> Result<(), InvoiceCheckError> {
+    let message = Message::from_digest(*signed.signable_hash());
+    let recoverable = &signed.signature().0;
+    let bad = || InvoiceCheckError::Undecodable("the signature does not verify".into());
+    let stated = signed.raw_invoice().payee_pub_key().map(|n| n.0);
+    let Some(key) = stated.or(node) else {
+        return SECP256K1
+            .recover_ecdsa(&message, recoverable)
+            .map(|_| ())
+            .map_err(|_| bad());
+    };
+    if let (Some(stated), Some(expected)) = (stated, node) {
+        if stated != expected {
+            return Err(InvoiceCheckError::WrongNode {
+                expected: Box::new(expected),
+                got: Box::new(stated),
+            });
+        }
+    }
+    // Recovery accepts either form of `s`; so does this, as a wallet would.
+    let mut signature = recoverable.to_standard();
+    signature.normalize_s();
+    if SECP256K1.verify_ecdsa(&message, &signature, &key).is_ok() {
+        return Ok(());
+    }
+    // Only on failure: whose signature is it, if anyone's?
+    match (stated, SECP256K1.recover_ecdsa(&message, recoverable)) {
+        (None, Ok(got)) => Err(InvoiceCheckError::WrongNode {
+            expected: Box::new(key),
+            got: Box::new(got),
+        }),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin_hashes::sha256;
+    use lightning_invoice::{InvoiceBuilder, PaymentSecret, RawBolt11Invoice};
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    use secp256k1::SecretKey;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn key(byte: u8) -> SecretKey {
+        SecretKey::from_slice(&[byte; 32]).unwrap()
+    }
+
+    fn raw(payee: Option<PublicKey>) -> RawBolt11Invoice {
+        let builder = InvoiceBuilder::new(Currency::Regtest)
+            .amount_milli_satoshis(21_000)
+            .payment_hash(sha256::Hash::hash(b"preimage"))
+            .payment_secret(PaymentSecret([7; 32]))
+            .description_hash(sha256::Hash::hash(b"metadata"))
+            .duration_since_epoch(Duration::from_secs(NOW))
+            .min_final_cltv_expiry_delta(18);
+        match payee {
+            Some(payee) => builder.payee_pub_key(payee).build_raw(),
+            None => builder.build_raw(),
+        }
+        .unwrap()
+    }
+
+    fn signed_by(signer: &SecretKey, payee: Option<PublicKey>) -> String {
+        raw(payee)
+            .sign::<_, ()>(|m| Ok(SECP256K1.sign_ecdsa_recoverable(m, signer)))
+            .unwrap()
+            .to_string()
+    }
+
+    fn expected(node: Option<PublicKey>) -> Expected<'static> {
+        Expected {
+            amount: Msat::from_msat(21_000),
+            description_hash: Some(Hash32::sha256(b"metadata")),
+            memo: None,
+            network: Currency::Regtest,
+            payment_hash: Some(Hash32::sha256(b"preimage")),
+            node,
+            now: UNIX_EPOCH + Duration::from_secs(NOW),
+        }
+    }
+
+    #[test]
+    fn an_invoice_signed_by_the_known_node_passes() {
+        let node = key(1).public_key(SECP256K1);
+        let checked = check_invoice(&signed_by(&key(1), None), &expected(Some(node))).unwrap();
+        assert_eq!(checked.payment_hash, Hash32::sha256(b"preimage"));
+    }
+
+    #[test]
+    fn an_invoice_signed_by_another_node_is_refused_naming_both() {
+        let node = key(1).public_key(SECP256K1);
+        let stranger = key(2).public_key(SECP256K1);
+        assert_eq!(
+            check_invoice(&signed_by(&key(2), None), &expected(Some(node))),
+            Err(InvoiceCheckError::WrongNode {
+                expected: Box::new(node),
+                got: Box::new(stranger)
+            })
+        );
+    }
+
+    #[test]
+    fn without_a_known_node_any_valid_signature_passes_by_recovery() {
+        assert!(check_invoice(&signed_by(&key(2), None), &expected(None)).is_ok());
+    }
+
+    #[test]
+    fn a_payee_field_must_name_the_known_node_and_be_the_signer() {
+        let node = key(1).public_key(SECP256K1);
+        let stranger = key(2).public_key(SECP256K1);
+        assert!(check_invoice(&signed_by(&key(1), Some(node)), &expected(Some(node))).is_ok());
+        assert!(check_invoice(&signed_by(&key(1), Some(node)), &expected(None)).is_ok());
+        assert_eq!(
+            check_invoice(&signed_by(&key(2), Some(stranger)), &expected(Some(node))),
+            Err(InvoiceCheckError::WrongNode {
+                expected: Box::new(node),
+                got: Box::new(stranger)
+            })
+        );
+        // Claims to be the node, signed by someone else.
+        assert!(matches!(
+            check_invoice(&signed_by(&key(2), Some(node)), &expected(None)),
+            Err(InvoiceCheckError::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn a_signature_with_a_high_s_passes_as_it_does_by_recovery() {
+        let node = key(1).public_key(SECP256K1);
+        let high_s = raw(None)
+            .sign::<_, ()>(|m| {
+                let low = SECP256K1.sign_ecdsa_recoverable(m, &key(1));
+                let (id, compact) = low.serialize_compact();
+                // s' = n - s signs the same message, with the other recovery id.
+                let s = SecretKey::from_slice(&compact[32..]).unwrap().negate();
+                let mut flipped = compact;
+                flipped[32..].copy_from_slice(&s.secret_bytes());
+                let id = RecoveryId::from_i32(id.to_i32() ^ 1).unwrap();
+                Ok(RecoverableSignature::from_compact(&flipped, id).unwrap())
+            })
+            .unwrap()
+            .to_string();
+        assert!(check_invoice(&high_s, &expected(None)).is_ok());
+        assert!(check_invoice(&high_s, &expected(Some(node))).is_ok());
+    }
+
+    #[test]
+    fn a_reported_payment_hash_must_match_and_an_unreported_one_is_read() {
+        let bolt11 = signed_by(&key(1), None);
+        let mut wrong = expected(None);
+        wrong.payment_hash = Some(Hash32([9; 32]));
+        assert_eq!(
+            check_invoice(&bolt11, &wrong),
+            Err(InvoiceCheckError::WrongPaymentHash)
+        );
+        let mut unreported = expected(None);
+        unreported.payment_hash = None;
+        assert_eq!(
+            check_invoice(&bolt11, &unreported).unwrap().payment_hash,
+            Hash32::sha256(b"preimage")
+        );
+    }
 }

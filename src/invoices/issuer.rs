@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::check::{check_invoice, Expected};
+use super::check::{check_invoice, Expected, InvoiceCheckError};
 use super::Description;
-use crate::backends::{Backends, InvoiceBackend, InvoiceRequest};
+use crate::backends::{Backends, InvoiceBackend, InvoiceRequest, NodeKeys};
 use crate::clock::{Clock, Random};
 use crate::crypto::hmac_sha256;
 use crate::domain::{
@@ -61,6 +61,7 @@ pub enum IssueError {
 
 pub struct Issuer {
     backends: Backends,
+    node_keys: Arc<NodeKeys>,
     db: Db,
     pending: Arc<PendingCounts>,
     limits: Arc<RateLimits>,
@@ -78,6 +79,7 @@ pub struct Issuer {
 /// What an `Issuer` is made of.
 pub struct IssuerParts {
     pub backends: Backends,
+    pub node_keys: Arc<NodeKeys>,
     pub db: Db,
     pub pending: Arc<PendingCounts>,
     pub limits: Arc<RateLimits>,
@@ -93,6 +95,7 @@ impl Issuer {
     pub fn new(parts: IssuerParts) -> Self {
         Self {
             backends: parts.backends,
+            node_keys: parts.node_keys,
             db: parts.db,
             pending: parts.pending,
             limits: parts.limits,
@@ -130,6 +133,11 @@ impl Issuer {
 
     pub fn backends(&self) -> &Backends {
         &self.backends
+    }
+
+    /// The node keys invoices are checked against, learned from the backends.
+    pub fn node_keys(&self) -> &Arc<NodeKeys> {
+        &self.node_keys
     }
 
     /// Asks the user's backend for an invoice, checks what comes back (signature, amount,
@@ -216,15 +224,19 @@ impl Issuer {
             memo: description.memo().map(|m| m.as_str()),
             network: capabilities.network.clone(),
             payment_hash: created.payment_hash,
+            node: self.node_keys.get(backend),
             now: self.clock.now(),
         };
         let checked = check_invoice(&created.bolt11, &expected).map_err(|e| {
+            if matches!(e, InvoiceCheckError::WrongNode { .. }) {
+                self.node_keys.doubt(backend, upstream);
+            }
             tracing::error!(%backend, user = %user.name, problem = %e, "backend returned a bad invoice; refused it");
             IssueError::BadInvoice
         })?;
 
         let record = InvoiceRecord {
-            payment_hash: created.payment_hash,
+            payment_hash: checked.payment_hash,
             user: user.name.clone(),
             amount_msat: amount,
             bolt11: created.bolt11,

@@ -35,15 +35,21 @@ pub async fn check_backend(
     let mut report = CheckReport::default();
     let caps = backend.capabilities();
     report.facts.push(format!("backend: {}", backend.kind()));
-    match backend.identity().await {
-        Ok(Some(identity)) => report.facts.push(format!("identity: {identity}")),
-        Ok(None) => report.facts.push(
-            "identity: not offered by this API (or not readable with these credentials)".into(),
+    let identity = match backend.identity().await {
+        Ok(identity) => identity,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("could not identify the backend: {e}"));
+            Default::default()
+        }
+    };
+    report.facts.push(match identity.node_id {
+        Some(_) => format!("identity: {identity}; invoices must be signed by this node"),
+        None => format!(
+            "identity: {identity}; no node key offered (or not readable with these credentials), so invoices are checked by key recovery"
         ),
-        Err(e) => report
-            .problems
-            .push(format!("could not identify the backend: {e}")),
-    }
+    });
     report.facts.push(format!("network: {:?}", caps.network));
     report.facts.push(format!(
         "description hash: {}",
@@ -97,13 +103,15 @@ pub async fn check_backend(
         memo: (!caps.description_hash).then_some(TEST_DESCRIPTION),
         network: caps.network.clone(),
         payment_hash: created.payment_hash,
+        node: identity.node_id,
         now,
     };
-    match check_invoice(&created.bolt11, &expected) {
+    let checked = check_invoice(&created.bolt11, &expected);
+    match &checked {
         Ok(checked) => {
             report.facts.push(format!(
                 "test invoice: {} (1 sat, checked)",
-                created.payment_hash
+                checked.payment_hash
             ));
             let ours = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
             let skew = ours.abs_diff(checked.created_at);
@@ -117,7 +125,10 @@ pub async fn check_backend(
             .problems
             .push(format!("the test invoice is unusable: {e}")),
     }
-    match backend.lookup_invoice(&created.payment_hash).await {
+    let Ok(checked) = checked else {
+        return report;
+    };
+    match backend.lookup_invoice(&checked.payment_hash).await {
         Ok(InvoiceState::Pending) => report
             .facts
             .push("lookup: the test invoice is pending, as it should be".into()),

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use lightning_invoice::Currency;
 use rayo::backends::{
-    BudaBackend, ClnBackend, DevBackend, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, LnbitsBackend, LndBackend, PhoenixdBackend,
+    BudaBackend, ClnBackend, DevBackend, Identity, InvoiceBackend, InvoiceDescription,
+    InvoiceRequest, InvoiceState, LnbitsBackend, LndBackend, PhoenixdBackend,
 };
 use rayo::clock::SystemClock;
 use rayo::domain::{Hash32, Msat, Secret};
@@ -46,14 +46,24 @@ async fn story(upstream: Upstream) {
         .await
         .unwrap_or_else(|e| panic!("{kind}: identity: {e}"));
     match kind {
-        "buda" => assert_eq!(identity, None, "Buda's API offers no identity we know of"),
-        "lnbits" => assert!(
-            identity.as_deref().is_some_and(|i| i.contains("payee")),
-            "{kind}: {identity:?}"
+        "buda" => assert_eq!(
+            identity,
+            Identity::default(),
+            "Buda's API offers no identity we know of"
         ),
+        "lnbits" => {
+            assert!(
+                identity
+                    .name
+                    .as_deref()
+                    .is_some_and(|i| i.contains("payee")),
+                "{kind}: {identity:?}"
+            );
+            assert_eq!(identity.node_id, None, "LNbits does not name its node");
+        }
         _ => assert!(
-            identity.as_deref().is_some_and(|i| i.contains("node")),
-            "{kind}: {identity:?}"
+            identity.node_id.is_some(),
+            "{kind} names the key its node signs with: {identity:?}"
         ),
     }
     let metadata = r#"[["text/plain","contract"]]"#;
@@ -84,10 +94,18 @@ async fn story(upstream: Upstream) {
         memo: (!caps.description_hash).then_some("contract"),
         network: caps.network.clone(),
         payment_hash: created.payment_hash,
+        node: identity.node_id,
         now: SystemTime::now(),
     };
-    check_invoice(&created.bolt11, &expected)
+    let checked = check_invoice(&created.bolt11, &expected)
         .unwrap_or_else(|e| panic!("{kind}: the invoice fails the check: {e}"));
+    if let Some(reported) = created.payment_hash {
+        assert_eq!(reported, checked.payment_hash, "{kind}: payment hash");
+    }
+    let created = Created {
+        bolt11: created.bolt11,
+        payment_hash: checked.payment_hash,
+    };
 
     let before = backend.lookup_invoice(&created.payment_hash).await.unwrap();
     let unpaid = if caps.lookup_sees_unpaid {
@@ -219,4 +237,10 @@ async fn every_backend_tells_the_same_story() {
         pay: Some(pay),
     })
     .await;
+}
+
+/// A created invoice with its payment hash as the check read it.
+struct Created {
+    bolt11: String,
+    payment_hash: Hash32,
 }

@@ -136,7 +136,7 @@ async fn clnrest_over_tls_is_reached_only_through_its_pinned_certificate() {
         Currency::Regtest,
     )
     .unwrap();
-    assert!(pinned.identity().await.unwrap().is_some());
+    assert!(pinned.identity().await.unwrap().node_id.is_some());
 
     let (other_pem, _) = crate::support::fake_lnd::self_signed_tls();
     let impostor = ClnBackend::new(

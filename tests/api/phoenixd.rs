@@ -108,3 +108,55 @@ async fn phoenixd_failures_cost_the_wallet_one_short_error_and_store_nothing() {
     assert!(app.invoices().await.is_empty());
     assert!(wrong_password.invoices().await.is_empty());
 }
+
+/// Waits until rayo has asked phoenixd who it is, and had time to take in the answer.
+async fn node_key_learned(phoenixd: &FakePhoenixd, asks: usize) {
+    crate::support::poll_until(5, || async {
+        (phoenixd.getinfo_calls() >= asks).then_some(())
+    })
+    .await
+    .expect("rayo asks the backend for its node key");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_valid_invoice_signed_by_another_node_than_phoenixds_is_refused() {
+    let phoenixd = FakePhoenixd::start(PASSWORD);
+    let app = rayo_on(&phoenixd, PASSWORD).await;
+    node_key_learned(&phoenixd, 1).await;
+    phoenixd.faults.set(Fault::ForeignSigner);
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert_lnurl_error(&body, "invalid invoice");
+    assert!(app.invoices().await.is_empty(), "nothing is stored");
+
+    phoenixd.faults.set(Fault::None);
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert!(body["pr"].is_string(), "its own invoices pass: {body}");
+}
+
+#[tokio::test]
+async fn a_node_whose_key_changed_is_learned_again_after_one_refused_invoice() {
+    let phoenixd = FakePhoenixd::start(PASSWORD);
+    let app = rayo_on(&phoenixd, PASSWORD).await;
+    node_key_learned(&phoenixd, 1).await;
+    phoenixd.faults.set(Fault::RotatedKey);
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert_lnurl_error(&body, "invalid invoice");
+    node_key_learned(&phoenixd, 2).await;
+    let body = app.callback("satoshi", "amount=21000").await;
+    assert!(
+        body["pr"].is_string(),
+        "signed by the node's new key: {body}"
+    );
+
+    phoenixd.faults.set(Fault::ForeignSigner);
+    for _ in 0..5 {
+        let body = app.callback("satoshi", "amount=21000").await;
+        assert_lnurl_error(&body, "invalid invoice");
+    }
+    assert_eq!(
+        phoenixd.getinfo_calls(),
+        2,
+        "invoices signed by strangers do not make rayo ask on every callback"
+    );
+}

@@ -112,7 +112,7 @@ impl InvoiceBackend for BackendDouble {
             Fault::Garbage => {
                 return Ok(CreatedInvoice {
                     bolt11: "lnbcrt1garbage".into(),
-                    payment_hash: Hash32([1; 32]),
+                    payment_hash: Some(Hash32([1; 32])),
                     backend_ref: None,
                 })
             }
@@ -159,7 +159,7 @@ impl InvoiceBackend for BackendDouble {
         };
         Ok(CreatedInvoice {
             bolt11: invoice.to_string(),
-            payment_hash: reported,
+            payment_hash: Some(reported),
             backend_ref: Some("double-1".into()),
         })
     }

@@ -25,6 +25,10 @@ pub enum Fault {
     WrongAmount,
     /// Mints invoices committing to another description (hash or memo).
     WrongDescription,
+    /// Mints valid invoices signed by another node than the one `getinfo` names.
+    ForeignSigner,
+    /// The node has a new key: `getinfo` names it and invoices are signed with it.
+    RotatedKey,
     /// Answers 200 and then trickles the body a byte at a time, forever (slowloris).
     Trickle,
     /// Starts an answer and drops the connection mid-body.
@@ -161,7 +165,11 @@ pub fn mint(
         .duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
         .expiry_time(expiry)
         .min_final_cltv_expiry_delta(144);
-    let key = SecretKey::from_slice(&[0x51; 32]).unwrap();
+    let key = match faults.get() {
+        Fault::ForeignSigner => SecretKey::from_slice(&[0x53; 32]).unwrap(),
+        Fault::RotatedKey => rotated_key(),
+        _ => node_key(),
+    };
     let sign = |m: &secp256k1::Message| SECP256K1.sign_ecdsa_recoverable(m, &key);
     let invoice = match description {
         Description::Hash(h) => builder
@@ -177,10 +185,25 @@ pub fn mint(
     }
 }
 
+fn node_key() -> SecretKey {
+    SecretKey::from_slice(&[0x51; 32]).unwrap()
+}
+
+fn rotated_key() -> SecretKey {
+    SecretKey::from_slice(&[0x52; 32]).unwrap()
+}
+
 /// The fake node's public key, hex: what its `getinfo` reports.
 pub fn node_id() -> String {
-    let key = SecretKey::from_slice(&[0x51; 32]).unwrap();
-    hex::encode(key.public_key(SECP256K1).serialize())
+    hex::encode(node_key().public_key(SECP256K1).serialize())
+}
+
+/// What `getinfo` reports under `faults`: the new key once it is rotated.
+pub fn reported_node_id(faults: &Faults) -> String {
+    match faults.get() {
+        Fault::RotatedKey => hex::encode(rotated_key().public_key(SECP256K1).serialize()),
+        _ => node_id(),
+    }
 }
 
 pub fn now_secs() -> u64 {

@@ -30,6 +30,7 @@ struct State {
     websocket_enabled: bool,
     sockets_opened: usize,
     webhook: Option<(String, String)>,
+    getinfo_calls: usize,
 }
 
 #[derive(Clone)]
@@ -50,6 +51,7 @@ impl FakePhoenixd {
             websocket_enabled: true,
             sockets_opened: 0,
             webhook: None,
+            getinfo_calls: 0,
         }));
         let shared = state.clone();
         let url = fake_node::serve(
@@ -68,6 +70,11 @@ impl FakePhoenixd {
 
     /// As if a payer paid the invoice in full: open websockets hear of it, and so does the
     /// webhook, if one is set.
+    /// How many times `getinfo` was asked (rayo asks to learn the node's key).
+    pub fn getinfo_calls(&self) -> usize {
+        self.state.lock().unwrap().getinfo_calls
+    }
+
     pub async fn settle(&self, payment_hash: &str) {
         let now = fake_node::now_secs() * 1000;
         let (message, webhook) = {
@@ -215,11 +222,13 @@ async fn incoming(req: HttpRequest, state: Shared, hash: web::Path<String>) -> H
 }
 
 async fn getinfo(req: HttpRequest, state: Shared) -> HttpResponse {
-    if !authorized(&req, &state.lock().unwrap().password) {
+    let mut state = state.lock().unwrap();
+    if !authorized(&req, &state.password) {
         return HttpResponse::Unauthorized().body("Invalid authentication");
     }
-    HttpResponse::Ok()
-        .json(json!({"nodeId": fake_node::node_id(), "channels": [], "chain": "mainnet"}))
+    state.getinfo_calls += 1;
+    let node_id = fake_node::reported_node_id(&state.faults);
+    HttpResponse::Ok().json(json!({"nodeId": node_id, "channels": [], "chain": "mainnet"}))
 }
 
 async fn websocket(req: HttpRequest, body: web::Payload, state: Shared) -> HttpResponse {

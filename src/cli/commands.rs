@@ -247,4 +247,18 @@ pub enum InvoiceCommand {
 pub enum DevCommand {
     /// Mark a dev-backend invoice paid, as if a wallet had paid it.
     Settle { payment_hash: Hash32 },
+    /// Fill the store (no server running) with many users and real dev invoices, for
+    /// benchmarks of a store after years of use.
+    Populate {
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        invoices: usize,
+        /// How many of the newest invoices stay pending.
+        #[arg(long, default_value_t = 1000)]
+        pending: usize,
+        /// Of the others, one in this many was paid (the rest expired).
+        #[arg(long, default_value_t = 4)]
+        paid_one_in: usize,
+    },
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod console;
 mod output;
+mod populate;
 
 use std::sync::Arc;
 
@@ -39,6 +40,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 output::say!("restored {users} users and {invoices} invoices");
             }
             Ok(())
+        }
+        Command::Dev(DevCommand::Populate {
+            users,
+            invoices,
+            pending,
+            paid_one_in,
+        }) => {
+            if console::server_answers(&global).await {
+                return Err(CliError::Failed(
+                    "a server is running on this data directory: stop it first".into(),
+                ));
+            }
+            let population = populate::Population {
+                users: users.max(1),
+                invoices,
+                pending: pending.min(invoices),
+                paid_one_in: paid_one_in.max(1),
+            };
+            populate::populate(&console::settings(&global)?, population).await
         }
         command => operate(&global, command).await,
     }
@@ -106,7 +126,10 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
                 );
             }
         }
-        Command::Serve(_) | Command::Backend(_) | Command::Restore { .. } => {}
+        Command::Serve(_)
+        | Command::Backend(_)
+        | Command::Restore { .. }
+        | Command::Dev(DevCommand::Populate { .. }) => {}
     }
     Ok(())
 }

@@ -225,6 +225,10 @@ impl Services {
             .iter()
             .map(|(name, backend)| (name.clone(), Watcher::expiry_grace(backend.as_ref())))
             .collect();
+        tasks.push(tokio::spawn(crate::store::upkeep::seal_forever(
+            self.db.clone(),
+            self.clock.clone(),
+        )));
         tasks.push(tokio::spawn(watch::run_sweeper(
             self.db.clone(),
             self.ledger.clone(),

@@ -127,6 +127,11 @@ pub async fn populate(settings: &Settings, population: Population) -> Result<(),
         })
         .await
         .map_err(|e| failed(&e))?;
+        // Finished invoices go into chunks as they would in a running server: a few thousand
+        // at a time, which also lets sled reuse the space they leave.
+        db.commit(move |s| s.seal(now, usize::MAX))
+            .await
+            .map_err(|e| failed(&e))?;
         if written % 100_000 < BATCH {
             eprintln!(
                 "{written} invoices in {:.1} s",
@@ -137,6 +142,9 @@ pub async fn populate(settings: &Settings, population: Population) -> Result<(),
     for signer in signers {
         let _ = signer.join();
     }
+    db.commit(move |s| s.seal(now, usize::MAX))
+        .await
+        .map_err(|e| failed(&e))?;
     drop(db);
     eprintln!(
         "done: {} users and {written} invoices in {:.1} s",

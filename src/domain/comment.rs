@@ -19,6 +19,11 @@ pub enum CommentError {
 }
 
 impl Comment {
+    /// A comment as it was stored: it was checked against the allowance in force when it came.
+    pub(crate) fn stored(text: String) -> Self {
+        Self(text)
+    }
+
     /// Parses the `comment` query value against `allowed` characters (Unicode scalar values,
     /// as LUD-12 counts them). An empty comment is no comment: Zeus always sends `comment=`.
     /// A non-empty comment to an address that allows none is refused, so that a payer is never

@@ -9,7 +9,7 @@ use crate::domain::{
     Username,
 };
 
-fn user(name: &str) -> User {
+pub(crate) fn user(name: &str) -> User {
     let ctx = UserContext {
         domain: "example.com",
         now: 100,
@@ -23,7 +23,7 @@ fn user(name: &str) -> User {
     .unwrap()
 }
 
-fn invoice(user: &str, n: u8) -> InvoiceRecord {
+pub(crate) fn invoice(user: &str, n: u8) -> InvoiceRecord {
     InvoiceRecord {
         payment_hash: Hash32::sha256(&[n]),
         user: Username::parse(user).unwrap(),
@@ -53,7 +53,7 @@ fn paid(n: u8) -> InvoiceStatus {
     })
 }
 
-fn outbox_item(n: u8, due: u64) -> OutboxItem {
+pub(crate) fn outbox_item(n: u8, due: u64) -> OutboxItem {
     OutboxItem {
         id: EventId([n; 16]),
         kind: EventKind::InvoicePaid,
@@ -362,4 +362,135 @@ async fn concurrent_commits_share_flushes_and_all_land() {
     assert_eq!(all.len(), 100);
     let dup = db.commit(|s| s.insert_invoice(&invoice("alice", 1))).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
+}
+
+/// An invoice made at `n`, finished as `n` says: most expire, one in five is paid, one in
+/// thirteen stays pending (an app invoice with a long expiry).
+pub(crate) fn aged(n: u16) -> InvoiceRecord {
+    let users = ["alice", "bob", "carol", "dave"];
+    let mut record = invoice(users[usize::from(n) % 4], 0);
+    record.payment_hash = Hash32::sha256(&n.to_be_bytes());
+    record.amount_msat = Msat::from_msat(1000 + u64::from(n));
+    record.created_at = 10_000 + u64::from(n);
+    record.expires_at = record.created_at + 600;
+    record.status = if n.is_multiple_of(13) {
+        record.expires_at += 86_400;
+        InvoiceStatus::Pending
+    } else if n.is_multiple_of(5) {
+        paid(n as u8)
+    } else {
+        InvoiceStatus::Expired
+    };
+    record
+}
+
+fn amounts(records: &[InvoiceRecord]) -> Vec<u64> {
+    records.iter().map(|r| r.amount_msat.msat()).collect()
+}
+
+/// What a store shows: every listing, page and lookup there is.
+pub(crate) fn everything(store: &dyn Store, count: u16) -> Vec<Vec<u64>> {
+    let mut views = vec![amounts(
+        &store.invoices(None, None, &mut |_| true, 10_000).unwrap(),
+    )];
+    for name in ["alice", "bob", "carol", "dave", "erin"] {
+        let name = Username::parse(name).unwrap();
+        views.push(amounts(
+            &store
+                .invoices(Some(&name), None, &mut |_| true, 10_000)
+                .unwrap(),
+        ));
+        views.push(amounts(
+            &store
+                .invoices(
+                    Some(&name),
+                    Some(&aged(count / 2).payment_hash),
+                    &mut |_| true,
+                    7,
+                )
+                .unwrap(),
+        ));
+    }
+    views.push(amounts(
+        &store
+            .invoices(None, None, &mut |r| r.paid().is_some(), 10_000)
+            .unwrap(),
+    ));
+    views.push(amounts(&store.expiring(u64::MAX, 10_000).unwrap()));
+    for n in 0..count {
+        let found = store.invoice(&aged(n).payment_hash).unwrap();
+        views.push(
+            found
+                .map(|r| vec![r.amount_msat.msat()])
+                .unwrap_or_default(),
+        );
+    }
+    views
+}
+
+/// Sealing moves invoices and changes nothing anyone can see: every listing, page, lookup and
+/// status change reads the same before and after, whatever moved where.
+fn sealing_story(store: &dyn Store) {
+    let count = 600;
+    for n in 0..count / 2 {
+        store.insert_invoice(&aged(n)).unwrap();
+    }
+    let before = everything(store, count / 2);
+    let long_after = 1_000_000;
+    store.seal(long_after, 100).unwrap();
+    store.seal(long_after, usize::MAX).unwrap();
+    assert_eq!(everything(store, count / 2), before);
+
+    // More arrive (some above the sealed ones, in the same order), and are sealed in turn.
+    for n in count / 2..count {
+        store.insert_invoice(&aged(n)).unwrap();
+    }
+    assert!(matches!(
+        store.insert_invoice(&aged(1)),
+        Err(StoreError::Conflict(_))
+    ));
+    let before = everything(store, count);
+    store.seal(long_after, usize::MAX).unwrap();
+    assert_eq!(everything(store, count), before);
+
+    // A sealed invoice can still be paid late, and a long-pending one finishes and seals
+    // into the chunk that covers its place.
+    let mut late = aged(1);
+    late.status = paid(1);
+    let mut straggler = aged(13);
+    straggler.status = InvoiceStatus::Expired;
+    store
+        .commit_transitions(&Transitions {
+            invoices: vec![late.clone(), straggler.clone()],
+            ..Transitions::default()
+        })
+        .unwrap();
+    let mut again = late.clone();
+    again.status = InvoiceStatus::Expired;
+    assert!(matches!(
+        store.commit_transitions(&Transitions {
+            invoices: vec![again],
+            ..Transitions::default()
+        }),
+        Err(StoreError::Transition { .. })
+    ));
+    let before = everything(store, count);
+    store.seal(long_after + 86_400 * 2, usize::MAX).unwrap();
+    assert_eq!(everything(store, count), before);
+    assert_eq!(store.invoice(&late.payment_hash).unwrap(), Some(late));
+    assert_eq!(
+        store.invoice(&straggler.payment_hash).unwrap(),
+        Some(straggler)
+    );
+}
+
+#[test]
+fn memory_store_keeps_the_sealing_contract() {
+    sealing_story(&MemoryStore::new());
+}
+
+#[test]
+fn sled_store_keeps_the_sealing_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    sealing_story(&SledStore::open(dir.path()).unwrap());
 }

@@ -3,10 +3,12 @@
 //! (production) and by memory (unit tests); `Db` adds the async face the server uses: point
 //! reads inline, scans off the async workers, and every write through one group-commit writer.
 
+pub(crate) mod codec;
 mod db;
 mod memory;
 mod replace;
 mod sled_store;
+pub mod upkeep;
 mod writer;
 
 use crate::domain::{
@@ -101,6 +103,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every metadata string (for backups).
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError>;
 
+    /// Moves up to `budget` finished invoices, past their expiry, into their long-term form
+    /// (sled: chunks of invoices). Returns how many moved; stores with one form move none.
+    fn seal(&self, _now: u64, _budget: usize) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -140,14 +148,6 @@ pub fn next_status(
             to: to.name(),
         }),
     }
-}
-
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,647 @@
+//! Invoices in sled, in two tiers.
+//!
+//! - Young invoices (pending, or finished less than `SEAL_DELAY` past their expiry) are records
+//!   of their own under `r` + sequence number, found by hash through the in-memory `HotIndex`.
+//! - Older ones are sealed, in arrival order, into chunks under `c` + first sequence number,
+//!   each with a summary under `s` + the same number; the in-memory `ColdIndex`, built from
+//!   the summaries, finds them by hash.
+//!
+//! An invoice is written once when it is made, once if its status changes, and once when it
+//! is sealed; sled's costs per entry (in memory, on disk and at start) are paid per chunk of a
+//! few dozen invoices. Sequence numbers come from sled's id generator, so listing newest first
+//! walks both tiers backwards, merged.
+
+use std::sync::RwLock;
+
+use sled::{IVec, Tree};
+
+use super::cold::ColdIndex;
+use super::hot::HotIndex;
+use crate::domain::{Hash32, InvoiceRecord, Username};
+use crate::store::codec::chunk::{self, hash_prefix, Records, Summary, UserBits, UserFilter};
+use crate::store::codec::invoice;
+use crate::store::{next_status, InvoiceFilter, StoreError};
+
+const HOT: u8 = b'r';
+const CHUNK: u8 = b'c';
+const SUMMARY: u8 = b's';
+
+/// How long after its expiry a finished invoice stays hot: by then the invoices made around
+/// the same time are finished too (the sweeper's grace is shorter), so they seal together.
+pub const SEAL_DELAY: u64 = 300;
+
+fn key(space: u8, seq: u64) -> [u8; 9] {
+    let mut key = [space; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn seq_of(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("invoices: {what}"))
+}
+
+/// The payment hash of an encoded invoice, without decoding the rest.
+fn hash_of(bytes: &[u8]) -> Result<Hash32, StoreError> {
+    match bytes.split_first() {
+        Some((&invoice::V1, rest)) => rest
+            .get(..32)
+            .and_then(|h| h.try_into().ok())
+            .map(Hash32)
+            .ok_or_else(|| corrupt("short record")),
+        _ => invoice::decode(bytes).map(|r| r.payment_hash),
+    }
+}
+
+/// Where an invoice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Hot(u64),
+    /// In the chunk starting at `first`.
+    Sealed {
+        first: u64,
+        seq: u64,
+    },
+}
+
+impl Place {
+    fn seq(self) -> u64 {
+        match self {
+            Self::Hot(seq) | Self::Sealed { seq, .. } => seq,
+        }
+    }
+}
+
+pub struct InvoiceTable {
+    tree: Tree,
+    db: sled::Db,
+    hot: RwLock<HotIndex>,
+    cold: RwLock<ColdIndex>,
+    /// Finished hot invoices, (expires_at, seq), waiting for the sealer.
+    finished: RwLock<Vec<(u64, u64)>>,
+}
+
+impl InvoiceTable {
+    /// Opens the table, indexing the hot records and loading the chunk summaries.
+    pub fn open(db: sled::Db, tree: Tree) -> Result<Self, StoreError> {
+        let mut hot = HotIndex::default();
+        let mut finished = Vec::new();
+        for entry in tree.scan_prefix([HOT]) {
+            let (key, value) = entry.map_err(io)?;
+            let seq = seq_of(&key).ok_or_else(|| corrupt("hot key"))?;
+            if finish_interrupted_seal(&tree, seq)? {
+                continue;
+            }
+            let record = invoice::decode(&value)?;
+            let pending = record.is_pending().then_some(record.expires_at);
+            hot.insert(&record.payment_hash, seq, pending);
+            if pending.is_none() {
+                finished.push((record.expires_at, seq));
+            }
+        }
+        finished.sort_unstable();
+        let summaries = tree
+            .scan_prefix([SUMMARY])
+            .map(|entry| {
+                let (key, value) = entry.map_err(io)?;
+                let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
+                Ok((first, Summary::decode(&value)?.hashes))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self {
+            cold: RwLock::new(ColdIndex::build(summaries)),
+            hot: RwLock::new(hot),
+            finished: RwLock::new(finished),
+            tree,
+            db,
+        })
+    }
+
+    #[cfg(test)]
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    fn hot(&self) -> std::sync::RwLockReadGuard<'_, HotIndex> {
+        self.hot.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hot_mut(&self) -> std::sync::RwLockWriteGuard<'_, HotIndex> {
+        self.hot.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cold(&self) -> std::sync::RwLockReadGuard<'_, ColdIndex> {
+        self.cold.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cold_mut(&self) -> std::sync::RwLockWriteGuard<'_, ColdIndex> {
+        self.cold.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finished_mut(&self) -> std::sync::RwLockWriteGuard<'_, Vec<(u64, u64)>> {
+        self.finished.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The chunk that covers `seq`, if any: (first, its summary).
+    fn chunk_covering(&self, seq: u64) -> Result<Option<(u64, Summary)>, StoreError> {
+        let Some(entry) = self
+            .tree
+            .range(key(SUMMARY, 0)..=key(SUMMARY, seq))
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let (key, value) = entry.map_err(io)?;
+        let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
+        let summary = Summary::decode(&value)?;
+        Ok((summary.last >= seq).then_some((first, summary)))
+    }
+
+    fn chunk(&self, first: u64) -> Result<Option<Records>, StoreError> {
+        self.tree
+            .get(key(CHUNK, first))
+            .map_err(io)?
+            .map(|bytes| chunk::decode(first, &bytes))
+            .transpose()
+    }
+
+    /// The encoded invoice at `seq`, wherever it is.
+    fn bytes_at(&self, seq: u64) -> Result<Option<(Place, Vec<u8>)>, StoreError> {
+        if let Some(bytes) = self.tree.get(key(HOT, seq)).map_err(io)? {
+            return Ok(Some((Place::Hot(seq), bytes.to_vec())));
+        }
+        let Some((first, _)) = self.chunk_covering(seq)? else {
+            return Ok(None);
+        };
+        Ok(self.chunk(first)?.and_then(|records| {
+            records
+                .into_iter()
+                .find(|(s, _)| *s == seq)
+                .map(|(_, bytes)| (Place::Sealed { first, seq }, bytes))
+        }))
+    }
+
+    /// Where the invoice with `hash` is, and its bytes.
+    fn find(&self, hash: &Hash32) -> Result<Option<(Place, Vec<u8>)>, StoreError> {
+        let hot = self.hot().seq_of(hash);
+        if let Some(seq) = hot {
+            // (It may have been sealed since the index was read: `bytes_at` looks in both.)
+            if let Some((place, bytes)) = self.bytes_at(seq)? {
+                if hash_of(&bytes)? == *hash {
+                    return Ok(Some((place, bytes)));
+                }
+            }
+        }
+        let candidates = self.cold().candidates(hash);
+        for first in candidates {
+            for (seq, bytes) in self.chunk(first)?.unwrap_or_default() {
+                if hash_of(&bytes)? == *hash {
+                    return Ok(Some((Place::Sealed { first, seq }, bytes)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn get(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError> {
+        self.find(hash)?
+            .map(|(_, bytes)| invoice::decode(&bytes))
+            .transpose()
+    }
+
+    /// Adds a new invoice as a hot record; an existing payment hash is a conflict. Only the
+    /// store's writer calls this, so the check and the insert cannot interleave with another.
+    pub fn insert(&self, record: &InvoiceRecord) -> Result<(), StoreError> {
+        if self.find(&record.payment_hash)?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "invoice {}",
+                record.payment_hash
+            )));
+        }
+        let bytes = invoice::encode(record)?;
+        let seq = self.db.generate_id().map_err(io)?;
+        self.tree.insert(key(HOT, seq), bytes).map_err(io)?;
+        let pending = record.is_pending().then_some(record.expires_at);
+        self.hot_mut().insert(&record.payment_hash, seq, pending);
+        if pending.is_none() {
+            self.mark_finished(record.expires_at, seq);
+        }
+        Ok(())
+    }
+
+    fn mark_finished(&self, expires_at: u64, seq: u64) {
+        let mut finished = self.finished_mut();
+        let at = finished.partition_point(|e| *e < (expires_at, seq));
+        finished.insert(at, (expires_at, seq));
+    }
+
+    /// Checks that every status change in `records` may happen, in order (an invoice may
+    /// appear twice), and finds each invoice. Nothing is written.
+    pub fn check_step(&self, records: &[InvoiceRecord]) -> Result<Vec<Place>, StoreError> {
+        let mut within: std::collections::HashMap<Hash32, InvoiceRecord> = Default::default();
+        records
+            .iter()
+            .map(|record| {
+                let (place, bytes) = self.find(&record.payment_hash)?.ok_or_else(|| {
+                    StoreError::NotFound(format!("invoice {}", record.payment_hash))
+                })?;
+                let stored = match within.remove(&record.payment_hash) {
+                    Some(earlier) => earlier,
+                    None => invoice::decode(&bytes)?,
+                };
+                check_transition(&stored, record)?;
+                within.insert(record.payment_hash, record.clone());
+                Ok(place)
+            })
+            .collect()
+    }
+
+    /// Writes `record` over the invoice at `place` (found by `check_step`), unless it is
+    /// already there: applying a journaled step twice changes nothing.
+    pub fn apply(&self, record: &InvoiceRecord, place: Place) -> Result<(), StoreError> {
+        let bytes = invoice::encode(record)?;
+        match place {
+            Place::Hot(seq) => {
+                let Some(stored) = self.tree.get(key(HOT, seq)).map_err(io)? else {
+                    return Err(StoreError::NotFound(format!(
+                        "invoice {}",
+                        record.payment_hash
+                    )));
+                };
+                if stored == bytes {
+                    return Ok(());
+                }
+                let before = invoice::decode(&stored)?;
+                self.tree.insert(key(HOT, seq), bytes).map_err(io)?;
+                if before.is_pending() && !record.is_pending() {
+                    self.hot_mut().finished(before.expires_at, seq);
+                    self.mark_finished(record.expires_at, seq);
+                }
+            }
+            Place::Sealed { first, seq } => {
+                let mut records = self.chunk(first)?.unwrap_or_default();
+                let Some(slot) = records.iter_mut().find(|(s, _)| *s == seq) else {
+                    return Err(StoreError::NotFound(format!(
+                        "invoice {}",
+                        record.payment_hash
+                    )));
+                };
+                if slot.1 == bytes {
+                    return Ok(());
+                }
+                slot.1 = bytes;
+                self.tree
+                    .insert(key(CHUNK, first), chunk::encode(&records)?)
+                    .map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pending invoices expiring at or before `until`, soonest first.
+    pub fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let due = self.hot().due(until, limit);
+        let mut out = Vec::with_capacity(due.len());
+        for seq in due {
+            if let Some((_, bytes)) = self.bytes_at(seq)? {
+                let record = invoice::decode(&bytes)?;
+                if record.is_pending() {
+                    out.push(record);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Newest first (of one user, or all), older than `before`, those `keep` accepts.
+    pub fn list(
+        &self,
+        user: Option<&Username>,
+        before: Option<&Hash32>,
+        keep: InvoiceFilter<'_>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let below = match before {
+            Some(hash) => self
+                .find(hash)?
+                .ok_or_else(|| StoreError::NotFound(format!("invoice {hash}")))?
+                .0
+                .seq(),
+            None => u64::MAX,
+        };
+        let wanted = user.map(|u| (u.as_str(), UserBits::of(u.as_str())));
+        let mut hot = HotNewestFirst {
+            iter: self.tree.range(key(HOT, 0)..key(HOT, below)).rev(),
+            head: None,
+        };
+        let mut sealed = SealedNewestFirst::new(self, below, wanted.map(|(_, bits)| bits));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let bytes = match (hot.peek_seq()?, sealed.peek_seq()?) {
+                (None, None) => break,
+                (Some(h), Some(s)) if s > h => sealed.take(),
+                (Some(_), _) => hot.take(),
+                (None, Some(_)) => sealed.take(),
+            };
+            if let Some((name, _)) = wanted {
+                if !invoice::is_for(&bytes, name)? {
+                    continue;
+                }
+            }
+            let record = invoice::decode(&bytes)?;
+            if keep(&record) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves up to `budget` finished invoices whose expiry is more than `SEAL_DELAY` past
+    /// into chunks. Returns how many moved.
+    pub fn seal(&self, now: u64, budget: usize) -> Result<usize, StoreError> {
+        let due: Vec<u64> = {
+            let finished = self.finished.read().unwrap_or_else(|p| p.into_inner());
+            let mut due: Vec<u64> = finished
+                .iter()
+                .take_while(|(expires_at, _)| expires_at.saturating_add(SEAL_DELAY) <= now)
+                .take(budget)
+                .map(|(_, seq)| *seq)
+                .collect();
+            due.sort_unstable();
+            due
+        };
+        let outcome = self.seal_in_order(&due);
+        let mut finished = self.finished_mut();
+        let gone: std::collections::HashSet<u64> = due
+            .iter()
+            .copied()
+            .filter(|seq| self.tree.get(key(HOT, *seq)).ok().flatten().is_none())
+            .collect();
+        finished.retain(|(_, seq)| !gone.contains(seq));
+        if finished.capacity() > 1024 && finished.len() * 4 < finished.capacity() {
+            finished.shrink_to_fit();
+        }
+        outcome
+    }
+
+    /// Seals the hot invoices at `due` (in increasing order).
+    fn seal_in_order(&self, due: &[u64]) -> Result<usize, StoreError> {
+        let mut sealed = 0;
+        let mut forming: Records = Vec::new();
+        let mut forming_bytes = 0;
+        // The first sequence number of the chunk after the one being formed: it must not
+        // reach into it.
+        let mut next_chunk: Option<u64> = None;
+        for &seq in due {
+            let Some(bytes) = self.tree.get(key(HOT, seq)).map_err(io)? else {
+                continue;
+            };
+            if let Some((first, summary)) = self.chunk_covering(seq)? {
+                sealed += self.write_chunk(std::mem::take(&mut forming))?;
+                forming_bytes = 0;
+                self.merge_into(first, summary, seq, bytes.to_vec())?;
+                sealed += 1;
+                continue;
+            }
+            let full = forming.len() >= chunk::MAX_RECORDS
+                || forming_bytes + bytes.len() > chunk::MAX_BYTES && !forming.is_empty();
+            let crosses = next_chunk.is_some_and(|next| seq > next);
+            if full || crosses {
+                sealed += self.write_chunk(std::mem::take(&mut forming))?;
+                forming_bytes = 0;
+            }
+            if forming.is_empty() {
+                next_chunk = self.first_chunk_after(seq)?;
+            }
+            forming_bytes += bytes.len();
+            forming.push((seq, bytes.to_vec()));
+        }
+        sealed += self.write_chunk(forming)?;
+        Ok(sealed)
+    }
+
+    fn first_chunk_after(&self, seq: u64) -> Result<Option<u64>, StoreError> {
+        match self
+            .tree
+            .range(key(SUMMARY, seq)..key(SUMMARY, u64::MAX))
+            .next()
+        {
+            Some(entry) => Ok(seq_of(&entry.map_err(io)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `records` (hot, in order) as a new chunk, then its summary, then removes their
+    /// hot records, each a single-key write (see `recover_seal` for a crash in between), and
+    /// indexes it.
+    fn write_chunk(&self, records: Records) -> Result<usize, StoreError> {
+        let Some(&(first, _)) = records.first() else {
+            return Ok(0);
+        };
+        let summary = summarize(&records)?;
+        self.tree
+            .insert(key(CHUNK, first), chunk::encode(&records)?)
+            .map_err(io)?;
+        self.tree
+            .insert(key(SUMMARY, first), summary.encode()?)
+            .map_err(io)?;
+        for (seq, _) in &records {
+            self.tree.remove(key(HOT, *seq)).map_err(io)?;
+        }
+        self.sealed(first, &records)?;
+        Ok(records.len())
+    }
+
+    /// Puts a straggler (an invoice that stayed pending long after its neighbours) into the
+    /// chunk that covers its place.
+    fn merge_into(
+        &self,
+        first: u64,
+        mut summary: Summary,
+        seq: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let mut records = self.chunk(first)?.unwrap_or_default();
+        let at = records.partition_point(|(s, _)| *s < seq);
+        records.insert(at, (seq, bytes.clone()));
+        let record = invoice::decode(&bytes)?;
+        summary.hashes.push(hash_prefix(&record.payment_hash.0));
+        summary.users.add(UserBits::of(record.user.as_str()));
+        self.tree
+            .insert(key(CHUNK, first), chunk::encode(&records)?)
+            .map_err(io)?;
+        self.tree
+            .insert(key(SUMMARY, first), summary.encode()?)
+            .map_err(io)?;
+        self.tree.remove(key(HOT, seq)).map_err(io)?;
+        self.sealed(first, &[(seq, bytes)])
+    }
+
+    /// The index side of sealing `records` into the chunk at `first`.
+    fn sealed(&self, first: u64, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let hashes = records
+            .iter()
+            .map(|(seq, bytes)| Ok((*seq, hash_of(bytes)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.cold_mut()
+            .add(first, hashes.iter().map(|(_, hash)| hash_prefix(&hash.0)));
+        let mut hot = self.hot_mut();
+        for (seq, hash) in &hashes {
+            hot.remove(hash, *seq);
+        }
+        hot.shrink();
+        Ok(())
+    }
+
+    /// Counts, for reports: (hot invoices, of which pending, index memory in bytes).
+    pub fn stats(&self) -> (usize, usize, usize) {
+        let hot = self.hot();
+        let finished = self
+            .finished
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .capacity()
+            * 16;
+        (
+            hot.len(),
+            hot.pending(),
+            hot.bytes() + self.cold().bytes() + finished,
+        )
+    }
+}
+
+fn check_transition(stored: &InvoiceRecord, next: &InvoiceRecord) -> Result<(), StoreError> {
+    match next_status(stored.status, next.status)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Transition {
+            from: stored.status.name(),
+            to: next.status.name(),
+        }),
+    }
+}
+
+/// Sealing writes a chunk, then its summary, then removes the hot records, one key at a time.
+/// If the hot record at `seq` is already in a chunk, a crash came in between: the summary is
+/// written again from the chunk and the hot record removed. Returns whether it was.
+fn finish_interrupted_seal(tree: &Tree, seq: u64) -> Result<bool, StoreError> {
+    let Some(entry) = tree.range(key(CHUNK, 0)..=key(CHUNK, seq)).next_back() else {
+        return Ok(false);
+    };
+    let (chunk_key, bytes) = entry.map_err(io)?;
+    let first = seq_of(&chunk_key).ok_or_else(|| corrupt("chunk key"))?;
+    let summary = tree.get(key(SUMMARY, first)).map_err(io)?;
+    if let Some(summary) = &summary {
+        if Summary::decode(summary)?.last < seq {
+            // The usual case, at no cost: the chunk ends before this invoice.
+            return Ok(false);
+        }
+    }
+    let records = chunk::decode(first, &bytes)?;
+    if !records.iter().any(|(s, _)| *s == seq) {
+        return Ok(false);
+    }
+    tree.insert(key(SUMMARY, first), summarize(&records)?.encode()?)
+        .map_err(io)?;
+    tree.remove(key(HOT, seq)).map_err(io)?;
+    tracing::info!(
+        seq,
+        chunk = first,
+        "finished sealing an invoice that a stop interrupted"
+    );
+    Ok(true)
+}
+
+fn summarize(records: &[(u64, Vec<u8>)]) -> Result<Summary, StoreError> {
+    let mut users = UserFilter::default();
+    let mut hashes = Vec::with_capacity(records.len());
+    for (_, bytes) in records {
+        hashes.push(hash_prefix(&hash_of(bytes)?.0));
+        users.add(UserBits::of(&invoice::user(bytes)?));
+    }
+    Ok(Summary {
+        last: records.last().map_or(0, |(seq, _)| *seq),
+        hashes,
+        users,
+    })
+}
+
+/// Hot invoices below a sequence number, newest first.
+struct HotNewestFirst {
+    iter: std::iter::Rev<sled::Iter>,
+    head: Option<(u64, IVec)>,
+}
+
+impl HotNewestFirst {
+    fn peek_seq(&mut self) -> Result<Option<u64>, StoreError> {
+        if self.head.is_none() {
+            if let Some(entry) = self.iter.next() {
+                let (key, value) = entry.map_err(io)?;
+                self.head = Some((seq_of(&key).ok_or_else(|| corrupt("hot key"))?, value));
+            }
+        }
+        Ok(self.head.as_ref().map(|(seq, _)| *seq))
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        self.head
+            .take()
+            .map(|(_, bytes)| bytes.to_vec())
+            .unwrap_or_default()
+    }
+}
+
+/// Sealed invoices below a sequence number, newest first, chunk by chunk; with a user's bits,
+/// only from chunks whose summary may hold them.
+struct SealedNewestFirst<'a> {
+    table: &'a InvoiceTable,
+    summaries: std::iter::Rev<sled::Iter>,
+    user: Option<UserBits>,
+    below: u64,
+    /// The current chunk's invoices, oldest first (taken from the back).
+    current: Records,
+}
+
+impl<'a> SealedNewestFirst<'a> {
+    fn new(table: &'a InvoiceTable, below: u64, user: Option<UserBits>) -> Self {
+        Self {
+            summaries: table.tree.range(key(SUMMARY, 0)..key(SUMMARY, below)).rev(),
+            table,
+            user,
+            below,
+            current: Vec::new(),
+        }
+    }
+
+    fn peek_seq(&mut self) -> Result<Option<u64>, StoreError> {
+        while self.current.is_empty() {
+            let Some(entry) = self.summaries.next() else {
+                return Ok(None);
+            };
+            let (key, value) = entry.map_err(io)?;
+            let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
+            if let Some(user) = self.user {
+                if !Summary::decode(&value)?.users.may_hold(user) {
+                    continue;
+                }
+            }
+            let mut records = self.table.chunk(first)?.unwrap_or_default();
+            records.retain(|(seq, _)| *seq < self.below);
+            self.current = records;
+        }
+        Ok(self.current.last().map(|(seq, _)| *seq))
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        self.current
+            .pop()
+            .map(|(_, bytes)| bytes)
+            .unwrap_or_default()
+    }
+}

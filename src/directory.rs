@@ -1,12 +1,15 @@
-//! The users the LNURL routes serve, in memory. Loaded from the store at start and replaced
-//! whenever the admin API changes a user; the store remains the source of truth.
+//! The users the LNURL routes serve: read from the store when first asked for, kept in a
+//! bounded cache, and replaced whenever the operator changes a user; the store remains the
+//! source of truth.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::config::{Domains, PublicUrl};
 use crate::domain::{BackendName, User, Username};
 use crate::lnurl::PayProfile;
+use crate::store::Db;
 
 /// Whether zaps are advertised for a user: the server's Nostr public key, and which backends
 /// can commit to a zap request's hash (`None` is the default backend).
@@ -26,27 +29,68 @@ pub enum Unpayable {
     Disabled,
 }
 
+/// Profiles kept in memory: the addresses being paid right now. A store of 100,000 users
+/// costs nothing at start and a few hundred kilobytes while serving.
+const CACHED_PROFILES: usize = 1024;
+
 pub struct Directory {
     domains: Domains,
-    profiles: RwLock<HashMap<Username, Arc<PayProfile>>>,
+    db: Db,
+    cache: RwLock<ProfileCache>,
     zaps: Option<ZapAdvert>,
 }
 
-impl Directory {
-    pub fn new(domains: Domains, users: Vec<User>) -> Self {
-        Self::with_zaps(domains, users, None)
+#[derive(Default)]
+struct ProfileCache {
+    profiles: HashMap<Username, (Arc<PayProfile>, AtomicU64)>,
+    /// Counts uses, for evicting the least recently used.
+    clock: AtomicU64,
+    /// Bumped by every change: a profile read from the store before a change is not cached.
+    generation: u64,
+}
+
+impl ProfileCache {
+    fn get(&self, name: &Username) -> Option<Arc<PayProfile>> {
+        let (profile, used) = self.profiles.get(name)?;
+        used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        Some(profile.clone())
     }
 
-    pub fn with_zaps(domains: Domains, users: Vec<User>, zaps: Option<ZapAdvert>) -> Self {
-        let directory = Self {
-            domains,
-            profiles: RwLock::new(HashMap::new()),
-            zaps,
-        };
-        for user in users {
-            directory.upsert(user);
+    fn insert(&mut self, profile: Arc<PayProfile>) {
+        if self.profiles.len() >= CACHED_PROFILES && !self.profiles.contains_key(&profile.user.name)
+        {
+            self.evict();
         }
-        directory
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        self.profiles
+            .insert(profile.user.name.clone(), (profile, AtomicU64::new(now)));
+    }
+
+    /// Drops the least recently used eighth, so evicting is rare and cheap.
+    fn evict(&mut self) {
+        let mut uses: Vec<u64> = self
+            .profiles
+            .values()
+            .map(|(_, used)| used.load(Ordering::Relaxed))
+            .collect();
+        let cut = uses.len() / 8;
+        let (_, &mut threshold, _) = uses.select_nth_unstable(cut);
+        self.profiles
+            .retain(|_, (_, used)| used.load(Ordering::Relaxed) > threshold);
+    }
+}
+
+impl Directory {
+    pub fn new(domains: Domains, db: Db, zaps: Option<ZapAdvert>) -> Self {
+        Self {
+            domains,
+            db,
+            cache: RwLock::new(ProfileCache::default()),
+            zaps,
+        }
     }
 
     /// The primary domain's public URL.
@@ -87,21 +131,41 @@ impl Directory {
         Ok(profile)
     }
 
+    /// `name`'s profile: from memory, or read from the store (a point read sled answers from
+    /// its cache or one page) and kept. Unknown names are not kept: asking for random names
+    /// costs a read each and fills nothing.
     pub fn get(&self, name: &Username) -> Option<Arc<PayProfile>> {
-        self.profiles
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        let generation = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(profile) = cache.get(name) {
+                return Some(profile);
+            }
+            cache.generation
+        };
+        let user = match self.db.store().user(name) {
+            Ok(user) => user?,
+            Err(e) => {
+                tracing::error!(user = %name, error = %e, "could not read a user from the store");
+                return None;
+            }
+        };
+        let profile = self.build(user);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.generation == generation {
+            cache.insert(profile.clone());
+        }
+        Some(profile)
     }
 
-    pub fn profiles(&self) -> Vec<Arc<PayProfile>> {
-        self.profiles
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+    /// Up to `limit` users, by name, for the landing page.
+    pub async fn first_users(&self, limit: usize) -> Vec<User> {
+        match self.db.read(move |s| s.first_users(limit)).await {
+            Ok(users) => users,
+            Err(e) => {
+                tracing::error!(error = %e, "could not list users");
+                Vec::new()
+            }
+        }
     }
 
     /// The Nostr public key to advertise for `user`, if zaps can work for them.
@@ -115,31 +179,115 @@ impl Directory {
         })
     }
 
-    /// Advertises a new Nostr key: every profile is rebuilt.
+    /// Advertises a new Nostr key: every profile is built again when next asked for.
     pub fn set_nostr_key(&self, public_key: String) {
         if let Some(zaps) = &self.zaps {
             *zaps.public_key.write().unwrap_or_else(|p| p.into_inner()) = public_key;
         }
-        for profile in self.profiles() {
-            self.upsert(profile.user.clone());
-        }
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.profiles.clear();
+        cache.generation += 1;
     }
 
-    pub fn upsert(&self, user: User) -> Arc<PayProfile> {
+    fn build(&self, user: User) -> Arc<PayProfile> {
         let nostr = self.nostr_key_for(&user);
         let public_url = self.public_url_for(&user).clone();
-        let profile = Arc::new(PayProfile::build(user, &public_url, nostr.as_deref()));
-        self.profiles
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(profile.user.name.clone(), profile.clone());
+        Arc::new(PayProfile::build(user, &public_url, nostr.as_deref()))
+    }
+
+    /// A user the store now holds (added or changed).
+    pub fn upsert(&self, user: User) -> Arc<PayProfile> {
+        let profile = self.build(user);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.generation += 1;
+        cache.insert(profile.clone());
         profile
     }
 
+    /// A user the store no longer holds.
     pub fn remove(&self, name: &Username) {
-        self.profiles
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.generation += 1;
+        cache.profiles.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, Store};
+
+    fn directory() -> (Directory, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        let domains =
+            Domains::new(PublicUrl::parse("https://example.com").unwrap(), vec![]).unwrap();
+        let zaps = ZapAdvert {
+            public_key: RwLock::new("aa".repeat(32)),
+            capable: Box::new(|_| true),
+        };
+        (
+            Directory::new(domains, Db::new(store.clone()), Some(zaps)),
+            store,
+        )
+    }
+
+    fn user(name: &str) -> User {
+        crate::store::contract::user(name)
+    }
+
+    #[tokio::test]
+    async fn users_in_the_store_are_found_without_loading_them_at_start() {
+        let (directory, store) = directory();
+        assert!(directory.get(&Username::parse("alice").unwrap()).is_none());
+        store.put_user(&user("alice")).unwrap();
+        let alice = directory.get(&Username::parse("alice").unwrap()).unwrap();
+        assert_eq!(alice.user.name.as_str(), "alice");
+        assert_eq!(
+            directory.payable(None, "Alice+tips").unwrap().user.name,
+            alice.user.name
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_bounded_however_many_users_are_paid() {
+        let (directory, store) = directory();
+        for n in 0..3 * CACHED_PROFILES {
+            store.put_user(&user(&format!("user{n}"))).unwrap();
+        }
+        for n in 0..3 * CACHED_PROFILES {
+            assert!(directory
+                .get(&Username::parse(&format!("user{n}")).unwrap())
+                .is_some());
+        }
+        let cached = directory.cache.read().unwrap().profiles.len();
+        assert!(cached <= CACHED_PROFILES, "{cached} profiles cached");
+        // Random unknown names cost a read each and are not kept.
+        for n in 0..100 {
+            assert!(directory
+                .get(&Username::parse(&format!("nobody{n}")).unwrap())
+                .is_none());
+        }
+        assert!(directory.cache.read().unwrap().profiles.len() <= cached);
+    }
+
+    #[tokio::test]
+    async fn changes_by_the_operator_are_served_at_once() {
+        let (directory, store) = directory();
+        let name = Username::parse("bob").unwrap();
+        store.put_user(&user("bob")).unwrap();
+        assert!(!directory.get(&name).unwrap().user.disabled);
+        let mut disabled = user("bob");
+        disabled.disabled = true;
+        store.put_user(&disabled).unwrap();
+        directory.upsert(disabled);
+        assert!(directory.get(&name).unwrap().user.disabled);
+        let before = directory.get(&name).unwrap().pay_request.clone();
+        directory.set_nostr_key("bb".repeat(32));
+        let after = directory.get(&name).unwrap().pay_request.clone();
+        assert_ne!(before, after, "profiles advertise the new Nostr key");
+        assert!(String::from_utf8_lossy(&after).contains(&"bb".repeat(32)));
+        store.remove_user(&name).unwrap();
+        directory.remove(&name);
+        assert!(directory.get(&name).is_none());
     }
 }

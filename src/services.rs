@@ -10,7 +10,7 @@ use crate::backends::{self, Backends, DevBackend, InvoiceBackend, NodeKeys};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::directory::{Directory, ZapAdvert};
-use crate::domain::{BackendName, Delivery};
+use crate::domain::BackendName;
 use crate::invoices::{Issuer, IssuerParts};
 use crate::keys::ServerKeys;
 use crate::limits::{PendingCounts, RateLimits};
@@ -123,10 +123,9 @@ impl Services {
                 .with_pending_counts(pending.clone()),
         );
         let domains = settings.domains()?;
-        let users = db.read(|s| s.users()).await?;
-        let directory = Arc::new(Directory::with_zaps(
+        let directory = Arc::new(Directory::new(
             domains.clone(),
-            users,
+            db.clone(),
             Some(zap_advert(&backends, &nostr)),
         ));
         let operator = Operator::new(OperatorParts {
@@ -140,6 +139,7 @@ impl Services {
             backends: backends.names().cloned().collect(),
             nostr: nostr.clone(),
             webhook_reach: settings.webhook_allow_private.reach(true),
+            retention: settings.retention,
         });
         let issuer = Issuer::new(IssuerParts {
             backends,
@@ -189,12 +189,8 @@ impl Services {
         }
         let backlog = self
             .db
-            .read(|s| {
-                Ok(
-                    s.outbox_items(&mut |i| i.delivery == Delivery::Pending, usize::MAX)?
-                        .len(),
-                )
-            })
+            // The pending events' own index, not every event ever queued.
+            .read(|s| Ok(s.outbox_due(u64::MAX, usize::MAX)?.len()))
             .await?;
         self.metrics.outbox_backlog.set(backlog as i64);
         let watchers = self
@@ -228,6 +224,11 @@ impl Services {
         tasks.push(tokio::spawn(crate::store::upkeep::seal_forever(
             self.db.clone(),
             self.clock.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::store::upkeep::prune_forever(
+            self.db.clone(),
+            self.clock.clone(),
+            self.settings.retention,
         )));
         tasks.push(tokio::spawn(watch::run_sweeper(
             self.db.clone(),

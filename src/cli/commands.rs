@@ -44,6 +44,13 @@ pub enum Command {
     /// The server's Nostr identity, which signs zap receipts.
     #[command(subcommand)]
     Nostr(NostrCommand),
+    /// Remove now what retention lets go of (RAYO_RETENTION_*), as the server does every ten
+    /// minutes, and print what went.
+    Prune {
+        /// Count what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write the whole store (users, invoices, events, keys, settings) to a JSON file.
     Backup { file: PathBuf },
     /// Load a backup into an empty store (the server must be stopped).
@@ -260,5 +267,19 @@ pub enum DevCommand {
         /// Of the others, one in this many was paid (the rest expired).
         #[arg(long, default_value_t = 4)]
         paid_one_in: usize,
+    },
+    /// Simulate weeks of unpaid callbacks against this store (sealed and pruned by the
+    /// RAYO_RETENTION_* settings as a server would) and print its size each day.
+    Soak {
+        #[arg(long, default_value_t = 42)]
+        days: u64,
+        #[arg(long, default_value_t = 500)]
+        per_hour: usize,
+        /// One in this many is paid; the others expire unpaid.
+        #[arg(long, default_value_t = 50)]
+        paid_one_in: usize,
+        /// Real milliseconds left to sled's background segment cleaner after each simulated day.
+        #[arg(long, default_value_t = 1000)]
+        settle_ms: u64,
     },
 }

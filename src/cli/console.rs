@@ -19,7 +19,7 @@ use crate::operator::{
 };
 use crate::services::{OpenError, Overrides, Services};
 use crate::startup::server_url_path;
-use crate::store::{SledStore, StoreError};
+use crate::store::{Pruned, SledStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -197,6 +197,11 @@ impl Console {
     pub async fn retry_webhook(&self, id: &EventId) -> Result<WebhookView, CliError> {
         either!(self, remote: |c| c.call(Method::POST, &format!("/webhooks/{id}/retry"), None::<&()>).await,
             local: |op| op.retry_webhook(id).await?)
+    }
+
+    pub async fn prune(&self, dry_run: bool) -> Result<Pruned, CliError> {
+        either!(self, remote: |c| c.call(Method::POST, &format!("/prune?dry_run={dry_run}"), None::<&()>).await,
+            local: |op| op.prune(dry_run).await?)
     }
 
     pub async fn create_api_key(&self, user: &Username) -> Result<ApiKeyCreated, CliError> {

@@ -5,6 +5,7 @@ mod commands;
 mod console;
 mod output;
 mod populate;
+mod soak;
 
 use std::sync::Arc;
 
@@ -60,6 +61,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             populate::populate(&console::settings(&global)?, population).await
         }
+        Command::Dev(DevCommand::Soak {
+            days,
+            per_hour,
+            paid_one_in,
+            settle_ms,
+        }) => {
+            if console::server_answers(&global).await {
+                return Err(CliError::Failed(
+                    "a server is running on this data directory: stop it first".into(),
+                ));
+            }
+            let soak = soak::Soak {
+                days: days.max(1),
+                per_hour: per_hour.max(1),
+                paid_one_in: paid_one_in.max(1),
+                settle_ms,
+            };
+            soak::soak(&console::settings(&global)?, soak).await
+        }
         command => operate(&global, command).await,
     }
 }
@@ -111,6 +131,7 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         Command::Nostr(NostrCommand::RotateKey) => {
             output::nostr(&console.rotate_nostr_key().await?, json)
         }
+        Command::Prune { dry_run } => output::pruned(&console.prune(dry_run).await?, dry_run, json),
         Command::Backup { file } => {
             let backup = console.backup().await?;
             let bytes = serde_json::to_vec_pretty(&backup)
@@ -129,7 +150,8 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         Command::Serve(_)
         | Command::Backend(_)
         | Command::Restore { .. }
-        | Command::Dev(DevCommand::Populate { .. }) => {}
+        | Command::Dev(DevCommand::Populate { .. })
+        | Command::Dev(DevCommand::Soak { .. }) => {}
     }
     Ok(())
 }

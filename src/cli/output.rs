@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::invoices::OperatorInvoiceView as InvoiceView;
 use crate::operator::{ApiKeyCreated, ApiKeyView, CheckReport, NostrView, UserView, WebhookView};
 use crate::startup::Application;
+use crate::store::Pruned;
 
 fn json<T: Serialize + ?Sized>(value: &T) {
     // serde_json escapes every control character.
@@ -226,6 +227,18 @@ pub fn nostr(view: &NostrView, as_json: bool) {
     }
     say!("nostrPubkey: {}", view.pubkey);
     say!("npub:        {}", view.npub);
+}
+
+pub fn pruned(pruned: &Pruned, dry_run: bool, as_json: bool) {
+    if as_json {
+        return json(&serde_json::json!({"dry_run": dry_run, "pruned": pruned}));
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    say!("{verb}:");
+    say!("  expired unpaid invoices:  {}", pruned.unpaid_invoices);
+    say!("  paid invoices:            {}", pruned.paid_invoices);
+    say!("  delivered events:         {}", pruned.events);
+    say!("  dead letters:             {}", pruned.dead_letters);
 }
 
 pub fn backend_report(report: &CheckReport, as_json: bool) {

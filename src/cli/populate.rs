@@ -33,7 +33,8 @@ pub struct Population {
 /// Writes per flush: large enough that the flushes do not dominate.
 const BATCH: usize = 2000;
 
-pub async fn populate(settings: &Settings, population: Population) -> Result<(), CliError> {
+/// The store of `settings`, opened here, and the dev backend with the store's own key.
+pub(super) async fn open_with_dev(settings: &Settings) -> Result<(Db, Arc<DevBackend>), CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
     crate::data_dir::prepare(&settings.data_dir).map_err(|e| failed(&e))?;
     let store = SledStore::open(&settings.store_path()).map_err(|e| failed(&e))?;
@@ -43,11 +44,14 @@ pub async fn populate(settings: &Settings, population: Population) -> Result<(),
         .await
         .map_err(|e| failed(&e))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let dev = Arc::new(DevBackend::from_seed(
-        &keys.dev_seed,
-        clock.clone(),
-        random.clone(),
-    ));
+    let dev = Arc::new(DevBackend::from_seed(&keys.dev_seed, clock, random));
+    Ok((db, dev))
+}
+
+pub async fn populate(settings: &Settings, population: Population) -> Result<(), CliError> {
+    let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
+    let (db, dev) = open_with_dev(settings).await?;
+    let clock = SystemClock;
     let domain = settings
         .domains()
         .map_err(|e| failed(&e))?

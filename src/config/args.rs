@@ -13,6 +13,7 @@ use super::{
 };
 use crate::domain::{RelayUrl, Secret};
 use crate::net::PrivateWebhooks;
+use crate::store::retention::{Retention, SHORTEST};
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -150,6 +151,38 @@ pub struct ServeArgs {
     /// Live status followers (WebSocket, SSE) one API key or one client address may hold.
     #[arg(long, env = "RAYO_MAX_FOLLOWERS_PER_CLIENT", default_value_t = 100)]
     pub max_followers_per_client: usize,
+    /// How long expired unpaid invoices are kept after their expiry (e.g. 7d, 36h; at least 1h).
+    #[arg(long, env = "RAYO_RETENTION_UNPAID", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub retention_unpaid: Duration,
+    /// How long paid invoices are kept after payment [default: forever: they are records of money]
+    #[arg(long, env = "RAYO_RETENTION_PAID", value_parser = humantime::parse_duration)]
+    pub retention_paid: Option<Duration>,
+    /// How long delivered webhook and zap receipt events are kept (dead letters: 90 days).
+    #[arg(long, env = "RAYO_RETENTION_EVENTS", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub retention_events: Duration,
+}
+
+/// Retention from the flags: each at least `retention::SHORTEST`.
+fn retention(args: &ServeArgs) -> Result<Retention, ConfigError> {
+    let at_least = |setting: &str, age: Duration| {
+        if age.as_secs() < SHORTEST {
+            Err(ConfigError::new(
+                setting,
+                "must be at least 1h (finished invoices are pruned only once sealed, minutes after they finish)",
+            ))
+        } else {
+            Ok(age.as_secs())
+        }
+    };
+    Ok(Retention {
+        unpaid: at_least("RAYO_RETENTION_UNPAID", args.retention_unpaid)?,
+        paid: args
+            .retention_paid
+            .map(|age| at_least("RAYO_RETENTION_PAID", age))
+            .transpose()?,
+        events: at_least("RAYO_RETENTION_EVENTS", args.retention_events)?,
+        ..Retention::default()
+    })
 }
 
 /// Which backend makes invoices.
@@ -267,7 +300,9 @@ impl Settings {
             .map(|r| RelayUrl::parse(r).map_err(|e| ConfigError::new("RAYO_NOSTR_RELAYS", e)))
             .collect::<Result<_, _>>()?;
         global.domains()?;
+        let retention = retention(&args)?;
         Ok(Self {
+            retention,
             bind: global.bind,
             public_url: PublicUrl::parse(&global.public_url)?,
             extra_public_urls: global.extra_domains()?,

@@ -37,6 +37,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on `bind`.
     pub admin_bind: Option<SocketAddr>,
+    /// How long finished invoices and events are kept.
+    pub retention: crate::store::Retention,
     /// The primary domain's public URL.
     pub public_url: PublicUrl,
     /// More domains served by this server, each with its own public URL.
@@ -103,6 +105,7 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!()),
             extra_public_urls: Vec::new(),
             admin_bind: None,
+            retention: crate::store::Retention::default(),
             data_dir: PathBuf::from("data"),
             backend: BackendSettings::default(),
             named_backends: Vec::new(),

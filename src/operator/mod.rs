@@ -19,7 +19,7 @@ use crate::directory::Directory;
 use crate::domain::{BackendName, Hash32, Username};
 use crate::net::Reach;
 use crate::nostr::NostrIdentity;
-use crate::store::{Db, StoreError};
+use crate::store::{upkeep, Db, Pruned, Retention, StoreError};
 use crate::watch::Ledger;
 
 pub use backend_check::{check_backend, CheckReport};
@@ -53,6 +53,7 @@ pub struct Operator {
     nostr: NostrIdentity,
     /// Where users' own webhooks may point.
     webhook_reach: Reach,
+    retention: Retention,
 }
 
 /// What an `Operator` is made of.
@@ -67,6 +68,7 @@ pub struct OperatorParts {
     pub backends: BTreeSet<BackendName>,
     pub nostr: NostrIdentity,
     pub webhook_reach: Reach,
+    pub retention: Retention,
 }
 
 impl Operator {
@@ -83,7 +85,24 @@ impl Operator {
             backends: parts.backends,
             nostr: parts.nostr,
             webhook_reach: parts.webhook_reach,
+            retention: parts.retention,
         }
+    }
+
+    /// Prunes now what retention lets go of (or, in a dry run, counts it), as the background
+    /// pruner does every few minutes.
+    pub async fn prune(&self, dry_run: bool) -> Result<Pruned, OperatorError> {
+        let pruned = upkeep::prune(&self.db, self.retention, self.clock.unix(), dry_run).await?;
+        if !dry_run {
+            tracing::info!(
+                unpaid_invoices = pruned.unpaid_invoices,
+                paid_invoices = pruned.paid_invoices,
+                events = pruned.events,
+                dead_letters = pruned.dead_letters,
+                "pruned on the operator's request"
+            );
+        }
+        Ok(pruned)
     }
 }
 

@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/webhooks", web::get().to(list_webhooks))
             .route("/webhooks/{id}", web::get().to(show_webhook))
             .route("/webhooks/{id}/retry", web::post().to(retry_webhook))
+            .route("/prune", web::post().to(prune))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::not_found("no such admin endpoint"))
             })),
@@ -141,6 +142,17 @@ async fn show_webhook(_: Admin, state: web::Data<State>, raw: web::Path<String>)
 async fn retry_webhook(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
     let retried = state.services.operator.retry_webhook(&event(&raw)?).await?;
     Ok(HttpResponse::Ok().json(retried))
+}
+
+#[derive(Deserialize)]
+struct PruneQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn prune(_: Admin, state: web::Data<State>, query: web::Query<PruneQuery>) -> Answer {
+    let pruned = state.services.operator.prune(query.dry_run).await?;
+    Ok(HttpResponse::Ok().json(pruned))
 }
 
 async fn create_api_key(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {

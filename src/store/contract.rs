@@ -494,3 +494,178 @@ fn sled_store_keeps_the_sealing_contract() {
     let dir = tempfile::tempdir().unwrap();
     sealing_story(&SledStore::open(dir.path()).unwrap());
 }
+
+/// Every step of a pruning pass, from the start: what went.
+pub(crate) fn prune_all(
+    store: &dyn Store,
+    rules: &Retention,
+    now: u64,
+    budget: usize,
+    dry_run: bool,
+) -> Pruned {
+    let mut total = Pruned::default();
+    let mut from = PruneCursor::default();
+    loop {
+        let step = store.prune(rules, now, &from, budget, dry_run).unwrap();
+        total.add(step.pruned);
+        match step.next {
+            Some(next) => from = next,
+            None => return total,
+        }
+    }
+}
+
+/// What a store shows after pruning is what a store that never held the pruned invoices
+/// shows.
+fn the_same_store_without(kept: impl Fn(&InvoiceRecord) -> bool, count: u16) -> Vec<Vec<u64>> {
+    let model = MemoryStore::new();
+    for n in 0..count {
+        let record = aged(n);
+        if kept(&record) {
+            model.insert_invoice(&record).unwrap();
+        }
+    }
+    everything(&model, count)
+}
+
+fn delivered(n: u8, at: u64) -> OutboxItem {
+    OutboxItem {
+        delivery: Delivery::Delivered { at },
+        ..outbox_item(n, 0)
+    }
+}
+
+fn dead(n: u8, at: u64) -> OutboxItem {
+    OutboxItem {
+        delivery: Delivery::Dead { at },
+        ..outbox_item(n, 0)
+    }
+}
+
+/// Expired unpaid invoices go a week after their expiry, delivered events a month after
+/// delivery, dead letters after three, paid invoices only when the operator says; a dry run
+/// counts the same and changes nothing; the rest reads as before.
+fn pruning_story(store: &dyn Store, budget: usize) {
+    let count = 600;
+    for n in 0..count {
+        store.insert_invoice(&aged(n)).unwrap();
+    }
+    store.seal(1_000_000, usize::MAX).unwrap();
+    let day = 86_400;
+    for (n, item) in [
+        delivered(1, 100),
+        delivered(2, 40 * day),
+        dead(3, 100),
+        dead(4, 40 * day),
+        outbox_item(5, 100),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store.put_outbox_item(&item).unwrap();
+        assert_eq!(item.id.0[0], n as u8 + 1);
+    }
+    let rules = Retention::default();
+    let before = everything(store, count);
+
+    // A week after the first expiry, to the second: nothing yet.
+    let first_expiry = aged(1).expires_at;
+    let too_soon = prune_all(store, &rules, first_expiry + 7 * day - 1, budget, false);
+    assert_eq!(too_soon.unpaid_invoices + too_soon.paid_invoices, 0);
+    assert_eq!(everything(store, count), before);
+
+    // Later: the unpaid ones that expired by then, in a dry run first.
+    let now = aged(299).expires_at + 7 * day;
+    let gone =
+        |r: &InvoiceRecord| r.status == InvoiceStatus::Expired && r.expires_at + 7 * day <= now;
+    let expected = (0..count).filter(|n| gone(&aged(*n))).count() as u64;
+    let dry = prune_all(store, &rules, now, budget, true);
+    assert_eq!(dry.unpaid_invoices, expected);
+    assert_eq!(
+        everything(store, count),
+        before,
+        "a dry run changes nothing"
+    );
+    let pruned = prune_all(store, &rules, now, budget, false);
+    assert_eq!(pruned, dry);
+    assert_eq!(
+        (pruned.paid_invoices, pruned.events, pruned.dead_letters),
+        (0, 0, 0),
+        "paid invoices are kept, and no event is old enough"
+    );
+    assert_eq!(
+        everything(store, count),
+        the_same_store_without(|r| !gone(r), count)
+    );
+    assert_eq!(
+        prune_all(store, &rules, now, budget, false),
+        Pruned::default()
+    );
+
+    // A hundred days in: every expired invoice, the events delivered more than 30 days ago,
+    // the dead letters of more than 90; never the pending event.
+    let later = 100 * day;
+    let pruned = prune_all(store, &rules, later, budget, false);
+    assert_eq!((pruned.events, pruned.dead_letters), (2, 1));
+    let ids = |store: &dyn Store| -> Vec<u8> {
+        let mut ids: Vec<u8> = store
+            .outbox_items(&mut |_| true, 10)
+            .unwrap()
+            .iter()
+            .map(|item| item.id.0[0])
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(ids(store), vec![4, 5]);
+    assert_eq!(store.outbox_due(u64::MAX, 10).unwrap().len(), 1);
+    let unfinished = |r: &InvoiceRecord| r.status != InvoiceStatus::Expired;
+    assert_eq!(
+        everything(store, count),
+        the_same_store_without(unfinished, count)
+    );
+
+    // A late payment to a pruned invoice finds nothing to change; new invoices still seal.
+    let mut late = aged(2);
+    late.status = paid(2);
+    assert!(matches!(
+        store.commit_transitions(&Transitions {
+            invoices: vec![late],
+            ..Transitions::default()
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.invoice(&aged(2).payment_hash).unwrap().is_none());
+    store.insert_invoice(&aged(2)).unwrap();
+    store.seal(later, usize::MAX).unwrap();
+    assert!(store.invoice(&aged(2).payment_hash).unwrap().is_some());
+
+    // An operator who keeps paid invoices a year.
+    let keep_a_year = Retention {
+        paid: Some(365 * day),
+        ..rules
+    };
+    let pruned = prune_all(store, &keep_a_year, 1500 + 365 * day, budget, false);
+    assert_eq!(
+        pruned.paid_invoices,
+        (0..count).filter(|n| aged(*n).paid().is_some()).count() as u64
+    );
+    assert!(store.invoice(&aged(5).payment_hash).unwrap().is_none());
+    assert!(
+        store.invoice(&aged(13).payment_hash).unwrap().is_some(),
+        "pending stays"
+    );
+}
+
+#[test]
+fn memory_store_keeps_the_pruning_contract() {
+    pruning_story(&MemoryStore::new(), usize::MAX);
+}
+
+#[test]
+fn sled_store_keeps_the_pruning_contract_in_steps_of_any_size() {
+    for budget in [1, 7, 100, usize::MAX] {
+        let dir = tempfile::tempdir().unwrap();
+        pruning_story(&SledStore::open(dir.path()).unwrap(), budget);
+    }
+}

@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{InvoiceFilter, MemoryStore, Store, StoreError, Transitions};
+use super::{
+    InvoiceFilter, MemoryStore, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions,
+};
 use crate::domain::{ApiKey, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 
 #[derive(Default)]
@@ -57,6 +59,7 @@ impl Store for FaultyStore {
         put_meta(key: &str, value: &[u8]) -> Result<(), StoreError>;
         meta_entries() -> Result<Vec<(String, Vec<u8>)>, StoreError>;
         metadata_entries() -> Result<Vec<String>, StoreError>;
+        prune(rules: &Retention, now: u64, from: &PruneCursor, budget: usize, dry_run: bool) -> Result<PruneStep, StoreError>;
     }
 
     fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {

@@ -1,8 +1,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{next_status, InvoiceFilter, Store, StoreError, Transitions};
-use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
+use super::{
+    next_status, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, Store, StoreError,
+    Transitions,
+};
+use crate::domain::{
+    ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
+};
 
 /// An in-memory store for unit tests; it obeys the same contract as sled.
 #[derive(Default)]
@@ -227,6 +232,54 @@ impl Store for MemoryStore {
 
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.state().metadata.values().cloned().collect())
+    }
+
+    /// The whole pass in one step: a test's store is small.
+    fn prune(
+        &self,
+        rules: &Retention,
+        now: u64,
+        _from: &PruneCursor,
+        _budget: usize,
+        dry_run: bool,
+    ) -> Result<PruneStep, StoreError> {
+        let mut state = self.state();
+        let mut pruned = Pruned::default();
+        let mut gone = Vec::new();
+        for record in state.invoices.values() {
+            match &record.status {
+                InvoiceStatus::Expired if rules.drops_unpaid(record.expires_at, now) => {
+                    pruned.unpaid_invoices += 1;
+                }
+                InvoiceStatus::Paid(paid) if rules.drops_paid(paid.paid_at, now) => {
+                    pruned.paid_invoices += 1;
+                }
+                _ => continue,
+            }
+            gone.push(record.payment_hash);
+        }
+        let mut events = Vec::new();
+        for item in state.outbox.values() {
+            match item.delivery {
+                Delivery::Delivered { at } if at <= rules.events_until(now) => pruned.events += 1,
+                Delivery::Dead { at } if at <= rules.dead_letters_until(now) => {
+                    pruned.dead_letters += 1;
+                }
+                _ => continue,
+            }
+            events.push(item.id);
+        }
+        if !dry_run {
+            for hash in &gone {
+                state.invoices.remove(hash);
+            }
+            let gone: std::collections::HashSet<Hash32> = gone.into_iter().collect();
+            state.order.retain(|hash| !gone.contains(hash));
+            for id in &events {
+                state.outbox.remove(id);
+            }
+        }
+        Ok(PruneStep { pruned, next: None })
     }
 
     fn flush(&self) -> Result<(), StoreError> {

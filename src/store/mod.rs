@@ -7,6 +7,7 @@ pub(crate) mod codec;
 mod db;
 mod memory;
 mod replace;
+pub mod retention;
 mod sled_store;
 pub mod upkeep;
 mod writer;
@@ -18,6 +19,7 @@ use crate::domain::{
 pub use db::Db;
 pub use memory::MemoryStore;
 pub use replace::replace_sled;
+pub use retention::{PruneCursor, PruneStep, Pruned, Retention};
 pub use sled_store::SledStore;
 pub use writer::StoreWriter;
 
@@ -49,6 +51,12 @@ pub trait Store: Send + Sync + 'static {
     fn user(&self, name: &Username) -> Result<Option<User>, StoreError>;
     /// All users, by name.
     fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// The first `limit` users, by name.
+    fn first_users(&self, limit: usize) -> Result<Vec<User>, StoreError> {
+        let mut users = self.users()?;
+        users.truncate(limit);
+        Ok(users)
+    }
     /// Creates or replaces a user.
     fn put_user(&self, user: &User) -> Result<(), StoreError>;
     /// Removes a user; their invoices stay, as records of money received.
@@ -109,6 +117,18 @@ pub trait Store: Send + Sync + 'static {
         Ok(0)
     }
 
+    /// One step of a pruning pass (see `retention`): removes, from `from` on, what `rules`
+    /// let go of at `now`, doing about `budget` records' work, and says where the pass goes
+    /// on. A dry run counts what would go and changes nothing.
+    fn prune(
+        &self,
+        rules: &Retention,
+        now: u64,
+        from: &PruneCursor,
+        budget: usize,
+        dry_run: bool,
+    ) -> Result<PruneStep, StoreError>;
+
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -151,7 +171,7 @@ pub fn next_status(
 }
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 #[cfg(test)]
 mod faulty;
 #[cfg(test)]

@@ -1032,3 +1032,97 @@ async fn a_flood_of_forged_backend_webhooks_is_rate_limited_and_logged_once() {
     let refusals = logs.matches("refused a backend webhook").count();
     assert_eq!(refusals, 1, "{logs}");
 }
+
+#[test]
+fn rayo_prune_removes_what_retention_lets_go_of_offline_and_through_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    // 1200 invoices over the last 60 days: the newest 10 pending, one in five of the others paid.
+    run(
+        dir.path(),
+        port,
+        &[
+            "dev",
+            "populate",
+            "--users",
+            "4",
+            "--invoices",
+            "1200",
+            "--pending",
+            "10",
+            "--paid-one-in",
+            "5",
+        ],
+    );
+    // (Listings stop at 1000: count each status on its own.)
+    let listed = |dir: &Path| -> usize {
+        ["pending", "paid", "expired"]
+            .iter()
+            .map(|status| {
+                run_json(
+                    dir,
+                    port,
+                    &["invoice", "list", "--status", status, "--limit", "1000"],
+                )
+                .as_array()
+                .unwrap()
+                .len()
+            })
+            .sum()
+    };
+    assert_eq!(listed(dir.path()), 1200);
+
+    // Expired unpaid invoices go a week after expiry: about 53 of the 60 days' worth.
+    let counted = run_json(dir.path(), port, &["prune", "--dry-run"]);
+    assert_eq!(counted["dry_run"], true);
+    let unpaid = counted["pruned"]["unpaid_invoices"].as_u64().unwrap();
+    assert!((800..900).contains(&unpaid), "{counted}");
+    assert_eq!(counted["pruned"]["paid_invoices"], 0, "paid ones are kept");
+    assert_eq!(listed(dir.path()), 1200, "a dry run changes nothing");
+    let text = run(dir.path(), port, &["prune"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("expired unpaid invoices:  {unpaid}")),
+        "{text}"
+    );
+    assert_eq!(listed(dir.path()), 1200 - unpaid as usize);
+    assert_eq!(
+        run_json(dir.path(), port, &["prune"])["pruned"]["unpaid_invoices"],
+        0
+    );
+
+    // An operator who keeps paid invoices 30 days prunes through the running server too.
+    let mut serve = rayo(dir.path(), port);
+    serve.env("RAYO_RETENTION_PAID", "30d");
+    let server = Server::start_with(serve, port);
+    let output = rayo(dir.path(), port)
+        .args(["prune", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pruned: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let paid = pruned["pruned"]["paid_invoices"].as_u64().unwrap();
+    assert!(
+        (90..150).contains(&paid),
+        "the server's retention applies: {pruned}"
+    );
+    assert_eq!(listed(dir.path()), 1200 - (unpaid + paid) as usize);
+    server.stop();
+
+    // Retention shorter than an hour is refused, with the setting named.
+    let refused = rayo(dir.path(), port)
+        .args(["serve"])
+        .env("RAYO_RETENTION_UNPAID", "10m")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("RAYO_RETENTION_UNPAID") && said.contains("at least 1h"),
+        "{said}"
+    );
+}

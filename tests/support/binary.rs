@@ -85,7 +85,14 @@ fn spawn_on(mut command: Command, port: u16) -> Child {
     // SAFETY: between fork and exec, only async-signal-safe dup2 on descriptors we own.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
+            // dup2 onto itself keeps close-on-exec: a socket that already is fd 3 (in a test
+            // without a runtime holding the low descriptors) must have the flag cleared.
+            let ok = if fd == 3 {
+                libc::fcntl(fd, libc::F_SETFD, 0) >= 0
+            } else {
+                libc::dup2(fd, 3) >= 0
+            };
+            if !ok {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

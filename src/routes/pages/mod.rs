@@ -104,6 +104,10 @@ struct Landing<'a> {
     users: Vec<String>,
 }
 
+/// The landing page lists at most this many users, by name: a directory of a large server
+/// is not a page anyone reads, and building it must stay cheap.
+const LISTED_USERS: usize = 500;
+
 async fn landing(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let directory = &state.services.directory;
     let domains = directory.domains();
@@ -114,18 +118,18 @@ async fn landing(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     }) else {
         return not_found(&state, "This server does not serve that domain.");
     };
-    let mut users: Vec<String> = if state.services.settings.list_users {
+    let users: Vec<String> = if state.services.settings.list_users {
         directory
-            .profiles()
-            .iter()
-            .filter(|p| !p.user.disabled)
-            .filter(|p| directory.public_url_for(&p.user).domain() == public_url.domain())
-            .map(|p| p.user.name.to_string())
+            .first_users(LISTED_USERS)
+            .await
+            .into_iter()
+            .filter(|user| !user.disabled)
+            .filter(|user| directory.public_url_for(user).domain() == public_url.domain())
+            .map(|user| user.name.to_string())
             .collect()
     } else {
         Vec::new()
     };
-    users.sort();
     html(
         StatusCode::OK,
         Landing {

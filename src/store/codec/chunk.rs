@@ -34,14 +34,18 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("stored chunk: {what}"))
 }
 
-/// `records` must be in increasing sequence order, the first being the chunk's key.
-pub fn encode(records: &[(u64, Vec<u8>)]) -> Result<Vec<u8>, StoreError> {
-    let first = records.first().map_or(0, |(seq, _)| *seq);
+/// `records` must be in increasing sequence order, none before `first`, the chunk's key (its
+/// first invoice when it was sealed: pruning may have removed it since).
+pub fn encode(first: u64, records: &[(u64, Vec<u8>)]) -> Result<Vec<u8>, StoreError> {
     let chunk = ChunkV1 {
         records: records
             .iter()
-            .map(|(seq, bytes)| (seq - first, bytes.as_slice()))
-            .collect(),
+            .map(|(seq, bytes)| {
+                seq.checked_sub(first)
+                    .map(|offset| (offset, bytes.as_slice()))
+                    .ok_or_else(|| corrupt("an invoice before the chunk's start"))
+            })
+            .collect::<Result<_, _>>()?,
     };
     postcard::to_extend(&chunk, vec![V1]).map_err(corrupt)
 }
@@ -72,6 +76,10 @@ pub struct Summary {
     /// The first four bytes of each payment hash, in the chunk's order.
     pub hashes: Vec<[u8; 4]>,
     pub users: UserFilter,
+    /// The earliest expiry among its expired invoices, and the earliest payment among its paid
+    /// ones (`u64::MAX`: none), so that pruning reads only the chunks it will change.
+    pub oldest_expired: u64,
+    pub oldest_paid: u64,
 }
 
 impl Summary {
@@ -131,10 +139,20 @@ mod tests {
     #[test]
     fn a_chunk_keeps_its_invoices_bytes_and_sequence_numbers() {
         let records = vec![(1000, vec![1, 2, 3]), (1001, vec![]), (1042, vec![9; 300])];
-        let bytes = encode(&records).unwrap();
+        let bytes = encode(1000, &records).unwrap();
         assert_eq!(decode(1000, &bytes).unwrap(), records);
         // Offsets and lengths take a byte or two each.
         assert!(bytes.len() <= 1 + 1 + 3 + 300 + 3 * 3, "{}", bytes.len());
+    }
+
+    #[test]
+    fn a_chunk_whose_first_invoice_was_pruned_keeps_its_key() {
+        let records = vec![(1005, vec![1]), (1007, vec![2])];
+        assert_eq!(
+            decode(1000, &encode(1000, &records).unwrap()).unwrap(),
+            records
+        );
+        assert!(encode(1006, &records).is_err());
     }
 
     #[test]
@@ -148,7 +166,7 @@ mod tests {
             assert!(decode(0, bytes).is_err());
             assert!(Summary::decode(bytes).is_err());
         }
-        let far = encode(&[(0, vec![]), (u64::MAX, vec![])]).unwrap();
+        let far = encode(0, &[(0, vec![]), (u64::MAX, vec![])]).unwrap();
         assert!(
             decode(u64::MAX, &far).is_err(),
             "sequence numbers do not wrap"
@@ -176,11 +194,13 @@ mod tests {
             last: 1031,
             hashes: vec![[7; 4]; MAX_RECORDS],
             users: UserFilter::default(),
+            oldest_expired: 1_700_000_000,
+            oldest_paid: u64::MAX,
         };
         let bytes = summary.encode().unwrap();
         assert_eq!(Summary::decode(&bytes).unwrap(), summary);
         assert!(
-            bytes.len() <= 1 + 2 + 1 + 4 * MAX_RECORDS + 32,
+            bytes.len() <= 1 + 2 + 1 + 4 * MAX_RECORDS + 32 + 5 + 10,
             "{}",
             bytes.len()
         );

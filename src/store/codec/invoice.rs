@@ -153,15 +153,8 @@ pub fn decode(bytes: &[u8]) -> Result<InvoiceRecord, StoreError> {
     }
 }
 
-/// Who an invoice is for, without decoding the rest of it (listings by user skip most).
-pub fn user(bytes: &[u8]) -> Result<String, StoreError> {
-    match bytes.split_first() {
-        Some((&V1, rest)) => Ok(user_v1(rest)?.to_owned()),
-        _ => decode(bytes).map(|record| record.user.as_str().to_owned()),
-    }
-}
-
-/// Whether an invoice is `name`'s, without decoding the rest of it.
+/// Whether an invoice is `name`'s, without decoding the rest of it (listings by user skip
+/// most).
 pub fn is_for(bytes: &[u8], name: &str) -> Result<bool, StoreError> {
     match bytes.split_first() {
         Some((&V1, rest)) => Ok(user_v1(rest)? == name),

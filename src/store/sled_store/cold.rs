@@ -19,6 +19,8 @@ pub struct ColdIndex {
     /// Sorted runs of `prefix << 32 | ordinal`.
     runs: Vec<Vec<u64>>,
     tail: Vec<u64>,
+    /// Entries that no longer lead anywhere (invoices deleted since the last rebuild).
+    stale: usize,
 }
 
 fn entry(prefix: [u8; 4], ordinal: u32) -> u64 {
@@ -42,7 +44,8 @@ impl ColdIndex {
 
     fn ordinal(&mut self, first: u64) -> u32 {
         self.chunks.push(first);
-        // More than four billion chunk writes between restarts would take centuries.
+        // More than four billion chunk writes between restarts: the index would be
+        // rebuilt long before (see `needs_rebuild`).
         u32::try_from(self.chunks.len() - 1).unwrap_or(u32::MAX)
     }
 
@@ -87,6 +90,21 @@ impl ColdIndex {
             }
         }
         found
+    }
+
+    /// `count` invoices were deleted from chunks.
+    pub fn forget(&mut self, count: usize) {
+        self.stale += count;
+    }
+
+    /// Whether a rebuild would shed enough stale entries to be worth it.
+    pub fn needs_rebuild(&self) -> bool {
+        self.stale > 1024 && self.stale * 4 > self.len()
+            || self.chunks.len() >= u32::MAX as usize / 2
+    }
+
+    pub fn len(&self) -> usize {
+        self.runs.iter().map(Vec::len).sum::<usize>() + self.tail.len()
     }
 
     /// Memory held, roughly, in bytes.
@@ -147,6 +165,7 @@ mod tests {
                 "invoice {n}"
             );
         }
+        assert_eq!(index.len(), 30_000);
     }
 
     #[test]

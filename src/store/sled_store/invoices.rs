@@ -17,10 +17,11 @@ use sled::{IVec, Tree};
 
 use super::cold::ColdIndex;
 use super::hot::HotIndex;
+use crate::domain::InvoiceStatus;
 use crate::domain::{Hash32, InvoiceRecord, Username};
 use crate::store::codec::chunk::{self, hash_prefix, Records, Summary, UserBits, UserFilter};
 use crate::store::codec::invoice;
-use crate::store::{next_status, InvoiceFilter, StoreError};
+use crate::store::{next_status, InvoiceFilter, Pruned, Retention, StoreError};
 
 const HOT: u8 = b'r';
 const CHUNK: u8 = b'c';
@@ -107,16 +108,8 @@ impl InvoiceTable {
             }
         }
         finished.sort_unstable();
-        let summaries = tree
-            .scan_prefix([SUMMARY])
-            .map(|entry| {
-                let (key, value) = entry.map_err(io)?;
-                let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
-                Ok((first, Summary::decode(&value)?.hashes))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Self {
-            cold: RwLock::new(ColdIndex::build(summaries)),
+            cold: RwLock::new(build_cold(&tree)?),
             hot: RwLock::new(hot),
             finished: RwLock::new(finished),
             tree,
@@ -293,13 +286,11 @@ impl InvoiceTable {
                         record.payment_hash
                     )));
                 };
-                if slot.1 == bytes {
-                    return Ok(());
-                }
+                // Written even when the chunk already holds the record: a replayed step then
+                // finishes a summary that a crash left behind.
+                let changed = slot.1 != bytes;
                 slot.1 = bytes;
-                self.tree
-                    .insert(key(CHUNK, first), chunk::encode(&records)?)
-                    .map_err(io)?;
+                self.put_chunk(first, &records, changed)?;
             }
         }
         Ok(())
@@ -403,10 +394,10 @@ impl InvoiceTable {
             let Some(bytes) = self.tree.get(key(HOT, seq)).map_err(io)? else {
                 continue;
             };
-            if let Some((first, summary)) = self.chunk_covering(seq)? {
+            if let Some((first, _)) = self.chunk_covering(seq)? {
                 sealed += self.write_chunk(std::mem::take(&mut forming))?;
                 forming_bytes = 0;
-                self.merge_into(first, summary, seq, bytes.to_vec())?;
+                self.merge_into(first, seq, bytes.to_vec())?;
                 sealed += 1;
                 continue;
             }
@@ -445,13 +436,7 @@ impl InvoiceTable {
         let Some(&(first, _)) = records.first() else {
             return Ok(0);
         };
-        let summary = summarize(&records)?;
-        self.tree
-            .insert(key(CHUNK, first), chunk::encode(&records)?)
-            .map_err(io)?;
-        self.tree
-            .insert(key(SUMMARY, first), summary.encode()?)
-            .map_err(io)?;
+        self.put_chunk(first, &records, true)?;
         for (seq, _) in &records {
             self.tree.remove(key(HOT, *seq)).map_err(io)?;
         }
@@ -461,27 +446,99 @@ impl InvoiceTable {
 
     /// Puts a straggler (an invoice that stayed pending long after its neighbours) into the
     /// chunk that covers its place.
-    fn merge_into(
-        &self,
-        first: u64,
-        mut summary: Summary,
-        seq: u64,
-        bytes: Vec<u8>,
-    ) -> Result<(), StoreError> {
+    fn merge_into(&self, first: u64, seq: u64, bytes: Vec<u8>) -> Result<(), StoreError> {
         let mut records = self.chunk(first)?.unwrap_or_default();
         let at = records.partition_point(|(s, _)| *s < seq);
         records.insert(at, (seq, bytes.clone()));
-        let record = invoice::decode(&bytes)?;
-        summary.hashes.push(hash_prefix(&record.payment_hash.0));
-        summary.users.add(UserBits::of(record.user.as_str()));
-        self.tree
-            .insert(key(CHUNK, first), chunk::encode(&records)?)
-            .map_err(io)?;
-        self.tree
-            .insert(key(SUMMARY, first), summary.encode()?)
-            .map_err(io)?;
+        self.put_chunk(first, &records, true)?;
         self.tree.remove(key(HOT, seq)).map_err(io)?;
         self.sealed(first, &[(seq, bytes)])
+    }
+
+    /// Writes the chunk at `first` (unless `changed` is false: it already holds `records`),
+    /// then its summary. The range a chunk covers never shrinks, so invoices that finish late
+    /// still seal into the chunk of their neighbours.
+    fn put_chunk(&self, first: u64, records: &Records, changed: bool) -> Result<(), StoreError> {
+        if changed {
+            self.tree
+                .insert(key(CHUNK, first), chunk::encode(first, records)?)
+                .map_err(io)?;
+        }
+        let stored = self.tree.get(key(SUMMARY, first)).map_err(io)?;
+        let mut summary = summarize(records)?;
+        if let Some(stored) = &stored {
+            summary.last = summary.last.max(Summary::decode(stored)?.last);
+        }
+        let bytes = summary.encode()?;
+        if stored.as_deref() != Some(bytes.as_slice()) {
+            self.tree.insert(key(SUMMARY, first), bytes).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// One step of pruning sealed invoices that `rules` let go of at `now`, from the chunk
+    /// at `from` on: reads only the chunks whose summaries say they hold some, and stops after
+    /// about `budget` summaries and invoices. Returns what went and where to go on (`None`:
+    /// every chunk was looked at). A dry run counts and writes nothing.
+    pub fn prune(
+        &self,
+        rules: &Retention,
+        now: u64,
+        from: u64,
+        budget: usize,
+        dry_run: bool,
+    ) -> Result<(Pruned, Option<u64>), StoreError> {
+        let mut pruned = Pruned::default();
+        let mut spent = 0;
+        for entry in self.tree.range(key(SUMMARY, from)..=key(SUMMARY, u64::MAX)) {
+            let (summary_key, value) = entry.map_err(io)?;
+            let first = seq_of(&summary_key).ok_or_else(|| corrupt("summary key"))?;
+            if spent >= budget {
+                return Ok((pruned, Some(first)));
+            }
+            spent += 1;
+            let summary = Summary::decode(&value)?;
+            if !rules.drops_unpaid(summary.oldest_expired, now)
+                && !rules.drops_paid(summary.oldest_paid, now)
+            {
+                continue;
+            }
+            let mut kept = Records::new();
+            let mut gone = 0;
+            for (seq, bytes) in self.chunk(first)?.unwrap_or_default() {
+                let record = invoice::decode(&bytes)?;
+                match &record.status {
+                    InvoiceStatus::Expired if rules.drops_unpaid(record.expires_at, now) => {
+                        pruned.unpaid_invoices += 1;
+                    }
+                    InvoiceStatus::Paid(paid) if rules.drops_paid(paid.paid_at, now) => {
+                        pruned.paid_invoices += 1;
+                    }
+                    _ => {
+                        kept.push((seq, bytes));
+                        continue;
+                    }
+                }
+                gone += 1;
+            }
+            spent += gone;
+            if dry_run {
+                continue;
+            }
+            if kept.is_empty() {
+                // The chunk first: a summary without its chunk reads as an empty chunk.
+                self.tree.remove(key(CHUNK, first)).map_err(io)?;
+                self.tree.remove(key(SUMMARY, first)).map_err(io)?;
+            } else {
+                self.put_chunk(first, &kept, gone > 0)?;
+            }
+            self.cold_mut().forget(gone);
+        }
+        if !dry_run && self.cold().needs_rebuild() {
+            let rebuilt = build_cold(&self.tree)?;
+            *self.cold_mut() = rebuilt;
+        }
+        Ok((pruned, None))
     }
 
     /// The index side of sealing `records` into the chunk at `first`.
@@ -536,18 +593,21 @@ fn finish_interrupted_seal(tree: &Tree, seq: u64) -> Result<bool, StoreError> {
     };
     let (chunk_key, bytes) = entry.map_err(io)?;
     let first = seq_of(&chunk_key).ok_or_else(|| corrupt("chunk key"))?;
-    let summary = tree.get(key(SUMMARY, first)).map_err(io)?;
-    if let Some(summary) = &summary {
-        if Summary::decode(summary)?.last < seq {
-            // The usual case, at no cost: the chunk ends before this invoice.
-            return Ok(false);
-        }
+    let stored_last = match tree.get(key(SUMMARY, first)).map_err(io)? {
+        Some(summary) => Some(Summary::decode(&summary)?.last),
+        None => None,
+    };
+    if stored_last.is_some_and(|last| last < seq) {
+        // The usual case, at no cost: the chunk ends before this invoice.
+        return Ok(false);
     }
     let records = chunk::decode(first, &bytes)?;
     if !records.iter().any(|(s, _)| *s == seq) {
         return Ok(false);
     }
-    tree.insert(key(SUMMARY, first), summarize(&records)?.encode()?)
+    let mut summary = summarize(&records)?;
+    summary.last = summary.last.max(stored_last.unwrap_or(0));
+    tree.insert(key(SUMMARY, first), summary.encode()?)
         .map_err(io)?;
     tree.remove(key(HOT, seq)).map_err(io)?;
     tracing::info!(
@@ -558,18 +618,42 @@ fn finish_interrupted_seal(tree: &Tree, seq: u64) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-fn summarize(records: &[(u64, Vec<u8>)]) -> Result<Summary, StoreError> {
-    let mut users = UserFilter::default();
-    let mut hashes = Vec::with_capacity(records.len());
-    for (_, bytes) in records {
-        hashes.push(hash_prefix(&hash_of(bytes)?.0));
-        users.add(UserBits::of(&invoice::user(bytes)?));
-    }
-    Ok(Summary {
+pub(super) fn summarize(records: &[(u64, Vec<u8>)]) -> Result<Summary, StoreError> {
+    let mut summary = Summary {
         last: records.last().map_or(0, |(seq, _)| *seq),
-        hashes,
-        users,
-    })
+        hashes: Vec::with_capacity(records.len()),
+        users: UserFilter::default(),
+        oldest_expired: u64::MAX,
+        oldest_paid: u64::MAX,
+    };
+    for (_, bytes) in records {
+        let record = invoice::decode(bytes)?;
+        summary.hashes.push(hash_prefix(&record.payment_hash.0));
+        summary.users.add(UserBits::of(record.user.as_str()));
+        match &record.status {
+            InvoiceStatus::Expired => {
+                summary.oldest_expired = summary.oldest_expired.min(record.expires_at);
+            }
+            InvoiceStatus::Paid(paid) => {
+                summary.oldest_paid = summary.oldest_paid.min(paid.paid_at);
+            }
+            InvoiceStatus::Pending => {}
+        }
+    }
+    Ok(summary)
+}
+
+/// The hash index of every sealed invoice, from the chunk summaries.
+fn build_cold(tree: &Tree) -> Result<ColdIndex, StoreError> {
+    let summaries = tree
+        .scan_prefix([SUMMARY])
+        .map(|entry| {
+            let (key, value) = entry.map_err(io)?;
+            let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
+            Ok((first, Summary::decode(&value)?.hashes))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ColdIndex::build(summaries))
 }
 
 /// Hot invoices below a sequence number, newest first.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sled::Tree;
 
 use super::codec::{decode_json as decode, encode_json as encode};
-use super::{InvoiceFilter, Store, StoreError, Transitions};
+use super::{InvoiceFilter, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions};
 use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 use invoices::InvoiceTable;
 
@@ -28,8 +28,9 @@ const LAYOUT: &[u8] = b"1";
 /// - `users`: name -> User
 /// - `metadata`: sha256 -> metadata string
 /// - `invoices`: see `invoices.rs` (hot records, chunks and their summaries)
-/// - `outbox`: `e` event id -> OutboxItem, and `d` next_attempt_at, event id -> () for the
-///   pending ones.
+/// - `outbox`: `e` event id -> OutboxItem, and one index entry per event by its state:
+///   `d` next_attempt_at, event id -> () while pending, `v` delivery time, id once delivered,
+///   `x` time given up, id once dead (so pruning reads only what it removes).
 /// - `api_keys`: sha256 of the key -> ApiKey
 /// - `meta`: key -> bytes (server keys, settings, watcher cursors, the layout)
 pub struct SledStore {
@@ -44,6 +45,8 @@ pub struct SledStore {
 
 const EVENT: u8 = b'e';
 const DUE: u8 = b'd';
+const DELIVERED: u8 = b'v';
+const DEAD: u8 = b'x';
 
 fn event_key(id: &EventId) -> [u8; 17] {
     let mut key = [EVENT; 17];
@@ -51,12 +54,26 @@ fn event_key(id: &EventId) -> [u8; 17] {
     key
 }
 
-fn due_key(at: u64, id: &EventId) -> [u8; 25] {
-    let mut key = [DUE; 25];
+fn timed_key(space: u8, at: u64, id: &EventId) -> [u8; 25] {
+    let mut key = [space; 25];
     key[1..9].copy_from_slice(&at.to_be_bytes());
     key[9..].copy_from_slice(&id.0);
     key
 }
+
+/// The index entry of an event in its state.
+fn state_key(item: &OutboxItem) -> [u8; 25] {
+    match item.delivery {
+        Delivery::Pending => timed_key(DUE, item.next_attempt_at, &item.id),
+        Delivery::Delivered { at } => timed_key(DELIVERED, at, &item.id),
+        Delivery::Dead { at } => timed_key(DEAD, at, &item.id),
+    }
+}
+
+/// Pruning phases after the invoices: delivered events, then dead letters.
+const PRUNE_INVOICES: u8 = 0;
+const PRUNE_DELIVERED: u8 = 1;
+const PRUNE_DEAD: u8 = 2;
 
 /// Where a ledger step waits while it is applied (see `commit_transitions`).
 const JOURNAL_KEY: &str = "store.journal";
@@ -109,11 +126,7 @@ impl SledStore {
             if self.outbox.contains_key(key).map_err(io)? {
                 continue;
             }
-            if item.delivery == Delivery::Pending {
-                self.outbox
-                    .insert(due_key(item.next_attempt_at, &item.id), &[])
-                    .map_err(io)?;
-            }
+            self.outbox.insert(state_key(item), &[]).map_err(io)?;
             self.outbox.insert(key, encode(item)?).map_err(io)?;
             queued += 1;
         }
@@ -219,6 +232,15 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn first_users(&self, limit: usize) -> Result<Vec<User>, StoreError> {
+        self.users
+            .iter()
+            .values()
+            .take(limit)
+            .map(|v| decode(&v.map_err(io)?))
+            .collect()
+    }
+
     fn put_user(&self, user: &User) -> Result<(), StoreError> {
         self.users
             .insert(user.name.as_str(), encode(user)?)
@@ -284,6 +306,83 @@ impl Store for SledStore {
         self.invoices.seal(now, budget)
     }
 
+    fn prune(
+        &self,
+        rules: &Retention,
+        now: u64,
+        from: &PruneCursor,
+        budget: usize,
+        dry_run: bool,
+    ) -> Result<PruneStep, StoreError> {
+        let mut step = PruneStep::default();
+        let mut phase = from.phase;
+        let mut key = from.key.clone();
+        if phase == PRUNE_INVOICES {
+            let start = key
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            let (pruned, next) = self.invoices.prune(rules, now, start, budget, dry_run)?;
+            step.pruned = pruned;
+            if let Some(next) = next {
+                step.next = Some(PruneCursor {
+                    phase,
+                    key: next.to_be_bytes().to_vec(),
+                });
+                return Ok(step);
+            }
+            phase = PRUNE_DELIVERED;
+            key.clear();
+        }
+        let spaces = [
+            (PRUNE_DELIVERED, DELIVERED, rules.events_until(now)),
+            (PRUNE_DEAD, DEAD, rules.dead_letters_until(now)),
+        ];
+        let mut spent = step.pruned.total() as usize;
+        for (this_phase, space, until) in spaces {
+            if phase != this_phase {
+                continue;
+            }
+            let start = if key.is_empty() {
+                vec![space]
+            } else {
+                key.clone()
+            };
+            let end = timed_key(space, until, &EventId([0xff; 16]));
+            for index_key in self.outbox.range(start..=end.to_vec()).keys() {
+                let index_key = index_key.map_err(io)?;
+                if spent >= budget {
+                    step.next = Some(PruneCursor {
+                        phase,
+                        key: index_key.to_vec(),
+                    });
+                    return Ok(step);
+                }
+                spent += 1;
+                let Some(id) = index_key.get(9..25).and_then(|b| b.try_into().ok()) else {
+                    continue;
+                };
+                let event = event_key(&EventId(id));
+                let exists = self.outbox.contains_key(event).map_err(io)?;
+                if exists {
+                    match space {
+                        DELIVERED => step.pruned.events += 1,
+                        _ => step.pruned.dead_letters += 1,
+                    }
+                }
+                if !dry_run {
+                    // The event first: an index entry left alone by a crash is removed next time.
+                    self.outbox.remove(event).map_err(io)?;
+                    self.outbox.remove(&index_key).map_err(io)?;
+                }
+            }
+            phase += 1;
+            key.clear();
+        }
+        Ok(step)
+    }
+
     fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError> {
         self.outbox
             .get(event_key(id))
@@ -297,25 +396,20 @@ impl Store for SledStore {
             .outbox
             .insert(event_key(&item.id), encode(item)?)
             .map_err(io)?;
+        let state = state_key(item);
         if let Some(previous) = previous {
-            let previous: OutboxItem = decode(&previous)?;
-            if previous.delivery == Delivery::Pending {
-                self.outbox
-                    .remove(due_key(previous.next_attempt_at, &previous.id))
-                    .map_err(io)?;
+            let previous = state_key(&decode::<OutboxItem>(&previous)?);
+            if previous != state {
+                self.outbox.remove(previous).map_err(io)?;
             }
         }
-        if item.delivery == Delivery::Pending {
-            self.outbox
-                .insert(due_key(item.next_attempt_at, &item.id), &[])
-                .map_err(io)?;
-        }
+        self.outbox.insert(state, &[]).map_err(io)?;
         Ok(())
     }
 
     fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let start = [DUE];
-        let end = due_key(now, &EventId([0xff; 16]));
+        let end = timed_key(DUE, now, &EventId([0xff; 16]));
         let mut out = Vec::new();
         for key in self.outbox.range(&start[..]..=&end[..]).keys() {
             if out.len() >= limit {

@@ -93,7 +93,7 @@ fn a_typical_invoice_and_its_index_entries_take_these_many_bytes() {
         })
         .collect();
     let payload: usize = records.iter().map(|(_, bytes)| bytes.len()).sum();
-    let chunked = chunk::encode(&records).unwrap().len();
+    let chunked = chunk::encode(records[0].0, &records).unwrap().len();
     assert!(
         chunked - payload <= 2 + 3 * records.len(),
         "{} bytes of overhead for {} invoices",
@@ -101,13 +101,16 @@ fn a_typical_invoice_and_its_index_entries_take_these_many_bytes() {
         records.len()
     );
 
-    // Its summary: four bytes of hash per invoice, and a 32-byte filter per chunk.
+    // Its summary: four bytes of hash per invoice, and a 32-byte filter and two times per
+    // chunk.
     let summary = Summary {
         last: 1031,
         hashes: vec![[0; 4]; records.len()],
         users: UserFilter::default(),
+        oldest_expired: 2_000_000_000,
+        oldest_paid: 2_000_000_000,
     };
-    let per_invoice = (summary.encode().unwrap().len() - 32) as f64 / records.len() as f64;
+    let per_invoice = (summary.encode().unwrap().len() - 32 - 10) as f64 / records.len() as f64;
     assert!(per_invoice <= 4.2, "{per_invoice} bytes per invoice");
 
     // In memory: 8 bytes per sealed invoice to find it by hash, and the slack of growing
@@ -313,15 +316,21 @@ fn a_seal_a_stop_interrupted_is_finished_when_the_store_opens_again() {
             .filter(|(_, v)| !codec::invoice::decode(v).unwrap().is_pending())
             .collect();
         let (left, right) = hot.split_at(20);
-        tree.insert(key(b'c', left[0].0), chunk::encode(left).unwrap())
-            .unwrap();
         tree.insert(
-            key(b's', left[0].0),
-            invoices_summary(left).encode().unwrap(),
+            key(b'c', left[0].0),
+            chunk::encode(left[0].0, left).unwrap(),
         )
         .unwrap();
-        tree.insert(key(b'c', right[0].0), chunk::encode(&right[..10]).unwrap())
-            .unwrap();
+        tree.insert(
+            key(b's', left[0].0),
+            invoices::summarize(left).unwrap().encode().unwrap(),
+        )
+        .unwrap();
+        tree.insert(
+            key(b'c', right[0].0),
+            chunk::encode(right[0].0, &right[..10]).unwrap(),
+        )
+        .unwrap();
         store.flush().unwrap();
         before
     };
@@ -343,24 +352,74 @@ fn a_seal_a_stop_interrupted_is_finished_when_the_store_opens_again() {
     );
 }
 
-fn invoices_summary(records: &[(u64, Vec<u8>)]) -> Summary {
-    let mut users = UserFilter::default();
-    for (_, bytes) in records {
-        users.add(chunk::UserBits::of(&codec::invoice::user(bytes).unwrap()));
+#[test]
+fn pruning_a_large_store_sheds_its_index_and_keeps_late_payments_as_paid() {
+    use crate::store::contract::prune_all;
+    use crate::store::Retention;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    for n in 0..8_000 {
+        store.insert_invoice(&typical(n)).unwrap();
     }
-    Summary {
-        last: records.last().unwrap().0,
-        hashes: records
-            .iter()
-            .map(|(_, b)| chunk::hash_prefix(&codec::invoice::decode(b).unwrap().payment_hash.0))
-            .collect(),
-        users,
-    }
+    let sealed_at = 1_800_000_000 + 600 + invoices::SEAL_DELAY;
+    store.seal(sealed_at, usize::MAX).unwrap();
+    let (_, _, index_before) = store.invoice_stats();
+
+    // One sealed expired invoice is paid late: it is a paid invoice now, kept as one.
+    let mut late = typical(1);
+    late.status = InvoiceStatus::Paid(PaidDetails {
+        paid_at: 1_800_100_000,
+        preimage: None,
+        amount_received_msat: Msat::from_msat(21_000),
+    });
+    store
+        .commit_transitions(&Transitions {
+            invoices: vec![late.clone()],
+            ..Transitions::default()
+        })
+        .unwrap();
+
+    let week_later = sealed_at + 7 * 86_400;
+    let pruned = prune_all(&store, &Retention::default(), week_later, 500, false);
+    assert_eq!(pruned.unpaid_invoices, 6_000 - 1);
+    let (_, _, index_after) = store.invoice_stats();
+    assert!(
+        index_after * 2 < index_before,
+        "the hash index was rebuilt: {index_before} -> {index_after} bytes"
+    );
+    assert_eq!(
+        store.invoice(&late.payment_hash).unwrap(),
+        Some(late.clone())
+    );
+    assert!(store.invoice(&typical(2).payment_hash).unwrap().is_none());
+    assert_eq!(
+        store
+            .invoices(None, None, &mut |_| true, 10_000)
+            .unwrap()
+            .len(),
+        2_001
+    );
+
+    let keep_a_day = Retention {
+        paid: Some(86_400),
+        ..Retention::default()
+    };
+    let pruned = prune_all(&store, &keep_a_day, week_later, 500, false);
+    assert_eq!(pruned.paid_invoices, 2_001);
+    drop(store);
+    let store = reopen(dir.path());
+    assert!(store
+        .invoices(None, None, &mut |_| true, 10)
+        .unwrap()
+        .is_empty());
+    let chunks = store.invoices.tree().scan_prefix([b'c']).count();
+    assert_eq!(chunks, 0, "empty chunks are removed");
 }
 
 /// sled 0.34.7 deadlocks when a batch of many removals meets a file truncation; the store uses
-/// single-key writes instead. This churns the way a busy server does (invoices in, sealed and
-/// removed, flushed every few writes) for long enough that the old way hung nearly every run:
+/// single-key writes instead. This churns the way a busy server does (invoices in, sealed,
+/// pruned, flushed every few writes) for long enough that the old way hung nearly every run:
 /// `cargo test --release --lib churn -- --ignored`.
 #[test]
 #[ignore = "a minute of churn; run by hand after touching how the store writes"]
@@ -376,6 +435,10 @@ fn heavy_churn_never_hangs_the_store() {
         }
         if n % 2000 == 1999 {
             store.seal(2_000_000_000, usize::MAX).unwrap();
+        }
+        if n % 20_000 == 19_999 {
+            let rules = crate::store::Retention::default();
+            crate::store::contract::prune_all(&store, &rules, 2_100_000_000, 512, false);
         }
     }
     assert_eq!(store.invoice_stats().0, 0);

@@ -192,9 +192,10 @@ fn admin_token(settings: &Settings) -> Result<Secret, StartupError> {
 
 /// On a first start, the demo user (unless turned off); else the first user there is.
 async fn example_user(services: &Services) -> Result<Option<UserView>, StartupError> {
-    let users = services.operator.users().await.unwrap_or_default();
-    if !users.is_empty() || !services.settings.demo_user {
-        return Ok(users.into_iter().next());
+    // One user read, not all of them: a store may hold hundreds of thousands.
+    let first = services.operator.first_user().await.unwrap_or_default();
+    if first.is_some() || !services.settings.demo_user {
+        return Ok(first);
     }
     let demo = UserSettings {
         description: Some("Demo address on a rayo dev server: no real money moves".into()),

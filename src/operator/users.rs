@@ -21,6 +21,12 @@ impl Operator {
             .collect())
     }
 
+    /// The first user by name, if any (what the start-up banner shows).
+    pub async fn first_user(&self) -> Result<Option<UserView>, OperatorError> {
+        let users = self.db.read(|s| s.first_users(1)).await?;
+        Ok(users.first().map(|u| UserView::of(u, &self.domains, false)))
+    }
+
     pub async fn user(&self, name: &Username) -> Result<UserView, OperatorError> {
         let user = self.db.store().user(name)?.ok_or_else(|| no_user(name))?;
         Ok(UserView::of(&user, &self.domains, false))

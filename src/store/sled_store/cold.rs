@@ -29,17 +29,13 @@ fn entry(prefix: [u8; 4], ordinal: u32) -> u64 {
 
 impl ColdIndex {
     /// An index of every chunk in `chunks`: (first sequence number, hash prefixes).
+    #[cfg(test)]
     pub fn build(chunks: impl IntoIterator<Item = (u64, Vec<[u8; 4]>)>) -> Self {
-        let mut index = Self::default();
-        let mut all = Vec::new();
+        let mut builder = ColdBuilder::default();
         for (first, prefixes) in chunks {
-            let ordinal = index.ordinal(first);
-            all.extend(prefixes.into_iter().map(|p| entry(p, ordinal)));
+            builder.add(first, &prefixes);
         }
-        all.sort_unstable();
-        all.shrink_to_fit();
-        index.runs.push(all);
-        index
+        builder.finish()
     }
 
     fn ordinal(&mut self, first: u64) -> u32 {
@@ -111,6 +107,30 @@ impl ColdIndex {
     pub fn bytes(&self) -> usize {
         (self.runs.iter().map(Vec::capacity).sum::<usize>() + self.tail.capacity()) * 8
             + self.chunks.capacity() * 8
+    }
+}
+
+/// Builds the index from the chunk summaries as they are read, one at a time: nothing of a
+/// summary outlives its turn, and the one large vector grows by reallocation (pages the
+/// allocator maps and unmaps), so the memory left after opening a large store is the index.
+#[derive(Default)]
+pub struct ColdBuilder {
+    index: ColdIndex,
+    all: Vec<u64>,
+}
+
+impl ColdBuilder {
+    pub fn add(&mut self, first: u64, prefixes: &[[u8; 4]]) {
+        let ordinal = self.index.ordinal(first);
+        self.all.extend(prefixes.iter().map(|p| entry(*p, ordinal)));
+    }
+
+    pub fn finish(mut self) -> ColdIndex {
+        self.all.sort_unstable();
+        self.all.shrink_to_fit();
+        self.index.chunks.shrink_to_fit();
+        self.index.runs.push(self.all);
+        self.index
     }
 }
 

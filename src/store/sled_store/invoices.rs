@@ -15,7 +15,7 @@ use std::sync::RwLock;
 
 use sled::{IVec, Tree};
 
-use super::cold::ColdIndex;
+use super::cold::{ColdBuilder, ColdIndex};
 use super::hot::HotIndex;
 use crate::domain::InvoiceStatus;
 use crate::domain::{Hash32, InvoiceRecord, Username};
@@ -645,15 +645,13 @@ pub(super) fn summarize(records: &[(u64, Vec<u8>)]) -> Result<Summary, StoreErro
 
 /// The hash index of every sealed invoice, from the chunk summaries.
 fn build_cold(tree: &Tree) -> Result<ColdIndex, StoreError> {
-    let summaries = tree
-        .scan_prefix([SUMMARY])
-        .map(|entry| {
-            let (key, value) = entry.map_err(io)?;
-            let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
-            Ok((first, Summary::decode(&value)?.hashes))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(ColdIndex::build(summaries))
+    let mut builder = ColdBuilder::default();
+    for entry in tree.scan_prefix([SUMMARY]) {
+        let (key, value) = entry.map_err(io)?;
+        let first = seq_of(&key).ok_or_else(|| corrupt("summary key"))?;
+        builder.add(first, &Summary::decode(&value)?.hashes);
+    }
+    Ok(builder.finish())
 }
 
 /// Hot invoices below a sequence number, newest first.

@@ -2,6 +2,7 @@
 //! paid and expired by backend, backend calls and their latency, and the outbox's backlog and
 //! delivery failures.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
@@ -14,14 +15,14 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: String,
-    pub method: String,
+    pub route: Cow<'static, str>,
+    pub method: Cow<'static, str>,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteOnly {
-    pub route: String,
+    pub route: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -184,7 +185,7 @@ impl Metrics {
         metrics
             .rate_limited
             .get_or_create(&RouteOnly {
-                route: route.to_owned(),
+                route: Cow::Owned(route.to_owned()),
             })
             .inc();
     }

@@ -25,29 +25,36 @@ pub struct RequestSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        let id = request
-            .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        tracing::info_span!(
+        // The route is known once the request was routed: recorded at the end. Nothing here
+        // is computed when request spans are off (`RAYO_LOG=warn`).
+        let span = tracing::info_span!(
             "request",
             method = %request.method(),
-            route = %route,
-            request_id = %id,
+            route = tracing::field::Empty,
+            request_id = tracing::field::Empty,
             status = tracing::field::Empty,
-        )
+        );
+        if !span.is_disabled() {
+            if let Some(id) = request.extensions().get::<tracing_actix_web::RequestId>() {
+                span.record("request_id", tracing::field::display(id));
+            }
+        }
+        span
     }
 
     fn on_request_end<B: actix_web::body::MessageBody>(
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
+        if span.is_disabled() {
+            return;
+        }
         let status = match outcome {
-            Ok(response) => response.status(),
+            Ok(response) => {
+                let route = crate::routes::RoutePattern::of(response.request());
+                span.record("route", tracing::field::display(&route));
+                response.status()
+            }
             Err(error) => error.as_response_error().status_code(),
         };
         span.record("status", status.as_u16());

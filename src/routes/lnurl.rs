@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use std::sync::Arc;
 
-use super::{request_host, State};
+use super::{request_host, RoutePattern, State};
 use crate::backends::Capabilities;
 use crate::directory::Unpayable;
 use crate::domain::{Hash32, Username};
@@ -18,42 +18,120 @@ use crate::limits::Origin;
 use crate::lnurl::{PayProfile, PayResponse, PaymentRequest, VerifyResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Routed by hand under static scopes: these are the hot paths, and actix would match each
+    // `{name}` with a regex (see `LnurlPath`).
     cfg.service(
         web::scope("/.well-known/lnurlp")
             .wrap(cors())
-            .route("/{name}", web::get().to(pay_request))
-            .default_service(web::to(fallback)),
+            .default_service(web::to(well_known)),
     )
     .service(
         web::scope("/lnurlp")
             .wrap(cors())
-            .route("/{name}/callback", web::get().to(callback))
-            .route("/{name}/verify/{hash}/{tag}", web::get().to(verify))
-            .default_service(web::to(fallback)),
+            .default_service(web::to(lnurlp)),
     );
+}
+
+/// `/.well-known/lnurlp/{name}`
+async fn well_known(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, LnurlError> {
+    match LnurlPath::parse(req.path()) {
+        Some(LnurlPath::PayRequest(name)) if req.method() == Method::GET => {
+            RoutePattern::set(&req, "/.well-known/lnurlp/{name}");
+            pay_request(&req, &name, &state)
+        }
+        _ => fallback(req).await,
+    }
+}
+
+/// `/lnurlp/{name}/callback` and `/lnurlp/{name}/verify/{hash}/{tag}`
+async fn lnurlp(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, LnurlError> {
+    if req.method() != Method::GET {
+        return fallback(req).await;
+    }
+    match LnurlPath::parse(req.path()) {
+        Some(LnurlPath::Callback(name)) => {
+            RoutePattern::set(&req, "/lnurlp/{name}/callback");
+            callback(&req, &name, &state).await
+        }
+        Some(LnurlPath::Verify { name, hash, tag }) => {
+            RoutePattern::set(&req, "/lnurlp/{name}/verify/{hash}/{tag}");
+            verify(&name, &hash, &tag, &state)
+        }
+        _ => fallback(req).await,
+    }
+}
+
+/// The LNURL paths, each dynamic segment percent-decoded (wallets encode `+` in
+/// `alice+tips`); anything else (empty, extra or undecodable segments) is no LNURL path.
+#[derive(Debug, PartialEq, Eq)]
+enum LnurlPath {
+    PayRequest(String),
+    Callback(String),
+    Verify {
+        name: String,
+        hash: String,
+        tag: String,
+    },
+}
+
+impl LnurlPath {
+    fn parse(path: &str) -> Option<Self> {
+        let (scope, rest) = if let Some(rest) = path.strip_prefix("/.well-known/lnurlp/") {
+            (true, rest)
+        } else {
+            (false, path.strip_prefix("/lnurlp/")?)
+        };
+        let mut segments = rest.split('/');
+        let name = segment(segments.next()?)?;
+        let shape = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        );
+        if segments.next().is_some() {
+            return None;
+        }
+        match (scope, shape) {
+            (true, (None, ..)) => Some(Self::PayRequest(name)),
+            (false, (Some("callback"), None, ..)) => Some(Self::Callback(name)),
+            (false, (Some("verify"), Some(hash), Some(tag), None)) => Some(Self::Verify {
+                name,
+                hash: segment(hash)?,
+                tag: segment(tag)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn segment(raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        return None;
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 fn cors() -> DefaultHeaders {
     DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*"))
 }
 
-async fn pay_request(
-    req: HttpRequest,
-    name: web::Path<String>,
-    state: web::Data<State>,
-) -> Result<HttpResponse, LnurlError> {
-    let profile = payable(&state, &req, &name)?;
+fn pay_request(req: &HttpRequest, name: &str, state: &State) -> Result<HttpResponse, LnurlError> {
+    let profile = payable(state, req, name)?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(profile.pay_request.clone()))
 }
 
 async fn callback(
-    req: HttpRequest,
-    name: web::Path<String>,
-    state: web::Data<State>,
+    req: &HttpRequest,
+    name: &str,
+    state: &State,
 ) -> Result<HttpResponse, LnurlError> {
-    let (answer, _) = pay(&state, &req, &name, |profile, capabilities| {
+    let (answer, _) = pay(state, req, name, |profile, capabilities| {
         PaymentRequest::from_query(req.query_string(), profile, capabilities)
     })
     .await?;
@@ -115,17 +193,13 @@ pub(super) async fn pay(
 
 /// LUD-21: whether the invoice behind a verify URL is paid. Anything wrong with the URL is
 /// "Not found": the tag is the secret, and nothing says which part was wrong.
-async fn verify(
-    path: web::Path<(String, String, String)>,
-    state: web::Data<State>,
-) -> Result<HttpResponse, LnurlError> {
-    let (name, hash, tag) = path.into_inner();
+fn verify(name: &str, hash: &str, tag: &str, state: &State) -> Result<HttpResponse, LnurlError> {
     let not_found = || LnurlError::new("Not found");
     let hash: Hash32 = hash.parse().map_err(|_| not_found())?;
-    if !state.services.verify_key.accepts(&hash, &tag) {
+    if !state.services.verify_key.accepts(&hash, tag) {
         return Err(not_found());
     }
-    let user = Username::from_address(&name).map_err(|_| not_found())?;
+    let user = Username::from_address(name).map_err(|_| not_found())?;
     let invoice = state
         .services
         .db
@@ -146,4 +220,79 @@ async fn fallback(req: HttpRequest) -> Result<HttpResponse, LnurlError> {
             .finish());
     }
     Err(LnurlError::new("Not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LnurlPath;
+    use proptest::prelude::*;
+
+    fn parsed(path: &str) -> Option<LnurlPath> {
+        LnurlPath::parse(path)
+    }
+
+    #[test]
+    fn the_three_lnurl_paths_are_recognised_with_their_segments_decoded() {
+        assert_eq!(
+            parsed("/.well-known/lnurlp/alice"),
+            Some(LnurlPath::PayRequest("alice".into()))
+        );
+        assert_eq!(
+            parsed("/.well-known/lnurlp/alice%2Btips"),
+            Some(LnurlPath::PayRequest("alice+tips".into()))
+        );
+        assert_eq!(
+            parsed("/lnurlp/alice/callback"),
+            Some(LnurlPath::Callback("alice".into()))
+        );
+        assert_eq!(
+            parsed("/lnurlp/alice/verify/ab12/tag"),
+            Some(LnurlPath::Verify {
+                name: "alice".into(),
+                hash: "ab12".into(),
+                tag: "tag".into()
+            })
+        );
+    }
+
+    #[test]
+    fn anything_near_them_is_no_lnurl_path() {
+        for path in [
+            "/.well-known/lnurlp/",
+            "/.well-known/lnurlp/alice/",
+            "/.well-known/lnurlp/alice/callback",
+            "/.well-known/lnurlp//",
+            "/lnurlp/alice",
+            "/lnurlp//callback",
+            "/lnurlp/alice/callback/",
+            "/lnurlp/alice/callback/more",
+            "/lnurlp/alice/verify/ab12",
+            "/lnurlp/alice/verify/ab12/tag/",
+            "/lnurlp/alice/verify//tag",
+            "/lnurlp/alice/pay",
+            "/lnurlp/%FF%FE/callback",
+            "/lnurlpx/alice/callback",
+            "/other",
+        ] {
+            assert_eq!(parsed(path), None, "{path}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_path_parses_or_not_without_panicking(path in "\\PC{0,80}") {
+            let _ = parsed(&path);
+            let _ = parsed(&format!("/lnurlp/{path}"));
+            let _ = parsed(&format!("/.well-known/lnurlp/{path}"));
+        }
+
+        #[test]
+        fn any_name_round_trips_through_its_percent_encoding(name in "\\PC{1,40}") {
+            let encoded = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
+            prop_assert_eq!(
+                parsed(&format!("/lnurlp/{encoded}/callback")),
+                Some(LnurlPath::Callback(name.clone()))
+            );
+        }
+    }
 }

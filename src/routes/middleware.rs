@@ -3,6 +3,7 @@
 //! a worker's attention for as long as they like unless told otherwise: request heads must
 //! arrive within actix's client request timeout, bodies within the deadline set here).
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,13 +13,54 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpMessage, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::Stream;
 
 use super::State;
 use crate::metrics::{RouteLabels, RouteOnly};
+
+/// A request's route pattern, for metrics and logs. The hot LNURL routes are parsed by hand
+/// and say theirs; for the others actix matches the path against the routing table once more
+/// (a regex per `{segment}`), once per request: whoever asks first keeps the answer here.
+#[derive(Clone, Debug)]
+pub struct RoutePattern(pub Cow<'static, str>);
+
+impl RoutePattern {
+    /// `req`'s pattern ("unmatched" when no route took it).
+    pub fn of(req: &HttpRequest) -> Cow<'static, str> {
+        if let Some(known) = req.extensions().get::<RoutePattern>() {
+            return known.0.clone();
+        }
+        let pattern: Cow<'static, str> = req
+            .match_pattern()
+            .map_or(Cow::Borrowed("unmatched"), Cow::Owned);
+        req.extensions_mut().insert(RoutePattern(pattern.clone()));
+        pattern
+    }
+
+    /// Said by a handler that routed `req` itself.
+    pub fn set(req: &HttpRequest, pattern: &'static str) {
+        req.extensions_mut()
+            .insert(RoutePattern(Cow::Borrowed(pattern)));
+    }
+}
+
+/// A method as a label without allocating: the standard ones by name, the rest as "other".
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
 
 /// Counts every request by its route pattern (never the raw path: names and hashes would make
 /// unbounded label sets) and status, and times it.
@@ -27,15 +69,13 @@ pub async fn record_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let metrics = req
         .app_data::<web::Data<State>>()
         .map(|state| state.services.metrics.clone());
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
+        let route = RoutePattern::of(response.request());
         let status = response.status().as_u16();
         metrics
             .http_latency
@@ -47,7 +87,7 @@ pub async fn record_request(
             .http_requests
             .get_or_create(&RouteLabels {
                 route,
-                method,
+                method: Cow::Borrowed(method),
                 status,
             })
             .inc();
@@ -69,7 +109,7 @@ pub async fn limit_headers(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum::<usize>()
-        + req.uri().to_string().len();
+        + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if size > MAX_HEADER_BYTES {
         let response = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             .json(serde_json::json!({"error": {"code": "too_large", "message": "request headers are too large"}}));

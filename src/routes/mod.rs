@@ -19,7 +19,7 @@ use actix_web::web;
 pub use api::{ApiPolicy, Followers};
 pub use auth::{AdminAccess, Caller};
 pub use hooks::HookRefusals;
-pub use middleware::{limit_body_time, limit_headers, record_request};
+pub use middleware::{limit_body_time, limit_headers, record_request, RoutePattern};
 pub use ops::ReadinessCache;
 
 use crate::limits::ClientKey;

@@ -8,7 +8,7 @@
 //!
 //! An invoice is written once when it is made, once if its status changes, and once when it
 //! is sealed; sled's costs per entry (in memory, on disk and at start) are paid per chunk of a
-//! few dozen invoices. Sequence numbers come from sled's id generator, so listing newest first
+//! sixteen invoices. Sequence numbers come from sled's id generator, so listing newest first
 //! walks both tiers backwards, merged.
 
 use std::sync::RwLock;

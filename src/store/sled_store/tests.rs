@@ -111,7 +111,7 @@ fn a_typical_invoice_and_its_index_entries_take_these_many_bytes() {
         oldest_paid: 2_000_000_000,
     };
     let per_invoice = (summary.encode().unwrap().len() - 32 - 10) as f64 / records.len() as f64;
-    assert!(per_invoice <= 4.2, "{per_invoice} bytes per invoice");
+    assert!(per_invoice <= 4.3, "{per_invoice} bytes per invoice");
 
     // In memory: 8 bytes per sealed invoice to find it by hash, and the slack of growing
     // vectors.

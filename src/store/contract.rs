@@ -669,3 +669,31 @@ fn sled_store_keeps_the_pruning_contract_in_steps_of_any_size() {
         pruning_story(&SledStore::open(dir.path()).unwrap(), budget);
     }
 }
+
+/// The same stories against a real PostgreSQL (see `postgres::testing`).
+fn postgres() -> Option<PgStore> {
+    Some(PgStore::open(&postgres::testing::database()?).unwrap())
+}
+
+#[test]
+fn postgres_store_keeps_the_contract() {
+    if let Some(store) = postgres() {
+        store_story(&store);
+    }
+}
+
+#[test]
+fn postgres_store_keeps_the_sealing_contract() {
+    if let Some(store) = postgres() {
+        sealing_story(&store);
+    }
+}
+
+#[test]
+fn postgres_store_keeps_the_pruning_contract_in_steps_of_any_size() {
+    for budget in [1, 7, usize::MAX] {
+        if let Some(store) = postgres() {
+            pruning_story(&store, budget);
+        }
+    }
+}

@@ -6,6 +6,7 @@
 pub(crate) mod codec;
 mod db;
 mod memory;
+pub mod postgres;
 mod replace;
 pub mod retention;
 mod sled_store;
@@ -18,6 +19,7 @@ use crate::domain::{
 
 pub use db::Db;
 pub use memory::MemoryStore;
+pub use postgres::PgStore;
 pub use replace::replace_sled;
 pub use retention::{PruneCursor, PruneStep, Pruned, Retention};
 pub use sled_store::SledStore;
@@ -128,6 +130,12 @@ pub trait Store: Send + Sync + 'static {
         budget: usize,
         dry_run: bool,
     ) -> Result<PruneStep, StoreError>;
+
+    /// Claims the store for this server process for as long as it runs. sled's own lock does
+    /// that already; a shared database refuses a second server while one holds it.
+    fn claim_for_server(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;

@@ -1,0 +1,653 @@
+//! The PostgreSQL store: the same contract as sled, on a database several rayo instances can
+//! share. `Store` is synchronous (sled answers in microseconds); here each call is a round trip,
+//! made by tokio-postgres clients whose connections run on a small runtime of the store's own,
+//! and awaited on the calling thread. Reads share one pipelined connection; writes, each a
+//! transaction, take the other in turn.
+//!
+//! What is here: the schema and its migrations, every part of the store contract (the contract
+//! stories run against a real PostgreSQL), one server per database (an advisory lock), and
+//! restores in one transaction. Not yet: TLS, batched commits, and what several instances need
+//! (watcher leases, outbox claims, live status and caches across instances).
+
+mod schema;
+/// Test support (a throwaway cluster), shared by the unit and integration tests.
+#[doc(hidden)]
+pub mod testing;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake};
+
+use tokio_postgres::{Client, NoTls};
+
+use super::codec::{decode_json, encode_json, invoice};
+use super::{
+    next_status, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, Store, StoreError,
+    Transitions,
+};
+use crate::domain::{
+    ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
+};
+
+pub use schema::VERSION as SCHEMA_VERSION;
+
+/// Held by the one server running on a database (see `claim_for_server`).
+const SERVER_LOCK: i64 = 0x7261_796f_0001;
+
+/// What `rayo db status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DbStatus {
+    pub schema_version: i32,
+    pub known_version: i32,
+    pub server_running: bool,
+}
+
+pub struct PgStore {
+    /// Drives the connections (nothing else runs on it); they end when it drops.
+    _runtime: tokio::runtime::Runtime,
+    reads: Client,
+    writes: Mutex<Client>,
+}
+
+fn db(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Io(format!("database: {e}"))
+}
+
+/// Seconds and counts are u64 in rayo and BIGINT in the database.
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn uint(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Runs `future` to completion on this thread. tokio-postgres' client futures only talk to
+/// their connection (which runs on the store's runtime) through channels, so any thread can
+/// wait on them, in or out of an async runtime.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(value) => return value,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+fn outbox_state(item: &OutboxItem) -> (&'static str, u64) {
+    match item.delivery {
+        Delivery::Pending => ("pending", item.next_attempt_at),
+        Delivery::Delivered { at } => ("delivered", at),
+        Delivery::Dead { at } => ("dead", at),
+    }
+}
+
+fn paid_at(record: &InvoiceRecord) -> Option<i64> {
+    match &record.status {
+        InvoiceStatus::Paid(paid) => Some(int(paid.paid_at)),
+        _ => None,
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (a `postgres://` URL or key-value string) and brings the schema up to
+    /// date.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut store = Self::open_unmigrated(url)?;
+        block_on(schema::migrate(
+            store.writes.get_mut().unwrap_or_else(|p| p.into_inner()),
+        ))?;
+        Ok(store)
+    }
+
+    /// Connected, the schema as it is.
+    fn open_unmigrated(url: &str) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rayo-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Io(format!("database runtime: {e}")))?;
+        // Connecting needs the runtime's reactor: it runs there, and any thread (one of an
+        // async runtime too) waits for it.
+        let connect = || {
+            let url = url.to_owned();
+            let connected = block_on(runtime.spawn(async move {
+                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::error!(error = %e, "the database connection ended");
+                    }
+                });
+                Ok::<_, tokio_postgres::Error>(client)
+            }));
+            connected
+                .map_err(|e| StoreError::Io(format!("database: {e}")))?
+                .map_err(db)
+        };
+        let reads = connect()?;
+        let writes = connect()?;
+        Ok(Self {
+            _runtime: runtime,
+            reads,
+            writes: Mutex::new(writes),
+        })
+    }
+
+    /// The schema version and whether a server holds the database, without changing anything.
+    pub fn status(url: &str) -> Result<DbStatus, StoreError> {
+        let store = Self::open_unmigrated(url)?;
+        let schema_version = block_on(schema::version(&store.reads))?;
+        let row = block_on(store.reads.query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+            &[&SERVER_LOCK],
+        ))
+        .map_err(db)?;
+        Ok(DbStatus {
+            schema_version,
+            known_version: SCHEMA_VERSION,
+            server_running: row.get::<_, i64>(0) > 0,
+        })
+    }
+
+    /// Whether a server holds the database now.
+    pub fn server_running(url: &str) -> Result<bool, StoreError> {
+        Ok(Self::status(url)?.server_running)
+    }
+
+    /// Replaces everything the database holds with what `fill` writes, in one transaction: a
+    /// failure anywhere leaves the database as it was (a restore).
+    pub fn replace<T>(
+        &self,
+        fill: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        block_on(
+            self.writes()
+                .batch_execute("BEGIN; TRUNCATE users, metadata, invoices, outbox, api_keys, meta"),
+        )
+        .map_err(db)?;
+        match fill(self) {
+            Ok(value) => {
+                block_on(self.writes().batch_execute("COMMIT")).map_err(db)?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = block_on(self.writes().batch_execute("ROLLBACK"));
+                Err(e)
+            }
+        }
+    }
+
+    fn writes(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn one(
+        &self,
+        sql: &str,
+        key: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = block_on(self.reads.query_opt(sql, &[key])).map_err(db)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    fn all(&self, sql: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = block_on(self.reads.query(sql, &[])).map_err(db)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Deletes up to `budget` rows `query` (a `SELECT` of keys with `$1` = the cut-off)
+    /// picks from `table`; in a dry run, counts them all.
+    fn prune_rows(
+        &self,
+        table: &str,
+        key: &str,
+        query: &str,
+        cutoff: i64,
+        budget: usize,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        if dry_run {
+            let sql = format!("SELECT count(*) FROM ({query}) AS due");
+            let row = block_on(self.reads.query_one(&sql, &[&cutoff])).map_err(db)?;
+            return Ok(uint(row.get(0)));
+        }
+        let sql = format!("DELETE FROM {table} WHERE {key} IN ({query} LIMIT $2)");
+        let deleted =
+            block_on(self.writes().execute(&sql, &[&cutoff, &int(budget as u64)])).map_err(db)?;
+        Ok(deleted)
+    }
+}
+
+impl Store for PgStore {
+    fn user(&self, name: &Username) -> Result<Option<User>, StoreError> {
+        self.one("SELECT record FROM users WHERE name = $1", &name.as_str())?
+            .map(|v| decode_json(&v))
+            .transpose()
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.all("SELECT record FROM users ORDER BY name")?
+            .iter()
+            .map(|v| decode_json(v))
+            .collect()
+    }
+
+    fn first_users(&self, limit: usize) -> Result<Vec<User>, StoreError> {
+        let rows = block_on(self.reads.query(
+            "SELECT record FROM users ORDER BY name LIMIT $1",
+            &[&int(limit as u64)],
+        ))
+        .map_err(db)?;
+        rows.iter().map(|row| decode_json(row.get(0))).collect()
+    }
+
+    fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        block_on(self.writes().execute(
+            "INSERT INTO users (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+            &[&user.name.as_str(), &encode_json(user)?],
+        ))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn remove_user(&self, name: &Username) -> Result<bool, StoreError> {
+        let removed = block_on(
+            self.writes()
+                .execute("DELETE FROM users WHERE name = $1", &[&name.as_str()]),
+        )
+        .map_err(db)?;
+        Ok(removed > 0)
+    }
+
+    fn metadata(&self, hash: &Hash32) -> Result<Option<String>, StoreError> {
+        let row = block_on(self.reads.query_opt(
+            "SELECT text FROM metadata WHERE hash = $1",
+            &[&hash.0.as_slice()],
+        ))
+        .map_err(db)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    fn put_metadata(&self, json: &str) -> Result<Hash32, StoreError> {
+        let hash = Hash32::sha256(json.as_bytes());
+        block_on(self.writes().execute(
+            "INSERT INTO metadata (hash, text) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&hash.0.as_slice(), &json],
+        ))
+        .map_err(db)?;
+        Ok(hash)
+    }
+
+    fn invoice(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError> {
+        self.one(
+            "SELECT record FROM invoices WHERE payment_hash = $1",
+            &hash.0.as_slice(),
+        )?
+        .map(|v| invoice::decode(&v))
+        .transpose()
+    }
+
+    fn insert_invoice(&self, record: &InvoiceRecord) -> Result<(), StoreError> {
+        let inserted = block_on(self.writes().execute(
+            "INSERT INTO invoices (payment_hash, username, status, expires_at, paid_at, record)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &record.payment_hash.0.as_slice(),
+                &record.user.as_str(),
+                &record.status.name(),
+                &int(record.expires_at),
+                &paid_at(record),
+                &invoice::encode(record)?,
+            ],
+        ))
+        .map_err(db)?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "invoice {}",
+                record.payment_hash
+            )));
+        }
+        Ok(())
+    }
+
+    fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {
+        let mut client = self.writes();
+        block_on(async {
+            let tx = client.transaction().await.map_err(db)?;
+            let mut within: HashMap<Hash32, InvoiceRecord> = HashMap::new();
+            for record in &step.invoices {
+                let stored = match within.remove(&record.payment_hash) {
+                    Some(earlier) => earlier,
+                    None => {
+                        let row = tx
+                            .query_opt(
+                                "SELECT record FROM invoices WHERE payment_hash = $1 FOR UPDATE",
+                                &[&record.payment_hash.0.as_slice()],
+                            )
+                            .await
+                            .map_err(db)?
+                            .ok_or_else(|| {
+                                StoreError::NotFound(format!("invoice {}", record.payment_hash))
+                            })?;
+                        invoice::decode(row.get(0))?
+                    }
+                };
+                if next_status(stored.status, record.status)?.is_none() {
+                    return Err(StoreError::Transition {
+                        from: stored.status.name(),
+                        to: record.status.name(),
+                    });
+                }
+                tx.execute(
+                    "UPDATE invoices SET status = $2, expires_at = $3, paid_at = $4, record = $5
+                     WHERE payment_hash = $1",
+                    &[
+                        &record.payment_hash.0.as_slice(),
+                        &record.status.name(),
+                        &int(record.expires_at),
+                        &paid_at(record),
+                        &invoice::encode(record)?,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+                within.insert(record.payment_hash, record.clone());
+            }
+            let mut queued = 0;
+            for item in &step.events {
+                let (state, at) = outbox_state(item);
+                queued += tx
+                    .execute(
+                        "INSERT INTO outbox (id, state, at, created_at, item)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                        &[
+                            &item.id.0.as_slice(),
+                            &state,
+                            &int(at),
+                            &int(item.created_at),
+                            &encode_json(item)?,
+                        ],
+                    )
+                    .await
+                    .map_err(db)? as usize;
+            }
+            for (key, value) in &step.meta {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&key.as_str(), &value.as_slice()],
+                )
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(queued)
+        })
+    }
+
+    fn invoices(
+        &self,
+        user: Option<&Username>,
+        before: Option<&Hash32>,
+        keep: InvoiceFilter<'_>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceRecord>, StoreError> {
+        const PAGE: i64 = 256;
+        let mut below = match before {
+            Some(hash) => {
+                let row = block_on(self.reads.query_opt(
+                    "SELECT seq FROM invoices WHERE payment_hash = $1",
+                    &[&hash.0.as_slice()],
+                ))
+                .map_err(db)?
+                .ok_or_else(|| StoreError::NotFound(format!("invoice {hash}")))?;
+                row.get::<_, i64>(0)
+            }
+            None => i64::MAX,
+        };
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let rows = match user {
+                Some(name) => block_on(self.reads.query(
+                    "SELECT seq, record FROM invoices WHERE username = $1 AND seq < $2
+                     ORDER BY seq DESC LIMIT $3",
+                    &[&name.as_str(), &below, &PAGE],
+                )),
+                None => block_on(self.reads.query(
+                    "SELECT seq, record FROM invoices WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+                    &[&below, &PAGE],
+                )),
+            }
+            .map_err(db)?;
+            for row in &rows {
+                below = row.get(0);
+                let record = invoice::decode(row.get(1))?;
+                if keep(&record) {
+                    out.push(record);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if (rows.len() as i64) < PAGE {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let rows = block_on(self.reads.query(
+            "SELECT record FROM invoices WHERE status = 'pending' AND expires_at <= $1
+             ORDER BY expires_at, seq LIMIT $2",
+            &[&int(until), &int(limit as u64)],
+        ))
+        .map_err(db)?;
+        rows.iter().map(|row| invoice::decode(row.get(0))).collect()
+    }
+
+    fn outbox_item(&self, id: &EventId) -> Result<Option<OutboxItem>, StoreError> {
+        self.one("SELECT item FROM outbox WHERE id = $1", &id.0.as_slice())?
+            .map(|v| decode_json(&v))
+            .transpose()
+    }
+
+    fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        let (state, at) = outbox_state(item);
+        block_on(self.writes().execute(
+            "INSERT INTO outbox (id, state, at, created_at, item) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at,
+                 item = EXCLUDED.item",
+            &[
+                &item.id.0.as_slice(),
+                &state,
+                &int(at),
+                &int(item.created_at),
+                &encode_json(item)?,
+            ],
+        ))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = block_on(self.reads.query(
+            "SELECT item FROM outbox WHERE state = 'pending' AND at <= $1 ORDER BY at, id LIMIT $2",
+            &[&int(now), &int(limit as u64)],
+        ))
+        .map_err(db)?;
+        rows.iter().map(|row| decode_json(row.get(0))).collect()
+    }
+
+    fn outbox_items(
+        &self,
+        keep: &mut dyn FnMut(&OutboxItem) -> bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut out = Vec::new();
+        for bytes in self.all("SELECT item FROM outbox ORDER BY created_at DESC, id DESC")? {
+            let item: OutboxItem = decode_json(&bytes)?;
+            if keep(&item) {
+                out.push(item);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn api_key(&self, key_hash: &Hash32) -> Result<Option<ApiKey>, StoreError> {
+        self.one(
+            "SELECT record FROM api_keys WHERE key_hash = $1",
+            &key_hash.0.as_slice(),
+        )?
+        .map(|v| decode_json(&v))
+        .transpose()
+    }
+
+    fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        block_on(self.writes().execute(
+            "INSERT INTO api_keys (key_hash, record) VALUES ($1, $2)
+             ON CONFLICT (key_hash) DO UPDATE SET record = EXCLUDED.record",
+            &[&key.key_hash.0.as_slice(), &encode_json(key)?],
+        ))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.all("SELECT record FROM api_keys ORDER BY key_hash")?
+            .iter()
+            .map(|v| decode_json(v))
+            .collect()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.one("SELECT value FROM meta WHERE key = $1", &key)
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        block_on(self.writes().execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        ))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = block_on(
+            self.reads
+                .query("SELECT key, value FROM meta ORDER BY key", &[]),
+        )
+        .map_err(db)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
+        let rows = block_on(
+            self.reads
+                .query("SELECT text FROM metadata ORDER BY hash", &[]),
+        )
+        .map_err(db)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Each kind in turn, `budget` rows at a time: a step that removed a full budget of any
+    /// kind says to go on.
+    fn prune(
+        &self,
+        rules: &Retention,
+        now: u64,
+        _from: &PruneCursor,
+        budget: usize,
+        dry_run: bool,
+    ) -> Result<PruneStep, StoreError> {
+        let unpaid = self.prune_rows(
+            "invoices",
+            "payment_hash",
+            "SELECT payment_hash FROM invoices WHERE status = 'expired' AND expires_at <= $1",
+            int(now.saturating_sub(rules.unpaid)),
+            budget,
+            dry_run,
+        )?;
+        let paid = match rules.paid {
+            Some(keep) => self.prune_rows(
+                "invoices",
+                "payment_hash",
+                "SELECT payment_hash FROM invoices WHERE status = 'paid' AND paid_at <= $1",
+                int(now.saturating_sub(keep)),
+                budget,
+                dry_run,
+            )?,
+            None => 0,
+        };
+        let events = self.prune_rows(
+            "outbox",
+            "id",
+            "SELECT id FROM outbox WHERE state = 'delivered' AND at <= $1",
+            int(rules.events_until(now)),
+            budget,
+            dry_run,
+        )?;
+        let dead_letters = self.prune_rows(
+            "outbox",
+            "id",
+            "SELECT id FROM outbox WHERE state = 'dead' AND at <= $1",
+            int(rules.dead_letters_until(now)),
+            budget,
+            dry_run,
+        )?;
+        let pruned = Pruned {
+            unpaid_invoices: unpaid,
+            paid_invoices: paid,
+            events,
+            dead_letters,
+        };
+        let full = [unpaid, paid, events, dead_letters]
+            .iter()
+            .any(|n| *n >= budget as u64);
+        Ok(PruneStep {
+            pruned,
+            next: (full && !dry_run).then(PruneCursor::default),
+        })
+    }
+
+    /// A session-level advisory lock on the write connection: held while this process lives
+    /// (PostgreSQL lets go of it when the connection ends, a crash included).
+    fn claim_for_server(&self) -> Result<(), StoreError> {
+        let row = block_on(
+            self.writes()
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK]),
+        )
+        .map_err(db)?;
+        if row.get::<_, bool>(0) {
+            Ok(())
+        } else {
+            Err(StoreError::Locked(
+                "another rayo server runs on this database; running several at once is not supported yet".into(),
+            ))
+        }
+    }
+
+    /// Every write above is its own committed transaction: nothing waits to be made durable.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

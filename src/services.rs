@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::nostr::{IdentityError, NostrIdentity};
 use crate::operator::{Operator, OperatorParts};
 use crate::outbox::{Deliverer, DeliveryPolicy, ZapContext};
-use crate::store::{Db, SledStore, StoreError};
+use crate::store::{Db, PgStore, SledStore, Store, StoreError};
 use crate::watch::{self, Hints, Ledger, Watcher};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,18 @@ impl Services {
             source,
         };
         crate::data_dir::prepare(&data_dir).map_err(dir_error)?;
-        let db = Db::new(Arc::new(SledStore::open(&settings.store_path())?));
+        let store: Arc<dyn Store> = match &settings.database_url {
+            Some(url) => {
+                let url = url.expose().to_owned();
+                Arc::new(
+                    tokio::task::spawn_blocking(move || PgStore::open(&url))
+                        .await
+                        .map_err(|e| StoreError::Io(format!("opening the database: {e}")))??,
+                )
+            }
+            None => Arc::new(SledStore::open(&settings.store_path())?),
+        };
+        let db = Db::new(store);
         // What the store just created, whatever the process umask.
         crate::data_dir::tighten(&data_dir).map_err(dir_error)?;
 

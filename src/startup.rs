@@ -64,6 +64,11 @@ impl Application {
         let data_dir = settings.data_dir.clone();
         let admin_token = admin_token(&settings)?;
         let services = Services::open(settings, overrides).await?;
+        services
+            .db
+            .store()
+            .claim_for_server()
+            .map_err(OpenError::Store)?;
         let (hints, background) = services.start_background().await?;
         let example_user = example_user(&services).await?;
         let settings = &services.settings;

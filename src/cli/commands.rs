@@ -63,6 +63,15 @@ pub enum Command {
     /// Tools for the dev backend (no real money).
     #[command(subcommand)]
     Dev(DevCommand),
+    /// The PostgreSQL store (RAYO_DATABASE_URL).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// The database's schema version, the one this rayo knows, and whether a server runs on it.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

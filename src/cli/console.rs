@@ -19,7 +19,7 @@ use crate::operator::{
 };
 use crate::services::{OpenError, Overrides, Services};
 use crate::startup::server_url_path;
-use crate::store::{Pruned, SledStore, StoreError};
+use crate::store::{PgStore, Pruned, SledStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -355,6 +355,9 @@ pub async fn restore(
 ) -> Result<(usize, usize), CliError> {
     let checked = crate::backup::check(backup, &global.domains()?)
         .map_err(|e| CliError::Failed(e.to_string()))?;
+    if let Some(url) = &global.database_url {
+        return restore_into_database(url.expose().to_owned(), checked, force).await;
+    }
     if server_answers(global).await {
         return Err(CliError::Failed(
             "a server is running on this data directory: stop it first, restore needs the store to itself".into(),
@@ -374,6 +377,34 @@ pub async fn restore(
     .await
     .map_err(|e| CliError::Failed(format!("restore: {e}")))?
     .map_err(|e| CliError::Failed(format!("restore: {e}; the store was left as it was")))?;
+    Ok((users, invoices))
+}
+
+/// A restore into PostgreSQL: in one transaction, so a failure leaves the database as it was.
+async fn restore_into_database(
+    url: String,
+    checked: crate::backup::CheckedBackup,
+    force: bool,
+) -> Result<(usize, usize), CliError> {
+    let (users, invoices) = (checked.users(), checked.invoices());
+    tokio::task::spawn_blocking(move || {
+        if PgStore::server_running(&url).map_err(|e| e.to_string())? {
+            return Err(
+                "a server is running on this database: stop it first, restore needs the database to itself"
+                    .to_owned(),
+            );
+        }
+        let store = PgStore::open(&url).map_err(|e| e.to_string())?;
+        if !force {
+            crate::backup::refuse_unless_empty(&store).map_err(|e| e.to_string())?;
+        }
+        store
+            .replace(|store| crate::backup::load(store, &checked))
+            .map_err(|e| format!("restore: {e}; the database was left as it was"))
+    })
+    .await
+    .map_err(|e| CliError::Failed(format!("restore: {e}")))?
+    .map_err(CliError::Failed)?;
     Ok((users, invoices))
 }
 

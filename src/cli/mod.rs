@@ -42,6 +42,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Db(DbCommand::Status) => {
+            let url = database_url(&global)?;
+            let status = tokio::task::spawn_blocking(move || crate::store::PgStore::status(&url))
+                .await
+                .map_err(|e| CliError::Failed(format!("database: {e}")))?
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            output::db_status(&status, json);
+            Ok(())
+        }
         Command::Dev(DevCommand::Populate {
             users,
             invoices,
@@ -51,6 +60,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if console::server_answers(&global).await {
                 return Err(CliError::Failed(
                     "a server is running on this data directory: stop it first".into(),
+                ));
+            }
+            if global.database_url.is_some() {
+                return Err(CliError::Usage(
+                    "dev populate writes a sled store: unset RAYO_DATABASE_URL".into(),
                 ));
             }
             let population = populate::Population {
@@ -70,6 +84,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if console::server_answers(&global).await {
                 return Err(CliError::Failed(
                     "a server is running on this data directory: stop it first".into(),
+                ));
+            }
+            if global.database_url.is_some() {
+                return Err(CliError::Usage(
+                    "dev soak runs on a sled store: unset RAYO_DATABASE_URL".into(),
                 ));
             }
             let soak = soak::Soak {
@@ -151,9 +170,24 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         | Command::Backend(_)
         | Command::Restore { .. }
         | Command::Dev(DevCommand::Populate { .. })
-        | Command::Dev(DevCommand::Soak { .. }) => {}
+        | Command::Dev(DevCommand::Soak { .. })
+        | Command::Db(_) => {}
     }
     Ok(())
+}
+
+/// `RAYO_DATABASE_URL`, which the command needs.
+fn database_url(global: &GlobalArgs) -> Result<String, CliError> {
+    global
+        .database_url
+        .as_ref()
+        .map(|url| url.expose().to_owned())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "RAYO_DATABASE_URL is not set: the store is sled, in {}",
+                global.data_dir.join("store").display()
+            ))
+        })
 }
 
 async fn serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), CliError> {

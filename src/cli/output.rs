@@ -241,6 +241,18 @@ pub fn pruned(pruned: &Pruned, dry_run: bool, as_json: bool) {
     say!("  dead letters:             {}", pruned.dead_letters);
 }
 
+pub fn db_status(status: &crate::store::postgres::DbStatus, as_json: bool) {
+    if as_json {
+        return json(status);
+    }
+    say!("schema version:     {}", status.schema_version);
+    say!("this rayo knows:    {}", status.known_version);
+    say!(
+        "a server runs on it: {}",
+        if status.server_running { "yes" } else { "no" }
+    );
+}
+
 pub fn backend_report(report: &CheckReport, as_json: bool) {
     if as_json {
         return json(

@@ -53,6 +53,10 @@ pub struct GlobalArgs {
     /// Named backends beyond the flags' one (see README); a missing file is no configuration.
     #[arg(long, env = "RAYO_CONFIG", default_value = "rayo.toml", global = true)]
     pub config: PathBuf,
+    /// A PostgreSQL connection string (`postgres://user:pass@host/db` or key=value) to keep the
+    /// store in instead of sled in the data directory.
+    #[arg(long, env = "RAYO_DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<Secret>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -303,6 +307,7 @@ impl Settings {
         let retention = retention(&args)?;
         Ok(Self {
             retention,
+            database_url: global.database_url.clone(),
             bind: global.bind,
             public_url: PublicUrl::parse(&global.public_url)?,
             extra_public_urls: global.extra_domains()?,

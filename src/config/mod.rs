@@ -39,6 +39,8 @@ pub struct Settings {
     pub admin_bind: Option<SocketAddr>,
     /// How long finished invoices and events are kept.
     pub retention: crate::store::Retention,
+    /// PostgreSQL instead of sled, when set.
+    pub database_url: Option<Secret>,
     /// The primary domain's public URL.
     pub public_url: PublicUrl,
     /// More domains served by this server, each with its own public URL.
@@ -106,6 +108,7 @@ impl Settings {
             extra_public_urls: Vec::new(),
             admin_bind: None,
             retention: crate::store::Retention::default(),
+            database_url: None,
             data_dir: PathBuf::from("data"),
             backend: BackendSettings::default(),
             named_backends: Vec::new(),

@@ -19,6 +19,7 @@ mod named_backends;
 mod ops;
 mod pages;
 mod phoenixd;
+mod postgres;
 mod security;
 mod settlement;
 mod upstream_faults;

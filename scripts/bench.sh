@@ -15,6 +15,8 @@
 #   STORE_INVOICES=1000000 STORE_USERS=100000   the large store; STORE_INVOICES=0 skips part 5
 #   STORE_CACHE=dir                         keep the generated store there and reuse it next time
 #                                           (it is specific to the binary's storage format)
+#   DATABASE_URL=postgres://...             also measure the dev callback with the store in
+#                                           PostgreSQL, beside sled
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -141,6 +143,17 @@ measure "callback, dev backend (durable)" "$dev_url/lnurlp/satoshi/callback?amou
 dev_peak=$(peak_mib "$dev_pid")
 stop "$dev_pid"
 dev_bytes=$(store_bytes "$work/dev")
+
+# 1b. The same callback with the store in PostgreSQL, when a database is given (it must be
+# empty or hold only what an earlier run left; nothing else may run on it).
+if [ -n "${DATABASE_URL:-}" ]; then
+  start_rayo "$work/pg" RAYO_DATABASE_URL="$DATABASE_URL"
+  pg_pid=$rayo_pid
+  wait_for "$rayo_url/healthz"
+  measure "callback, dev backend, store in PostgreSQL" "$rayo_url/lnurlp/satoshi/callback?amount=21000" pg
+  awk -v a="$rps_pg" -v b="$rps_dev" 'BEGIN { printf "%-44s %10s %6.2fx of sled\n", "", "", a / b }'
+  stop "$pg_pid"
+fi
 
 # 2. Through an external phoenixd-shaped upstream.
 upstream_port=$(free_port)

@@ -1,13 +1,13 @@
 //! The PostgreSQL store: the same contract as sled, on a database several rayo instances can
 //! share. `Store` is synchronous (sled answers in microseconds); here each call is a round trip,
 //! made by tokio-postgres clients whose connections run on a small runtime of the store's own,
-//! and awaited on the calling thread. Reads share one pipelined connection; writes, each a
-//! transaction, take the other in turn.
+//! and awaited on the calling thread. Reads share one pipelined connection; writes take the
+//! other, grouped into one transaction per flush (see `Writer`).
 //!
 //! What is here: the schema and its migrations, every part of the store contract (the contract
-//! stories run against a real PostgreSQL), one server per database (an advisory lock), and
-//! restores in one transaction. Not yet: TLS, batched commits, and what several instances need
-//! (watcher leases, outbox claims, live status and caches across instances).
+//! stories run against a real PostgreSQL), grouped commits, one server per database (an
+//! advisory lock), and restores in one transaction. Not yet: TLS, and what several instances
+//! need (watcher leases, outbox claims, live status and caches across instances).
 
 mod schema;
 /// Test support (a throwaway cluster), shared by the unit and integration tests.
@@ -47,7 +47,73 @@ pub struct PgStore {
     /// Drives the connections (nothing else runs on it); they end when it drops.
     _runtime: tokio::runtime::Runtime,
     reads: Client,
-    writes: Mutex<Client>,
+    writer: Mutex<Writer>,
+    /// The thread writing the open group, if any: kept apart from `writer` so that other
+    /// threads' reads never wait behind a write in flight to find out they are not it.
+    group_thread: Mutex<Option<std::thread::ThreadId>>,
+}
+
+/// The write connection, and the transaction the writes since the last flush are in. The
+/// store's writer applies a group of writes and then flushes: here the group shares one
+/// transaction, and the flush commits it, so a group costs one commit (one WAL flush), not
+/// one per write.
+struct Writer {
+    client: Client,
+    open: Option<OpenGroup>,
+}
+
+/// The thread writing into a group reads through the same connection, so it sees what the
+/// group wrote (a ledger step reads the invoice a callback just stored): see `group_thread`.
+struct OpenGroup {
+    /// A statement failed outside a savepoint: the transaction can only roll back.
+    aborted: bool,
+    /// Opened by `replace`, which commits it itself.
+    held: bool,
+}
+
+/// The write connection inside the group's transaction.
+struct WriteGuard<'a>(std::sync::MutexGuard<'a, Writer>);
+
+impl WriteGuard<'_> {
+    fn client(&self) -> &Client {
+        &self.0.client
+    }
+
+    /// Marks the group failed when `outcome` is a database error.
+    fn check<T>(&mut self, outcome: Result<T, tokio_postgres::Error>) -> Result<T, StoreError> {
+        if outcome.is_err() {
+            if let Some(group) = self.0.open.as_mut() {
+                group.aborted = true;
+            }
+        }
+        outcome.map_err(db)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let outcome = block_on(self.0.client.execute(sql, params));
+        self.check(outcome)
+    }
+}
+
+/// What reads go through: the shared read connection, or the writer's, for the thread
+/// writing a group.
+enum ReadClient<'a> {
+    Shared(&'a Client),
+    Writer(std::sync::MutexGuard<'a, Writer>),
+}
+
+impl std::ops::Deref for ReadClient<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        match self {
+            Self::Shared(client) => client,
+            Self::Writer(writer) => &writer.client,
+        }
+    }
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
@@ -104,9 +170,8 @@ impl PgStore {
     /// date.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let mut store = Self::open_unmigrated(url)?;
-        block_on(schema::migrate(
-            store.writes.get_mut().unwrap_or_else(|p| p.into_inner()),
-        ))?;
+        let writer = store.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        block_on(schema::migrate(&mut writer.client))?;
         Ok(store)
     }
 
@@ -140,7 +205,11 @@ impl PgStore {
         Ok(Self {
             _runtime: runtime,
             reads,
-            writes: Mutex::new(writes),
+            writer: Mutex::new(Writer {
+                client: writes,
+                open: None,
+            }),
+            group_thread: Mutex::new(None),
         })
     }
 
@@ -173,25 +242,71 @@ impl PgStore {
         &self,
         fill: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        block_on(
-            self.writes()
-                .batch_execute("BEGIN; TRUNCATE users, metadata, invoices, outbox, api_keys, meta"),
-        )
-        .map_err(db)?;
-        match fill(self) {
-            Ok(value) => {
-                block_on(self.writes().batch_execute("COMMIT")).map_err(db)?;
+        {
+            let mut writer = self.writer_connection();
+            if writer.open.is_some() {
+                return Err(StoreError::Io(
+                    "a restore needs the database to itself".into(),
+                ));
+            }
+            block_on(writer.client.batch_execute(
+                "BEGIN; TRUNCATE users, metadata, invoices, outbox, api_keys, meta",
+            ))
+            .map_err(db)?;
+            writer.open = Some(OpenGroup {
+                aborted: false,
+                held: true,
+            });
+            *self.group_thread() = Some(std::thread::current().id());
+        }
+        let filled = fill(self);
+        let mut writer = self.writer_connection();
+        let aborted = writer.open.take().is_some_and(|group| group.aborted);
+        *self.group_thread() = None;
+        match filled {
+            Ok(value) if !aborted => {
+                block_on(writer.client.batch_execute("COMMIT")).map_err(db)?;
                 Ok(value)
             }
-            Err(e) => {
-                let _ = block_on(self.writes().batch_execute("ROLLBACK"));
-                Err(e)
+            outcome => {
+                let _ = block_on(writer.client.batch_execute("ROLLBACK"));
+                Err(outcome.err().unwrap_or_else(|| {
+                    StoreError::Io("a write failed; the restore was rolled back".into())
+                }))
             }
         }
     }
 
-    fn writes(&self) -> std::sync::MutexGuard<'_, Client> {
-        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    fn writer_connection(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The write connection, inside the current group's transaction (begun here if none is
+    /// open).
+    fn writes(&self) -> Result<WriteGuard<'_>, StoreError> {
+        let mut writer = self.writer_connection();
+        if writer.open.is_none() {
+            block_on(writer.client.batch_execute("BEGIN")).map_err(db)?;
+            writer.open = Some(OpenGroup {
+                aborted: false,
+                held: false,
+            });
+            *self.group_thread() = Some(std::thread::current().id());
+        }
+        Ok(WriteGuard(writer))
+    }
+
+    fn reads(&self) -> ReadClient<'_> {
+        let here = std::thread::current().id();
+        if *self.group_thread() == Some(here) {
+            ReadClient::Writer(self.writer_connection())
+        } else {
+            ReadClient::Shared(&self.reads)
+        }
+    }
+
+    fn group_thread(&self) -> std::sync::MutexGuard<'_, Option<std::thread::ThreadId>> {
+        self.group_thread.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn one(
@@ -199,12 +314,12 @@ impl PgStore {
         sql: &str,
         key: &(dyn tokio_postgres::types::ToSql + Sync),
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = block_on(self.reads.query_opt(sql, &[key])).map_err(db)?;
+        let row = block_on(self.reads().query_opt(sql, &[key])).map_err(db)?;
         Ok(row.map(|row| row.get(0)))
     }
 
     fn all(&self, sql: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows = block_on(self.reads.query(sql, &[])).map_err(db)?;
+        let rows = block_on(self.reads().query(sql, &[])).map_err(db)?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
@@ -221,12 +336,13 @@ impl PgStore {
     ) -> Result<u64, StoreError> {
         if dry_run {
             let sql = format!("SELECT count(*) FROM ({query}) AS due");
-            let row = block_on(self.reads.query_one(&sql, &[&cutoff])).map_err(db)?;
+            let row = block_on(self.reads().query_one(&sql, &[&cutoff])).map_err(db)?;
             return Ok(uint(row.get(0)));
         }
         let sql = format!("DELETE FROM {table} WHERE {key} IN ({query} LIMIT $2)");
-        let deleted =
-            block_on(self.writes().execute(&sql, &[&cutoff, &int(budget as u64)])).map_err(db)?;
+        let deleted = self
+            .writes()?
+            .execute(&sql, &[&cutoff, &int(budget as u64)])?;
         Ok(deleted)
     }
 }
@@ -246,7 +362,7 @@ impl Store for PgStore {
     }
 
     fn first_users(&self, limit: usize) -> Result<Vec<User>, StoreError> {
-        let rows = block_on(self.reads.query(
+        let rows = block_on(self.reads().query(
             "SELECT record FROM users ORDER BY name LIMIT $1",
             &[&int(limit as u64)],
         ))
@@ -255,26 +371,23 @@ impl Store for PgStore {
     }
 
     fn put_user(&self, user: &User) -> Result<(), StoreError> {
-        block_on(self.writes().execute(
+        self.writes()?.execute(
             "INSERT INTO users (name, record) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
             &[&user.name.as_str(), &encode_json(user)?],
-        ))
-        .map_err(db)?;
+        )?;
         Ok(())
     }
 
     fn remove_user(&self, name: &Username) -> Result<bool, StoreError> {
-        let removed = block_on(
-            self.writes()
-                .execute("DELETE FROM users WHERE name = $1", &[&name.as_str()]),
-        )
-        .map_err(db)?;
+        let removed = self
+            .writes()?
+            .execute("DELETE FROM users WHERE name = $1", &[&name.as_str()])?;
         Ok(removed > 0)
     }
 
     fn metadata(&self, hash: &Hash32) -> Result<Option<String>, StoreError> {
-        let row = block_on(self.reads.query_opt(
+        let row = block_on(self.reads().query_opt(
             "SELECT text FROM metadata WHERE hash = $1",
             &[&hash.0.as_slice()],
         ))
@@ -284,11 +397,10 @@ impl Store for PgStore {
 
     fn put_metadata(&self, json: &str) -> Result<Hash32, StoreError> {
         let hash = Hash32::sha256(json.as_bytes());
-        block_on(self.writes().execute(
+        self.writes()?.execute(
             "INSERT INTO metadata (hash, text) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&hash.0.as_slice(), &json],
-        ))
-        .map_err(db)?;
+        )?;
         Ok(hash)
     }
 
@@ -302,7 +414,7 @@ impl Store for PgStore {
     }
 
     fn insert_invoice(&self, record: &InvoiceRecord) -> Result<(), StoreError> {
-        let inserted = block_on(self.writes().execute(
+        let inserted = self.writes()?.execute(
             "INSERT INTO invoices (payment_hash, username, status, expires_at, paid_at, record)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             &[
@@ -313,8 +425,7 @@ impl Store for PgStore {
                 &paid_at(record),
                 &invoice::encode(record)?,
             ],
-        ))
-        .map_err(db)?;
+        )?;
         if inserted == 0 {
             return Err(StoreError::Conflict(format!(
                 "invoice {}",
@@ -325,78 +436,24 @@ impl Store for PgStore {
     }
 
     fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {
-        let mut client = self.writes();
-        block_on(async {
-            let tx = client.transaction().await.map_err(db)?;
-            let mut within: HashMap<Hash32, InvoiceRecord> = HashMap::new();
-            for record in &step.invoices {
-                let stored = match within.remove(&record.payment_hash) {
-                    Some(earlier) => earlier,
-                    None => {
-                        let row = tx
-                            .query_opt(
-                                "SELECT record FROM invoices WHERE payment_hash = $1 FOR UPDATE",
-                                &[&record.payment_hash.0.as_slice()],
-                            )
-                            .await
-                            .map_err(db)?
-                            .ok_or_else(|| {
-                                StoreError::NotFound(format!("invoice {}", record.payment_hash))
-                            })?;
-                        invoice::decode(row.get(0))?
-                    }
-                };
-                if next_status(stored.status, record.status)?.is_none() {
-                    return Err(StoreError::Transition {
-                        from: stored.status.name(),
-                        to: record.status.name(),
-                    });
-                }
-                tx.execute(
-                    "UPDATE invoices SET status = $2, expires_at = $3, paid_at = $4, record = $5
-                     WHERE payment_hash = $1",
-                    &[
-                        &record.payment_hash.0.as_slice(),
-                        &record.status.name(),
-                        &int(record.expires_at),
-                        &paid_at(record),
-                        &invoice::encode(record)?,
-                    ],
-                )
-                .await
-                .map_err(db)?;
-                within.insert(record.payment_hash, record.clone());
+        let mut w = self.writes()?;
+        // A savepoint around the step: a refused step leaves the rest of the group as it was.
+        let opened = block_on(w.client().batch_execute("SAVEPOINT step"));
+        w.check(opened)?;
+        let outcome = apply_step(&mut w, step);
+        let closing = match &outcome {
+            Ok(_) => "RELEASE SAVEPOINT step",
+            Err(_) => "ROLLBACK TO SAVEPOINT step",
+        };
+        let closed = block_on(w.client().batch_execute(closing));
+        if closed.is_ok() && outcome.is_err() {
+            // Whatever failed inside the step was rolled back with it.
+            if let Some(group) = w.0.open.as_mut() {
+                group.aborted = false;
             }
-            let mut queued = 0;
-            for item in &step.events {
-                let (state, at) = outbox_state(item);
-                queued += tx
-                    .execute(
-                        "INSERT INTO outbox (id, state, at, created_at, item)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                        &[
-                            &item.id.0.as_slice(),
-                            &state,
-                            &int(at),
-                            &int(item.created_at),
-                            &encode_json(item)?,
-                        ],
-                    )
-                    .await
-                    .map_err(db)? as usize;
-            }
-            for (key, value) in &step.meta {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ($1, $2)
-                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    &[&key.as_str(), &value.as_slice()],
-                )
-                .await
-                .map_err(db)?;
-            }
-            tx.commit().await.map_err(db)?;
-            Ok(queued)
-        })
+        }
+        w.check(closed)?;
+        outcome
     }
 
     fn invoices(
@@ -409,7 +466,7 @@ impl Store for PgStore {
         const PAGE: i64 = 256;
         let mut below = match before {
             Some(hash) => {
-                let row = block_on(self.reads.query_opt(
+                let row = block_on(self.reads().query_opt(
                     "SELECT seq FROM invoices WHERE payment_hash = $1",
                     &[&hash.0.as_slice()],
                 ))
@@ -422,12 +479,12 @@ impl Store for PgStore {
         let mut out = Vec::new();
         while out.len() < limit {
             let rows = match user {
-                Some(name) => block_on(self.reads.query(
+                Some(name) => block_on(self.reads().query(
                     "SELECT seq, record FROM invoices WHERE username = $1 AND seq < $2
                      ORDER BY seq DESC LIMIT $3",
                     &[&name.as_str(), &below, &PAGE],
                 )),
-                None => block_on(self.reads.query(
+                None => block_on(self.reads().query(
                     "SELECT seq, record FROM invoices WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
                     &[&below, &PAGE],
                 )),
@@ -451,7 +508,7 @@ impl Store for PgStore {
     }
 
     fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {
-        let rows = block_on(self.reads.query(
+        let rows = block_on(self.reads().query(
             "SELECT record FROM invoices WHERE status = 'pending' AND expires_at <= $1
              ORDER BY expires_at, seq LIMIT $2",
             &[&int(until), &int(limit as u64)],
@@ -468,7 +525,7 @@ impl Store for PgStore {
 
     fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError> {
         let (state, at) = outbox_state(item);
-        block_on(self.writes().execute(
+        self.writes()?.execute(
             "INSERT INTO outbox (id, state, at, created_at, item) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at,
                  item = EXCLUDED.item",
@@ -479,13 +536,12 @@ impl Store for PgStore {
                 &int(item.created_at),
                 &encode_json(item)?,
             ],
-        ))
-        .map_err(db)?;
+        )?;
         Ok(())
     }
 
     fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = block_on(self.reads.query(
+        let rows = block_on(self.reads().query(
             "SELECT item FROM outbox WHERE state = 'pending' AND at <= $1 ORDER BY at, id LIMIT $2",
             &[&int(now), &int(limit as u64)],
         ))
@@ -521,12 +577,11 @@ impl Store for PgStore {
     }
 
     fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        block_on(self.writes().execute(
+        self.writes()?.execute(
             "INSERT INTO api_keys (key_hash, record) VALUES ($1, $2)
              ON CONFLICT (key_hash) DO UPDATE SET record = EXCLUDED.record",
             &[&key.key_hash.0.as_slice(), &encode_json(key)?],
-        ))
-        .map_err(db)?;
+        )?;
         Ok(())
     }
 
@@ -542,18 +597,17 @@ impl Store for PgStore {
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        block_on(self.writes().execute(
+        self.writes()?.execute(
             "INSERT INTO meta (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             &[&key, &value],
-        ))
-        .map_err(db)?;
+        )?;
         Ok(())
     }
 
     fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let rows = block_on(
-            self.reads
+            self.reads()
                 .query("SELECT key, value FROM meta ORDER BY key", &[]),
         )
         .map_err(db)?;
@@ -562,7 +616,7 @@ impl Store for PgStore {
 
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
         let rows = block_on(
-            self.reads
+            self.reads()
                 .query("SELECT text FROM metadata ORDER BY hash", &[]),
         )
         .map_err(db)?;
@@ -633,7 +687,8 @@ impl Store for PgStore {
     /// (PostgreSQL lets go of it when the connection ends, a crash included).
     fn claim_for_server(&self) -> Result<(), StoreError> {
         let row = block_on(
-            self.writes()
+            self.writer_connection()
+                .client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK]),
         )
         .map_err(db)?;
@@ -646,8 +701,132 @@ impl Store for PgStore {
         }
     }
 
-    /// Every write above is its own committed transaction: nothing waits to be made durable.
+    /// Commits the group's transaction: everything written since the last flush becomes
+    /// durable at once, or, if any of it failed, none of it does and the caller is told.
     fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
+        let mut writer = self.writer_connection();
+        if writer.open.as_ref().is_none_or(|group| group.held) {
+            return Ok(());
+        }
+        let aborted = writer.open.take().is_some_and(|group| group.aborted);
+        *self.group_thread() = None;
+        if aborted {
+            let _ = block_on(writer.client.batch_execute("ROLLBACK"));
+            return Err(StoreError::Io(
+                "a write in this group failed, so the group was rolled back".into(),
+            ));
+        }
+        block_on(writer.client.batch_execute("COMMIT")).map_err(db)
+    }
+}
+
+/// A ledger step's statements, in the group's transaction (see `commit_transitions`).
+fn apply_step(w: &mut WriteGuard<'_>, step: &Transitions) -> Result<usize, StoreError> {
+    let mut within: HashMap<Hash32, InvoiceRecord> = HashMap::new();
+    for record in &step.invoices {
+        let stored = match within.remove(&record.payment_hash) {
+            Some(earlier) => earlier,
+            None => {
+                let found = block_on(w.client().query_opt(
+                    "SELECT record FROM invoices WHERE payment_hash = $1 FOR UPDATE",
+                    &[&record.payment_hash.0.as_slice()],
+                ));
+                let row = w.check(found)?.ok_or_else(|| {
+                    StoreError::NotFound(format!("invoice {}", record.payment_hash))
+                })?;
+                invoice::decode(row.get(0))?
+            }
+        };
+        if next_status(stored.status, record.status)?.is_none() {
+            return Err(StoreError::Transition {
+                from: stored.status.name(),
+                to: record.status.name(),
+            });
+        }
+        w.execute(
+            "UPDATE invoices SET status = $2, expires_at = $3, paid_at = $4, record = $5
+             WHERE payment_hash = $1",
+            &[
+                &record.payment_hash.0.as_slice(),
+                &record.status.name(),
+                &int(record.expires_at),
+                &paid_at(record),
+                &invoice::encode(record)?,
+            ],
+        )?;
+        within.insert(record.payment_hash, record.clone());
+    }
+    let mut queued = 0;
+    for item in &step.events {
+        let (state, at) = outbox_state(item);
+        queued += w.execute(
+            "INSERT INTO outbox (id, state, at, created_at, item)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                &item.id.0.as_slice(),
+                &state,
+                &int(at),
+                &int(item.created_at),
+                &encode_json(item)?,
+            ],
+        )? as usize;
+    }
+    for (key, value) in &step.meta {
+        w.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key.as_str(), &value.as_slice()],
+        )?;
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::user;
+
+    fn store() -> Option<PgStore> {
+        Some(PgStore::open(&testing::database()?).unwrap())
+    }
+
+    fn seen_elsewhere(store: &PgStore) -> usize {
+        std::thread::scope(|scope| scope.spawn(|| store.users().unwrap().len()).join().unwrap())
+    }
+
+    #[test]
+    fn a_group_of_writes_is_seen_by_others_only_once_flushed() {
+        let Some(store) = store() else { return };
+        store.put_user(&user("alice")).unwrap();
+        store.put_user(&user("bob")).unwrap();
+        assert_eq!(
+            store.users().unwrap().len(),
+            2,
+            "the writer sees its own group"
+        );
+        assert_eq!(
+            seen_elsewhere(&store),
+            0,
+            "nobody else sees it before the commit"
+        );
+        store.flush().unwrap();
+        assert_eq!(seen_elsewhere(&store), 2);
+    }
+
+    #[test]
+    fn a_write_the_database_refuses_takes_its_whole_group_with_it() {
+        let Some(store) = store() else { return };
+        store.put_user(&user("alice")).unwrap();
+        // PostgreSQL text cannot hold a NUL: the statement fails, and the transaction with it.
+        assert!(store.put_meta("bad\0key", b"v").is_err());
+        assert!(
+            matches!(store.flush(), Err(StoreError::Io(_))),
+            "the flush reports the failed group: nobody is told their write is durable"
+        );
+        assert_eq!(seen_elsewhere(&store), 0);
+        // The next group starts clean.
+        store.put_user(&user("bob")).unwrap();
+        store.flush().unwrap();
+        assert_eq!(seen_elsewhere(&store), 1);
     }
 }

@@ -1,13 +1,14 @@
-//! The PostgreSQL store: the same contract as sled, on a database several rayo instances can
-//! share. `Store` is synchronous (sled answers in microseconds); here each call is a round trip,
+//! The PostgreSQL store: the same contract as sled, in a database (one server per database for
+//! now; several are what it is for). `Store` is synchronous (sled answers in microseconds); here each call is a round trip,
 //! made by tokio-postgres clients whose connections run on a small runtime of the store's own,
 //! and awaited on the calling thread. Reads share one pipelined connection; writes take the
 //! other, grouped into one transaction per flush (see `Writer`).
 //!
 //! What is here: the schema and its migrations, every part of the store contract (the contract
 //! stories run against a real PostgreSQL), grouped commits, one server per database (an
-//! advisory lock), and restores in one transaction. Not yet: TLS, and what several instances
-//! need (watcher leases, outbox claims, live status and caches across instances).
+//! advisory lock), and restores in one transaction. Not yet: TLS, reconnecting after the
+//! database restarts (the server must be restarted), and what several instances need (watcher
+//! leases, outbox claims, live status and caches across instances).
 
 mod schema;
 /// Test support (a throwaway cluster), shared by the unit and integration tests.

@@ -57,16 +57,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             pending,
             paid_one_in,
         }) => {
-            if console::server_answers(&global).await {
-                return Err(CliError::Failed(
-                    "a server is running on this data directory: stop it first".into(),
-                ));
-            }
-            if global.database_url.is_some() {
-                return Err(CliError::Usage(
-                    "dev populate writes a sled store: unset RAYO_DATABASE_URL".into(),
-                ));
-            }
+            sled_to_itself(&global, "dev populate").await?;
             let population = populate::Population {
                 users: users.max(1),
                 invoices,
@@ -81,16 +72,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             paid_one_in,
             settle_ms,
         }) => {
-            if console::server_answers(&global).await {
-                return Err(CliError::Failed(
-                    "a server is running on this data directory: stop it first".into(),
-                ));
-            }
-            if global.database_url.is_some() {
-                return Err(CliError::Usage(
-                    "dev soak runs on a sled store: unset RAYO_DATABASE_URL".into(),
-                ));
-            }
+            sled_to_itself(&global, "dev soak").await?;
             let soak = soak::Soak {
                 days: days.max(1),
                 per_hour: per_hour.max(1),
@@ -172,6 +154,21 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         | Command::Dev(DevCommand::Populate { .. })
         | Command::Dev(DevCommand::Soak { .. })
         | Command::Db(_) => {}
+    }
+    Ok(())
+}
+
+/// The dev tools that write a sled store directly need it to themselves.
+async fn sled_to_itself(global: &GlobalArgs, command: &str) -> Result<(), CliError> {
+    if global.database_url.is_some() {
+        return Err(CliError::Usage(format!(
+            "{command} works on a sled store: unset RAYO_DATABASE_URL"
+        )));
+    }
+    if console::server_answers(global).await {
+        return Err(CliError::Failed(
+            "a server is running on this data directory: stop it first".into(),
+        ));
     }
     Ok(())
 }

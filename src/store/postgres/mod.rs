@@ -1,26 +1,28 @@
 //! The PostgreSQL store: the same contract as sled, in a database (one server per database for
-//! now; several are what it is for). `Store` is synchronous (sled answers in microseconds); here each call is a round trip,
-//! made by tokio-postgres clients whose connections run on a small runtime of the store's own,
-//! and awaited on the calling thread. Reads share one pipelined connection; writes take the
-//! other, grouped into one transaction per flush (see `Writer`).
+//! now; several are what it is for). `Store` is synchronous (sled answers in microseconds);
+//! here each call is a round trip, made by tokio-postgres clients whose connections run on a
+//! small runtime of the store's own, and awaited on the calling thread. Reads share one
+//! pipelined connection; writes take the other, grouped into one transaction per flush (see
+//! `Writer`).
 //!
 //! What is here: the schema and its migrations, every part of the store contract (the contract
 //! stories run against a real PostgreSQL), grouped commits, one server per database (an
-//! advisory lock), and restores in one transaction. Not yet: TLS, reconnecting after the
-//! database restarts (the server must be restarted), and what several instances need (watcher
-//! leases, outbox claims, live status and caches across instances).
+//! advisory lock), TLS (see `tls`), and restores in one transaction. Not yet: reconnecting
+//! after the database restarts (the server must be restarted), and what several instances need
+//! (watcher leases, outbox claims, live status and caches across instances).
 
 mod schema;
 /// Test support (a throwaway cluster), shared by the unit and integration tests.
 #[doc(hidden)]
 pub mod testing;
+mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::codec::{decode_json, encode_json, invoice};
 use super::{
@@ -117,8 +119,16 @@ impl std::ops::Deref for ReadClient<'_> {
     }
 }
 
+/// A database error with its causes: tokio-postgres keeps the useful part (which certificate
+/// check failed, what the server said) in the source chain.
 fn db(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Io(format!("database: {e}"))
+    let mut message = format!("database: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    StoreError::Io(message)
 }
 
 /// Seconds and counts are u64 in rayo and BIGINT in the database.
@@ -167,8 +177,8 @@ fn paid_at(record: &InvoiceRecord) -> Option<i64> {
 }
 
 impl PgStore {
-    /// Connects to `url` (a `postgres://` URL or key-value string) and brings the schema up to
-    /// date.
+    /// Connects to `url` (a `postgres://` URL or key=value string, with libpq's `sslmode` and
+    /// `sslrootcert`: see `tls`) and brings the schema up to date.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let mut store = Self::open_unmigrated(url)?;
         let writer = store.writer.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -186,15 +196,27 @@ impl PgStore {
             .map_err(|e| StoreError::Io(format!("database runtime: {e}")))?;
         // Connecting needs the runtime's reactor: it runs there, and any thread (one of an
         // async runtime too) waits for it.
+        let target = tls::Connection::parse(url)?;
+        let connector = target.connector()?;
         let connect = || {
-            let url = url.to_owned();
+            let (config, connector) = (target.config.clone(), connector.clone());
             let connected = block_on(runtime.spawn(async move {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::error!(error = %e, "the database connection ended");
+                let ended = |e: tokio_postgres::Error| {
+                    tracing::error!(error = %e, "the database connection ended");
+                };
+                let client = match connector {
+                    Some(tls) => {
+                        let (client, connection) = tokio_postgres::connect(&config, tls).await?;
+                        tokio::spawn(async move { connection.await.map_err(ended) });
+                        client
                     }
-                });
+                    None => {
+                        let (client, connection) =
+                            tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
+                        tokio::spawn(async move { connection.await.map_err(ended) });
+                        client
+                    }
+                };
                 Ok::<_, tokio_postgres::Error>(client)
             }));
             connected
@@ -812,6 +834,57 @@ mod tests {
         );
         store.flush().unwrap();
         assert_eq!(seen_elsewhere(&store), 2);
+    }
+
+    fn encrypted(store: &PgStore) -> bool {
+        block_on(store.reads().query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        ))
+        .unwrap()
+        .get(0)
+    }
+
+    fn refusal(url: &str) -> String {
+        match PgStore::open(url) {
+            Ok(_) => panic!("{url} connected"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn tls_modes_check_the_server_as_libpq_defines_them() {
+        let Some(db) = testing::tls_database() else {
+            return;
+        };
+        let ca = format!("sslrootcert={}", db.ca.display());
+        // verify-full: the chain to the given CA, and the name.
+        let store =
+            PgStore::open(&db.url("localhost", &format!("sslmode=verify-full {ca}"))).unwrap();
+        assert!(encrypted(&store));
+        let said = refusal(&db.url("127.0.0.1", &format!("sslmode=verify-full {ca}")));
+        assert!(said.contains("not valid for name"), "{said}");
+        // ... against the system's roots, which do not know this CA.
+        let said = refusal(&db.url("localhost", "sslmode=verify-full"));
+        assert!(said.contains("UnknownIssuer"), "{said}");
+        // verify-ca: the chain, whatever the name.
+        let store =
+            PgStore::open(&db.url("127.0.0.1", &format!("sslmode=verify-ca {ca}"))).unwrap();
+        assert!(encrypted(&store));
+        // require: encrypted, nothing checked (libpq's meaning).
+        let store = PgStore::open(&db.url("127.0.0.1", "sslmode=require")).unwrap();
+        assert!(encrypted(&store));
+        // disable: this server takes TCP connections over TLS only.
+        let said = refusal(&db.url("127.0.0.1", "sslmode=disable"));
+        assert!(said.contains("no pg_hba.conf entry"), "{said}");
+        // A URL says the same.
+        let url = format!(
+            "postgres://rayo@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
+            db.port,
+            db.name,
+            db.ca.display()
+        );
+        assert!(encrypted(&PgStore::open(&url).unwrap()));
     }
 
     #[test]

@@ -15,9 +15,14 @@ const PORT: u16 = 5432;
 
 struct Cluster {
     socket_dir: PathBuf,
+    /// The port in the socket's name (and TCP's, for the TLS cluster).
+    port: u16,
+    /// The TLS cluster's TCP port, and its CA.
+    tls: Option<(u16, PathBuf)>,
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+static TLS_CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
 static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 /// The connection string of a new, empty database, or `None` (with a note) when this machine
@@ -25,23 +30,149 @@ static DATABASES: AtomicUsize = AtomicUsize::new(0);
 pub fn database() -> Option<String> {
     // On a thread of its own: callers may be inside an async runtime, and this blocks.
     std::thread::spawn(|| {
-        let cluster = CLUSTER.get_or_init(start).as_ref()?;
-        let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::SeqCst));
-        run(
-            &url(&cluster.socket_dir, "postgres"),
-            &format!("CREATE DATABASE {name}"),
-        )
-        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-        Some(url(&cluster.socket_dir, &name))
+        let cluster = CLUSTER.get_or_init(|| start(false)).as_ref()?;
+        Some(url(cluster, &create_database(cluster)))
     })
     .join()
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-fn url(socket_dir: &Path, database: &str) -> String {
+/// A database on a second cluster that takes TCP connections on 127.0.0.1 over TLS only, with
+/// a certificate for `localhost` from a CA of its own.
+pub struct TlsDatabase {
+    pub port: u16,
+    pub name: String,
+    /// The CA's certificate (PEM).
+    pub ca: PathBuf,
+}
+
+impl TlsDatabase {
+    /// A connection string to it through `host`, with these TLS settings.
+    pub fn url(&self, host: &str, settings: &str) -> String {
+        format!(
+            "host={host} port={} user=rayo dbname={} {settings}",
+            self.port, self.name
+        )
+    }
+}
+
+pub fn tls_database() -> Option<TlsDatabase> {
+    std::thread::spawn(|| {
+        let cluster = TLS_CLUSTER.get_or_init(|| start(true)).as_ref()?;
+        let (port, ca) = cluster.tls.clone()?;
+        Some(TlsDatabase {
+            port,
+            name: create_database(cluster),
+            ca,
+        })
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+fn create_database(cluster: &Cluster) -> String {
+    let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::SeqCst));
+    run(
+        &url(cluster, "postgres"),
+        &format!("CREATE DATABASE {name}"),
+    )
+    .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+    name
+}
+
+/// A CA, and a server certificate for `localhost` it signed, made with openssl.
+fn certificates(dir: &Path, user: Option<(u32, u32)>) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rayo test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    if let Some((uid, gid)) = user {
+        for file in ["server.key", "server.crt"] {
+            std::os::unix::fs::chown(dir.join(file), Some(uid), Some(gid)).unwrap();
+        }
+    }
+    dir.join("ca.pem")
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+fn url(cluster: &Cluster, database: &str) -> String {
     format!(
-        "host={} port={PORT} user=rayo dbname={database}",
-        socket_dir.display()
+        "host={} port={} user=rayo dbname={database}",
+        cluster.socket_dir.display(),
+        cluster.port
     )
 }
 
@@ -97,7 +228,7 @@ fn as_service_user(command: &mut Command, user: Option<(u32, u32)>) {
     }
 }
 
-fn start() -> Option<Cluster> {
+fn start(tls: bool) -> Option<Cluster> {
     let Some(bin) = bin_dir() else {
         if std::env::var_os("CI").is_some() {
             panic!("PostgreSQL is required under CI: .ci/run installs Debian's postgresql");
@@ -106,7 +237,11 @@ fn start() -> Option<Cluster> {
         return None;
     };
     forget_old_clusters();
-    let dir = std::env::temp_dir().join(format!("rayo-pg-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "rayo-pg-{}{}",
+        std::process::id(),
+        if tls { "-tls" } else { "" }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let user = service_user();
@@ -126,6 +261,27 @@ fn start() -> Option<Cluster> {
         "initdb failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let mut settings = vec!["listen_addresses=".to_owned(), "fsync=off".to_owned()];
+    let mut tls_setup = None;
+    if tls {
+        let ca = certificates(&dir, user);
+        let port = free_tcp_port();
+        // Over TCP, TLS only: a client that does not ask for it finds no entry.
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        settings = vec![
+            "listen_addresses=127.0.0.1".to_owned(),
+            "fsync=off".to_owned(),
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", dir.join("server.crt").display()),
+            format!("ssl_key_file={}", dir.join("server.key").display()),
+        ];
+        tls_setup = Some((port, ca));
+    }
+    let tcp_port = tls_setup.as_ref().map_or(PORT, |(port, _)| *port);
     // Spawned from a thread that lives as long as the process: the death signal is tied to
     // the thread that started the server.
     let (bin_for_thread, dir_for_thread) = (bin.clone(), dir.clone());
@@ -136,14 +292,8 @@ fn start() -> Option<Cluster> {
             .arg(dir_for_thread.join("data"))
             .arg("-k")
             .arg(&dir_for_thread)
-            .args([
-                "-p",
-                &PORT.to_string(),
-                "-c",
-                "listen_addresses=",
-                "-c",
-                "fsync=off",
-            ])
+            .args(["-p", &tcp_port.to_string()])
+            .args(settings.iter().flat_map(|setting| ["-c", setting]))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         as_service_user(&mut postgres, user);
@@ -158,7 +308,7 @@ fn start() -> Option<Cluster> {
         let _ = postgres.spawn().expect("starting postgres").wait();
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    let socket = dir.join(format!(".s.PGSQL.{PORT}"));
+    let socket = dir.join(format!(".s.PGSQL.{tcp_port}"));
     while !socket.exists() {
         assert!(
             Instant::now() < deadline,
@@ -168,14 +318,22 @@ fn start() -> Option<Cluster> {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The socket appears a moment before the server takes connections.
-    while run(&url(&dir, "postgres"), "SELECT 1").is_err() {
+    let admin = format!(
+        "host={} port={tcp_port} user=rayo dbname=postgres",
+        dir.display()
+    );
+    while run(&admin, "SELECT 1").is_err() {
         assert!(
             Instant::now() < deadline,
             "postgres did not accept connections"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Some(Cluster { socket_dir: dir })
+    Some(Cluster {
+        socket_dir: dir,
+        port: tcp_port,
+        tls: tls_setup,
+    })
 }
 
 /// Clusters left by test processes that are gone.

@@ -38,6 +38,28 @@ async fn key(db: &Db, name: &'static str, fresh: [u8; 32]) -> Result<[u8; 32], S
     .await
 }
 
+/// Where a shared database keeps the admin token when `RAYO_ADMIN_TOKEN` is not set.
+pub const STORED_ADMIN_TOKEN: &str = "key.admin_token";
+
+/// The admin token kept in the store, made now if there is none: with a database, every
+/// server and the CLI find the same one there.
+pub async fn load_or_create_stored_admin_token(
+    db: &Db,
+    random: &dyn Random,
+) -> Result<Secret, StoreError> {
+    let fresh = hex::encode(random.bytes32());
+    db.commit(move |store| {
+        if let Some(existing) = store.meta(STORED_ADMIN_TOKEN)? {
+            return String::from_utf8(existing)
+                .map(Secret::new)
+                .map_err(|_| StoreError::Corrupt(format!("{STORED_ADMIN_TOKEN} is not text")));
+        }
+        store.put_meta(STORED_ADMIN_TOKEN, fresh.as_bytes())?;
+        Ok(Secret::new(fresh))
+    })
+    .await
+}
+
 /// Where the generated admin token lives when `RAYO_ADMIN_TOKEN` is not set.
 pub fn admin_token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin.token")

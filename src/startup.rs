@@ -62,13 +62,21 @@ impl Application {
         overrides: Overrides,
     ) -> Result<Self, StartupError> {
         let data_dir = settings.data_dir.clone();
-        let admin_token = admin_token(&settings)?;
+        // With a database and no RAYO_ADMIN_TOKEN, the token is the one stored there.
+        let preset = match (&settings.admin_token, &settings.database_url) {
+            (None, Some(_)) => None,
+            _ => Some(admin_token(&settings)?),
+        };
         let services = Services::open(settings, overrides).await?;
         services
             .db
             .store()
             .claim_for_server()
             .map_err(OpenError::Store)?;
+        let admin_token = match preset {
+            Some(token) => token,
+            None => stored_admin_token(&services).await?,
+        };
         let (hints, background) = services.start_background().await?;
         let example_user = example_user(&services).await?;
         let settings = &services.settings;
@@ -192,6 +200,26 @@ fn admin_token(settings: &Settings) -> Result<Secret, StartupError> {
         }
     };
     check_admin_token(&token, &source)?;
+    Ok(token)
+}
+
+/// The admin token kept in the database, copied into the data directory (0600) for the CLI
+/// on this machine.
+async fn stored_admin_token(services: &Services) -> Result<Secret, StartupError> {
+    let token =
+        crate::keys::load_or_create_stored_admin_token(&services.db, &crate::clock::OsRandom)
+            .await
+            .map_err(OpenError::Store)?;
+    check_admin_token(&token, "the database's stored admin token")?;
+    let data_dir = &services.settings.data_dir;
+    crate::data_dir::write_private(
+        &crate::keys::admin_token_path(data_dir),
+        token.expose().as_bytes(),
+    )
+    .map_err(|source| OpenError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     Ok(token)
 }
 

@@ -103,13 +103,16 @@ impl Console {
             Ok(answer) if answer.status().is_success() => {
                 let token = match &global.admin_token {
                     Some(token) => token.clone(),
-                    None => read_admin_token(&global.data_dir)
+                    None => match read_admin_token(&global.data_dir)
                         .map_err(|e| CliError::Failed(format!("reading the admin token: {e}")))?
-                        .ok_or_else(|| {
+                    {
+                        Some(token) => token,
+                        None => stored_admin_token(global).await?.ok_or_else(|| {
                             CliError::Usage(format!(
                                 "a server answers at {base}, but there is no admin token: set RAYO_ADMIN_TOKEN"
                             ))
                         })?,
+                    },
                 };
                 Ok(Self::Remote { client, base, token })
             }
@@ -378,6 +381,23 @@ pub async fn restore(
     .map_err(|e| CliError::Failed(format!("restore: {e}")))?
     .map_err(|e| CliError::Failed(format!("restore: {e}; the store was left as it was")))?;
     Ok((users, invoices))
+}
+
+/// The admin token a database keeps (see `keys::STORED_ADMIN_TOKEN`), when there is one.
+async fn stored_admin_token(global: &GlobalArgs) -> Result<Option<Secret>, CliError> {
+    let Some(url) = global.database_url.as_ref().map(|u| u.expose().to_owned()) else {
+        return Ok(None);
+    };
+    let stored = tokio::task::spawn_blocking(move || {
+        use crate::store::Store;
+        PgStore::open(&url)?.meta(crate::keys::STORED_ADMIN_TOKEN)
+    })
+    .await
+    .map_err(|e| CliError::Failed(format!("database: {e}")))?
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok(stored
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Secret::new))
 }
 
 /// A restore into PostgreSQL: in one transaction, so a failure leaves the database as it was.

@@ -79,11 +79,25 @@ async fn a_server_on_postgresql_keeps_its_invoices_across_restarts_and_refuses_a
         false
     );
 
-    // Everything lives in the database: a server with a new, empty data directory serves it.
+    // Everything lives in the database: a server with a new, empty data directory serves it,
+    // with the same admin token.
     let port = reserve_port();
     let server = Server::start_with(on(&database, rayo(second.path(), port)), port);
     let listed = run_json(second.path(), port, &["invoice", "list"]);
     assert_eq!(paid_invoice_hashes(&listed), vec![hash]);
+    let token = |dir: &Path| std::fs::read_to_string(dir.join("data").join("admin.token")).unwrap();
+    assert_eq!(token(first.path()), token(second.path()));
+    // A CLI anywhere with the database's address finds the token there.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let users = json(
+        {
+            let mut cli = on(&database, rayo(elsewhere.path(), port));
+            cli.env("RAYO_ADMIN_URL", format!("http://127.0.0.1:{port}"));
+            cli
+        },
+        &["user", "list"],
+    );
+    assert_eq!(users[0]["name"], "alice");
     let pay_request = get_json_url(
         &http,
         &format!("http://127.0.0.1:{port}/.well-known/lnurlp/alice"),

@@ -32,4 +32,5 @@ pub mod services;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod watch;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -118,9 +117,11 @@ impl Connection {
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier: Arc<dyn ServerCertVerifier> = match self.mode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Unchecked {
-                provider: provider.clone(),
-            }),
+            // libpq's meaning: encrypted, not authenticated (`verify-full` is what protects
+            // against an impostor).
+            SslMode::Disable | SslMode::Prefer | SslMode::Require => {
+                crate::tls::any_certificate(provider.clone())
+            }
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let chain = WebPkiServerVerifier::builder_with_provider(
                     Arc::new(self.roots()?),
@@ -135,12 +136,8 @@ impl Connection {
                 }
             }
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StoreError::Io(format!("database TLS: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let config = crate::tls::client_config(provider, verifier)
+            .map_err(|e| StoreError::Io(format!("database TLS: {e}")))?;
         Ok(Some(MakeRustlsConnect::new(config)))
     }
 
@@ -167,60 +164,6 @@ impl Connection {
             )));
         }
         Ok(roots)
-    }
-}
-
-/// `require`: encrypted, with the handshake's signatures checked, but any certificate taken
-/// (libpq's meaning; `verify-full` is what protects against an impostor).
-#[derive(Debug)]
-struct Unchecked {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

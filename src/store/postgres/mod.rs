@@ -7,9 +7,9 @@
 //!
 //! What is here: the schema and its migrations, every part of the store contract (the contract
 //! stories run against a real PostgreSQL), grouped commits, one server per database (an
-//! advisory lock), TLS (see `tls`), and restores in one transaction. Not yet: reconnecting
-//! after the database restarts (the server must be restarted), and what several instances need
-//! (watcher leases, outbox claims, live status and caches across instances).
+//! advisory lock), TLS (see `tls`), reconnecting after the database closed a connection, and
+//! restores in one transaction. Not yet: what several instances need (watcher leases, outbox
+//! claims, live status and caches across instances).
 
 mod schema;
 /// Test support (a throwaway cluster), shared by the unit and integration tests.
@@ -48,8 +48,11 @@ pub struct DbStatus {
 
 pub struct PgStore {
     /// Drives the connections (nothing else runs on it); they end when it drops.
-    _runtime: tokio::runtime::Runtime,
-    reads: Client,
+    runtime: tokio::runtime::Runtime,
+    target: tls::Connection,
+    connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// Replaced by a new connection when the database closed it (a restart, a failover).
+    reads: std::sync::RwLock<Arc<Client>>,
     writer: Mutex<Writer>,
     /// The thread writing the open group, if any: kept apart from `writer` so that other
     /// threads' reads never wait behind a write in flight to find out they are not it.
@@ -63,6 +66,9 @@ pub struct PgStore {
 struct Writer {
     client: Client,
     open: Option<OpenGroup>,
+    /// This process runs the server on the database (see `claim_for_server`): the claim is
+    /// made again on a new connection.
+    claimed: bool,
 }
 
 /// The thread writing into a group reads through the same connection, so it sees what the
@@ -105,7 +111,7 @@ impl WriteGuard<'_> {
 /// What reads go through: the shared read connection, or the writer's, for the thread
 /// writing a group.
 enum ReadClient<'a> {
-    Shared(&'a Client),
+    Shared(Arc<Client>),
     Writer(std::sync::MutexGuard<'a, Writer>),
 }
 
@@ -138,6 +144,38 @@ fn int(value: u64) -> i64 {
 
 fn uint(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+/// A new connection to `target`, driven by `runtime`. Connecting needs the runtime's reactor:
+/// it runs there, and any thread (one of an async runtime too) waits for it.
+fn connect(
+    runtime: &tokio::runtime::Runtime,
+    target: &tls::Connection,
+    connector: &Option<tokio_postgres_rustls::MakeRustlsConnect>,
+) -> Result<Client, StoreError> {
+    let (config, connector) = (target.config.clone(), connector.clone());
+    let connected = block_on(runtime.spawn(async move {
+        let ended = |e: tokio_postgres::Error| {
+            tracing::error!(error = %e, "the database connection ended");
+        };
+        let client = match connector {
+            Some(tls) => {
+                let (client, connection) = tokio_postgres::connect(&config, tls).await?;
+                tokio::spawn(async move { connection.await.map_err(ended) });
+                client
+            }
+            None => {
+                let (client, connection) =
+                    tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
+                tokio::spawn(async move { connection.await.map_err(ended) });
+                client
+            }
+        };
+        Ok::<_, tokio_postgres::Error>(client)
+    }));
+    connected
+        .map_err(|e| StoreError::Io(format!("database: {e}")))?
+        .map_err(db)
 }
 
 /// Runs `future` to completion on this thread. tokio-postgres' client futures only talk to
@@ -194,53 +232,35 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Io(format!("database runtime: {e}")))?;
-        // Connecting needs the runtime's reactor: it runs there, and any thread (one of an
-        // async runtime too) waits for it.
         let target = tls::Connection::parse(url)?;
         let connector = target.connector()?;
-        let connect = || {
-            let (config, connector) = (target.config.clone(), connector.clone());
-            let connected = block_on(runtime.spawn(async move {
-                let ended = |e: tokio_postgres::Error| {
-                    tracing::error!(error = %e, "the database connection ended");
-                };
-                let client = match connector {
-                    Some(tls) => {
-                        let (client, connection) = tokio_postgres::connect(&config, tls).await?;
-                        tokio::spawn(async move { connection.await.map_err(ended) });
-                        client
-                    }
-                    None => {
-                        let (client, connection) =
-                            tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
-                        tokio::spawn(async move { connection.await.map_err(ended) });
-                        client
-                    }
-                };
-                Ok::<_, tokio_postgres::Error>(client)
-            }));
-            connected
-                .map_err(|e| StoreError::Io(format!("database: {e}")))?
-                .map_err(db)
-        };
-        let reads = connect()?;
-        let writes = connect()?;
+        let reads = connect(&runtime, &target, &connector)?;
+        let writes = connect(&runtime, &target, &connector)?;
         Ok(Self {
-            _runtime: runtime,
-            reads,
+            runtime,
+            target,
+            connector,
+            reads: std::sync::RwLock::new(Arc::new(reads)),
             writer: Mutex::new(Writer {
                 client: writes,
                 open: None,
+                claimed: false,
             }),
             group_thread: Mutex::new(None),
         })
     }
 
+    fn reconnect(&self) -> Result<Client, StoreError> {
+        let client = connect(&self.runtime, &self.target, &self.connector)?;
+        tracing::info!("reconnected to the database");
+        Ok(client)
+    }
+
     /// The schema version and whether a server holds the database, without changing anything.
     pub fn status(url: &str) -> Result<DbStatus, StoreError> {
         let store = Self::open_unmigrated(url)?;
-        let schema_version = block_on(schema::version(&store.reads))?;
-        let row = block_on(store.reads.query_one(
+        let schema_version = block_on(schema::version(&store.reads()))?;
+        let row = block_on(store.reads().query_one(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
              AND ((classid::bigint << 32) | objid::bigint) = $1",
@@ -300,8 +320,30 @@ impl PgStore {
         }
     }
 
+    /// The write connection, connected again first if the database closed it. Writes of a
+    /// group the lost connection held are gone: the group is marked failed, so its flush says
+    /// so.
     fn writer_connection(&self) -> std::sync::MutexGuard<'_, Writer> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.client.is_closed() {
+            match self.reconnect() {
+                Ok(client) => {
+                    writer.client = client;
+                    if let Some(group) = writer.open.as_mut() {
+                        group.aborted = true;
+                        // The new connection has no transaction to roll back: open one.
+                        let _ = block_on(writer.client.batch_execute("BEGIN"));
+                    }
+                    if writer.claimed {
+                        if let Err(e) = claim(&writer.client) {
+                            tracing::error!(error = %e, "could not claim the database again after reconnecting");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not reconnect to the database"),
+            }
+        }
+        writer
     }
 
     /// The write connection, inside the current group's transaction (begun here if none is
@@ -322,10 +364,21 @@ impl PgStore {
     fn reads(&self) -> ReadClient<'_> {
         let here = std::thread::current().id();
         if *self.group_thread() == Some(here) {
-            ReadClient::Writer(self.writer_connection())
-        } else {
-            ReadClient::Shared(&self.reads)
+            return ReadClient::Writer(self.writer_connection());
         }
+        let shared = self.reads.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if !shared.is_closed() {
+            return ReadClient::Shared(shared);
+        }
+        let mut slot = self.reads.write().unwrap_or_else(|p| p.into_inner());
+        if slot.is_closed() {
+            match self.reconnect() {
+                Ok(client) => *slot = Arc::new(client),
+                // The closed one answers with an error; the next read tries again.
+                Err(e) => tracing::error!(error = %e, "could not reconnect to the database"),
+            }
+        }
+        ReadClient::Shared(slot.clone())
     }
 
     fn group_thread(&self) -> std::sync::MutexGuard<'_, Option<std::thread::ThreadId>> {
@@ -709,19 +762,10 @@ impl Store for PgStore {
     /// A session-level advisory lock on the write connection: held while this process lives
     /// (PostgreSQL lets go of it when the connection ends, a crash included).
     fn claim_for_server(&self) -> Result<(), StoreError> {
-        let row = block_on(
-            self.writer_connection()
-                .client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK]),
-        )
-        .map_err(db)?;
-        if row.get::<_, bool>(0) {
-            Ok(())
-        } else {
-            Err(StoreError::Locked(
-                "another rayo server runs on this database; running several at once is not supported yet".into(),
-            ))
-        }
+        let mut writer = self.writer_connection();
+        claim(&writer.client)?;
+        writer.claimed = true;
+        Ok(())
     }
 
     /// Commits the group's transaction: everything written since the last flush becomes
@@ -740,6 +784,20 @@ impl Store for PgStore {
             ));
         }
         block_on(writer.client.batch_execute("COMMIT")).map_err(db)
+    }
+}
+
+/// Takes the one-server lock on `client`'s session (PostgreSQL lets go of it when the session
+/// ends, a crash included).
+fn claim(client: &Client) -> Result<(), StoreError> {
+    let row = block_on(client.query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK]))
+        .map_err(db)?;
+    if row.get::<_, bool>(0) {
+        Ok(())
+    } else {
+        Err(StoreError::Locked(
+            "another rayo server runs on this database; running several at once is not supported yet".into(),
+        ))
     }
 }
 
@@ -885,6 +943,55 @@ mod tests {
             db.ca.display()
         );
         assert!(encrypted(&PgStore::open(&url).unwrap()));
+    }
+
+    /// Waits until the store's connections have noticed they were closed (their tasks read the
+    /// server's goodbye in the background).
+    fn settle(store: &PgStore) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let closed = || {
+            store.reads.read().unwrap().is_closed()
+                && store.writer.lock().unwrap().client.is_closed()
+        };
+        while !closed() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the connections stayed open"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn lost_connections_are_made_again_and_a_group_they_held_is_reported_lost() {
+        let Some(url) = testing::database() else {
+            return;
+        };
+        let store = PgStore::open(&url).unwrap();
+        store.claim_for_server().unwrap();
+        store.put_user(&user("alice")).unwrap();
+        store.flush().unwrap();
+
+        // Between groups: the next read and write just work, on new connections.
+        testing::drop_connections(&url);
+        settle(&store);
+        assert_eq!(seen_elsewhere(&store), 1);
+        store.put_user(&user("bob")).unwrap();
+        store.flush().unwrap();
+        assert_eq!(seen_elsewhere(&store), 2);
+        let status = PgStore::status(&url).unwrap();
+        assert!(status.server_running, "the server's claim was made again");
+
+        // In the middle of a group: what it held is gone, and its flush says so.
+        store.put_user(&user("carol")).unwrap();
+        testing::drop_connections(&url);
+        settle(&store);
+        store.put_user(&user("dave")).unwrap();
+        assert!(matches!(store.flush(), Err(StoreError::Io(_))));
+        assert_eq!(seen_elsewhere(&store), 2);
+        store.put_user(&user("erin")).unwrap();
+        store.flush().unwrap();
+        assert_eq!(seen_elsewhere(&store), 3);
     }
 
     #[test]

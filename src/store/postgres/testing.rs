@@ -70,6 +70,21 @@ pub fn tls_database() -> Option<TlsDatabase> {
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// Ends every other session on the database at `url`, as a restart or a failover would.
+pub fn drop_connections(url: &str) {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        run(
+            &url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .expect("terminating sessions")
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 fn create_database(cluster: &Cluster) -> String {
     let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::SeqCst));
     run(

@@ -2,14 +2,16 @@
 //! whose one self-signed certificate is pinned (LND's `tls.cert` is CA:TRUE, which webpki
 //! refuses as a server certificate even when trusted as a root; clnrest makes its own), and a
 //! database reached with libpq's `sslmode=require`, which encrypts but checks no certificate.
-//! Either way the handshake's signatures are still verified, so the peer holds the key of the
-//! certificate it showed.
+//! Also libpq's `verify-ca`: the chain up to a trusted root, whatever name the certificate
+//! carries. In every case the handshake's signatures are still verified, so the peer holds the
+//! key of the certificate it showed.
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 #[derive(Debug)]
@@ -18,6 +20,8 @@ enum Rule {
     Pinned(CertificateDer<'static>),
     /// Any certificate.
     Any,
+    /// A chain that leads to a trusted root, for any name.
+    ChainOnly(Arc<WebPkiServerVerifier>),
 }
 
 #[derive(Debug)]
@@ -45,6 +49,17 @@ pub fn any_certificate(provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerif
     })
 }
 
+/// Accepts what `chain` accepts, except that the name need not match.
+pub fn chain_only(
+    chain: Arc<WebPkiServerVerifier>,
+    provider: Arc<CryptoProvider>,
+) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(CertificateRule {
+        rule: Rule::ChainOnly(chain),
+        provider,
+    })
+}
+
 /// A client configuration that checks servers with `verifier`.
 pub fn client_config(
     provider: Arc<CryptoProvider>,
@@ -61,12 +76,25 @@ impl ServerCertVerifier for CertificateRule {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match &self.rule {
+            Rule::ChainOnly(chain) => match chain.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ) {
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Ok(ServerCertVerified::assertion()),
+                other => other,
+            },
             Rule::Pinned(pinned) if end_entity.as_ref() != pinned.as_ref() => {
                 Err(rustls::Error::General(
                     "the peer presented a certificate other than the pinned one".into(),

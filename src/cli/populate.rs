@@ -48,6 +48,18 @@ pub(super) async fn open_with_dev(settings: &Settings) -> Result<(Db, Arc<DevBac
     Ok((db, dev))
 }
 
+/// Stores `batch` as one durable write.
+pub(super) async fn insert_all(db: &Db, batch: Vec<InvoiceRecord>) -> Result<(), CliError> {
+    db.commit(move |s| {
+        for record in &batch {
+            s.insert_invoice(record)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| CliError::Failed(e.to_string()))
+}
+
 pub async fn populate(settings: &Settings, population: Population) -> Result<(), CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
     let (db, dev) = open_with_dev(settings).await?;
@@ -123,14 +135,7 @@ pub async fn populate(settings: &Settings, population: Population) -> Result<(),
     while let Some(batch) = batches.recv().await {
         let batch = batch.ok_or_else(|| failed(&"the dev backend could not sign an invoice"))?;
         written += batch.len();
-        db.commit(move |s| {
-            for record in &batch {
-                s.insert_invoice(record)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| failed(&e))?;
+        insert_all(&db, batch).await?;
         // Finished invoices go into chunks as they would in a running server: a few thousand
         // at a time, which also lets sled reuse the space they leave.
         db.commit(move |s| s.seal(now, usize::MAX))

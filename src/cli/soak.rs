@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
-use super::populate::open_with_dev;
+use super::populate::{insert_all, open_with_dev};
 use super::CliError;
 use crate::backends::{DevBackend, InvoiceBackend, InvoiceDescription, InvoiceRequest};
 use crate::clock::{Clock, SystemClock};
@@ -50,14 +50,7 @@ pub async fn soak(settings: &Settings, soak: Soak) -> Result<(), CliError> {
             .enumerate()
             .map(|(n, record)| finish(record, n, soak.paid_one_in))
             .collect();
-        db.commit(move |s| {
-            for record in &batch {
-                s.insert_invoice(record)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| failed(&e))?;
+        insert_all(&db, batch).await?;
         for step in finished.chunks(500) {
             let step = Transitions {
                 invoices: step.to_vec(),

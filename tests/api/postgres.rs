@@ -43,15 +43,22 @@ async fn pay_alice(http: &reqwest::Client, dir: &Path, port: u16) -> String {
     hash
 }
 
-#[tokio::test]
-async fn a_server_on_postgresql_keeps_its_invoices_across_restarts_and_refuses_a_second_server() {
-    let Some(database) = rayo::store::postgres::testing::database() else {
-        return;
-    };
+/// A fresh database (or `None`: no PostgreSQL here), and an HTTP client with fresh
+/// connections for each request (the CLI steps can outlast a server's keep-alive).
+fn database_and_wallet() -> Option<(String, reqwest::Client)> {
+    let database = rayo::store::postgres::testing::database()?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
+    Some((database, http))
+}
+
+#[tokio::test]
+async fn a_server_on_postgresql_keeps_its_invoices_across_restarts_and_refuses_a_second_server() {
+    let Some((database, http)) = database_and_wallet() else {
+        return;
+    };
     let first = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let server = Server::start_with(on(&database, rayo(first.path(), port)), port);
@@ -109,13 +116,9 @@ async fn a_server_on_postgresql_keeps_its_invoices_across_restarts_and_refuses_a
 
 #[tokio::test]
 async fn a_sled_store_moves_into_postgresql_through_backup_and_restore() {
-    let Some(database) = rayo::store::postgres::testing::database() else {
+    let Some((database, http)) = database_and_wallet() else {
         return;
     };
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let server = Server::start(dir.path(), port);

@@ -25,6 +25,15 @@ fn reopen(path: &Path) -> SledStore {
     panic!("the store stayed locked");
 }
 
+/// A new store in `dir` holding `count` typical invoices, none sealed yet.
+fn store_of_typical(dir: &Path, count: u32) -> SledStore {
+    let store = SledStore::open(dir).unwrap();
+    for n in 0..count {
+        store.insert_invoice(&typical(n)).unwrap();
+    }
+    store
+}
+
 /// An invoice as the callback makes most of them: no comment, no zap, a real signed BOLT11
 /// (regtest, description hash, 600 s) from a dev-backend-like node.
 fn typical(n: u32) -> InvoiceRecord {
@@ -116,10 +125,7 @@ fn a_typical_invoice_and_its_index_entries_take_these_many_bytes() {
     // In memory: 8 bytes per sealed invoice to find it by hash, and the slack of growing
     // vectors.
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    for n in 0..10_000 {
-        store.insert_invoice(&typical(n)).unwrap();
-    }
+    let store = store_of_typical(dir.path(), 10_000);
     store.seal(2_000_000_000, usize::MAX).unwrap();
     let (hot, pending, index_bytes) = store.invoice_stats();
     assert_eq!((hot, pending), (0, 0), "all sealed");
@@ -358,10 +364,7 @@ fn pruning_a_large_store_sheds_its_index_and_keeps_late_payments_as_paid() {
     use crate::store::Retention;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    for n in 0..8_000 {
-        store.insert_invoice(&typical(n)).unwrap();
-    }
+    let store = store_of_typical(dir.path(), 8_000);
     let sealed_at = 1_800_000_000 + 600 + invoices::SEAL_DELAY;
     store.seal(sealed_at, usize::MAX).unwrap();
     let (_, _, index_before) = store.invoice_stats();

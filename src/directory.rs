@@ -204,7 +204,16 @@ impl Directory {
         profile
     }
 
-    /// A user the store no longer holds.
+    /// Forgets every cached profile (users may have changed unseen): each is read again when
+    /// next asked for.
+    pub fn forget_all(&self) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.generation += 1;
+        cache.profiles.clear();
+    }
+
+    /// A user the store no longer holds, or one changed elsewhere: read again when next
+    /// asked for.
     pub fn remove(&self, name: &Username) {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         cache.generation += 1;

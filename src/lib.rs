@@ -8,6 +8,7 @@ pub mod backends;
 pub mod backup;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod data_dir;

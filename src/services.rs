@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::backends::{self, Backends, DevBackend, InvoiceBackend, NodeKeys};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::cluster::Cluster;
 use crate::config::{ConfigError, Settings};
 use crate::directory::{Directory, ZapAdvert};
 use crate::domain::BackendName;
@@ -62,6 +63,8 @@ pub struct Services {
     pub verify_key: VerifyKey,
     pub limits: Arc<RateLimits>,
     pub pending: Arc<PendingCounts>,
+    /// The other instances on a shared store, if any.
+    pub cluster: Cluster,
 }
 
 impl Services {
@@ -72,16 +75,19 @@ impl Services {
             source,
         };
         crate::data_dir::prepare(&data_dir).map_err(dir_error)?;
-        let store: Arc<dyn Store> = match &settings.database_url {
+        let (store, cluster): (Arc<dyn Store>, Cluster) = match &settings.database_url {
             Some(url) => {
                 let url = url.expose().to_owned();
-                Arc::new(
-                    tokio::task::spawn_blocking(move || PgStore::open(&url))
-                        .await
-                        .map_err(|e| StoreError::Io(format!("opening the database: {e}")))??,
-                )
+                let store = tokio::task::spawn_blocking(move || PgStore::open(&url))
+                    .await
+                    .map_err(|e| StoreError::Io(format!("opening the database: {e}")))??;
+                let cluster = Cluster::shared(store.cluster());
+                (Arc::new(store), cluster)
             }
-            None => Arc::new(SledStore::open(&settings.store_path())?),
+            None => (
+                Arc::new(SledStore::open(&settings.store_path())?),
+                Cluster::alone(),
+            ),
         };
         let db = Db::new(store);
         // What the store just created, whatever the process umask.
@@ -97,7 +103,7 @@ impl Services {
         ));
         let backends = match overrides.backend {
             Some(backend) => Backends::single(BackendName::default_name(), backend),
-            None => configured_backends(&settings, &dev)?,
+            None => configured_backends(&settings, &dev, &db)?,
         };
         let nostr =
             NostrIdentity::load(&db, settings.nostr_secret_key.as_ref(), random.as_ref()).await?;
@@ -106,13 +112,7 @@ impl Services {
                 .map_err(|e| ConfigError::new("RAYO_NOSTR_RELAYS", format!("{relay}: {e}")))?;
         }
         let metrics = Arc::new(Metrics::new());
-        let pending_invoices = db
-            .read(|s| {
-                Ok(s.expiring(u64::MAX, usize::MAX)?
-                    .into_iter()
-                    .map(|r| (r.user, r.payer)))
-            })
-            .await?;
+        let pending_invoices = db.read(crate::cluster::pending_invoices).await?;
         let pending = Arc::new(PendingCounts::new(
             settings.max_pending_per_user,
             settings.pending_share(),
@@ -179,6 +179,7 @@ impl Services {
             verify_key: VerifyKey::new(keys.verify_key),
             limits,
             pending,
+            cluster,
         }))
     }
 
@@ -190,6 +191,7 @@ impl Services {
     /// and receipt delivery, and the forgetting of idle rate-limit entries. Every step they
     /// take is committed before the next, so stopping them anywhere loses nothing.
     pub async fn start_background(self: &Arc<Self>) -> Result<(Hints, Background), OpenError> {
+        let mut tasks_before = Vec::new();
         for (name, backend) in self.backends().iter() {
             if backend.kind() == "dev" {
                 tracing::warn!(backend = %name, "the dev backend signs regtest invoices with a local key: no real money moves");
@@ -197,6 +199,13 @@ impl Services {
             if !backend.capabilities().description_hash {
                 tracing::warn!(backend = %name, kind = backend.kind(), "this backend cannot commit to a description hash: invoices carry a memo, and wallets that check `h` will refuse them");
             }
+        }
+        if let Some(changes) = self.cluster.changes().await {
+            // Counted again now that changes are heard: none falls between.
+            let pending = self.db.read(crate::cluster::pending_invoices).await?;
+            self.pending.recount(pending);
+            let services = self.clone();
+            tasks_before.push(tokio::spawn(crate::cluster::follow(services, changes)));
         }
         let backlog = self
             .db
@@ -218,7 +227,8 @@ impl Services {
                 )
             })
             .collect();
-        let (hints, mut tasks) = watch::start_all(watchers);
+        let (hints, mut tasks) = watch::start_all(watchers, &self.cluster);
+        tasks.append(&mut tasks_before);
         for (name, backend) in self.backends().iter() {
             let (keys, name, backend) = (
                 self.issuer.node_keys().clone(),
@@ -236,17 +246,32 @@ impl Services {
             self.db.clone(),
             self.clock.clone(),
         )));
-        tasks.push(tokio::spawn(crate::store::upkeep::prune_forever(
+        let (cluster, db, clock, retention) = (
+            self.cluster.clone(),
             self.db.clone(),
             self.clock.clone(),
             self.settings.retention,
-        )));
-        tasks.push(tokio::spawn(watch::run_sweeper(
+        );
+        tasks.push(tokio::spawn(async move {
+            cluster
+                .lead("prune", || {
+                    crate::store::upkeep::prune_forever(db.clone(), clock.clone(), retention)
+                })
+                .await
+        }));
+        let (cluster, db, ledger, clock) = (
+            self.cluster.clone(),
             self.db.clone(),
             self.ledger.clone(),
             self.clock.clone(),
-            grace,
-        )));
+        );
+        tasks.push(tokio::spawn(async move {
+            cluster
+                .lead("sweep", || {
+                    watch::run_sweeper(db.clone(), ledger.clone(), clock.clone(), grace.clone())
+                })
+                .await
+        }));
         let policy = DeliveryPolicy {
             window: self.settings.webhook_window,
             first_retry: self.settings.webhook_first_retry,
@@ -316,14 +341,15 @@ fn zap_advert(backends: &Backends, nostr: &NostrIdentity) -> ZapAdvert {
 fn configured_backends(
     settings: &Settings,
     dev: &Arc<DevBackend>,
+    db: &Db,
 ) -> Result<Backends, ConfigError> {
     let mut by_name = BTreeMap::new();
     by_name.insert(
         BackendName::default_name(),
-        backends::build(&settings.backend, dev.clone())?,
+        backends::build(&settings.backend, dev.clone(), Some(db))?,
     );
     for (name, named) in &settings.named_backends {
-        let backend = backends::build(named, dev.clone())
+        let backend = backends::build(named, dev.clone(), Some(db))
             .map_err(|e| ConfigError::new(format!("backend '{name}'"), e))?;
         by_name.insert(name.clone(), backend);
     }

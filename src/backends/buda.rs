@@ -26,6 +26,7 @@ use super::{
     InvoiceState, PaymentNotice, PendingInvoice,
 };
 use crate::domain::{Hash32, Msat, Secret};
+use crate::store::Db;
 
 const NAME: &str = "Buda.com";
 /// Deposit pages read per pass, newest first. Paging also stops at deposits older than the
@@ -36,7 +37,8 @@ const POLL_EVERY: Duration = Duration::from_secs(10);
 const DEPOSITS_PER_PAGE: u32 = 50;
 
 /// One nonce sequence for the whole process: Buda refuses a nonce that does not grow, and two
-/// backends configured with the same key must not race each other.
+/// backends configured with the same key must not race each other. Instances sharing a store
+/// take their nonces from one sequence in it (see `sharing_nonces`), at least this one.
 static LAST_NONCE: AtomicU64 = AtomicU64::new(0);
 
 fn next_nonce() -> u64 {
@@ -60,6 +62,7 @@ pub struct BudaBackend {
     api_secret: Secret,
     client: reqwest::Client,
     capabilities: Capabilities,
+    shared_nonces: Option<Db>,
 }
 
 #[derive(Serialize)]
@@ -143,7 +146,38 @@ impl BudaBackend {
                 lookup_sees_unpaid: false,
                 payments: PaymentNotice::Poll(POLL_EVERY),
             },
+            shared_nonces: None,
         })
+    }
+
+    /// Takes nonces from `db`'s sequence for this API key, when the store is shared with other
+    /// instances (every instance signs with the same key).
+    pub fn sharing_nonces(mut self, db: Db) -> Self {
+        self.shared_nonces = Some(db);
+        self
+    }
+
+    async fn nonce(&self) -> Result<u64, BackendError> {
+        let local = next_nonce();
+        let Some(db) = &self.shared_nonces else {
+            return Ok(local);
+        };
+        // Named by the key's hash: the key itself is a secret.
+        let name = format!(
+            "buda nonce {}",
+            &Hash32::sha256(self.api_key.expose().as_bytes()).to_string()[..16]
+        );
+        let shared = db
+            .read(move |s| s.next_in_sequence(&name, local))
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("{NAME} nonce: {e}")))?;
+        match shared {
+            Some(nonce) => {
+                LAST_NONCE.fetch_max(nonce, Ordering::AcqRel);
+                Ok(nonce)
+            }
+            None => Ok(local),
+        }
     }
 
     /// `hex(HMAC-SHA384(secret, msg))` over exactly what is sent.
@@ -181,7 +215,7 @@ impl BudaBackend {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let nonce = next_nonce();
+        let nonce = self.nonce().await?;
         let signature = self.signature(&method, &signed_path, body.as_deref(), nonce);
         let mut request = self
             .client

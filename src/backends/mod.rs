@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::config::{BackendKind, BackendSettings, ConfigError, Network};
 use crate::domain::{Hash32, Msat, Preimage, Secret};
+use crate::store::Db;
 
 pub use buda::BudaBackend;
 pub use cln::ClnBackend;
@@ -282,9 +283,11 @@ pub trait InvoiceBackend: Send + Sync + 'static {
 }
 
 /// The backend the settings ask for. `dev` is passed in: its key lives in the store.
+/// `store`: where sequences every instance shares are kept (Buda's nonces), if anywhere.
 pub fn build(
     settings: &BackendSettings,
     dev: Arc<DevBackend>,
+    store: Option<&Db>,
 ) -> Result<Arc<dyn InvoiceBackend>, ConfigError> {
     let kind = format!("the {:?} backend", settings.kind).to_lowercase();
     let missing = |what: &str| ConfigError::new(&kind, format!("needs {what}"));
@@ -326,6 +329,10 @@ pub fn build(
                     .ok_or_else(|| missing("RAYO_BUDA_API_SECRET"))?,
                 settings.network.unwrap_or(Network::Bitcoin).into(),
             )
+            .map(|buda| match store {
+                Some(db) => buda.sharing_nonces(db.clone()),
+                None => buda,
+            })
             .map_err(invalid)?,
         ),
         BackendKind::Cln => {

@@ -1,5 +1,6 @@
 //! How an operator command reaches the data: through the running server's admin API (sled
-//! allows one process per store), or by opening the services itself when no server runs.
+//! allows one process per store), or by opening the services itself when no server runs, or
+//! always when the store is a database (any number of processes share it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,11 @@ macro_rules! either {
 
 impl Console {
     pub async fn connect(global: &GlobalArgs) -> Result<Self, CliError> {
+        // A database is shared: the CLI works on it directly, servers running or not, and
+        // they hear about what it changed (see `cluster`).
+        if global.database_url.is_some() && global.admin_url.is_none() {
+            return Ok(Self::Local(open_locally(global).await?));
+        }
         let base = admin_base_url(global);
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))

@@ -247,10 +247,20 @@ pub fn db_status(status: &crate::store::postgres::DbStatus, as_json: bool) {
     }
     say!("schema version:     {}", status.schema_version);
     say!("this rayo knows:    {}", status.known_version);
-    say!(
-        "a server runs on it: {}",
-        if status.server_running { "yes" } else { "no" }
-    );
+    say!("servers running:    {}", status.servers);
+    if status.leases.is_empty() {
+        say!("leases held:        none");
+    } else {
+        say!("leases held:");
+        for lease in &status.leases {
+            say!(
+                "  {:<24} by pid {} from {}",
+                printable(&lease.role),
+                lease.pid,
+                printable(&lease.client)
+            );
+        }
+    }
 }
 
 pub fn backend_report(report: &CheckReport, as_json: bool) {

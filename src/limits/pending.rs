@@ -1,6 +1,8 @@
 //! Unpaid invoices per user, and per payer of each user, kept in memory: counted from the
 //! store at start, raised when an invoice is reserved, lowered when one is paid or expires, or
-//! when a reservation is given back because no invoice came of it.
+//! when a reservation is given back because no invoice came of it. Instances sharing a store
+//! also count what the others tell them (see `cluster`): the cap holds across them, give or
+//! take the invoices made in the milliseconds a notification takes.
 //!
 //! The per-user cap bounds what one address costs the operator. The per-payer share keeps one
 //! client from holding the whole cap: with the defaults (1000 per user, a tenth of that per
@@ -127,6 +129,22 @@ impl PendingCounts {
         }
     }
 
+    /// Another instance on the same store made an unpaid invoice of `user`'s: it counts
+    /// against the cap here too (even beyond it: it exists).
+    pub fn opened_elsewhere(&self, user: &Username, tag: Option<ClientTag>) {
+        open(self.users().entry(user.clone()).or_default(), tag);
+    }
+
+    /// Counts again from `pending` (the store's unpaid invoices), after changes may have been
+    /// missed.
+    pub fn recount(&self, pending: impl IntoIterator<Item = (Username, Option<ClientTag>)>) {
+        let mut users: HashMap<Username, UserCounts> = HashMap::new();
+        for (user, tag) in pending {
+            open(users.entry(user).or_default(), tag);
+        }
+        *self.users() = users;
+    }
+
     /// `user`'s unpaid invoices now.
     pub fn of(&self, user: &Username) -> u32 {
         self.users().get(user).map_or(0, |c| c.total)
@@ -180,6 +198,21 @@ mod tests {
         counts.reserve(&alice, None).unwrap().keep();
         counts.closed(&alice, Some(ClientTag(1)));
         assert!(counts.reserve(&alice, Some(ClientTag(1))).is_ok());
+    }
+
+    #[test]
+    fn invoices_made_elsewhere_count_against_the_cap_here() {
+        let alice = name("alice");
+        let counts = Arc::new(PendingCounts::new(2, 0, []));
+        counts.opened_elsewhere(&alice, Some(ClientTag(3)));
+        counts.opened_elsewhere(&alice, None);
+        assert_eq!(
+            counts.reserve(&alice, None).err(),
+            Some(PendingRefusal::User)
+        );
+        counts.recount([(alice.clone(), None)]);
+        assert_eq!(counts.of(&alice), 1);
+        assert!(counts.reserve(&alice, None).is_ok());
     }
 
     #[test]

@@ -85,6 +85,28 @@ impl NostrIdentity {
         self.keys().public_key().to_hex()
     }
 
+    /// Reads the stored key again (another instance rotated it); returns the public key if it
+    /// changed.
+    pub async fn reload(&self, db: &Db) -> Result<Option<String>, IdentityError> {
+        if self.configured {
+            return Ok(None);
+        }
+        let Some(bytes) = db.read(|s| s.meta(META_KEY)).await? else {
+            return Ok(None);
+        };
+        let keys = keys_from(&bytes)?;
+        if keys.public_key() == self.keys().public_key() {
+            return Ok(None);
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(Some(self.public_key_hex()))
+    }
+
+    /// Is `key` where the identity is stored?
+    pub fn stored_under(key: &str) -> bool {
+        key == META_KEY
+    }
+
     /// Replaces the stored key. Receipts signed from now on use the new one; wallets see the
     /// new `nostrPubkey` at once.
     pub async fn rotate(&self, db: &Db, random: &dyn Random) -> Result<String, IdentityError> {

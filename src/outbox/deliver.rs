@@ -48,6 +48,10 @@ impl Default for DeliveryPolicy {
 const MAX_IN_FLIGHT: usize = 256;
 /// The store is scanned at least this often, for retries that came due.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// Due events are taken for this long: longer than any attempt takes, so another instance on
+/// a shared store takes them over only when this one stopped (crashed) before recording the
+/// outcome.
+const CLAIM_HOLD: Duration = Duration::from_secs(60);
 /// Receivers' answers are quoted in the delivery log up to this many characters, and read no
 /// further than the bytes those can take.
 const MAX_ANSWER_QUOTE: usize = 200;
@@ -104,11 +108,24 @@ impl Deliverer {
     }
 
     pub async fn run(self: Arc<Self>) {
+        let mut renewed = self.clock.unix();
         loop {
+            let now = self.clock.unix();
+            let hold = now.saturating_add(CLAIM_HOLD.as_secs());
+            // Claims on events still in flight (queued behind a slow endpoint) are renewed
+            // long before they lapse.
+            if now >= renewed.saturating_add(CLAIM_HOLD.as_secs() / 3) {
+                renewed = now;
+                let ids: Vec<_> = self.in_flight().iter().copied().collect();
+                if !ids.is_empty() {
+                    if let Err(e) = self.db.read(move |s| s.hold_claims(&ids, hold)).await {
+                        tracing::error!(error = %e, "could not renew the claims on events in flight");
+                    }
+                }
+            }
             let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight().len());
             if room > 0 {
-                let now = self.clock.unix();
-                match self.db.read(move |s| s.outbox_due(now, room)).await {
+                match self.db.read(move |s| s.claim_due(now, hold, room)).await {
                     Ok(due) => {
                         for item in due {
                             if self.in_flight().insert(item.id) {

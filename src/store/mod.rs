@@ -95,6 +95,17 @@ pub trait Store: Send + Sync + 'static {
     fn put_outbox_item(&self, item: &OutboxItem) -> Result<(), StoreError>;
     /// Pending events due at or before `now`, soonest first, at most `limit`.
     fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Pending events due at or before `now`, taken by this process until `hold_until`: in a
+    /// store several processes share, no other process is handed them before then (unless
+    /// they are put back sooner). A store only one process opens hands out `outbox_due`.
+    fn claim_due(
+        &self,
+        now: u64,
+        _hold_until: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.outbox_due(now, limit)
+    }
     /// Every event, newest first, those `keep` accepts, at most `limit`.
     fn outbox_items(
         &self,
@@ -131,8 +142,20 @@ pub trait Store: Send + Sync + 'static {
         dry_run: bool,
     ) -> Result<PruneStep, StoreError>;
 
+    /// Keeps this process's claim on events it is still delivering until `hold_until`.
+    fn hold_claims(&self, _ids: &[EventId], _hold_until: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The next number of the sequence `name`, at least `at_least` and above every number it
+    /// gave before, whichever process asked. `None`: only this process uses the store, so a
+    /// sequence of its own is enough.
+    fn next_in_sequence(&self, _name: &str, _at_least: u64) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// Claims the store for this server process for as long as it runs. sled's own lock does
-    /// that already; a shared database refuses a second server while one holds it.
+    /// that already; a shared database counts its servers (a restore waits for none).
     fn claim_for_server(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -29,6 +29,11 @@ impl Live {
         let _ = self.sender.send(Arc::new(record));
     }
 
+    /// Whether anyone follows invoices here now.
+    pub fn followed(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<InvoiceRecord>> {
         self.sender.subscribe()
     }

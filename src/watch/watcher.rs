@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 use super::{Cursor, Ledger};
 use crate::backends::{InvoiceBackend, InvoiceState, PaymentEvent, PaymentNotice, PendingInvoice};
 use crate::clock::{Clock, Random};
+use crate::cluster::Cluster;
 use crate::domain::{BackendName, Hash32, InvoiceRecord, InvoiceStatus, PaidDetails};
 use crate::retry::Backoff;
 use crate::store::Db;
@@ -48,8 +49,13 @@ impl Hints {
     }
 }
 
-/// Starts one watcher per backend; returns their hint inboxes and tasks.
-pub fn start_all(watchers: Vec<Watcher>) -> (Hints, Vec<tokio::task::JoinHandle<()>>) {
+/// Starts one watcher per backend; returns their hint inboxes and tasks. With other instances
+/// on the store, a backend is watched by the one leading it; hints are confirmed by whichever
+/// instance gets them.
+pub fn start_all(
+    watchers: Vec<Watcher>,
+    cluster: &Cluster,
+) -> (Hints, Vec<tokio::task::JoinHandle<()>>) {
     let mut hints = Hints::default();
     let mut tasks = Vec::new();
     for watcher in watchers {
@@ -57,8 +63,11 @@ pub fn start_all(watchers: Vec<Watcher>) -> (Hints, Vec<tokio::task::JoinHandle<
         hints.inboxes.insert(watcher.name.clone(), inbox);
         let w = watcher.clone();
         tasks.push(tokio::spawn(async move { w.confirm_hints(queue).await }));
-        let w = watcher.clone();
-        tasks.push(tokio::spawn(async move { w.run().await }));
+        let (w, cluster) = (watcher.clone(), cluster.clone());
+        tasks.push(tokio::spawn(async move {
+            let role = format!("watch {}", w.name);
+            cluster.lead(&role, || w.clone().run()).await
+        }));
     }
     (hints, tasks)
 }

@@ -49,6 +49,13 @@ fn take_socket(port: u16) -> OwnedFd {
         .into_socket()
 }
 
+/// Lets go of `port`, for a process that binds it itself (nginx).
+pub fn release_for_reuse(port: u16) {
+    if let Some(reserved) = RESERVED.lock().unwrap().as_mut() {
+        reserved.remove(&port);
+    }
+}
+
 /// Holds `port` again once its server is gone.
 fn release(port: u16) {
     RESERVED

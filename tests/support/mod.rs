@@ -11,6 +11,7 @@ pub mod fake_lnd;
 pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;
+pub mod nginx;
 pub mod ports;
 pub mod receiver;
 pub mod relay;

@@ -1,17 +1,20 @@
-//! The PostgreSQL store: the same contract as sled, in a database (one server per database for
-//! now; several are what it is for). `Store` is synchronous (sled answers in microseconds);
+//! The PostgreSQL store: the same contract as sled, in a database that any number of rayo
+//! processes share. `Store` is synchronous (sled answers in microseconds);
 //! here each call is a round trip, made by tokio-postgres clients whose connections run on a
 //! small runtime of the store's own, and awaited on the calling thread. Reads share one
 //! pipelined connection; writes take the other, grouped into one transaction per flush (see
 //! `Writer`).
 //!
 //! What is here: the schema and its migrations, every part of the store contract (the contract
-//! stories run against a real PostgreSQL), grouped commits, one server per database (an
-//! advisory lock), TLS (see `tls`), reconnecting after the database closed a connection, and
-//! restores in one transaction. Not yet: what several instances need (watcher leases, outbox
-//! claims, live status and caches across instances).
+//! stories run against a real PostgreSQL), grouped commits, TLS (see `tls`), reconnecting
+//! after the database closed a connection, restores in one transaction, and what several
+//! processes on one database need: claims on due events (`claim_due`), sequences, the changes
+//! each tells the others about (`changes`), and leases (`cluster`).
 
+mod changes;
+mod cluster;
 mod schema;
+mod session;
 /// Test support (a throwaway cluster), shared by the unit and integration tests.
 #[doc(hidden)]
 pub mod testing;
@@ -19,9 +22,10 @@ mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake};
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::codec::{decode_json, encode_json, invoice};
@@ -33,9 +37,12 @@ use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
 };
 
+pub use changes::{Change, Origin};
+pub use cluster::{Lease, PgCluster};
 pub use schema::VERSION as SCHEMA_VERSION;
 
-/// Held by the one server running on a database (see `claim_for_server`).
+/// Held, shared, by every server running on a database (see `claim_for_server`), and alone
+/// by a restore.
 const SERVER_LOCK: i64 = 0x7261_796f_0001;
 
 /// What `rayo db status` shows.
@@ -43,7 +50,19 @@ const SERVER_LOCK: i64 = 0x7261_796f_0001;
 pub struct DbStatus {
     pub schema_version: i32,
     pub known_version: i32,
+    /// Servers running on the database now.
+    pub servers: i64,
     pub server_running: bool,
+    /// Who leads each job that one process does at a time (watching a backend, sweeping).
+    pub leases: Vec<LeaseHolder>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LeaseHolder {
+    pub role: String,
+    /// The holder's address as the database sees it (`local` for a Unix socket).
+    pub client: String,
+    pub pid: i32,
 }
 
 pub struct PgStore {
@@ -54,6 +73,9 @@ pub struct PgStore {
     /// Replaced by a new connection when the database closed it (a restart, a failover).
     reads: std::sync::RwLock<Arc<Client>>,
     writer: Mutex<Writer>,
+    /// This process's name among those sharing the database.
+    origin: Origin,
+    cluster: OnceLock<Arc<PgCluster>>,
     /// The thread writing the open group, if any: kept apart from `writer` so that other
     /// threads' reads never wait behind a write in flight to find out they are not it.
     group_thread: Mutex<Option<std::thread::ThreadId>>,
@@ -78,6 +100,8 @@ struct OpenGroup {
     aborted: bool,
     /// Opened by `replace`, which commits it itself.
     held: bool,
+    /// What the group tells the other processes when it commits (see `changes`).
+    told: Vec<String>,
 }
 
 /// The write connection inside the group's transaction.
@@ -98,12 +122,29 @@ impl WriteGuard<'_> {
         outcome.map_err(db)
     }
 
+    /// Tells the other processes about `change` when the group commits.
+    fn tell(&mut self, origin: Origin, change: Change) {
+        if let Some(group) = self.0.open.as_mut() {
+            group.told.push(change.encode(origin));
+        }
+    }
+
     fn execute(
         &mut self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, StoreError> {
         let outcome = block_on(self.0.client.execute(sql, params));
+        self.check(outcome)
+    }
+
+    /// `execute` without preparing the statement first: one round trip, for the hot path.
+    fn execute_typed(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)],
+    ) -> Result<u64, StoreError> {
+        let outcome = block_on(self.0.client.execute_typed(sql, params));
         self.check(outcome)
     }
 }
@@ -153,29 +194,10 @@ fn connect(
     target: &tls::Connection,
     connector: &Option<tokio_postgres_rustls::MakeRustlsConnect>,
 ) -> Result<Client, StoreError> {
-    let (config, connector) = (target.config.clone(), connector.clone());
-    let connected = block_on(runtime.spawn(async move {
-        let ended = |e: tokio_postgres::Error| {
-            tracing::error!(error = %e, "the database connection ended");
-        };
-        let client = match connector {
-            Some(tls) => {
-                let (client, connection) = tokio_postgres::connect(&config, tls).await?;
-                tokio::spawn(async move { connection.await.map_err(ended) });
-                client
-            }
-            None => {
-                let (client, connection) =
-                    tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
-                tokio::spawn(async move { connection.await.map_err(ended) });
-                client
-            }
-        };
-        Ok::<_, tokio_postgres::Error>(client)
-    }));
-    connected
+    let (target, connector) = (target.clone(), connector.clone());
+    block_on(runtime.spawn(async move { session::open(&target, connector, None).await }))
         .map_err(|e| StoreError::Io(format!("database: {e}")))?
-        .map_err(db)
+        .map(|session| session.client)
 }
 
 /// Runs `future` to completion on this thread. tokio-postgres' client futures only talk to
@@ -246,8 +268,29 @@ impl PgStore {
                 open: None,
                 claimed: false,
             }),
+            origin: {
+                use crate::clock::Random;
+                let mut bytes = [0u8; 8];
+                crate::clock::OsRandom.fill(&mut bytes);
+                Origin(u64::from_be_bytes(bytes))
+            },
+            cluster: OnceLock::new(),
             group_thread: Mutex::new(None),
         })
+    }
+
+    /// The coordination with the other processes on this database.
+    pub fn cluster(&self) -> Arc<PgCluster> {
+        self.cluster
+            .get_or_init(|| {
+                Arc::new(PgCluster::new(
+                    self.runtime.handle().clone(),
+                    self.target.clone(),
+                    self.connector.clone(),
+                    self.origin,
+                ))
+            })
+            .clone()
     }
 
     fn reconnect(&self) -> Result<Client, StoreError> {
@@ -256,21 +299,38 @@ impl PgStore {
         Ok(client)
     }
 
-    /// The schema version and whether a server holds the database, without changing anything.
+    /// The schema version, the servers running and who leads what, without changing anything.
     pub fn status(url: &str) -> Result<DbStatus, StoreError> {
         let store = Self::open_unmigrated(url)?;
         let schema_version = block_on(schema::version(&store.reads()))?;
         let row = block_on(store.reads().query_one(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND objsubid = 1
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
              AND ((classid::bigint << 32) | objid::bigint) = $1",
             &[&SERVER_LOCK],
         ))
         .map_err(db)?;
+        let servers = row.get::<_, i64>(0);
+        let leases = block_on(
+            store
+                .reads()
+                .query(cluster::LEASES_HELD, &[&cluster::lease_class()]),
+        )
+        .map_err(db)?
+        .iter()
+        .map(|row| LeaseHolder {
+            role: row.get(0),
+            client: row.get(1),
+            pid: row.get(2),
+        })
+        .collect();
         Ok(DbStatus {
             schema_version,
             known_version: SCHEMA_VERSION,
-            server_running: row.get::<_, i64>(0) > 0,
+            servers,
+            server_running: servers > 0,
+            leases,
         })
     }
 
@@ -292,13 +352,28 @@ impl PgStore {
                     "a restore needs the database to itself".into(),
                 ));
             }
+            // Alone on the database: no server may start while the restore runs.
+            block_on(writer.client.batch_execute("BEGIN")).map_err(db)?;
+            let alone = block_on(
+                writer
+                    .client
+                    .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SERVER_LOCK]),
+            )
+            .map_err(db)?;
+            if !alone.get::<_, bool>(0) {
+                let _ = block_on(writer.client.batch_execute("ROLLBACK"));
+                return Err(StoreError::Locked(
+                    "a server runs on this database: stop every one first, a restore needs the database to itself".into(),
+                ));
+            }
             block_on(writer.client.batch_execute(
-                "BEGIN; TRUNCATE users, metadata, invoices, outbox, api_keys, meta",
+                "TRUNCATE users, metadata, invoices, outbox, api_keys, meta, sequences",
             ))
             .map_err(db)?;
             writer.open = Some(OpenGroup {
                 aborted: false,
                 held: true,
+                told: Vec::new(),
             });
             *self.group_thread() = Some(std::thread::current().id());
         }
@@ -355,6 +430,7 @@ impl PgStore {
             writer.open = Some(OpenGroup {
                 aborted: false,
                 held: false,
+                told: Vec::new(),
             });
             *self.group_thread() = Some(std::thread::current().id());
         }
@@ -366,19 +442,24 @@ impl PgStore {
         if *self.group_thread() == Some(here) {
             return ReadClient::Writer(self.writer_connection());
         }
+        ReadClient::Shared(self.reads_outside_group())
+    }
+
+    /// The shared read connection, even on the thread writing a group: for statements that
+    /// must commit on their own, at once.
+    fn reads_outside_group(&self) -> Arc<Client> {
         let shared = self.reads.read().unwrap_or_else(|p| p.into_inner()).clone();
         if !shared.is_closed() {
-            return ReadClient::Shared(shared);
+            return shared;
         }
         let mut slot = self.reads.write().unwrap_or_else(|p| p.into_inner());
         if slot.is_closed() {
             match self.reconnect() {
                 Ok(client) => *slot = Arc::new(client),
-                // The closed one answers with an error; the next read tries again.
                 Err(e) => tracing::error!(error = %e, "could not reconnect to the database"),
             }
         }
-        ReadClient::Shared(slot.clone())
+        slot.clone()
     }
 
     fn group_thread(&self) -> std::sync::MutexGuard<'_, Option<std::thread::ThreadId>> {
@@ -447,18 +528,20 @@ impl Store for PgStore {
     }
 
     fn put_user(&self, user: &User) -> Result<(), StoreError> {
-        self.writes()?.execute(
+        let mut w = self.writes()?;
+        w.execute(
             "INSERT INTO users (name, record) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
             &[&user.name.as_str(), &encode_json(user)?],
         )?;
+        w.tell(self.origin, Change::User(user.name.clone()));
         Ok(())
     }
 
     fn remove_user(&self, name: &Username) -> Result<bool, StoreError> {
-        let removed = self
-            .writes()?
-            .execute("DELETE FROM users WHERE name = $1", &[&name.as_str()])?;
+        let mut w = self.writes()?;
+        let removed = w.execute("DELETE FROM users WHERE name = $1", &[&name.as_str()])?;
+        w.tell(self.origin, Change::User(name.clone()));
         Ok(removed > 0)
     }
 
@@ -490,16 +573,17 @@ impl Store for PgStore {
     }
 
     fn insert_invoice(&self, record: &InvoiceRecord) -> Result<(), StoreError> {
-        let inserted = self.writes()?.execute(
+        let mut w = self.writes()?;
+        let inserted = w.execute_typed(
             "INSERT INTO invoices (payment_hash, username, status, expires_at, paid_at, record)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             &[
-                &record.payment_hash.0.as_slice(),
-                &record.user.as_str(),
-                &record.status.name(),
-                &int(record.expires_at),
-                &paid_at(record),
-                &invoice::encode(record)?,
+                (&record.payment_hash.0.as_slice(), Type::BYTEA),
+                (&record.user.as_str(), Type::TEXT),
+                (&record.status.name(), Type::TEXT),
+                (&int(record.expires_at), Type::INT8),
+                (&paid_at(record), Type::INT8),
+                (&invoice::encode(record)?, Type::BYTEA),
             ],
         )?;
         if inserted == 0 {
@@ -507,6 +591,16 @@ impl Store for PgStore {
                 "invoice {}",
                 record.payment_hash
             )));
+        }
+        if record.is_pending() {
+            w.tell(
+                self.origin,
+                Change::Added {
+                    payment_hash: record.payment_hash,
+                    user: record.user.clone(),
+                    payer: record.payer,
+                },
+            );
         }
         Ok(())
     }
@@ -517,6 +611,12 @@ impl Store for PgStore {
         let opened = block_on(w.client().batch_execute("SAVEPOINT step"));
         w.check(opened)?;
         let outcome = apply_step(&mut w, step);
+        let outcome = outcome.map(|(queued, told)| {
+            for change in told {
+                w.tell(self.origin, change);
+            }
+            queued
+        });
         let closing = match &outcome {
             Ok(_) => "RELEASE SAVEPOINT step",
             Err(_) => "ROLLBACK TO SAVEPOINT step",
@@ -604,7 +704,7 @@ impl Store for PgStore {
         self.writes()?.execute(
             "INSERT INTO outbox (id, state, at, created_at, item) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at,
-                 item = EXCLUDED.item",
+                 item = EXCLUDED.item, claimed_until = 0",
             &[
                 &item.id.0.as_slice(),
                 &state,
@@ -673,11 +773,13 @@ impl Store for PgStore {
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.writes()?.execute(
+        let mut w = self.writes()?;
+        w.execute(
             "INSERT INTO meta (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             &[&key, &value],
         )?;
+        w.tell(self.origin, Change::Meta(key.to_owned()));
         Ok(())
     }
 
@@ -759,8 +861,57 @@ impl Store for PgStore {
         })
     }
 
-    /// A session-level advisory lock on the write connection: held while this process lives
-    /// (PostgreSQL lets go of it when the connection ends, a crash included).
+    /// Claims up to `limit` due events for this process until `hold_until`: no other process
+    /// takes them meanwhile (rows another is claiming right now are skipped, not waited for).
+    /// Committed at once, on the read connection, outside any group.
+    fn claim_due(
+        &self,
+        now: u64,
+        hold_until: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = block_on(self.reads_outside_group().query(
+            "UPDATE outbox SET claimed_until = $2 WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE state = 'pending' AND at <= $1 AND claimed_until <= $1
+                 ORDER BY at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING at, id, item",
+            &[&int(now), &int(hold_until), &int(limit as u64)],
+        ))
+        .map_err(db)?;
+        let mut due: Vec<(i64, Vec<u8>, OutboxItem)> = rows
+            .iter()
+            .map(|row| Ok((row.get(0), row.get(1), decode_json(row.get(2))?)))
+            .collect::<Result<_, StoreError>>()?;
+        due.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(due.into_iter().map(|(_, _, item)| item).collect())
+    }
+
+    fn hold_claims(&self, ids: &[EventId], hold_until: u64) -> Result<(), StoreError> {
+        let ids: Vec<&[u8]> = ids.iter().map(|id| id.0.as_slice()).collect();
+        block_on(self.reads_outside_group().execute(
+            "UPDATE outbox SET claimed_until = $2 WHERE id = ANY($1) AND state = 'pending'",
+            &[&ids, &int(hold_until)],
+        ))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// One statement, atomic under the row's lock, committed at once.
+    fn next_in_sequence(&self, name: &str, at_least: u64) -> Result<Option<u64>, StoreError> {
+        let row = block_on(self.reads_outside_group().query_one(
+            "INSERT INTO sequences (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = greatest(sequences.value + 1, $2)
+             RETURNING value",
+            &[&name, &int(at_least)],
+        ))
+        .map_err(db)?;
+        Ok(Some(uint(row.get(0))))
+    }
+
+    /// A shared session-level advisory lock on the write connection, held while this process
+    /// lives (PostgreSQL lets go of it when the connection ends, a crash included): any number
+    /// of servers, and no restore while one runs.
     fn claim_for_server(&self) -> Result<(), StoreError> {
         let mut writer = self.writer_connection();
         claim(&writer.client)?;
@@ -775,34 +926,59 @@ impl Store for PgStore {
         if writer.open.as_ref().is_none_or(|group| group.held) {
             return Ok(());
         }
-        let aborted = writer.open.take().is_some_and(|group| group.aborted);
+        let Some(group) = writer.open.take() else {
+            return Ok(());
+        };
         *self.group_thread() = None;
-        if aborted {
+        if group.aborted {
             let _ = block_on(writer.client.batch_execute("ROLLBACK"));
             return Err(StoreError::Io(
                 "a write in this group failed, so the group was rolled back".into(),
             ));
         }
-        block_on(writer.client.batch_execute("COMMIT")).map_err(db)
+        if group.told.is_empty() {
+            return block_on(writer.client.batch_execute("COMMIT")).map_err(db);
+        }
+        // The notifications go out with the commit (PostgreSQL sends them only if it
+        // commits), sent in the same round trip.
+        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] = [
+            (&changes::CHANNEL, Type::TEXT),
+            (&group.told, Type::TEXT_ARRAY),
+        ];
+        let notify = writer.client.execute_typed(
+            "SELECT pg_notify($1, line) FROM unnest($2::text[]) AS line",
+            &params,
+        );
+        let commit = writer.client.batch_execute("COMMIT");
+        let (notified, committed) = block_on(futures_util::future::join(notify, commit));
+        // A failed notify aborts the transaction, and PostgreSQL then answers COMMIT with a
+        // rollback, not an error: the notify's own outcome says whether anything was kept.
+        notified.map_err(db)?;
+        committed.map_err(db)
     }
 }
 
-/// Takes the one-server lock on `client`'s session (PostgreSQL lets go of it when the session
+/// Takes the servers' shared lock on `client`'s session (PostgreSQL lets go of it when the session
 /// ends, a crash included).
 fn claim(client: &Client) -> Result<(), StoreError> {
-    let row = block_on(client.query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK]))
+    let row = block_on(client.query_one("SELECT pg_try_advisory_lock_shared($1)", &[&SERVER_LOCK]))
         .map_err(db)?;
     if row.get::<_, bool>(0) {
         Ok(())
     } else {
         Err(StoreError::Locked(
-            "another rayo server runs on this database; running several at once is not supported yet".into(),
+            "a restore is running on this database: start the server once it is done".into(),
         ))
     }
 }
 
-/// A ledger step's statements, in the group's transaction (see `commit_transitions`).
-fn apply_step(w: &mut WriteGuard<'_>, step: &Transitions) -> Result<usize, StoreError> {
+/// A ledger step's statements, in the group's transaction (see `commit_transitions`), and
+/// what to tell the other processes if it stands.
+fn apply_step(
+    w: &mut WriteGuard<'_>,
+    step: &Transitions,
+) -> Result<(usize, Vec<Change>), StoreError> {
+    let mut told = Vec::new();
     let mut within: HashMap<Hash32, InvoiceRecord> = HashMap::new();
     for record in &step.invoices {
         let stored = match within.remove(&record.payment_hash) {
@@ -835,6 +1011,12 @@ fn apply_step(w: &mut WriteGuard<'_>, step: &Transitions) -> Result<usize, Store
                 &invoice::encode(record)?,
             ],
         )?;
+        told.push(Change::Moved {
+            payment_hash: record.payment_hash,
+            user: record.user.clone(),
+            payer: record.payer,
+            was_pending: stored.is_pending(),
+        });
         within.insert(record.payment_hash, record.clone());
     }
     let mut queued = 0;
@@ -859,8 +1041,14 @@ fn apply_step(w: &mut WriteGuard<'_>, step: &Transitions) -> Result<usize, Store
             &[&key.as_str(), &value.as_slice()],
         )?;
     }
-    Ok(queued)
+    if queued > 0 {
+        told.push(Change::Queued);
+    }
+    Ok((queued, told))
 }
+
+#[cfg(test)]
+mod shared_tests;
 
 #[cfg(test)]
 mod tests {

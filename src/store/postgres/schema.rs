@@ -53,6 +53,16 @@ const MIGRATIONS: &[&str] = &[
         value BYTEA NOT NULL
     );
     ",
+    // 2: several instances on one database. A pending event is claimed by one deliverer
+    // until `claimed_until` (seconds); numbers that must grow across every instance (Buda's
+    // nonce) come from `sequences`.
+    "
+    ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE sequences (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this rayo writes.

@@ -1,0 +1,166 @@
+//! What one rayo process tells the others sharing its database, through PostgreSQL's
+//! `NOTIFY`: sent with the transaction that made the change (so never for a change that was
+//! rolled back), one short line each. Every process names itself with a random origin and
+//! skips its own lines: what it changed, it already knows.
+
+use crate::domain::{ClientTag, Hash32, Username};
+
+/// The channel every rayo process listens on.
+pub const CHANNEL: &str = "rayo_changes";
+
+/// A change another process made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An unpaid invoice was stored.
+    Added {
+        payment_hash: Hash32,
+        user: Username,
+        payer: Option<ClientTag>,
+    },
+    /// An invoice reached a new status; `was_pending`: it was unpaid until now.
+    Moved {
+        payment_hash: Hash32,
+        user: Username,
+        payer: Option<ClientTag>,
+        was_pending: bool,
+    },
+    /// A user was added, changed or removed.
+    User(Username),
+    /// Events were queued for delivery.
+    Queued,
+    /// A setting kept in the store changed (the Nostr key, say).
+    Meta(String),
+    /// Changes may have been missed (the listening session was lost and made again): whatever
+    /// is kept from the database should be read again.
+    Resync,
+}
+
+/// A process's name on the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin(pub u64);
+
+fn payer(tag: Option<ClientTag>) -> String {
+    tag.map_or_else(|| "-".to_owned(), |tag| format!("{:016x}", tag.0))
+}
+
+fn parse_payer(raw: &str) -> Option<Option<ClientTag>> {
+    match raw {
+        "-" => Some(None),
+        hex => u64::from_str_radix(hex, 16)
+            .ok()
+            .map(|n| Some(ClientTag(n))),
+    }
+}
+
+impl Change {
+    /// The line sent for this change by `origin`. Lines are unique per change (PostgreSQL
+    /// folds identical lines of one transaction into one).
+    pub fn encode(&self, origin: Origin) -> String {
+        let from = format!("{:016x}", origin.0);
+        match self {
+            Change::Added {
+                payment_hash,
+                user,
+                payer: tag,
+            } => format!("{from}|a|{payment_hash}|{user}|{}", payer(*tag)),
+            Change::Moved {
+                payment_hash,
+                user,
+                payer: tag,
+                was_pending,
+            } => format!(
+                "{from}|m|{payment_hash}|{user}|{}|{}",
+                payer(*tag),
+                u8::from(*was_pending)
+            ),
+            Change::User(name) => format!("{from}|u|{name}"),
+            Change::Queued => format!("{from}|q"),
+            Change::Meta(key) => format!("{from}|k|{key}"),
+            Change::Resync => format!("{from}|r"),
+        }
+    }
+
+    /// The change a line describes and who sent it; `None` for a line this rayo does not
+    /// know (a newer one's), which is skipped.
+    pub fn decode(line: &str) -> Option<(Origin, Change)> {
+        let mut parts = line.split('|');
+        let origin = Origin(u64::from_str_radix(parts.next()?, 16).ok()?);
+        let change = match parts.next()? {
+            "a" => Change::Added {
+                payment_hash: parts.next()?.parse().ok()?,
+                user: Username::parse(parts.next()?).ok()?,
+                payer: parse_payer(parts.next()?)?,
+            },
+            "m" => Change::Moved {
+                payment_hash: parts.next()?.parse().ok()?,
+                user: Username::parse(parts.next()?).ok()?,
+                payer: parse_payer(parts.next()?)?,
+                was_pending: parts.next()? == "1",
+            },
+            "u" => Change::User(Username::parse(parts.next()?).ok()?),
+            "q" => Change::Queued,
+            // The rest of the line, whatever it holds.
+            "k" => {
+                let key: Vec<&str> = parts.by_ref().collect();
+                Change::Meta(key.join("|"))
+            }
+            "r" => Change::Resync,
+            _ => return None,
+        };
+        parts.next().is_none().then_some((origin, change))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name(raw: &str) -> Username {
+        Username::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn every_change_reads_back_as_it_was_sent() {
+        let hash = Hash32([7; 32]);
+        let changes = [
+            Change::Added {
+                payment_hash: hash,
+                user: name("alice"),
+                payer: Some(ClientTag(42)),
+            },
+            Change::Moved {
+                payment_hash: hash,
+                user: name("bob.b-2"),
+                payer: None,
+                was_pending: true,
+            },
+            Change::User(name("carol")),
+            Change::Queued,
+            Change::Meta("nostr|key".into()),
+            Change::Resync,
+        ];
+        for change in changes {
+            let line = change.encode(Origin(u64::MAX));
+            assert_eq!(
+                Change::decode(&line),
+                Some((Origin(u64::MAX), change)),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn lines_from_a_newer_rayo_are_skipped() {
+        assert_eq!(Change::decode("0000000000000001|z|whatever"), None);
+        assert_eq!(Change::decode("0000000000000001|q|extra"), None);
+        assert_eq!(Change::decode("not an origin|q"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_line_is_read_without_panicking(line in ".{0,200}") {
+            let _ = Change::decode(&line);
+        }
+    }
+}

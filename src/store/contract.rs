@@ -108,8 +108,11 @@ fn store_story(store: &dyn Store) {
         store.insert_invoice(&invoice("alice", n)).unwrap();
     }
     store.insert_invoice(&invoice("carol", 4)).unwrap();
+    store.flush().unwrap();
     assert!(matches!(
-        store.insert_invoice(&invoice("alice", 1)),
+        store
+            .insert_invoice(&invoice("alice", 1))
+            .and_then(|()| store.flush()),
         Err(StoreError::Conflict(_))
     ));
     let alice = Username::parse("alice").unwrap();
@@ -445,8 +448,9 @@ fn sealing_story(store: &dyn Store) {
     for n in count / 2..count {
         store.insert_invoice(&aged(n)).unwrap();
     }
+    store.flush().unwrap();
     assert!(matches!(
-        store.insert_invoice(&aged(1)),
+        store.insert_invoice(&aged(1)).and_then(|()| store.flush()),
         Err(StoreError::Conflict(_))
     ));
     let before = everything(store, count);

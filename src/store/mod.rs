@@ -69,7 +69,8 @@ pub trait Store: Send + Sync + 'static {
     fn put_metadata(&self, json: &str) -> Result<Hash32, StoreError>;
 
     fn invoice(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError>;
-    /// Adds a new invoice and its indexes atomically; an existing payment hash is a conflict.
+    /// Adds a new invoice and its indexes atomically; an existing payment hash is a conflict,
+    /// reported here or, by a store that sends writes ahead (PostgreSQL), by the next flush.
     fn insert_invoice(&self, invoice: &InvoiceRecord) -> Result<(), StoreError>;
     /// One step of the ledger, as a single atomic write: invoices whose status moved (each
     /// the whole record afterwards, only ever forward: see `next_status`), the events that

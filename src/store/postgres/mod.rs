@@ -86,7 +86,7 @@ pub struct PgStore {
 /// transaction, and the flush commits it, so a group costs one commit (one WAL flush), not
 /// one per write.
 struct Writer {
-    client: Client,
+    client: Arc<Client>,
     open: Option<OpenGroup>,
     /// This process runs the server on the database (see `claim_for_server`): the claim is
     /// made again on a new connection.
@@ -102,6 +102,74 @@ struct OpenGroup {
     held: bool,
     /// What the group tells the other processes when it commits (see `changes`).
     told: Vec<String>,
+    /// Inserts sent ahead, their answers not yet read (see `insert_invoice`).
+    sent: Vec<SentInsert>,
+    /// An insert found its payment hash already stored.
+    conflict: Option<Hash32>,
+}
+
+impl OpenGroup {
+    fn new(held: bool) -> Self {
+        Self {
+            aborted: false,
+            held,
+            told: Vec::new(),
+            sent: Vec::new(),
+            conflict: None,
+        }
+    }
+
+    /// Reads the answers to the inserts sent ahead: the connection answers in order, so
+    /// nothing sent after them can be answered before they are read.
+    fn settle(&mut self) {
+        if self.sent.is_empty() {
+            return;
+        }
+        let sent = std::mem::take(&mut self.sent);
+        let answers = block_on(futures_util::future::join_all(sent.into_iter().map(
+            |insert| async move {
+                let outcome = match insert.answer {
+                    Answer::Waiting(answer) => answer.await,
+                    Answer::Done(outcome) => outcome,
+                };
+                (insert.payment_hash, outcome)
+            },
+        )));
+        for (payment_hash, outcome) in answers {
+            match outcome {
+                Ok(0) => {
+                    self.conflict.get_or_insert(payment_hash);
+                    self.aborted = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %db(e), "an invoice insert failed");
+                    self.aborted = true;
+                }
+            }
+        }
+    }
+}
+
+type Pending<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// An insert whose statement is on its way (or answered already).
+struct SentInsert {
+    payment_hash: Hash32,
+    answer: Answer,
+}
+
+enum Answer {
+    Waiting(Pending<Result<u64, tokio_postgres::Error>>),
+    Done(Result<u64, tokio_postgres::Error>),
+}
+
+impl Writer {
+    fn settle(&mut self) {
+        if let Some(group) = self.open.as_mut() {
+            group.settle();
+        }
+    }
 }
 
 /// The write connection inside the group's transaction.
@@ -135,16 +203,6 @@ impl WriteGuard<'_> {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, StoreError> {
         let outcome = block_on(self.0.client.execute(sql, params));
-        self.check(outcome)
-    }
-
-    /// `execute` without preparing the statement first: one round trip, for the hot path.
-    fn execute_typed(
-        &mut self,
-        sql: &str,
-        params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)],
-    ) -> Result<u64, StoreError> {
-        let outcome = block_on(self.0.client.execute_typed(sql, params));
         self.check(outcome)
     }
 }
@@ -242,7 +300,9 @@ impl PgStore {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let mut store = Self::open_unmigrated(url)?;
         let writer = store.writer.get_mut().unwrap_or_else(|p| p.into_inner());
-        block_on(schema::migrate(&mut writer.client))?;
+        let client = Arc::get_mut(&mut writer.client)
+            .ok_or_else(|| StoreError::Io("the write connection is shared".into()))?;
+        block_on(schema::migrate(client))?;
         Ok(store)
     }
 
@@ -264,7 +324,7 @@ impl PgStore {
             connector,
             reads: std::sync::RwLock::new(Arc::new(reads)),
             writer: Mutex::new(Writer {
-                client: writes,
+                client: Arc::new(writes),
                 open: None,
                 claimed: false,
             }),
@@ -370,11 +430,7 @@ impl PgStore {
                 "TRUNCATE users, metadata, invoices, outbox, api_keys, meta, sequences",
             ))
             .map_err(db)?;
-            writer.open = Some(OpenGroup {
-                aborted: false,
-                held: true,
-                told: Vec::new(),
-            });
+            writer.open = Some(OpenGroup::new(true));
             *self.group_thread() = Some(std::thread::current().id());
         }
         let filled = fill(self);
@@ -399,11 +455,20 @@ impl PgStore {
     /// group the lost connection held are gone: the group is marked failed, so its flush says
     /// so.
     fn writer_connection(&self) -> std::sync::MutexGuard<'_, Writer> {
+        let mut writer = self.writer_connection_ahead();
+        writer.settle();
+        writer
+    }
+
+    /// The write connection, with inserts sent ahead possibly still unanswered: only for
+    /// sending another one.
+    fn writer_connection_ahead(&self) -> std::sync::MutexGuard<'_, Writer> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if writer.client.is_closed() {
             match self.reconnect() {
                 Ok(client) => {
-                    writer.client = client;
+                    writer.settle();
+                    writer.client = Arc::new(client);
                     if let Some(group) = writer.open.as_mut() {
                         group.aborted = true;
                         // The new connection has no transaction to roll back: open one.
@@ -424,14 +489,21 @@ impl PgStore {
     /// The write connection, inside the current group's transaction (begun here if none is
     /// open).
     fn writes(&self) -> Result<WriteGuard<'_>, StoreError> {
-        let mut writer = self.writer_connection();
+        self.open_group(self.writer_connection())
+    }
+
+    /// `writes`, without reading the answers to inserts sent ahead first.
+    fn writes_ahead(&self) -> Result<WriteGuard<'_>, StoreError> {
+        self.open_group(self.writer_connection_ahead())
+    }
+
+    fn open_group<'a>(
+        &'a self,
+        mut writer: std::sync::MutexGuard<'a, Writer>,
+    ) -> Result<WriteGuard<'a>, StoreError> {
         if writer.open.is_none() {
             block_on(writer.client.batch_execute("BEGIN")).map_err(db)?;
-            writer.open = Some(OpenGroup {
-                aborted: false,
-                held: false,
-                told: Vec::new(),
-            });
+            writer.open = Some(OpenGroup::new(false));
             *self.group_thread() = Some(std::thread::current().id());
         }
         Ok(WriteGuard(writer))
@@ -572,26 +644,55 @@ impl Store for PgStore {
         .transpose()
     }
 
+    /// Sent ahead: the statement goes out now, and its answer is read when the connection is
+    /// next needed (at the latest by the flush), so a group of callbacks' inserts costs one
+    /// round trip, not one each. A payment hash already stored is found by the flush, which then
+    /// keeps none of the group (a backend handing out the same invoice twice is broken: every
+    /// caller in the group gets an error).
     fn insert_invoice(&self, record: &InvoiceRecord) -> Result<(), StoreError> {
-        let mut w = self.writes()?;
-        let inserted = w.execute_typed(
-            "INSERT INTO invoices (payment_hash, username, status, expires_at, paid_at, record)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            &[
-                (&record.payment_hash.0.as_slice(), Type::BYTEA),
-                (&record.user.as_str(), Type::TEXT),
-                (&record.status.name(), Type::TEXT),
-                (&int(record.expires_at), Type::INT8),
-                (&paid_at(record), Type::INT8),
-                (&invoice::encode(record)?, Type::BYTEA),
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict(format!(
-                "invoice {}",
-                record.payment_hash
-            )));
-        }
+        let mut w = self.writes_ahead()?;
+        let client = w.0.client.clone();
+        let Some(group) = w.0.open.as_mut() else {
+            return Err(StoreError::Io("no transaction is open".into()));
+        };
+        let (hash, user, status, expires_at, paid_at, encoded) = (
+            record.payment_hash.0.to_vec(),
+            record.user.as_str().to_owned(),
+            record.status.name(),
+            int(record.expires_at),
+            paid_at(record),
+            invoice::encode(record)?,
+        );
+        let mut answer: Pending<_> = Box::pin(async move {
+            client
+                .execute_typed(
+                    "INSERT INTO invoices
+                         (payment_hash, username, status, expires_at, paid_at, record)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[
+                        (&hash, Type::BYTEA),
+                        (&user, Type::TEXT),
+                        (&status, Type::TEXT),
+                        (&expires_at, Type::INT8),
+                        (&paid_at, Type::INT8),
+                        (&encoded, Type::BYTEA),
+                    ],
+                )
+                .await
+        });
+        // The first poll sends the statement (tokio-postgres queues it on the connection
+        // before awaiting anything); the answer is awaited later, with a real waker.
+        let answer = match answer
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+        {
+            Poll::Ready(outcome) => Answer::Done(outcome),
+            Poll::Pending => Answer::Waiting(answer),
+        };
+        group.sent.push(SentInsert {
+            payment_hash: record.payment_hash,
+            answer,
+        });
         if record.is_pending() {
             w.tell(
                 self.origin,
@@ -932,6 +1033,11 @@ impl Store for PgStore {
         *self.group_thread() = None;
         if group.aborted {
             let _ = block_on(writer.client.batch_execute("ROLLBACK"));
+            if let Some(hash) = group.conflict {
+                return Err(StoreError::Conflict(format!(
+                    "invoice {hash} (so its whole group was rolled back)"
+                )));
+            }
             return Err(StoreError::Io(
                 "a write in this group failed, so the group was rolled back".into(),
             ));
@@ -1180,6 +1286,30 @@ mod tests {
         store.put_user(&user("erin")).unwrap();
         store.flush().unwrap();
         assert_eq!(seen_elsewhere(&store), 3);
+    }
+
+    #[test]
+    fn inserts_sent_ahead_are_seen_by_the_group_and_a_stored_hash_fails_the_flush() {
+        let Some(store) = store() else { return };
+        let first = crate::store::contract::invoice("alice", 1);
+        store.insert_invoice(&first).unwrap();
+        store
+            .insert_invoice(&crate::store::contract::invoice("alice", 2))
+            .unwrap();
+        // Read on the writing thread, after the inserts: their answers are read first.
+        assert_eq!(
+            store.invoice(&first.payment_hash).unwrap(),
+            Some(first.clone())
+        );
+        store.flush().unwrap();
+
+        store.put_user(&user("bob")).unwrap();
+        store.insert_invoice(&first).unwrap();
+        assert!(matches!(store.flush(), Err(StoreError::Conflict(_))));
+        assert_eq!(seen_elsewhere(&store), 0, "none of the group was kept");
+        store.put_user(&user("bob")).unwrap();
+        store.flush().unwrap();
+        assert_eq!(seen_elsewhere(&store), 1);
     }
 
     #[test]

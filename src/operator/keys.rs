@@ -7,7 +7,8 @@ use crate::nostr::IdentityError;
 impl Operator {
     /// A new API key for `user`: returned once, stored only as a hash.
     pub async fn create_api_key(&self, user: &Username) -> Result<ApiKeyCreated, OperatorError> {
-        if self.db.store().user(user)?.is_none() {
+        let name = user.clone();
+        if self.db.point(move |s| s.user(&name)).await?.is_none() {
             return Err(no_user(user));
         }
         let (record, key) = ApiKey::issue(user.clone(), self.random.bytes32(), self.clock.unix());

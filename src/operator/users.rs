@@ -28,7 +28,12 @@ impl Operator {
     }
 
     pub async fn user(&self, name: &Username) -> Result<UserView, OperatorError> {
-        let user = self.db.store().user(name)?.ok_or_else(|| no_user(name))?;
+        let found = name.clone();
+        let user = self
+            .db
+            .point(move |s| s.user(&found))
+            .await?
+            .ok_or_else(|| no_user(name))?;
         Ok(UserView::of(&user, &self.domains, false))
     }
 

@@ -305,7 +305,8 @@ impl Deliverer {
             Reach::Public => &self.public_client,
             Reach::Anywhere => &self.any_client,
         };
-        let secret = match self.db.store().user(user) {
+        let name = user.clone();
+        let secret = match self.db.point(move |s| s.user(&name)).await {
             Ok(Some(u)) => u.webhook_secret,
             Ok(None) => None,
             Err(e) => return (None, Err(format!("could not read the user: {e}"))),

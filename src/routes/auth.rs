@@ -113,18 +113,23 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|state| authenticate(req, state)))
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            authenticate(&req, state).await
+        })
     }
 }
 
-fn authenticate(req: &HttpRequest, state: &State) -> Result<Caller, ApiError> {
+async fn authenticate(req: &HttpRequest, state: &State) -> Result<Caller, ApiError> {
     let token = bearer(req).ok_or_else(ApiError::unauthorized)?;
     if token.starts_with(API_KEY_PREFIX) {
         // Looked up by its hash: the key itself is never stored or compared.
-        let key = state.services.db.store().api_key(&ApiKey::hash(token))?;
+        let hash = ApiKey::hash(token);
+        let key = state.services.db.point(move |s| s.api_key(&hash)).await?;
         return match key {
             Some(key) if key.is_active() => Ok(Caller::App {
                 user: key.user,

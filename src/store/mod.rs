@@ -161,6 +161,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether reads are answered from this process's memory (sled), not over the network.
+    fn answers_in_memory(&self) -> bool {
+        true
+    }
+
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }

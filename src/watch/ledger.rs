@@ -114,11 +114,12 @@ impl Ledger {
                 let InvoiceStatus::Paid(paid) = status else {
                     continue;
                 };
-                let Some(record) = self.db.store().invoice(hash)? else {
+                let hash = *hash;
+                let Some(record) = self.db.point(move |s| s.invoice(&hash)).await? else {
                     continue;
                 };
                 if let Some(receipt) = prepare_zap_receipt(&record, paid, zaps) {
-                    receipts.insert(*hash, receipt);
+                    receipts.insert(hash, receipt);
                 }
             }
         }

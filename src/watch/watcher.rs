@@ -187,7 +187,7 @@ impl Watcher {
 
     /// Looks up an invoice a push mentioned, if it is one of ours and still open.
     async fn confirm(&self, payment_hash: Hash32) {
-        let ours = match self.db.store().invoice(&payment_hash) {
+        let ours = match self.db.point(move |s| s.invoice(&payment_hash)).await {
             Ok(Some(record)) => record.backend == self.name && record.paid().is_none(),
             Ok(None) => false,
             Err(e) => {

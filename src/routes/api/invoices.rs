@@ -82,14 +82,18 @@ pub async fn create(
 
 /// The invoice, if the caller may see it. Another user's invoice is "not found" to an app:
 /// its existence is none of their business.
-pub fn find(caller: &Caller, services: &Services, hash: &str) -> Result<InvoiceRecord, ApiError> {
+pub async fn find(
+    caller: &Caller,
+    services: &Services,
+    hash: &str,
+) -> Result<InvoiceRecord, ApiError> {
     let hash: Hash32 = hash
         .parse()
         .map_err(|_| ApiError::invalid("payment_hash: 64 hex digits"))?;
     services
         .db
-        .store()
-        .invoice(&hash)?
+        .point(move |s| s.invoice(&hash))
+        .await?
         .filter(|record| caller.own_user().is_none_or(|own| own == &record.user))
         .ok_or_else(|| ApiError::not_found("no such invoice"))
 }
@@ -99,7 +103,7 @@ pub async fn show(
     state: web::Data<State>,
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = find(&caller, &state.services, &hash)?;
+    let record = find(&caller, &state.services, &hash).await?;
     Ok(HttpResponse::Ok().json(view(&state.services, &record)))
 }
 

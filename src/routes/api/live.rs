@@ -163,7 +163,7 @@ pub async fn follow(
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let services = state.services.clone();
-    let record = find(&caller, &services, &hash)?;
+    let record = find(&caller, &services, &hash).await?;
     let first = view(&services, &record);
     let hash = record.payment_hash;
     let key = match &caller {

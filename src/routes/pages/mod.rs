@@ -296,13 +296,19 @@ fn sats(msat: u64) -> String {
     }
 }
 
-fn find(state: &State, hash: &str) -> Option<crate::domain::InvoiceRecord> {
+async fn find(state: &State, hash: &str) -> Option<crate::domain::InvoiceRecord> {
     let hash: Hash32 = hash.parse().ok()?;
-    state.services.db.store().invoice(&hash).ok().flatten()
+    state
+        .services
+        .db
+        .point(move |s| s.invoice(&hash))
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn checkout(hash: web::Path<String>, state: web::Data<State>) -> HttpResponse {
-    let Some(record) = find(&state, &hash) else {
+    let Some(record) = find(&state, &hash).await else {
         return not_found(&state, "No such invoice.");
     };
     let now = state.services.clock.unix();
@@ -348,7 +354,7 @@ struct CheckoutStatus {
 /// What the checkout page polls. Only the status: the payment hash is no secret to whoever
 /// holds the invoice, and nothing here is more than the invoice itself says.
 async fn checkout_status(hash: web::Path<String>, state: web::Data<State>) -> HttpResponse {
-    let Some(record) = find(&state, &hash) else {
+    let Some(record) = find(&state, &hash).await else {
         return HttpResponse::NotFound().json(
             serde_json::json!({"error": {"code": "not_found", "message": "no such invoice"}}),
         );

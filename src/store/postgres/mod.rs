@@ -1020,6 +1020,10 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn answers_in_memory(&self) -> bool {
+        false
+    }
+
     /// Commits the group's transaction: everything written since the last flush becomes
     /// durable at once, or, if any of it failed, none of it does and the caller is told.
     fn flush(&self) -> Result<(), StoreError> {

@@ -343,13 +343,15 @@ fn configured_backends(
     dev: &Arc<DevBackend>,
     db: &Db,
 ) -> Result<Backends, ConfigError> {
+    // The operator's NWC relays, like the other upstreams they configure, may be anywhere.
+    let relays = backends::RelayPool::new(crate::net::Reach::Anywhere);
     let mut by_name = BTreeMap::new();
     by_name.insert(
         BackendName::default_name(),
-        backends::build(&settings.backend, dev.clone(), Some(db))?,
+        backends::build(&settings.backend, dev.clone(), Some(db), &relays)?,
     );
     for (name, named) in &settings.named_backends {
-        let backend = backends::build(named, dev.clone(), Some(db))
+        let backend = backends::build(named, dev.clone(), Some(db), &relays)
             .map_err(|e| ConfigError::new(format!("backend '{name}'"), e))?;
         by_name.insert(name.clone(), backend);
     }

@@ -8,6 +8,7 @@ mod http;
 mod lnbits;
 mod lnd;
 mod node_keys;
+mod nwc;
 mod phoenixd;
 mod set;
 mod tls;
@@ -31,6 +32,7 @@ pub use dev::DevBackend;
 pub use lnbits::LnbitsBackend;
 pub use lnd::LndBackend;
 pub use node_keys::NodeKeys;
+pub use nwc::{NwcBackend, NwcUri, NwcUriError, RelayPool};
 pub use phoenixd::PhoenixdBackend;
 pub use set::Backends;
 
@@ -200,6 +202,16 @@ pub(crate) fn matching_preimage(
         })
 }
 
+/// Backend-specific lines for `rayo backend check`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub facts: Vec<String>,
+    /// Usable, but worth changing.
+    pub warnings: Vec<String>,
+    /// Not usable as it is.
+    pub problems: Vec<String>,
+}
+
 /// What a backend knows about an invoice it made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvoiceState {
@@ -231,6 +243,11 @@ pub trait InvoiceBackend: Send + Sync + 'static {
     /// Who the backend is (node id and alias, wallet name), where its API says.
     async fn identity(&self) -> Result<Identity, BackendError> {
         Ok(Identity::default())
+    }
+
+    /// What `rayo backend check` should also say about this backend in particular.
+    async fn findings(&self) -> Findings {
+        Findings::default()
     }
 
     /// Opens the push channel (`PaymentNotice::Push`), resuming after `cursor` where the
@@ -283,11 +300,13 @@ pub trait InvoiceBackend: Send + Sync + 'static {
 }
 
 /// The backend the settings ask for. `dev` is passed in: its key lives in the store.
-/// `store`: where sequences every instance shares are kept (Buda's nonces), if anywhere.
+/// `store`: where sequences every instance shares are kept (Buda's nonces), if anywhere;
+/// `relays`: the Nostr relay connections NWC wallets share.
 pub fn build(
     settings: &BackendSettings,
     dev: Arc<DevBackend>,
     store: Option<&Db>,
+    relays: &RelayPool,
 ) -> Result<Arc<dyn InvoiceBackend>, ConfigError> {
     let kind = format!("the {:?} backend", settings.kind).to_lowercase();
     let missing = |what: &str| ConfigError::new(&kind, format!("needs {what}"));
@@ -335,6 +354,18 @@ pub fn build(
             })
             .map_err(invalid)?,
         ),
+        BackendKind::Nwc => {
+            let uri = settings
+                .nwc_uri
+                .as_ref()
+                .ok_or_else(|| missing("RAYO_NWC_URI"))?;
+            let uri = NwcUri::parse(uri.expose()).map_err(|e| ConfigError::new(&kind, e))?;
+            Arc::new(NwcBackend::new(
+                uri,
+                relays,
+                settings.network.unwrap_or(Network::Bitcoin).into(),
+            ))
+        }
         BackendKind::Cln => {
             let tls_cert = match &settings.cln_tls_cert {
                 Some(path) => Some(

@@ -208,7 +208,8 @@ async fn backend_check(settings: BackendSettings, as_json: bool) -> Result<(), C
         clock.clone(),
         random.clone(),
     ));
-    let backend = crate::backends::build(&settings, dev, None)?;
+    let relays = crate::backends::RelayPool::new(crate::net::Reach::Anywhere);
+    let backend = crate::backends::build(&settings, dev, None, &relays)?;
     let report =
         crate::operator::check_backend(backend.as_ref(), clock.now(), random.as_ref()).await;
     output::backend_report(&report, as_json);

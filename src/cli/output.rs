@@ -266,11 +266,14 @@ pub fn db_status(status: &crate::store::postgres::DbStatus, as_json: bool) {
 pub fn backend_report(report: &CheckReport, as_json: bool) {
     if as_json {
         return json(
-            &serde_json::json!({"ok": report.ok(), "facts": report.facts, "problems": report.problems}),
+            &serde_json::json!({"ok": report.ok(), "facts": report.facts, "warnings": report.warnings, "problems": report.problems}),
         );
     }
     for fact in &report.facts {
         say!("  {fact}");
+    }
+    for warning in &report.warnings {
+        say!("  WARNING: {}", printable(warning));
     }
     for problem in &report.problems {
         say!("  PROBLEM: {problem}");

@@ -243,6 +243,9 @@ pub struct BackendArgs {
     /// phoenixd `webhook-secret`, to accept its webhooks at /hooks/default.
     #[arg(long, env = "RAYO_PHOENIXD_WEBHOOK_SECRET", hide_env_values = true)]
     pub phoenixd_webhook_secret: Option<Secret>,
+    /// Nostr Wallet Connect URI (nostr+walletconnect://...): a receive-only connection.
+    #[arg(long, env = "RAYO_NWC_URI", hide_env_values = true)]
+    pub nwc_uri: Option<Secret>,
     /// Network invoices must be for [default: regtest for dev, bitcoin otherwise]
     #[arg(long, env = "RAYO_NETWORK", value_enum)]
     pub network: Option<Network>,
@@ -268,6 +271,7 @@ impl From<BackendArgs> for BackendSettings {
             phoenixd_url: args.phoenixd_url,
             phoenixd_password: args.phoenixd_password,
             phoenixd_webhook_secret: args.phoenixd_webhook_secret,
+            nwc_uri: args.nwc_uri,
             network: args.network,
         }
     }

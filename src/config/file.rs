@@ -49,6 +49,8 @@ pub struct BackendSection {
     pub webhook_secret: Option<String>,
     pub api_key: Option<String>,
     pub api_secret: Option<String>,
+    /// NWC: the wallet's connection URI.
+    pub uri: Option<String>,
 }
 
 /// Reads `path`; a missing file is no configuration.
@@ -122,6 +124,9 @@ impl BackendSection {
                 settings.phoenixd_url = url.unwrap_or(settings.phoenixd_url);
                 settings.phoenixd_password = secret("PASSWORD", &self.password);
                 settings.phoenixd_webhook_secret = secret("WEBHOOK_SECRET", &self.webhook_secret);
+            }
+            BackendKind::Nwc => {
+                settings.nwc_uri = secret("URI", &self.uri);
             }
             BackendKind::Buda => {
                 settings.buda_url = url.unwrap_or(settings.buda_url);

@@ -234,6 +234,8 @@ pub struct BackendSettings {
     pub phoenixd_password: Option<Secret>,
     /// phoenixd's `webhook-secret`, to accept its webhooks at `/hooks/{backend}`.
     pub phoenixd_webhook_secret: Option<Secret>,
+    /// Nostr Wallet Connect: the connection URI the wallet handed out (a secret).
+    pub nwc_uri: Option<Secret>,
     /// The network invoices must be for [default: regtest for dev, bitcoin otherwise].
     pub network: Option<Network>,
 }
@@ -263,6 +265,7 @@ impl Default for BackendSettings {
             phoenixd_url: Url::parse(DEFAULT_PHOENIXD_URL).unwrap_or_else(|_| unreachable!()),
             phoenixd_password: None,
             phoenixd_webhook_secret: None,
+            nwc_uri: None,
             network: None,
         }
     }
@@ -284,6 +287,8 @@ pub enum BackendKind {
     Lnd,
     /// phoenixd (RAYO_PHOENIXD_URL, RAYO_PHOENIXD_PASSWORD).
     Phoenixd,
+    /// A wallet over Nostr Wallet Connect (RAYO_NWC_URI).
+    Nwc,
 }
 
 /// Which chain invoices are for; an invoice for another one is refused.

@@ -38,6 +38,8 @@ pub enum InvoiceCheckError {
     WrongAmount { expected: u64, got: Option<u64> },
     #[error("description hash does not match the metadata")]
     WrongDescriptionHash,
+    #[error("the invoice commits to no description hash (`h`): the backend ignored the one it was asked for, so wallets that check it, and zaps, would refuse it")]
+    MissingDescriptionHash,
     #[error("description does not match the memo")]
     WrongMemo,
     #[error("invoice is for {got:?}, this server is set up for {expected:?}")]
@@ -85,11 +87,13 @@ pub fn check_invoice(
         });
     }
     match (expected.description_hash, expected.memo) {
-        (Some(want), _) => {
-            if raw.description_hash().map(|h| h.0.to_byte_array()) != Some(want.0) {
-                return Err(InvoiceCheckError::WrongDescriptionHash);
+        (Some(want), _) => match raw.description_hash() {
+            None => return Err(InvoiceCheckError::MissingDescriptionHash),
+            Some(h) if h.0.to_byte_array() != want.0 => {
+                return Err(InvoiceCheckError::WrongDescriptionHash)
             }
-        }
+            Some(_) => {}
+        },
         (None, memo) => {
             if raw.description().map(|d| d.as_inner().0.as_str()) != memo || memo.is_none() {
                 return Err(InvoiceCheckError::WrongMemo);

@@ -17,6 +17,8 @@ const TEST_DESCRIPTION: &str = "rayo backend check";
 pub struct CheckReport {
     /// What was found, one fact a line.
     pub facts: Vec<String>,
+    /// Usable, but worth changing.
+    pub warnings: Vec<String>,
     /// What is wrong; empty when the backend is usable.
     pub problems: Vec<String>,
 }
@@ -51,6 +53,10 @@ pub async fn check_backend(
         ),
     });
     report.facts.push(format!("network: {:?}", caps.network));
+    let findings = backend.findings().await;
+    report.facts.extend(findings.facts);
+    report.warnings.extend(findings.warnings);
+    report.problems.extend(findings.problems);
     report.facts.push(format!(
         "description hash: {}",
         if caps.description_hash {

@@ -9,17 +9,20 @@ use std::time::{Duration, SystemTime};
 use lightning_invoice::Currency;
 use rayo::backends::{
     BudaBackend, ClnBackend, DevBackend, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, LnbitsBackend, LndBackend, PhoenixdBackend,
+    InvoiceRequest, InvoiceState, LnbitsBackend, LndBackend, NwcBackend, NwcUri, PhoenixdBackend,
+    RelayPool,
 };
 use rayo::clock::SystemClock;
 use rayo::domain::{Hash32, Msat, Secret};
 use rayo::invoices::{check_invoice, Expected};
+use rayo::net::Reach;
 
 use crate::support::fake_buda::FakeBuda;
 use crate::support::fake_cln::FakeCln;
 use crate::support::fake_lnd::FakeLnd;
 use crate::support::fake_phoenixd::FakePhoenixd;
 use crate::support::lnbits;
+use crate::support::nwc::{FakeNwcWallet, NostrRelay, WalletSetup};
 
 type Settle = Box<dyn Fn(String, String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
@@ -51,6 +54,19 @@ async fn story(upstream: Upstream) {
             Identity::default(),
             "Buda's API offers no identity we know of"
         ),
+        "nwc" => {
+            assert!(
+                identity
+                    .name
+                    .as_deref()
+                    .is_some_and(|i| i.contains("fake wallet")),
+                "{kind}: {identity:?}"
+            );
+            assert_eq!(
+                identity.node_id, None,
+                "an NWC wallet's key is not its signer's"
+            );
+        }
         "lnbits" => {
             assert!(
                 identity
@@ -214,6 +230,28 @@ async fn every_backend_tells_the_same_story() {
         pay: settle_with(move |bolt11, _| buda.settle(bolt11, 3)),
     })
     .await;
+
+    if let Some(relay) = NostrRelay::start() {
+        if let Some(wallet) = FakeNwcWallet::start(&relay, WalletSetup::default()) {
+            let pool = RelayPool::new(Reach::Anywhere);
+            let backend = NwcBackend::new(
+                NwcUri::parse(&wallet.uri).unwrap(),
+                &pool,
+                Currency::Regtest,
+            );
+            let wallet = Arc::new(wallet);
+            let payer = wallet.clone();
+            story(Upstream {
+                backend: Arc::new(backend),
+                pay: Some(Box::new(move |_, hash| {
+                    let wallet = payer.clone();
+                    Box::pin(async move { wallet.settle(&hash, true).await })
+                })),
+            })
+            .await;
+            drop(wallet);
+        }
+    }
 
     let Some(real) = lnbits::start().await else {
         return;

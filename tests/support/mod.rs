@@ -12,6 +12,7 @@ pub mod fake_node;
 pub mod fake_phoenixd;
 pub mod lnbits;
 pub mod nginx;
+pub mod nwc;
 pub mod ports;
 pub mod receiver;
 pub mod relay;

@@ -1,0 +1,309 @@
+//! Connections to Nostr relays for NWC, shared: one WebSocket per relay whatever the number of
+//! wallets on it, kept open and made again with backoff when it drops. Subscriptions are kept
+//! by the link and sent again on every new connection; what a subscription receives goes to
+//! its inbox, and a lost connection is reported there, so the wallet above can react (a
+//! request fails over to another relay, a notification stream ends and is reconciled).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use nostr::{Event, JsonUtil};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::clock::OsRandom;
+use crate::domain::RelayUrl;
+use crate::net::{self, Reach};
+use crate::retry::Backoff;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Relay messages are small; anything bigger is not for us.
+const MAX_MESSAGE: usize = 256 * 1024;
+/// How long a relay may take to accept an event.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A relay that sends nothing for this long (pings included) is taken for gone.
+const IDLE_LIMIT: Duration = Duration::from_secs(120);
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// What a subscription hears.
+#[derive(Debug)]
+pub enum Incoming {
+    Event(Box<Event>),
+    /// The relay has sent every stored event that matches.
+    Stored,
+    /// The relay ended the subscription (`CLOSED`), with its reason.
+    Closed(String),
+    /// The connection dropped: events may have been missed.
+    Lost,
+}
+
+/// One link per relay URL, made on first use.
+pub struct RelayPool {
+    reach: Reach,
+    links: Mutex<HashMap<String, Arc<Link>>>,
+}
+
+impl RelayPool {
+    pub fn new(reach: Reach) -> Self {
+        Self {
+            reach,
+            links: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn link(&self, url: &RelayUrl) -> Arc<Link> {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links
+            .entry(url.as_str().to_owned())
+            .or_insert_with(|| Link::start(url.clone(), self.reach))
+            .clone()
+    }
+}
+
+struct Subscription {
+    /// The `REQ` message, sent again on each new connection.
+    request: String,
+    inbox: mpsc::Sender<Incoming>,
+}
+
+pub struct Link {
+    pub url: RelayUrl,
+    outgoing: mpsc::UnboundedSender<String>,
+    subscriptions: Mutex<HashMap<String, Subscription>>,
+    acks: Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>,
+    /// The current connection's number, 0 while there is none.
+    up: watch::Sender<u64>,
+}
+
+impl Link {
+    fn start(url: RelayUrl, reach: Reach) -> Arc<Self> {
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let link = Arc::new(Self {
+            url,
+            outgoing,
+            subscriptions: Mutex::new(HashMap::new()),
+            acks: Mutex::new(HashMap::new()),
+            up: watch::channel(0).0,
+        });
+        let running = link.clone();
+        tokio::spawn(async move { running.run(reach, queue).await });
+        link
+    }
+
+    fn subscriptions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Subscription>> {
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn acks(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Result<(), String>>>> {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits up to `within` for the relay to be connected.
+    pub async fn connected(&self, within: Duration) -> bool {
+        let mut up = self.up.subscribe();
+        tokio::time::timeout(within, up.wait_for(|n| *n > 0))
+            .await
+            .is_ok_and(|seen| seen.is_ok())
+    }
+
+    /// Subscribes `id` to events matching `filters` (JSON objects), now and after every
+    /// reconnection, until `unsubscribe`.
+    pub fn subscribe(
+        &self,
+        id: &str,
+        filters: &[serde_json::Value],
+        inbox: mpsc::Sender<Incoming>,
+    ) {
+        let mut request = vec![serde_json::json!("REQ"), serde_json::json!(id)];
+        request.extend(filters.iter().cloned());
+        let request = serde_json::Value::Array(request).to_string();
+        if *self.up.borrow() > 0 {
+            let _ = self.outgoing.send(request.clone());
+        }
+        self.subscriptions()
+            .insert(id.to_owned(), Subscription { request, inbox });
+    }
+
+    pub fn unsubscribe(&self, id: &str) {
+        if self.subscriptions().remove(id).is_some() && *self.up.borrow() > 0 {
+            let _ = self
+                .outgoing
+                .send(serde_json::json!(["CLOSE", id]).to_string());
+        }
+    }
+
+    /// Sends `event` and waits for the relay to accept it.
+    pub async fn publish(&self, event: &Event) -> Result<(), String> {
+        if *self.up.borrow() == 0 {
+            return Err("not connected".into());
+        }
+        let (ack, accepted) = oneshot::channel();
+        let id = event.id.to_hex();
+        self.acks().insert(id.clone(), ack);
+        let _ = self
+            .outgoing
+            .send(format!("[\"EVENT\",{}]", event.as_json()));
+        let outcome = match tokio::time::timeout(PUBLISH_TIMEOUT, accepted).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err("the connection dropped".into()),
+            Err(_) => Err("no answer in time".into()),
+        };
+        self.acks().remove(&id);
+        outcome
+    }
+
+    async fn run(self: Arc<Self>, reach: Reach, mut queue: mpsc::UnboundedReceiver<String>) {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut generation = 0;
+        loop {
+            match tokio::time::timeout(CONNECT_TIMEOUT, self.connect(reach)).await {
+                Ok(Ok(socket)) => {
+                    generation += 1;
+                    backoff.reset();
+                    tracing::debug!(relay = %self.url, "connected to an NWC relay");
+                    // Whatever was queued while down is stale: requests waiting on it time out.
+                    while queue.try_recv().is_ok() {}
+                    let ended = self.serve(socket, &mut queue, generation).await;
+                    tracing::warn!(relay = %self.url, reason = %ended, "lost the NWC relay connection");
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(relay = %self.url, error = %e, "could not reach an NWC relay")
+                }
+                Err(_) => tracing::warn!(relay = %self.url, "an NWC relay did not connect in time"),
+            }
+            self.up.send_replace(0);
+            for (_, ack) in self.acks().drain() {
+                let _ = ack.send(Err("the connection dropped".into()));
+            }
+            for subscription in self.subscriptions().values() {
+                let _ = subscription.inbox.try_send(Incoming::Lost);
+            }
+            tokio::time::sleep(backoff.next_delay(&OsRandom)).await;
+        }
+    }
+
+    async fn connect(
+        &self,
+        reach: Reach,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        String,
+    > {
+        // Reached on the address that was checked: the handshake runs over that stream.
+        let stream = net::connect(self.url.url(), reach)
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
+        let (socket, _) = tokio_tungstenite::client_async_tls_with_config(
+            self.url.as_str(),
+            stream,
+            Some(config),
+            None,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(socket)
+    }
+
+    /// Runs one connection until it ends; says why.
+    async fn serve(
+        &self,
+        socket: tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        queue: &mut mpsc::UnboundedReceiver<String>,
+        generation: u64,
+    ) -> String {
+        let (mut sink, mut stream) = socket.split();
+        let requests: Vec<String> = self
+            .subscriptions()
+            .values()
+            .map(|s| s.request.clone())
+            .collect();
+        for request in requests {
+            if let Err(e) = sink.send(Message::text(request)).await {
+                return e.to_string();
+            }
+        }
+        self.up.send_replace(generation);
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                next = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match next {
+                    Err(_) => return "silent for too long".into(),
+                    Ok(None) => return "closed".into(),
+                    Ok(Some(Err(e))) => return e.to_string(),
+                    Ok(Some(Ok(Message::Text(text)))) => self.receive(text.as_str()),
+                    Ok(Some(Ok(Message::Close(_)))) => return "closed by the relay".into(),
+                    Ok(Some(Ok(_))) => {}
+                },
+                out = queue.recv() => match out {
+                    Some(text) => {
+                        if let Err(e) = sink.send(Message::text(text)).await {
+                            return e.to_string();
+                        }
+                    }
+                    None => return "shut down".into(),
+                },
+                _ = ping.tick() => {
+                    if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
+                        return e.to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    fn receive(&self, text: &str) {
+        let Ok(serde_json::Value::Array(parts)) = serde_json::from_str::<serde_json::Value>(text)
+        else {
+            return;
+        };
+        let word = parts.first().and_then(|v| v.as_str()).unwrap_or_default();
+        let second = parts.get(1).and_then(|v| v.as_str()).unwrap_or_default();
+        match word {
+            "EVENT" => {
+                let Some(event) = parts
+                    .get(2)
+                    .and_then(|raw| Event::from_json(raw.to_string()).ok())
+                else {
+                    return;
+                };
+                self.deliver(second, Incoming::Event(Box::new(event)));
+            }
+            "EOSE" => self.deliver(second, Incoming::Stored),
+            "CLOSED" => {
+                let reason = parts.get(2).and_then(|v| v.as_str()).unwrap_or_default();
+                self.deliver(second, Incoming::Closed(reason.chars().take(200).collect()));
+            }
+            "OK" => {
+                let accepted = parts.get(2).and_then(|v| v.as_bool()) == Some(true);
+                let reason = parts.get(3).and_then(|v| v.as_str()).unwrap_or_default();
+                if let Some(ack) = self.acks().remove(second) {
+                    let _ = ack.send(if accepted || reason.starts_with("duplicate:") {
+                        Ok(())
+                    } else {
+                        Err(reason.chars().take(200).collect())
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn deliver(&self, subscription: &str, incoming: Incoming) {
+        if let Some(s) = self.subscriptions().get(subscription) {
+            // A full inbox drops: its owner reconciles by lookup anyway.
+            let _ = s.inbox.try_send(incoming);
+        }
+    }
+}

@@ -16,6 +16,7 @@ mod invoice_api;
 mod lnbits;
 mod lnd;
 mod named_backends;
+mod nwc;
 mod ops;
 mod pages;
 mod phoenixd;

@@ -171,7 +171,7 @@ impl Directory {
     /// The Nostr public key to advertise for `user`, if zaps can work for them.
     fn nostr_key_for(&self, user: &User) -> Option<String> {
         let zaps = self.zaps.as_ref()?;
-        (zaps.capable)(user.backend.as_ref()).then(|| {
+        (user.nwc.is_some() || (zaps.capable)(user.backend.as_ref())).then(|| {
             zaps.public_key
                 .read()
                 .unwrap_or_else(|p| p.into_inner())

@@ -152,8 +152,20 @@ impl Services {
             webhook_reach: settings.webhook_allow_private.reach(true),
             retention: settings.retention,
         });
+        // Users' wallets are on the server's network: RAYO_NETWORK, else regtest beside the
+        // dev backend, else bitcoin.
+        let network = match (settings.backend.network, settings.backend.kind) {
+            (Some(network), _) => network,
+            (None, crate::config::BackendKind::Dev) => crate::config::Network::Regtest,
+            (None, _) => crate::config::Network::Bitcoin,
+        };
+        let user_wallets = Arc::new(crate::backends::UserWallets::new(
+            settings.relay_reach(),
+            network.into(),
+        ));
         let issuer = Issuer::new(IssuerParts {
             backends,
+            user_wallets,
             node_keys: Arc::new(NodeKeys::new()),
             db: db.clone(),
             pending: pending.clone(),
@@ -229,6 +241,7 @@ impl Services {
             .collect();
         let (hints, mut tasks) = watch::start_all(watchers, &self.cluster);
         tasks.append(&mut tasks_before);
+        self.watch_user_wallets().await?;
         for (name, backend) in self.backends().iter() {
             let (keys, name, backend) = (
                 self.issuer.node_keys().clone(),
@@ -237,11 +250,16 @@ impl Services {
             );
             tasks.push(tokio::spawn(async move { keys.learn(name, backend).await }));
         }
-        let grace: BTreeMap<BackendName, _> = self
+        let mut grace: BTreeMap<BackendName, _> = self
             .backends()
             .iter()
             .map(|(name, backend)| (name.clone(), Watcher::expiry_grace(backend.as_ref())))
             .collect();
+        // Users' own wallets push their payments, like every NWC wallet.
+        grace.insert(
+            BackendName::user_wallet(),
+            std::time::Duration::from_secs(2),
+        );
         tasks.push(tokio::spawn(crate::store::upkeep::seal_forever(
             self.db.clone(),
             self.clock.clone(),
@@ -296,6 +314,61 @@ impl Services {
             }
         }));
         Ok((hints, Background(tasks)))
+    }
+}
+
+impl Services {
+    /// Users' own wallets are watched from now on, each once it is used; those with unpaid
+    /// invoices at once.
+    async fn watch_user_wallets(self: &Arc<Self>) -> Result<(), OpenError> {
+        let (ledger, db, clock, random, cluster) = (
+            self.ledger.clone(),
+            self.db.clone(),
+            self.clock.clone(),
+            self.random.clone(),
+            self.cluster.clone(),
+        );
+        self.issuer
+            .user_wallets()
+            .watch_with(Box::new(move |user, backend| {
+                let watcher = Watcher::new(
+                    &BackendName::user_wallet(),
+                    backend,
+                    ledger.clone(),
+                    db.clone(),
+                    clock.clone(),
+                    random.clone(),
+                )
+                .only_for(user.clone());
+                let cluster = cluster.clone();
+                tokio::spawn(async move {
+                    let role = format!("watch user-wallet {user}");
+                    cluster.lead(&role, || watcher.clone().run()).await
+                })
+            }));
+        let owners = self
+            .db
+            .read(|s| {
+                let mut owners: Vec<_> = s
+                    .expiring(u64::MAX, usize::MAX)?
+                    .into_iter()
+                    .filter(|r| r.backend == BackendName::user_wallet())
+                    .map(|r| r.user)
+                    .collect();
+                owners.sort();
+                owners.dedup();
+                owners
+                    .into_iter()
+                    .map(|name| s.user(&name))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        for user in owners.into_iter().flatten() {
+            if let Err(e) = self.issuer.user_wallets().backend(&user) {
+                tracing::error!(user = %user.name, error = %e, "cannot watch a user's own wallet");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ mod nwc;
 mod phoenixd;
 mod set;
 mod tls;
+mod user_wallets;
 mod ws;
 
 use std::borrow::Cow;
@@ -35,6 +36,7 @@ pub use node_keys::NodeKeys;
 pub use nwc::{NwcBackend, NwcUri, NwcUriError, RelayPool};
 pub use phoenixd::PhoenixdBackend;
 pub use set::Backends;
+pub use user_wallets::{StartWatcher, UserWallets};
 
 /// What a backend is and can do; the callback adapts to it.
 #[derive(Debug, Clone)]

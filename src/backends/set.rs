@@ -17,6 +17,12 @@ impl Backends {
         default: BackendName,
         by_name: BTreeMap<BackendName, Arc<dyn InvoiceBackend>>,
     ) -> Result<Self, ConfigError> {
+        if by_name.contains_key(&BackendName::user_wallet()) {
+            return Err(ConfigError::new(
+                "backends",
+                "'user-wallet' names users' own wallets (user add --nwc): call the backend something else",
+            ));
+        }
         if !by_name.contains_key(&default) {
             return Err(ConfigError::new(
                 "default_backend",

@@ -189,6 +189,10 @@ pub struct UserFlags {
     /// The configured backend that makes this user's invoices; "" for the default one.
     #[arg(long)]
     pub backend: Option<String>,
+    /// The user's own wallet: a receive-only Nostr Wallet Connect URI, or `-` to read it from
+    /// standard input (out of the shell's history); "" removes it.
+    #[arg(long)]
+    pub nwc: Option<String>,
     /// The configured domain this address lives on (RAYO_EXTRA_PUBLIC_URLS); "" for the primary.
     #[arg(long)]
     pub domain: Option<String>,
@@ -198,6 +202,18 @@ pub struct UserFlags {
     /// NIP-05 relays, comma-separated ws:// or wss:// URLs; "" removes them.
     #[arg(long)]
     pub nostr_relays: Option<String>,
+}
+
+/// `-` for a secret read from standard input's first line, else the value itself.
+fn read_secret_argument(value: String) -> Result<String, CliError> {
+    if value != "-" {
+        return Ok(value);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Usage(format!("reading standard input: {e}")))?;
+    Ok(line.trim().to_owned())
 }
 
 impl UserFlags {
@@ -229,6 +245,7 @@ impl UserFlags {
             webhook_url: self.webhook_url,
             rotate_webhook_secret: None,
             disabled: None,
+            nwc: self.nwc.map(read_secret_argument).transpose()?,
             backend: self.backend,
             domain: self.domain,
             nostr_pubkey: self.nostr_pubkey,

@@ -146,6 +146,12 @@ pub fn user(u: &UserView, as_json: bool) {
     if let Some(secret) = &u.webhook_secret {
         say!("webhook secret:  {secret}   (shown once: store it now)");
     }
+    if let Some(backend) = &u.backend {
+        say!("backend:         {}", printable(backend));
+    }
+    if let Some(wallet) = &u.nwc {
+        say!("own wallet:      {}", printable(wallet));
+    }
     say!(
         "state:           {}",
         if u.disabled { "disabled" } else { "active" }

@@ -11,6 +11,7 @@ mod invoice;
 mod memo;
 mod metadata;
 mod names;
+mod nwc_uri;
 mod outbox;
 mod payer_data;
 mod secret;
@@ -31,6 +32,7 @@ pub use invoice::{
 pub use memo::{Memo, MemoError, MAX_MEMO_BYTES};
 pub use metadata::Metadata;
 pub use names::{BackendName, Domain, NameError};
+pub use nwc_uri::{NwcUri, NwcUriError};
 pub use outbox::{Attempt, Delivery, EventId, EventKind, OutboxItem, Target, MAX_LOG};
 pub use payer_data::{PayerData, PayerDataError, PayerDataField, PayerDataSpec};
 pub use secret::Secret;

@@ -33,6 +33,12 @@ impl BackendName {
         Ok(Self(raw.to_owned()))
     }
 
+    /// What invoices from a user's own NWC wallet (`user add --nwc`) are recorded under: no
+    /// configured backend may take this name.
+    pub fn user_wallet() -> Self {
+        Self("user-wallet".to_owned())
+    }
+
     /// The backend the flags and `RAYO_*` variables describe.
     pub fn default_name() -> Self {
         Self("default".to_owned())

@@ -3,8 +3,8 @@ use validator::Validate;
 
 use super::success_action::{check_text, success_action};
 use super::{
-    BackendName, Domain, Image, Msat, PayerDataSpec, RelayUrl, Secret, SuccessAction, Username,
-    WebhookUrl, MAX_COMMENT_ALLOWED,
+    BackendName, Domain, Image, Msat, NwcUri, PayerDataSpec, RelayUrl, Secret, SuccessAction,
+    Username, WebhookUrl, MAX_COMMENT_ALLOWED,
 };
 
 const DEFAULT_MIN_SENDABLE: Msat = Msat::from_msat(1_000);
@@ -34,6 +34,10 @@ pub struct User {
     /// The configured backend serving this user; `None`: the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendName>,
+    /// The user's own wallet, over Nostr Wallet Connect: its connection URI, checked when
+    /// set. It serves the user instead of any configured backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nwc: Option<Secret>,
     /// The domain the address lives on; `None`: the server's primary domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Domain>,
@@ -84,6 +88,10 @@ pub struct UserSettings {
     pub rotate_webhook_secret: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// The user's own wallet: a Nostr Wallet Connect URI (receive-only); "" removes it.
+    #[validate(length(max = 2048, message = "must be at most 2048 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nwc: Option<String>,
     /// A configured backend's name; "" returns the user to the default backend.
     #[validate(length(max = 64, message = "must be at most 64 characters"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,6 +142,7 @@ impl User {
             webhook_url: None,
             webhook_secret: None,
             backend: None,
+            nwc: None,
             domain: None,
             nostr_pubkey: None,
             nostr_relays: Vec::new(),
@@ -165,6 +174,7 @@ impl User {
             webhook_url,
             rotate_webhook_secret,
             disabled,
+            nwc,
             backend,
             domain,
             nostr_pubkey,
@@ -261,6 +271,15 @@ impl User {
                 .collect::<Result<_, _>>()?;
         }
         self.disabled = disabled.unwrap_or(self.disabled);
+        if let Some(uri) = nwc {
+            self.nwc = if uri.trim().is_empty() {
+                None
+            } else {
+                // Stored as given once it parses: the secret in it is the user's.
+                NwcUri::parse(&uri).map_err(|e| UserError::Invalid(format!("nwc: {e}")))?;
+                Some(Secret::new(uri.trim()))
+            };
+        }
         if let Some(name) = backend {
             self.backend = if name.is_empty() {
                 None
@@ -298,6 +317,7 @@ impl User {
             webhook_url: self.webhook_url.as_ref().map(|u| u.to_string()),
             rotate_webhook_secret: None,
             disabled: Some(self.disabled),
+            nwc: self.nwc.as_ref().map(|uri| uri.expose().to_owned()),
             backend: self.backend.as_ref().map(|b| b.to_string()),
             domain: self.domain.as_ref().map(|d| d.to_string()),
             nostr_pubkey: self.nostr_pubkey.clone(),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::check::{check_invoice, Expected, InvoiceCheckError};
 use super::Description;
-use crate::backends::{Backends, InvoiceBackend, InvoiceRequest, NodeKeys};
+use crate::backends::{Backends, InvoiceBackend, InvoiceRequest, NodeKeys, UserWallets};
 use crate::clock::{Clock, Random};
 use crate::crypto::hmac_sha256;
 use crate::domain::{
@@ -61,6 +61,7 @@ pub enum IssueError {
 
 pub struct Issuer {
     backends: Backends,
+    user_wallets: Arc<UserWallets>,
     node_keys: Arc<NodeKeys>,
     db: Db,
     pending: Arc<PendingCounts>,
@@ -79,6 +80,7 @@ pub struct Issuer {
 /// What an `Issuer` is made of.
 pub struct IssuerParts {
     pub backends: Backends,
+    pub user_wallets: Arc<UserWallets>,
     pub node_keys: Arc<NodeKeys>,
     pub db: Db,
     pub pending: Arc<PendingCounts>,
@@ -95,6 +97,7 @@ impl Issuer {
     pub fn new(parts: IssuerParts) -> Self {
         Self {
             backends: parts.backends,
+            user_wallets: parts.user_wallets,
             node_keys: parts.node_keys,
             db: parts.db,
             pending: parts.pending,
@@ -120,15 +123,32 @@ impl Issuer {
         })
     }
 
-    /// The backend that makes `user`'s invoices, with the name it goes by.
+    /// The backend that makes `user`'s invoices, with the name it goes by: their own wallet
+    /// if they have one, else the configured backend they name, else the default one.
     pub fn backend_for(
         &self,
         user: &User,
-    ) -> Result<(&BackendName, &Arc<dyn InvoiceBackend>), IssueError> {
-        self.backends.get(user.backend.as_ref()).ok_or_else(|| {
-            tracing::error!(user = %user.name, backend = ?user.backend, "the user's backend is not configured");
-            IssueError::NoBackend
-        })
+    ) -> Result<(BackendName, Arc<dyn InvoiceBackend>), IssueError> {
+        match self.user_wallets.backend(user) {
+            Ok(Some(wallet)) => return Ok((BackendName::user_wallet(), wallet)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(user = %user.name, error = %e, "the user's own wallet URI is unusable");
+                return Err(IssueError::NoBackend);
+            }
+        }
+        self.backends
+            .get(user.backend.as_ref())
+            .map(|(name, backend)| (name.clone(), backend.clone()))
+            .ok_or_else(|| {
+                tracing::error!(user = %user.name, backend = ?user.backend, "the user's backend is not configured");
+                IssueError::NoBackend
+            })
+    }
+
+    /// Users' own wallets.
+    pub fn user_wallets(&self) -> &Arc<UserWallets> {
+        &self.user_wallets
     }
 
     pub fn backends(&self) -> &Backends {
@@ -154,6 +174,7 @@ impl Issuer {
             admission,
         } = new;
         let (backend, upstream) = self.backend_for(user)?;
+        let (backend, upstream) = (&backend, &upstream);
         let capabilities = upstream.capabilities();
         if amount.msat() == 0 || amount > Msat::MAX_MONEY {
             return Err(IssueError::AmountOutOfRange);

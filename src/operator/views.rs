@@ -37,6 +37,9 @@ pub struct UserView {
     pub webhook_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// The user's own NWC wallet, its secret left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nwc: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nostr_pubkey: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -69,6 +72,11 @@ impl UserView {
                 .filter(|_| reveal_secret)
                 .map(|s| s.expose().to_owned()),
             backend: user.backend.as_ref().map(|b| b.to_string()),
+            nwc: user
+                .nwc
+                .as_ref()
+                .and_then(|uri| crate::domain::NwcUri::parse(uri.expose()).ok())
+                .map(|uri| uri.redacted()),
             nostr_pubkey: user.nostr_pubkey.clone(),
             nostr_relays: user.nostr_relays.iter().map(|r| r.to_string()).collect(),
             disabled: user.disabled,

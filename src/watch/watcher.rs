@@ -8,7 +8,7 @@ use super::{Cursor, Ledger};
 use crate::backends::{InvoiceBackend, InvoiceState, PaymentEvent, PaymentNotice, PendingInvoice};
 use crate::clock::{Clock, Random};
 use crate::cluster::Cluster;
-use crate::domain::{BackendName, Hash32, InvoiceRecord, InvoiceStatus, PaidDetails};
+use crate::domain::{BackendName, Hash32, InvoiceRecord, InvoiceStatus, PaidDetails, Username};
 use crate::retry::Backoff;
 use crate::store::Db;
 
@@ -27,6 +27,8 @@ const HINT_QUEUE: usize = 1024;
 #[derive(Clone)]
 pub struct Watcher {
     pub name: BackendName,
+    /// Watches only this user's invoices (a user's own wallet serves nobody else).
+    only: Option<Username>,
     backend: Arc<dyn InvoiceBackend>,
     ledger: Arc<Ledger>,
     db: Db,
@@ -83,12 +85,24 @@ impl Watcher {
     ) -> Self {
         Self {
             name: name.clone(),
+            only: None,
             backend,
             ledger,
             db,
             clock,
             random,
         }
+    }
+
+    /// Watches `user`'s invoices only: those their own wallet made.
+    pub fn only_for(mut self, user: Username) -> Self {
+        self.only = Some(user);
+        self
+    }
+
+    /// Is `record` one this watcher looks after?
+    fn watches(&self, record: &InvoiceRecord) -> bool {
+        record.backend == self.name && self.only.as_ref().is_none_or(|user| &record.user == user)
     }
 
     /// How long after expiry the sweeper leaves this backend's invoices to the watcher.
@@ -188,7 +202,7 @@ impl Watcher {
     /// Looks up an invoice a push mentioned, if it is one of ours and still open.
     async fn confirm(&self, payment_hash: Hash32) {
         let ours = match self.db.point(move |s| s.invoice(&payment_hash)).await {
-            Ok(Some(record)) => record.backend == self.name && record.paid().is_none(),
+            Ok(Some(record)) => self.watches(&record) && record.paid().is_none(),
             Ok(None) => false,
             Err(e) => {
                 tracing::error!(error = %e, "could not read an invoice");
@@ -220,13 +234,13 @@ impl Watcher {
 
     /// This backend's pending invoices.
     async fn pending(&self) -> Vec<InvoiceRecord> {
-        let name = self.name.clone();
+        let me = self.clone();
         match self
             .db
             .read(move |s| {
                 Ok(s.expiring(u64::MAX, usize::MAX)?
                     .into_iter()
-                    .filter(|r| r.backend == name)
+                    .filter(|r| me.watches(r))
                     .collect::<Vec<_>>())
             })
             .await

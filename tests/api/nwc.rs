@@ -12,7 +12,7 @@ use rayo::config::{BackendKind, BackendSettings, Network, Settings};
 use rayo::domain::Secret;
 use rayo::net::Reach;
 
-use crate::support::binary::{rayo, reserve_port, LoggedServer};
+use crate::support::binary::{rayo, reserve_port, run, run_json, LoggedServer};
 use crate::support::fake_node::Fault;
 use crate::support::nwc::{FakeNwcWallet, NostrRelay, WalletSetup};
 use crate::support::{assert_lnurl_error, spawn_app_in, spawn_app_with, TestApp};
@@ -314,4 +314,128 @@ async fn backend_check_reports_the_connection_and_warns_when_it_can_spend() {
         !logs.contains(&secret),
         "the connection secret is not in the logs"
     );
+}
+
+#[tokio::test]
+async fn each_user_can_bring_their_own_wallet_and_only_they_depend_on_it() {
+    let Some(relay) = NostrRelay::start() else {
+        return;
+    };
+    let (Some(first), Some(second)) = (
+        FakeNwcWallet::start(&relay, WalletSetup::default()),
+        FakeNwcWallet::start(&relay, WalletSetup::default()),
+    ) else {
+        return;
+    };
+    // The default backend is the dev one; alice and bob bring their wallets.
+    let app = spawn_app_with(None, |s| s.nostr_allow_private_relays = true).await;
+    let alice = app.add_user("alice", json!({"nwc": first.uri})).await;
+    app.add_user("bob", json!({"nwc": second.uri})).await;
+    let shown = alice["nwc"].as_str().unwrap();
+    assert!(shown.ends_with("secret=<redacted>"), "{shown}");
+    let secret = first.uri.rsplit("secret=").next().unwrap();
+    assert!(!alice.to_string().contains(secret));
+
+    let (a, b) = tokio::join!(
+        app.callback("alice", "amount=21000"),
+        app.callback("bob", "amount=42000")
+    );
+    let (a, b) = (hash_of(&a), hash_of(&b));
+    assert_eq!((first.invoices_made(), second.invoices_made()), (1, 1));
+    assert_eq!(app.invoice(&a).await["backend"], "user-wallet");
+    tokio::join!(first.settle(&a, true), second.settle(&b, true));
+    app.wait_for_status(&a, "paid", 10).await;
+    app.wait_for_status(&b, "paid", 10).await;
+
+    // Paid while rayo is down: its watcher starts with it, and looks the invoice up.
+    let missed = hash_of(&app.callback("alice", "amount=21000").await);
+    let data = app.stop().await;
+    first.settle(&missed, false).await;
+    let app = spawn_app_in(data, None, None, |s| s.nostr_allow_private_relays = true).await;
+    app.wait_for_status(&missed, "paid", 10).await;
+
+    // bob's wallet goes offline: bob's payers hear so in time, alice's are not affected.
+    drop(second);
+    let (bob, alice) = tokio::join!(
+        timed_callback_for(&app, "bob"),
+        app.callback("alice", "amount=21000")
+    );
+    assert_lnurl_error(&bob.0, "did not answer in time");
+    assert!(alice["pr"].is_string(), "{alice}");
+
+    // Without her wallet, alice is served by the default backend again.
+    let updated = app
+        .admin(
+            reqwest::Method::PATCH,
+            "/users/alice",
+            Some(json!({"nwc": ""})),
+        )
+        .await;
+    assert_eq!(updated.status(), 200);
+    let hash = hash_of(&app.callback("alice", "amount=21000").await);
+    assert_eq!(app.invoice(&hash).await["backend"], "default");
+}
+
+async fn timed_callback_for(app: &TestApp, user: &str) -> (Value, Duration) {
+    let started = Instant::now();
+    let answer = app.callback(user, "amount=21000").await;
+    (answer, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_wallet_uri_that_does_not_parse_is_refused_with_the_reason() {
+    let app = spawn_app_with(None, |_| {}).await;
+    for (uri, reason) in [
+        ("https://example.com", "starts with nostr+walletconnect://"),
+        ("nostr+walletconnect://abcd?relay=wss://r&secret=00", "public key"),
+        (
+            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c",
+            "names no relay",
+        ),
+    ] {
+        let answer = app
+            .admin(
+                reqwest::Method::POST,
+                "/users",
+                Some(json!({"name": "alice", "settings": {"nwc": uri}})),
+            )
+            .await;
+        assert_eq!(answer.status(), 422, "{uri}");
+        let body: Value = answer.json().await.unwrap();
+        assert!(body.to_string().contains(reason), "{uri}: {body}");
+    }
+}
+
+#[test]
+fn the_cli_reads_a_wallet_uri_from_standard_input_and_never_shows_its_secret() {
+    use std::io::Write;
+    const SECRET: &str = "71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c";
+    let uri = format!(
+        "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=wss://relay.example&secret={SECRET}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    let mut adding = rayo(dir.path(), port)
+        .args(["user", "add", "alice", "--nwc", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(adding.stdin.take().unwrap(), "{uri}").unwrap();
+    let added = adding.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&added.stdout).into_owned()
+        + &String::from_utf8_lossy(&added.stderr);
+    assert!(added.status.success(), "{said}");
+    assert!(said.contains("own wallet:"), "{said}");
+    assert!(!said.contains(SECRET), "{said}");
+
+    let shown = run_json(dir.path(), port, &["user", "show", "alice"]);
+    assert_eq!(
+        shown["nwc"],
+        "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=wss%3A%2F%2Frelay.example%2F&secret=<redacted>"
+    );
+    run(dir.path(), port, &["user", "update", "alice", "--nwc", ""]);
+    let shown = run_json(dir.path(), port, &["user", "show", "alice"]);
+    assert!(shown.get("nwc").is_none(), "{shown}");
 }

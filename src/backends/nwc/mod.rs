@@ -6,7 +6,6 @@
 //! lookup. Relay connections are shared by every wallet on the same relay (`relays`).
 
 mod relays;
-mod uri;
 mod wallet;
 
 use std::sync::Arc;
@@ -23,8 +22,8 @@ use super::{
 };
 use crate::domain::{Hash32, Msat};
 
+pub use crate::domain::{NwcUri, NwcUriError};
 pub use relays::RelayPool;
-pub use uri::{NwcUri, NwcUriError};
 pub use wallet::{Encryption, NwcError, NwcWallet};
 
 const NAME: &str = "the NWC wallet";

@@ -68,10 +68,22 @@ struct Subscription {
     inbox: mpsc::Sender<Incoming>,
 }
 
+/// The subscription that carries every followed wallet's notifications on a link.
+const NOTIFICATIONS: &str = "rayo-notifications";
+/// NWC notification kinds (NIP-04 and NIP-44 encrypted).
+const NOTIFICATION_KINDS: [u16; 2] = [23196, 23197];
+
+/// Who follows which wallet's notifications to which connection key: one subscription per
+/// link serves them all (relays cap subscriptions per connection; one per wallet would not
+/// scale to a server of many users).
+type Followers = HashMap<(String, String), Vec<(u64, mpsc::Sender<Incoming>)>>;
+
 pub struct Link {
     pub url: RelayUrl,
     outgoing: mpsc::UnboundedSender<String>,
     subscriptions: Mutex<HashMap<String, Subscription>>,
+    followers: Mutex<Followers>,
+    next_follower: std::sync::atomic::AtomicU64,
     acks: Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>,
     /// The current connection's number, 0 while there is none.
     up: watch::Sender<u64>,
@@ -84,6 +96,8 @@ impl Link {
             url,
             outgoing,
             subscriptions: Mutex::new(HashMap::new()),
+            followers: Mutex::new(HashMap::new()),
+            next_follower: std::sync::atomic::AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
             up: watch::channel(0).0,
         });
@@ -136,6 +150,90 @@ impl Link {
         }
     }
 
+    fn followers(&self) -> std::sync::MutexGuard<'_, Followers> {
+        self.followers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Follows notifications from `wallet` (hex key) to `client` (hex key) into `inbox`, until
+    /// `unfollow` with the number returned.
+    pub fn follow(&self, wallet: &str, client: &str, inbox: mpsc::Sender<Incoming>) -> u64 {
+        let id = self
+            .next_follower
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.followers()
+            .entry((wallet.to_owned(), client.to_owned()))
+            .or_default()
+            .push((id, inbox));
+        self.refresh_notifications();
+        id
+    }
+
+    pub fn unfollow(&self, wallet: &str, client: &str, id: u64) {
+        {
+            let mut followers = self.followers();
+            let key = (wallet.to_owned(), client.to_owned());
+            if let Some(list) = followers.get_mut(&key) {
+                list.retain(|(n, _)| *n != id);
+                if list.is_empty() {
+                    followers.remove(&key);
+                }
+            }
+        }
+        self.refresh_notifications();
+    }
+
+    /// Sends the notification subscription again for the followers there are now (a `REQ`
+    /// with the same id replaces the last one), or closes it when there are none.
+    fn refresh_notifications(&self) {
+        let (wallets, clients) = {
+            let followers = self.followers();
+            let mut wallets: Vec<&String> = followers.keys().map(|(w, _)| w).collect();
+            let mut clients: Vec<&String> = followers.keys().map(|(_, c)| c).collect();
+            wallets.sort();
+            wallets.dedup();
+            clients.sort();
+            clients.dedup();
+            (
+                wallets.into_iter().cloned().collect::<Vec<_>>(),
+                clients.into_iter().cloned().collect::<Vec<_>>(),
+            )
+        };
+        if wallets.is_empty() {
+            self.unsubscribe(NOTIFICATIONS);
+            return;
+        }
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            .saturating_sub(60);
+        let filter = serde_json::json!({
+            "kinds": NOTIFICATION_KINDS,
+            "authors": wallets,
+            "#p": clients,
+            "since": since,
+        });
+        // Its events are routed by `receive`, not through a subscription inbox.
+        let (inbox, _) = mpsc::channel(1);
+        self.subscribe(NOTIFICATIONS, &[filter], inbox);
+    }
+
+    /// Hands a notification to whoever follows its wallet and addressee.
+    fn route_notification(&self, event: Event) {
+        let wallet = event.pubkey.to_hex();
+        let client = event
+            .tags
+            .iter()
+            .find(|t| t.as_slice().first().map(String::as_str) == Some("p"))
+            .and_then(|t| t.as_slice().get(1).cloned())
+            .unwrap_or_default();
+        if let Some(list) = self.followers().get(&(wallet, client)) {
+            for (_, inbox) in list {
+                let _ = inbox.try_send(Incoming::Event(Box::new(event.clone())));
+            }
+        }
+    }
+
     /// Sends `event` and waits for the relay to accept it.
     pub async fn publish(&self, event: &Event) -> Result<(), String> {
         if *self.up.borrow() == 0 {
@@ -181,6 +279,11 @@ impl Link {
             }
             for subscription in self.subscriptions().values() {
                 let _ = subscription.inbox.try_send(Incoming::Lost);
+            }
+            for list in self.followers().values() {
+                for (_, inbox) in list {
+                    let _ = inbox.try_send(Incoming::Lost);
+                }
             }
             tokio::time::sleep(backoff.next_delay(&OsRandom)).await;
         }
@@ -278,7 +381,11 @@ impl Link {
                 else {
                     return;
                 };
-                self.deliver(second, Incoming::Event(Box::new(event)));
+                if second == NOTIFICATIONS {
+                    self.route_notification(event);
+                } else {
+                    self.deliver(second, Incoming::Event(Box::new(event)));
+                }
             }
             "EOSE" => self.deliver(second, Incoming::Stored),
             "CLOSED" => {
@@ -305,5 +412,33 @@ impl Link {
             // A full inbox drops: its owner reconciles by lookup anyway.
             let _ = s.inbox.try_send(incoming);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wallets_on_one_relay_share_one_link_and_one_notification_subscription() {
+        let pool = RelayPool::new(Reach::Anywhere);
+        // Nothing listens there: the link keeps trying, which changes nothing here.
+        let url = RelayUrl::parse("ws://127.0.0.1:9/").unwrap();
+        let link = pool.link(&url);
+        assert!(Arc::ptr_eq(&link, &pool.link(&url)));
+
+        let (inbox, _received) = mpsc::channel(4);
+        let first = link.follow(&"a".repeat(64), &"1".repeat(64), inbox.clone());
+        let second = link.follow(&"b".repeat(64), &"2".repeat(64), inbox);
+        assert_eq!(
+            link.subscriptions().keys().collect::<Vec<_>>(),
+            [NOTIFICATIONS],
+            "one subscription carries every wallet's notifications"
+        );
+        let request = link.subscriptions()[NOTIFICATIONS].request.clone();
+        assert!(request.contains(&"a".repeat(64)) && request.contains(&"b".repeat(64)));
+        link.unfollow(&"a".repeat(64), &"1".repeat(64), first);
+        link.unfollow(&"b".repeat(64), &"2".repeat(64), second);
+        assert!(link.subscriptions().is_empty());
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, RwLock};
 
 use super::relays::{Incoming, Link, RelayPool};
-use super::uri::NwcUri;
+use crate::domain::NwcUri;
 
 pub const INFO: u16 = 13194;
 pub const REQUEST: u16 = 23194;
@@ -397,20 +397,16 @@ impl NwcWallet {
 
     /// Follows the wallet's notifications (both kinds) from now on, over every relay.
     pub fn notifications(self: &Arc<Self>) -> Notifications {
-        let id = self.subscription_id("notes");
         let (inbox, received) = mpsc::channel(256);
-        let filter = json!({
-            "kinds": [NOTIFICATION_NIP04, NOTIFICATION_NIP44],
-            "authors": [self.uri.wallet.to_hex()],
-            "#p": [self.keys.public_key().to_hex()],
-            "since": unix_now().saturating_sub(60),
-        });
-        for link in &self.links {
-            link.subscribe(&id, std::slice::from_ref(&filter), inbox.clone());
-        }
+        let (wallet, client) = (self.uri.wallet.to_hex(), self.keys.public_key().to_hex());
+        let ids = self
+            .links
+            .iter()
+            .map(|link| link.follow(&wallet, &client, inbox.clone()))
+            .collect();
         Notifications {
             wallet: self.clone(),
-            id,
+            ids,
             received,
         }
     }
@@ -442,7 +438,8 @@ impl NwcWallet {
 /// A live subscription to the wallet's notifications; unsubscribed when dropped.
 pub struct Notifications {
     wallet: Arc<NwcWallet>,
-    id: String,
+    /// This follower's number on each link, in the wallet's link order.
+    ids: Vec<u64>,
     received: mpsc::Receiver<Incoming>,
 }
 
@@ -474,8 +471,12 @@ impl Notifications {
 
 impl Drop for Notifications {
     fn drop(&mut self) {
-        for link in &self.wallet.links {
-            link.unsubscribe(&self.id);
+        let (wallet, client) = (
+            self.wallet.uri.wallet.to_hex(),
+            self.wallet.keys.public_key().to_hex(),
+        );
+        for (link, id) in self.wallet.links.iter().zip(&self.ids) {
+            link.unfollow(&wallet, &client, *id);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use nostr::{Keys, PublicKey, SecretKey};
 
-use crate::domain::RelayUrl;
+use super::RelayUrl;
 
 /// The longest URI taken (a handful of relays fit many times over).
 const MAX_URI: usize = 2048;

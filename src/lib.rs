@@ -27,6 +27,7 @@ pub mod net;
 pub mod nostr;
 pub mod operator;
 pub mod outbox;
+pub mod prices;
 pub mod retry;
 pub mod routes;
 pub mod services;

@@ -65,6 +65,8 @@ pub struct Services {
     pub pending: Arc<PendingCounts>,
     /// The other instances on a shared store, if any.
     pub cluster: Cluster,
+    /// Prices of the currencies payers may name amounts in.
+    pub prices: Arc<crate::prices::PriceBook>,
 }
 
 impl Services {
@@ -133,6 +135,12 @@ impl Services {
                 .with_metrics(metrics.clone())
                 .with_pending_counts(pending.clone()),
         );
+        let prices = Arc::new(crate::prices::PriceBook::new(
+            settings.currencies.clone(),
+            settings.price_sources.clone(),
+            settings.price_max_age,
+            clock.clone(),
+        ));
         let domains = settings.domains()?;
         let directory = Arc::new(Directory::new(
             domains.clone(),
@@ -192,6 +200,7 @@ impl Services {
             limits,
             pending,
             cluster,
+            prices,
         }))
     }
 
@@ -306,6 +315,13 @@ impl Services {
             self.metrics.clone(),
         )?);
         tasks.push(tokio::spawn(deliverer.run()));
+        // Prices are read off the request path, and only when currencies are offered.
+        let client = crate::prices::client()?;
+        tasks.push(tokio::spawn(
+            self.prices
+                .clone()
+                .refresh_forever(client, self.settings.price_refresh),
+        ));
         let limits = self.limits.clone();
         tasks.push(tokio::spawn(async move {
             loop {

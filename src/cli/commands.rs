@@ -66,6 +66,9 @@ pub enum Command {
     /// The PostgreSQL store (RAYO_DATABASE_URL).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Read every price source now: each quote, its age, and the rate used (the median). For
+    /// RAYO_CURRENCIES, or every currency rayo knows when none are set.
+    Prices,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,6 +42,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Prices => {
+            let settings = console::settings(&global)?;
+            let currencies = if settings.currencies.is_empty() {
+                crate::prices::CURRENCIES.iter().collect()
+            } else {
+                settings.currencies.clone()
+            };
+            let book = crate::prices::PriceBook::new(
+                currencies,
+                settings.price_sources.clone(),
+                settings.price_max_age,
+                std::sync::Arc::new(crate::clock::SystemClock),
+            );
+            book.refresh(&crate::prices::client().map_err(|e| CliError::Failed(e.to_string()))?)
+                .await;
+            output::prices(&book.report(), json);
+            Ok(())
+        }
         Command::Db(DbCommand::Status) => {
             let url = database_url(&global)?;
             let status = tokio::task::spawn_blocking(move || crate::store::PgStore::status(&url))
@@ -153,7 +171,8 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         | Command::Restore { .. }
         | Command::Dev(DevCommand::Populate { .. })
         | Command::Dev(DevCommand::Soak { .. })
-        | Command::Db(_) => {}
+        | Command::Db(_)
+        | Command::Prices => {}
     }
     Ok(())
 }

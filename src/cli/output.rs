@@ -269,6 +269,36 @@ pub fn db_status(status: &crate::store::postgres::DbStatus, as_json: bool) {
     }
 }
 
+pub fn prices(reports: &[crate::prices::CurrencyReport], as_json: bool) {
+    if as_json {
+        return json(reports);
+    }
+    for report in reports {
+        match (&report.rate, &report.problem) {
+            (Some(rate), _) => say!(
+                "{:<5} {} (median of {})",
+                report.currency,
+                rate.price,
+                rate.sources.join(", ")
+            ),
+            (None, Some(problem)) => say!("{:<5} no rate: {}", report.currency, printable(problem)),
+            (None, None) => say!("{:<5} no rate", report.currency),
+        }
+        for quote in &report.quotes {
+            let price = quote
+                .price
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".to_owned());
+            let age = quote
+                .age_secs
+                .map(|a| format!("{a} s old"))
+                .unwrap_or_default();
+            let note = quote.note.as_deref().map(printable).unwrap_or_default();
+            say!("  {:<9} {:>18} {:>9}  {}", quote.source, price, age, note);
+        }
+    }
+}
+
 pub fn backend_report(report: &CheckReport, as_json: bool) {
     if as_json {
         return json(

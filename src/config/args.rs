@@ -164,6 +164,74 @@ pub struct ServeArgs {
     /// How long delivered webhook and zap receipt events are kept (dead letters: 90 days).
     #[arg(long, env = "RAYO_RETENTION_EVENTS", default_value = "30d", value_parser = humantime::parse_duration)]
     pub retention_events: Duration,
+    /// Currencies payers may name amounts in (ISO codes, comma-separated: USD,EUR,CLP);
+    /// none by default.
+    #[arg(long, env = "RAYO_CURRENCIES", value_delimiter = ',')]
+    pub currencies: Vec<String>,
+    /// A price older than this is never used.
+    #[arg(long, env = "RAYO_PRICE_MAX_AGE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub price_max_age: Duration,
+    /// How often prices are read again.
+    #[arg(long, env = "RAYO_PRICE_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub price_refresh: Duration,
+    /// The price sources to use (buda, kraken, coinbase, bitstamp, yadio), each optionally
+    /// `name=URL` to read it elsewhere (a mirror); all of them by default.
+    #[arg(long, env = "RAYO_PRICE_SOURCES", value_delimiter = ',')]
+    pub price_sources: Vec<String>,
+}
+
+/// The currencies named, each one rayo knows.
+fn currencies(codes: &[String]) -> Result<Vec<&'static crate::prices::Currency>, ConfigError> {
+    let mut found = Vec::new();
+    for code in codes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        let currency = crate::prices::Currency::find(code).ok_or_else(|| {
+            let known: Vec<&str> = crate::prices::CURRENCIES.iter().map(|c| c.code).collect();
+            ConfigError::new(
+                "RAYO_CURRENCIES",
+                format!("unknown currency {code:?}; known: {}", known.join(", ")),
+            )
+        })?;
+        if !found.contains(&currency) {
+            found.push(currency);
+        }
+    }
+    Ok(found)
+}
+
+/// The price sources named (all by default), at their public address or the one given.
+fn price_sources(named: &[String]) -> Result<Vec<crate::prices::PriceSource>, ConfigError> {
+    let all = crate::prices::PriceSource::public();
+    let named: Vec<&str> = named
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if named.is_empty() {
+        return Ok(all);
+    }
+    named
+        .into_iter()
+        .map(|entry| {
+            let (name, url) = entry.split_once('=').unwrap_or((entry, ""));
+            let mut source = all
+                .iter()
+                .find(|s| s.name() == name)
+                .cloned()
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "RAYO_PRICE_SOURCES",
+                        format!(
+                            "unknown source {name:?}: buda, kraken, coinbase, bitstamp or yadio"
+                        ),
+                    )
+                })?;
+            if !url.is_empty() {
+                source.base = url::Url::parse(url)
+                    .map_err(|e| ConfigError::new("RAYO_PRICE_SOURCES", format!("{name}: {e}")))?;
+            }
+            Ok(source)
+        })
+        .collect()
 }
 
 /// Retention from the flags: each at least `retention::SHORTEST`.
@@ -309,6 +377,8 @@ impl Settings {
             .collect::<Result<_, _>>()?;
         global.domains()?;
         let retention = retention(&args)?;
+        let currencies = currencies(&args.currencies)?;
+        let price_sources = price_sources(&args.price_sources)?;
         Ok(Self {
             retention,
             database_url: global.database_url.clone(),
@@ -346,6 +416,10 @@ impl Settings {
             max_followers_per_client: args.max_followers_per_client.max(1),
             request_body_timeout: Settings::defaults().request_body_timeout,
             admin_bind: args.admin_bind,
+            currencies,
+            price_sources,
+            price_max_age: args.price_max_age.max(Duration::from_secs(1)),
+            price_refresh: args.price_refresh.max(Duration::from_secs(5)),
         })
     }
 }

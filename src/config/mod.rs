@@ -37,6 +37,12 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on `bind`.
     pub admin_bind: Option<SocketAddr>,
+    /// Currencies payers may name amounts in, and where their prices come from.
+    pub currencies: Vec<&'static crate::prices::Currency>,
+    pub price_sources: Vec<crate::prices::PriceSource>,
+    /// A price older than this is never used; prices are read again this often.
+    pub price_max_age: Duration,
+    pub price_refresh: Duration,
     /// How long finished invoices and events are kept.
     pub retention: crate::store::Retention,
     /// PostgreSQL instead of sled, when set.
@@ -107,6 +113,10 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!()),
             extra_public_urls: Vec::new(),
             admin_bind: None,
+            currencies: Vec::new(),
+            price_sources: crate::prices::PriceSource::public(),
+            price_max_age: Duration::from_secs(600),
+            price_refresh: Duration::from_secs(60),
             retention: crate::store::Retention::default(),
             database_url: None,
             data_dir: PathBuf::from("data"),

@@ -12,6 +12,29 @@ use crate::domain::{AmountError, Comment, InvoiceRecord, Memo, Msat, PayerData, 
 use crate::error::LnurlError;
 use crate::invoices::Description;
 use crate::nostr::ZapRequest;
+use crate::prices::{convert, Currency, PriceBook};
+
+/// An amount in `code`'s smallest unit, in millisatoshis at the current rate.
+fn in_currency(minor: &str, code: &str, prices: &PriceBook) -> Result<Msat, LnurlError> {
+    let shown: String = code.chars().filter(|c| !c.is_control()).take(12).collect();
+    let currency: &Currency = prices.offered(code).ok_or_else(|| {
+        LnurlError::new(format!("Currency {shown} is not offered by this address"))
+    })?;
+    if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LnurlError::new(format!(
+            "Amount in {} must be a whole number of its smallest unit (e.g. 500.{})",
+            currency.code, currency.code
+        )));
+    }
+    let minor: u64 = minor
+        .parse()
+        .map_err(|_| LnurlError::new("Amount out of range"))?;
+    let rate = prices
+        .rate(currency.code)
+        .map_err(|e| LnurlError::new(format!("{e}; amounts in sats still work")))?;
+    convert::to_msat(minor, currency, &rate.price)
+        .map_err(|e| LnurlError::new(format!("Amount out of range: {e}")))
+}
 
 /// Zap requests are long, so 8 KiB of query must work; beyond that is abuse.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -23,6 +46,8 @@ pub struct CallbackParams {
     pub comment: Option<String>,
     pub payer_data: Option<String>,
     pub nostr: Option<String>,
+    /// The currency-conversion extension's `convert` (rayo settles in bitcoin only).
+    pub convert: Option<String>,
 }
 
 /// Splits and percent-decodes the query (`+` is a space). Unknown parameters are ignored
@@ -45,6 +70,7 @@ pub fn parse_callback_query(query: &str) -> Result<CallbackParams, LnurlError> {
             "comment" => &mut params.comment,
             "payerdata" => &mut params.payer_data,
             "nostr" => &mut params.nostr,
+            "convert" => &mut params.convert,
             _ => continue,
         };
         if slot.is_some() {
@@ -84,21 +110,30 @@ pub struct PaymentRequest {
 }
 
 impl PaymentRequest {
-    /// From the callback's query string.
+    /// From the callback's query string. An amount may be named in a currency the server
+    /// offers (`amount=500.USD`: 500 of its smallest unit, as in lnurl/luds#251), converted at
+    /// the current rate; plain millisatoshis work as always.
     pub fn from_query(
         query: &str,
         profile: &PayProfile,
         capabilities: &Capabilities,
+        prices: &PriceBook,
     ) -> Result<Self, LnurlError> {
         let params = parse_callback_query(query)?;
-        let amount = Msat::parse(
-            params
-                .amount
-                .as_deref()
-                .ok_or(AmountError::Missing)
-                .map_err(reason)?,
-        )
-        .map_err(reason)?;
+        if params.convert.is_some() {
+            return Err(LnurlError::new(
+                "This address receives bitcoin only: it does not convert payments (convert)",
+            ));
+        }
+        let raw = params
+            .amount
+            .as_deref()
+            .ok_or(AmountError::Missing)
+            .map_err(reason)?;
+        let amount = match raw.rsplit_once('.') {
+            Some((minor, code)) => in_currency(minor, code, prices)?,
+            None => Msat::parse(raw).map_err(reason)?,
+        };
         Self::new(
             amount,
             params.comment.as_deref(),

@@ -3,11 +3,13 @@
 
 pub mod bech32;
 mod callback;
+mod currencies;
 mod pay_request;
 mod verify;
 
 pub use callback::{
     parse_callback_query, CallbackParams, PayResponse, PaymentRequest, MAX_QUERY_BYTES,
 };
+pub use currencies::currencies;
 pub use pay_request::PayProfile;
 pub use verify::{VerifyKey, VerifyResponse};

@@ -12,3 +12,15 @@ pub use book::{CurrencyReport, PriceBook, PriceError, Rate};
 pub use convert::{ConvertError, Currency, CURRENCIES};
 pub use decimal::{Decimal, DecimalError};
 pub use sources::{PriceSource, SourceKind};
+
+/// The HTTP client prices are read with: no redirects, no proxy from the environment.
+pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        // Each reading has its own deadline (`sources`); these only bound a stuck connection.
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("rayo/", env!("CARGO_PKG_VERSION")))
+        .build()
+}

@@ -121,9 +121,17 @@ fn cors() -> DefaultHeaders {
 
 fn pay_request(req: &HttpRequest, name: &str, state: &State) -> Result<HttpResponse, LnurlError> {
     let profile = payable(state, req, name)?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(profile.pay_request.clone()))
+    let prices = &state.services.prices;
+    if prices.currencies().is_empty() {
+        // The common case: the payRequest as built once, served as is.
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(profile.pay_request.clone()));
+    }
+    let mut body: serde_json::Value = serde_json::from_slice(profile.pay_request.as_ref())
+        .map_err(|_| LnurlError::new("Unknown user"))?;
+    body["currencies"] = crate::lnurl::currencies(&profile.user, prices);
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn callback(
@@ -132,7 +140,12 @@ async fn callback(
     state: &State,
 ) -> Result<HttpResponse, LnurlError> {
     let (answer, _) = pay(state, req, name, |profile, capabilities| {
-        PaymentRequest::from_query(req.query_string(), profile, capabilities)
+        PaymentRequest::from_query(
+            req.query_string(),
+            profile,
+            capabilities,
+            &state.services.prices,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(answer))

@@ -10,6 +10,7 @@ mod buda;
 mod callback;
 mod callback_backend_faults;
 mod cln;
+mod currencies;
 mod domains;
 mod fuzz_corpus;
 mod invoice_api;

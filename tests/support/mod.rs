@@ -10,6 +10,7 @@ pub mod fake_cln;
 pub mod fake_lnd;
 pub mod fake_node;
 pub mod fake_phoenixd;
+pub mod fake_prices;
 pub mod lnbits;
 pub mod nginx;
 pub mod nwc;

@@ -1,0 +1,198 @@
+//! Amounts in a currency: prices from fakes of the real price APIs (no network), the
+//! payRequest's `currencies`, callbacks denominated in a currency, and what happens when prices
+//! are stale or wrong.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightning_invoice::Bolt11Invoice;
+use serde_json::{json, Value};
+
+use rayo::prices::{Currency, PriceSource};
+
+use crate::support::binary::{rayo, reserve_port};
+use crate::support::fake_prices::{FakePrices, Misbehaviour};
+use crate::support::{assert_lnurl_error, spawn_app_in, ShiftedClock, TestApp};
+
+/// USD: four sources, one of them 30% off; CLP: three.
+fn market() -> FakePrices {
+    let prices = FakePrices::start();
+    prices.set("kraken", "USD", "100000");
+    prices.set("coinbase", "USD", "100200");
+    prices.set("bitstamp", "USD", "130000");
+    prices.set("yadio", "USD", "100100");
+    prices.set("buda", "CLP", "90000000");
+    prices.set("coinbase", "CLP", "90300000");
+    prices.set("yadio", "CLP", "90500000");
+    prices
+}
+
+fn prices_output(prices: &FakePrices) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = rayo(dir.path(), reserve_port())
+        .arg("prices")
+        .env("RAYO_CURRENCIES", "USD,CLP")
+        .env("RAYO_PRICE_SOURCES", prices.sources())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rayo_prices_shows_each_quote_its_age_and_the_median() {
+    let prices = market();
+    let shown = {
+        let prices = prices.clone();
+        tokio::task::spawn_blocking(move || prices_output(&prices))
+            .await
+            .unwrap()
+    };
+    eprintln!("{shown}");
+    assert!(
+        shown.contains("USD   100100 (median of coinbase, kraken, yadio)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("more than 20% away from the others: not used"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("CLP   90300000 (median of buda, coinbase, yadio)"),
+        "{shown}"
+    );
+    assert!(shown.contains("0 s old"), "{shown}");
+
+    // Sources that answer HTML, a 5xx or garbage are left out, each with its reason.
+    prices.misbehave("coinbase", Misbehaviour::Html);
+    prices.misbehave("buda", Misbehaviour::ServerError);
+    prices.misbehave("kraken", Misbehaviour::Garbage);
+    prices.misbehave("bitstamp", Misbehaviour::Hang);
+    let shown = tokio::task::spawn_blocking(move || prices_output(&prices))
+        .await
+        .unwrap();
+    eprintln!("{shown}");
+    assert!(shown.contains("not JSON"), "{shown}");
+    assert!(shown.contains("HTTP 503"), "{shown}");
+    assert!(shown.contains("no result"), "{shown}");
+    assert!(shown.contains("no answer within 5 s"), "{shown}");
+    assert!(shown.contains("USD   100100 (median of yadio)"), "{shown}");
+    assert!(
+        shown.contains("CLP   90500000 (median of yadio)"),
+        "{shown}"
+    );
+}
+
+async fn app_with_currencies(prices: &FakePrices, clock: Arc<ShiftedClock>) -> TestApp {
+    let sources = prices.sources();
+    let app = spawn_app_in(tempfile::tempdir().unwrap(), None, Some(clock), move |s| {
+        s.currencies = vec![
+            Currency::find("USD").unwrap(),
+            Currency::find("CLP").unwrap(),
+        ];
+        s.price_sources = sources
+            .split(',')
+            .map(|entry| {
+                let (name, url) = entry.split_once('=').unwrap();
+                let mut source = PriceSource::public()
+                    .into_iter()
+                    .find(|p| p.name() == name)
+                    .unwrap();
+                source.base = url.parse().unwrap();
+                source
+            })
+            .collect();
+    })
+    .await;
+    // The first reading happens in the background as the server starts.
+    let ready = app
+        .eventually(10, || async {
+            app.get_json("/.well-known/lnurlp/satoshi").await["currencies"]
+                .as_array()
+                .is_some_and(|c| c.len() == 2)
+        })
+        .await;
+    assert!(ready, "prices were read");
+    app
+}
+
+fn invoice_msat(answer: &Value) -> u64 {
+    let pr = answer["pr"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    Bolt11Invoice::from_str(pr)
+        .unwrap()
+        .amount_milli_satoshis()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_payer_can_name_the_amount_in_a_currency_and_pays_at_least_its_worth() {
+    let prices = market();
+    let clock = Arc::new(ShiftedClock::default());
+    let app = app_with_currencies(&prices, clock.clone()).await;
+
+    let pay_request = app.get_json("/.well-known/lnurlp/satoshi").await;
+    let usd = &pay_request["currencies"][0];
+    assert_eq!(
+        (
+            usd["code"].clone(),
+            usd["symbol"].clone(),
+            usd["decimals"].clone()
+        ),
+        (json!("USD"), json!("$"), json!(2))
+    );
+    // 1e11 msat per bitcoin at 100100 USD, per cent: 9990.00999...
+    let multiplier = usd["multiplier"].as_f64().unwrap();
+    assert!((multiplier - 9990.00999).abs() < 0.001, "{multiplier}");
+    assert_eq!(pay_request["currencies"][1]["code"], "CLP");
+    assert_eq!(pay_request["currencies"][1]["decimals"], 0);
+
+    // 5.00 USD at 100100 USD/BTC is 4995004.995 msat: the payer is asked for 4995005.
+    assert_eq!(
+        invoice_msat(&app.callback("satoshi", "amount=500.USD").await),
+        4_995_005
+    );
+    // 1000 CLP at 90300000 CLP/BTC is 1107419.71 msat: 1107420.
+    assert_eq!(
+        invoice_msat(&app.callback("satoshi", "amount=1000.CLP").await),
+        1_107_420
+    );
+    // Plain millisatoshis, exactly as before.
+    assert_eq!(
+        invoice_msat(&app.callback("satoshi", "amount=21000").await),
+        21_000
+    );
+
+    let stored = app.invoices().await.len();
+    for (query, reason) in [
+        ("amount=500.XYZ", "not offered"),
+        ("amount=500.EUR", "not offered"),
+        ("amount=5.00.USD", "whole number of its smallest unit"),
+        ("amount=-5.USD", "whole number of its smallest unit"),
+        ("amount=.USD", "whole number of its smallest unit"),
+        ("amount=99999999999999999999.USD", "out of range"),
+        ("amount=999999999999999.USD", "out of range"),
+        ("amount=0.USD", "too small"),
+        ("amount=500.USD&convert=CLP", "does not convert"),
+    ] {
+        assert_lnurl_error(&app.callback("satoshi", query).await, reason);
+    }
+    assert_eq!(app.invoices().await.len(), stored, "nothing was stored");
+
+    // Prices older than RAYO_PRICE_MAX_AGE (10 min) are never used: amounts in a currency are
+    // refused, amounts in sats are not.
+    clock.advance(11 * 60);
+    assert_lnurl_error(
+        &app.callback("satoshi", "amount=500.USD").await,
+        "no price for USD newer than 600 s",
+    );
+    assert!(app.callback("satoshi", "amount=21000").await["pr"].is_string());
+    let pay_request = app.get_json("/.well-known/lnurlp/satoshi").await;
+    assert_eq!(
+        pay_request["currencies"],
+        json!([]),
+        "stale currencies are not offered"
+    );
+    drop(prices);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}

@@ -213,5 +213,6 @@ fn invoice(
         backend_ref: None,
         app: None,
         payer: None,
+        fiat: None,
     })
 }

@@ -160,6 +160,7 @@ fn unpaid(dev: &DevBackend, n: u64, at: u64) -> Option<InvoiceRecord> {
         backend_ref: None,
         app: None,
         payer: None,
+        fiat: None,
     })
 }
 

@@ -31,6 +31,26 @@ pub struct InvoiceRecord {
     /// the share of a user's unpaid invoices each payer holds survives a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<ClientTag>,
+    /// Present when the amount was named in a currency: what, and at which rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat: Option<FiatAmount>,
+}
+
+/// An amount named in a currency, and the rate it was converted at. The rate holds for the
+/// invoice's life: the payer pays the millisatoshis it was converted to, whatever the price
+/// does before the invoice expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiatAmount {
+    /// ISO 4217 code (or the code rayo offers it under, e.g. USDC).
+    pub currency: String,
+    /// The amount as a decimal string in the currency's unit ("5.00").
+    pub value: String,
+    /// The price of one bitcoin in the currency that was used, as a decimal string.
+    pub rate: String,
+    /// The sources the rate was the median of, comma-separated.
+    pub source: String,
+    /// When the oldest quote behind the rate was read, unix seconds.
+    pub at: u64,
 }
 
 /// A payer's network (an IPv4 address or IPv6 /64) as a keyed hash: enough to count what one

@@ -27,7 +27,7 @@ pub use filters::{blank_is_none, DeliveryName, ListLimit, StatusName};
 pub use hashes::{Hash32, Preimage};
 pub use image::{Image, MAX_IMAGE_BYTES};
 pub use invoice::{
-    AppFields, ClientTag, DescriptionSource, InvoiceRecord, InvoiceStatus, PaidDetails,
+    AppFields, ClientTag, DescriptionSource, FiatAmount, InvoiceRecord, InvoiceStatus, PaidDetails,
 };
 pub use memo::{Memo, MemoError, MAX_MEMO_BYTES};
 pub use metadata::Metadata;

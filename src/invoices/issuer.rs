@@ -13,7 +13,8 @@ use crate::backends::{Backends, InvoiceBackend, InvoiceRequest, NodeKeys, UserWa
 use crate::clock::{Clock, Random};
 use crate::crypto::hmac_sha256;
 use crate::domain::{
-    AppFields, BackendName, ClientTag, Comment, InvoiceRecord, InvoiceStatus, Msat, User,
+    AppFields, BackendName, ClientTag, Comment, FiatAmount, InvoiceRecord, InvoiceStatus, Msat,
+    User,
 };
 use crate::limits::{Admission, ClientKey, Origin, PendingCounts, PendingRefusal, RateLimits};
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct NewInvoice<'a> {
     pub comment: Option<Comment>,
     pub expiry: Duration,
     pub app: Option<AppFields>,
+    /// The currency amount it was named in, if any, and the rate used.
+    pub fiat: Option<FiatAmount>,
     /// What the invoice rate limit said: no invoice is made without it.
     pub admission: Admission,
 }
@@ -171,6 +174,7 @@ impl Issuer {
             comment,
             expiry,
             app,
+            fiat,
             admission,
         } = new;
         let (backend, upstream) = self.backend_for(user)?;
@@ -272,6 +276,7 @@ impl Issuer {
             backend_ref: created.backend_ref,
             app,
             payer,
+            fiat,
         };
         // (The metadata it refers to was stored with the user.)
         let record = self

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DescriptionSource, InvoiceRecord, StatusName};
+use crate::domain::{DescriptionSource, FiatAmount, InvoiceRecord, StatusName};
 
 /// What every audience sees of an invoice, and `E`, what one audience adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,9 @@ pub struct InvoiceView<E> {
     pub preimage: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_received_msat: Option<u64>,
+    /// The currency amount the invoice was named in, and the rate used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat: Option<FiatAmount>,
     #[serde(flatten)]
     pub more: E,
 }
@@ -93,6 +96,7 @@ impl<E> InvoiceView<E> {
             paid_at: paid.map(|p| p.paid_at),
             preimage: paid.and_then(|p| p.preimage).map(|p| p.0.to_hex()),
             amount_received_msat: paid.map(|p| p.amount_received_msat.msat()),
+            fiat: record.fiat.clone(),
             more,
         }
     }

@@ -8,14 +8,20 @@ use serde::Serialize;
 
 use super::PayProfile;
 use crate::backends::Capabilities;
+use crate::domain::FiatAmount;
 use crate::domain::{AmountError, Comment, InvoiceRecord, Memo, Msat, PayerData, SuccessAction};
 use crate::error::LnurlError;
 use crate::invoices::Description;
 use crate::nostr::ZapRequest;
-use crate::prices::{convert, Currency, PriceBook};
+use crate::prices::{ConversionError, Currency, PriceBook};
 
 /// An amount in `code`'s smallest unit, in millisatoshis at the current rate.
-fn in_currency(minor: &str, code: &str, prices: &PriceBook) -> Result<Msat, LnurlError> {
+fn in_currency(
+    minor: &str,
+    code: &str,
+    prices: &PriceBook,
+    whole_sats: bool,
+) -> Result<(Msat, FiatAmount), LnurlError> {
     let shown: String = code.chars().filter(|c| !c.is_control()).take(12).collect();
     let currency: &Currency = prices.offered(code).ok_or_else(|| {
         LnurlError::new(format!("Currency {shown} is not offered by this address"))
@@ -29,11 +35,14 @@ fn in_currency(minor: &str, code: &str, prices: &PriceBook) -> Result<Msat, Lnur
     let minor: u64 = minor
         .parse()
         .map_err(|_| LnurlError::new("Amount out of range"))?;
-    let rate = prices
-        .rate(currency.code)
-        .map_err(|e| LnurlError::new(format!("{e}; amounts in sats still work")))?;
-    convert::to_msat(minor, currency, &rate.price)
-        .map_err(|e| LnurlError::new(format!("Amount out of range: {e}")))
+    prices
+        .convert(currency.code, minor, whole_sats)
+        .map_err(|e| match e {
+            ConversionError::Price(e) => {
+                LnurlError::new(format!("{e}; amounts in sats still work"))
+            }
+            ConversionError::Convert(e) => LnurlError::new(format!("Amount out of range: {e}")),
+        })
 }
 
 /// Zap requests are long, so 8 KiB of query must work; beyond that is abuse.
@@ -105,6 +114,8 @@ fn decode_component(raw: &str) -> Option<Cow<'_, str>> {
 #[derive(Debug)]
 pub struct PaymentRequest {
     pub amount: Msat,
+    /// The currency amount the payer named, if they named one.
+    pub fiat: Option<FiatAmount>,
     pub comment: Option<Comment>,
     pub description: Description,
 }
@@ -130,18 +141,23 @@ impl PaymentRequest {
             .as_deref()
             .ok_or(AmountError::Missing)
             .map_err(reason)?;
-        let amount = match raw.rsplit_once('.') {
-            Some((minor, code)) => in_currency(minor, code, prices)?,
-            None => Msat::parse(raw).map_err(reason)?,
+        let (amount, fiat) = match raw.rsplit_once('.') {
+            Some((minor, code)) => {
+                let (msat, fiat) = in_currency(minor, code, prices, !capabilities.msat_precision)?;
+                (msat, Some(fiat))
+            }
+            None => (Msat::parse(raw).map_err(reason)?, None),
         };
-        Self::new(
+        let mut request = Self::new(
             amount,
             params.comment.as_deref(),
             params.payer_data.as_deref(),
             params.nostr.as_deref(),
             profile,
             capabilities,
-        )
+        )?;
+        request.fiat = fiat;
+        Ok(request)
     }
 
     /// From the pay page's form: an amount and a comment, checked as the callback checks them.
@@ -207,6 +223,7 @@ impl PaymentRequest {
         };
         Ok(Self {
             amount,
+            fiat: None,
             comment,
             description,
         })

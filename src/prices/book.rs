@@ -36,6 +36,15 @@ pub struct Rate {
     pub at: u64,
 }
 
+/// Why an amount in a currency could not become millisatoshis.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConversionError {
+    #[error(transparent)]
+    Price(#[from] PriceError),
+    #[error(transparent)]
+    Convert(#[from] super::ConvertError),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PriceError {
     #[error("{0} is not a currency this server offers")]
@@ -197,6 +206,37 @@ impl PriceBook {
             sources: kept.iter().map(|q| q.source).collect(),
             at: kept.iter().map(|q| q.at).min().unwrap_or_default(),
         })
+    }
+
+    /// `minor` smallest units of `code` in millisatoshis at the current rate, rounded toward
+    /// the payee (to a whole satoshi where the backend makes nothing finer), with the record
+    /// of what was converted at which rate.
+    pub fn convert(
+        &self,
+        code: &str,
+        minor: u64,
+        whole_sats: bool,
+    ) -> Result<(crate::domain::Msat, crate::domain::FiatAmount), ConversionError> {
+        let rate = self.rate(code)?;
+        let currency = self
+            .offered(code)
+            .ok_or_else(|| PriceError::NotOffered(code.chars().take(12).collect()))?;
+        let mut msat = super::convert::to_msat(minor, currency, &rate.price)?;
+        if whole_sats && !msat.is_whole_sat() {
+            msat = crate::domain::Msat::from_msat(
+                msat.msat()
+                    .checked_add(1000 - msat.msat() % 1000)
+                    .ok_or(super::ConvertError::TooLarge)?,
+            );
+        }
+        let fiat = crate::domain::FiatAmount {
+            currency: currency.code.to_owned(),
+            value: Decimal::new(u128::from(minor), currency.decimals).to_string(),
+            rate: rate.price.to_string(),
+            source: rate.sources.join(","),
+            at: rate.at,
+        };
+        Ok((msat, fiat))
     }
 
     /// Every currency's quotes, their ages, and the rate.

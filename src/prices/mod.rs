@@ -8,7 +8,7 @@ pub mod convert;
 pub mod decimal;
 pub mod sources;
 
-pub use book::{CurrencyReport, PriceBook, PriceError, Rate};
+pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, Rate};
 pub use convert::{ConvertError, Currency, CURRENCIES};
 pub use decimal::{Decimal, DecimalError};
 pub use sources::{PriceSource, SourceKind};

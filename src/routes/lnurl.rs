@@ -192,6 +192,7 @@ pub(super) async fn pay(
             comment: payment.comment,
             expiry: services.settings.invoice_expiry,
             app: None,
+            fiat: payment.fiat,
             admission,
         })
         .await?;

@@ -42,6 +42,7 @@ pub(crate) fn invoice(user: &str, n: u8) -> InvoiceRecord {
         backend_ref: None,
         app: None,
         payer: None,
+        fiat: None,
     }
 }
 

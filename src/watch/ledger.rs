@@ -244,6 +244,7 @@ mod tests {
                 backend_ref: None,
                 app: None,
                 payer: None,
+                fiat: None,
             })
             .unwrap();
         hash

@@ -196,3 +196,113 @@ async fn a_payer_can_name_the_amount_in_a_currency_and_pays_at_least_its_worth()
     drop(prices);
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+async fn create(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
+    let answer = app
+        .client
+        .post(format!("{}/api/v1/invoices", app.address))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (
+        answer.status().as_u16(),
+        answer.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn apps_can_name_an_amount_in_a_currency_and_the_rate_travels_with_the_invoice() {
+    let prices = market();
+    let clock = Arc::new(ShiftedClock::default());
+    let app = app_with_currencies(&prices, clock.clone()).await;
+    let receiver = crate::support::receiver::Receiver::start();
+    app.add_user("shop", json!({"webhook_url": receiver.url}))
+        .await;
+    let key = app
+        .admin(reqwest::Method::POST, "/users/shop/api-keys", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, created) = create(
+        &app,
+        &key,
+        json!({"amount": {"currency": "USD", "value": "5.00"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let invoice = &created;
+    assert_eq!(invoice["amount_msat"], 4_995_005);
+    assert_eq!(invoice["fiat"]["value"], "5.00");
+    assert_eq!(invoice["fiat"]["rate"], "100100");
+    let hash = invoice["payment_hash"].as_str().unwrap().to_owned();
+
+    // The webhook of its payment carries it too.
+    app.settle(&hash).await;
+    let arrived = app
+        .eventually(10, || async { !receiver.received().is_empty() })
+        .await;
+    assert!(arrived);
+    let body: Value = serde_json::from_str(&receiver.received()[0].body).unwrap();
+    assert_eq!(body["data"]["invoice"]["fiat"]["currency"], "USD", "{body}");
+
+    let stored = app.invoices().await.len();
+    for (amount, problem) in [
+        (json!({"currency": "USD", "value": 5}), "not a number"),
+        (
+            json!({"currency": "USD", "value": "5.001"}),
+            "more than 2 digits",
+        ),
+        (
+            json!({"currency": "CLP", "value": "1000.5"}),
+            "more than 0 digits",
+        ),
+        (json!({"currency": "USD", "value": "0"}), "more than zero"),
+        (
+            json!({"currency": "USD", "value": "-1"}),
+            "not a decimal number",
+        ),
+        (
+            json!({"currency": "USD", "value": "1e3"}),
+            "not a decimal number",
+        ),
+        (json!({"currency": "XYZ", "value": "1"}), "not offered"),
+        (
+            json!({"currency": "USD", "value": "99999999999999.99"}),
+            "more than all bitcoin",
+        ),
+    ] {
+        let (status, answer) = create(&app, &key, json!({"amount": amount})).await;
+        assert_eq!(status, 422, "{amount}: {answer}");
+        assert!(answer.to_string().contains(problem), "{amount}: {answer}");
+    }
+    let (status, answer) = create(
+        &app,
+        &key,
+        json!({"amount": {"currency": "USD", "value": "1"}, "amount_msat": 1000}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(app.invoices().await.len(), stored, "nothing was stored");
+
+    clock.advance(11 * 60);
+    let (status, answer) = create(
+        &app,
+        &key,
+        json!({"amount": {"currency": "USD", "value": "5.00"}}),
+    )
+    .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer.to_string().contains("amounts in msat still work"),
+        "{answer}"
+    );
+    let (status, _) = create(&app, &key, json!({"amount_msat": 21000})).await;
+    assert_eq!(status, 201);
+}

@@ -58,7 +58,9 @@ pub async fn create(
             format!("user '{user}' is disabled"),
         ));
     }
-    let order = body.order(&profile.user, &state.api)?;
+    let (_, backend) = services.issuer.backend_for(&profile.user)?;
+    let whole_sats = !backend.capabilities().msat_precision;
+    let order = body.order(&profile.user, &state.api, &services.prices, whole_sats)?;
     let memo = order
         .memo
         .unwrap_or_else(|| Memo::fitted(&profile.user.description));
@@ -71,6 +73,7 @@ pub async fn create(
             comment: None,
             expiry: order.expiry,
             app: Some(order.app),
+            fiat: order.fiat,
             admission,
         })
         .await?;

@@ -6,8 +6,9 @@ use actix_web::http::StatusCode;
 use serde::Deserialize;
 
 use super::ApiPolicy;
-use crate::domain::{AppFields, HttpUrl, Memo, Msat, User, Username, WebhookUrl};
+use crate::domain::{AppFields, FiatAmount, HttpUrl, Memo, Msat, User, Username, WebhookUrl};
 use crate::error::ApiError;
+use crate::prices::{ConversionError, Decimal, PriceBook};
 use crate::routes::Caller;
 
 /// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.
@@ -23,6 +24,9 @@ pub struct CreateBody {
     amount_msat: Option<u64>,
     #[serde(default)]
     amount_sat: Option<u64>,
+    /// An amount in a currency the server offers: `{"currency": "USD", "value": "5.00"}`.
+    #[serde(default)]
+    amount: Option<CurrencyAmount>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -35,9 +39,20 @@ pub struct CreateBody {
     return_url: Option<String>,
 }
 
+/// An amount named in a currency. The value is a decimal string, never a JSON number: a float
+/// cannot hold every amount exactly.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CurrencyAmount {
+    currency: String,
+    value: serde_json::Value,
+}
+
 /// What an app asked for, checked.
 pub struct Order {
     pub amount: Msat,
+    /// The currency amount it was named in, and the rate used.
+    pub fiat: Option<FiatAmount>,
     /// `None`: the user's own description.
     pub memo: Option<Memo>,
     /// As asked, within the operator's range.
@@ -59,15 +74,28 @@ impl CreateBody {
         Ok(user)
     }
 
-    pub fn order(self, user: &User, policy: &ApiPolicy) -> Result<Order, ApiError> {
-        let amount = match (self.amount_msat, self.amount_sat) {
-            (Some(msat), None) => Msat::from_msat(msat),
-            (None, Some(sat)) => {
-                Msat::from_sat(sat).ok_or_else(|| ApiError::invalid("amount_sat: too large"))?
+    /// `prices` converts an amount in a currency; `whole_sats`: the user's backend makes whole
+    /// satoshis only.
+    pub fn order(
+        self,
+        user: &User,
+        policy: &ApiPolicy,
+        prices: &PriceBook,
+        whole_sats: bool,
+    ) -> Result<Order, ApiError> {
+        let (amount, fiat) = match (self.amount_msat, self.amount_sat, self.amount) {
+            (Some(msat), None, None) => (Msat::from_msat(msat), None),
+            (None, Some(sat), None) => (
+                Msat::from_sat(sat).ok_or_else(|| ApiError::invalid("amount_sat: too large"))?,
+                None,
+            ),
+            (None, None, Some(named)) => {
+                let (msat, fiat) = named.convert(prices, whole_sats)?;
+                (msat, Some(fiat))
             }
             _ => {
                 return Err(ApiError::invalid(
-                    "give exactly one of amount_msat or amount_sat",
+                    "give exactly one of amount_msat, amount_sat or amount",
                 ))
             }
         };
@@ -111,6 +139,7 @@ impl CreateBody {
         }
         Ok(Order {
             amount,
+            fiat,
             memo,
             expiry: wanted.clamp(policy.expiry_min, policy.expiry_max),
             app: AppFields {
@@ -119,6 +148,52 @@ impl CreateBody {
                 return_url,
             },
         })
+    }
+}
+
+impl CurrencyAmount {
+    fn convert(
+        &self,
+        prices: &PriceBook,
+        whole_sats: bool,
+    ) -> Result<(Msat, FiatAmount), ApiError> {
+        let shown: String = self
+            .currency
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(12)
+            .collect();
+        let currency = prices.offered(&self.currency).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "amount.currency: {shown} is not offered by this server"
+            ))
+        })?;
+        let value = self.value.as_str().ok_or_else(|| {
+            ApiError::invalid("amount.value: a decimal string such as \"5.00\", not a number")
+        })?;
+        let decimal = Decimal::parse_at_most(value, currency.decimals).map_err(|e| {
+            ApiError::invalid(format!(
+                "amount.value: {e} ({} has {} decimals)",
+                currency.code, currency.decimals
+            ))
+        })?;
+        let minor = decimal
+            .units_at(currency.decimals)
+            .and_then(|m| u64::try_from(m).ok())
+            .ok_or_else(|| ApiError::invalid("amount.value: too large"))?;
+        if minor == 0 {
+            return Err(ApiError::invalid("amount.value: must be more than zero"));
+        }
+        prices
+            .convert(currency.code, minor, whole_sats)
+            .map_err(|e| match e {
+                ConversionError::Price(e) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no_price",
+                    format!("{e}; amounts in msat still work"),
+                ),
+                ConversionError::Convert(e) => ApiError::invalid(format!("amount: {e}")),
+            })
     }
 }
 

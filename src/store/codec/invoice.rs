@@ -1,18 +1,20 @@
 //! Stored invoices. The first byte names the form: `1` is version 1, a compact binary record
 //! (postcard) defined here, field by field, apart from the domain type's JSON shape, so the API
-//! can change without touching what is on disk. A `{` is the JSON of stores written before
-//! version 1; it is still read.
+//! can change without touching what is on disk; `2` is version 1 followed by the fiat amount
+//! the invoice was named in (only such invoices take the extra bytes). A `{` is the JSON of
+//! stores written before version 1; it is still read.
 
 use serde::{Deserialize, Serialize};
 
 use super::bolt11::{Known, StoredBolt11};
 use crate::domain::{
-    AppFields, BackendName, ClientTag, Comment, DescriptionSource, Hash32, HttpUrl, InvoiceRecord,
-    InvoiceStatus, Memo, Msat, PaidDetails, Preimage, Username, WebhookUrl,
+    AppFields, BackendName, ClientTag, Comment, DescriptionSource, FiatAmount, Hash32, HttpUrl,
+    InvoiceRecord, InvoiceStatus, Memo, Msat, PaidDetails, Preimage, Username, WebhookUrl,
 };
 use crate::store::StoreError;
 
 pub const V1: u8 = 1;
+pub const V2: u8 = 2;
 const JSON: u8 = b'{';
 
 #[derive(Serialize, Deserialize)]
@@ -36,6 +38,16 @@ struct InvoiceV1<'a> {
     #[serde(borrow)]
     app: Option<AppV1<'a>>,
     payer: Option<u64>,
+}
+
+/// What version 2 adds after a version 1 record.
+#[derive(Serialize, Deserialize)]
+struct FiatV2<'a> {
+    currency: &'a str,
+    value: &'a str,
+    rate: &'a str,
+    source: &'a str,
+    at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,7 +146,18 @@ pub fn encode(record: &InvoiceRecord) -> Result<Vec<u8>, StoreError> {
         }),
         payer: record.payer.map(|tag| tag.0),
     };
-    postcard::to_extend(&stored, vec![V1]).map_err(corrupt)
+    let Some(fiat) = &record.fiat else {
+        return postcard::to_extend(&stored, vec![V1]).map_err(corrupt);
+    };
+    let bytes = postcard::to_extend(&stored, vec![V2]).map_err(corrupt)?;
+    let fiat = FiatV2 {
+        currency: &fiat.currency,
+        value: &fiat.value,
+        rate: &fiat.rate,
+        source: &fiat.source,
+        at: fiat.at,
+    };
+    postcard::to_extend(&fiat, bytes).map_err(corrupt)
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -147,6 +170,20 @@ pub fn decode(bytes: &[u8]) -> Result<InvoiceRecord, StoreError> {
             let stored: InvoiceV1<'_> = postcard::from_bytes(&bytes[1..]).map_err(corrupt)?;
             from_v1(stored)
         }
+        Some(&V2) => {
+            let (stored, rest): (InvoiceV1<'_>, _) =
+                postcard::take_from_bytes(&bytes[1..]).map_err(corrupt)?;
+            let fiat: FiatV2<'_> = postcard::from_bytes(rest).map_err(corrupt)?;
+            let mut record = from_v1(stored)?;
+            record.fiat = Some(FiatAmount {
+                currency: fiat.currency.to_owned(),
+                value: fiat.value.to_owned(),
+                rate: fiat.rate.to_owned(),
+                source: fiat.source.to_owned(),
+                at: fiat.at,
+            });
+            Ok(record)
+        }
         Some(&JSON) => super::decode_json(bytes),
         Some(other) => Err(corrupt(format!("unknown form {other}"))),
         None => Err(corrupt("empty")),
@@ -157,7 +194,7 @@ pub fn decode(bytes: &[u8]) -> Result<InvoiceRecord, StoreError> {
 /// most).
 pub fn is_for(bytes: &[u8], name: &str) -> Result<bool, StoreError> {
     match bytes.split_first() {
-        Some((&V1, rest)) => Ok(user_v1(rest)? == name),
+        Some((&(V1 | V2), rest)) => Ok(user_v1(rest)? == name),
         _ => decode(bytes).map(|record| record.user.as_str() == name),
     }
 }
@@ -246,5 +283,6 @@ fn from_v1(stored: InvoiceV1<'_>) -> Result<InvoiceRecord, StoreError> {
         backend_ref: stored.backend_ref.map(str::to_owned),
         app,
         payer: stored.payer.map(ClientTag),
+        fiat: None,
     })
 }

@@ -52,7 +52,7 @@ fn corrupt(what: &str) -> StoreError {
 /// The payment hash of an encoded invoice, without decoding the rest.
 fn hash_of(bytes: &[u8]) -> Result<Hash32, StoreError> {
     match bytes.split_first() {
-        Some((&invoice::V1, rest)) => rest
+        Some((&(invoice::V1 | invoice::V2), rest)) => rest
             .get(..32)
             .and_then(|h| h.try_into().ok())
             .map(Hash32)

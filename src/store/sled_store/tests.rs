@@ -76,7 +76,39 @@ fn typical(n: u32) -> InvoiceRecord {
         backend_ref: None,
         app: None,
         payer: Some(crate::domain::ClientTag(u64::from(n) * 7919)),
+        fiat: None,
     }
+}
+
+#[test]
+fn an_invoice_named_in_a_currency_keeps_its_amount_and_rate() {
+    let plain = typical(3);
+    let mut named = typical(3);
+    named.fiat = Some(crate::domain::FiatAmount {
+        currency: "CLP".into(),
+        value: "1000".into(),
+        rate: "90300000".into(),
+        source: "buda,coinbase,yadio".into(),
+        at: 1_800_000_000,
+    });
+    let (plain_bytes, named_bytes) = (
+        codec::invoice::encode(&plain).unwrap(),
+        codec::invoice::encode(&named).unwrap(),
+    );
+    assert_eq!(
+        plain_bytes[0],
+        codec::invoice::V1,
+        "others are stored as before"
+    );
+    assert_eq!(named_bytes[0], codec::invoice::V2);
+    assert_eq!(codec::invoice::decode(&named_bytes).unwrap(), named);
+    assert!(codec::invoice::is_for(&named_bytes, "alice").unwrap());
+    assert!(!codec::invoice::is_for(&named_bytes, "bob").unwrap());
+    assert!(
+        named_bytes.len() - plain_bytes.len() < 48,
+        "{} extra bytes",
+        named_bytes.len() - plain_bytes.len()
+    );
 }
 
 #[test]

@@ -117,6 +117,30 @@ async fn app_with_currencies(prices: &FakePrices, clock: Arc<ShiftedClock>) -> T
     app
 }
 
+/// The `currencies` as npm `@uma-sdk/core` reads them (installed by `.ci/run`), or `None`
+/// (with a note) where it is not installed.
+fn read_with_the_uma_sdk(currencies: &Value) -> Option<Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/uma");
+    if !dir.join("node_modules/@uma-sdk/core").exists() {
+        let why = "@uma-sdk/core is not installed: run `npm ci --prefix tests/uma` (.ci/run does)";
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("skipping the UMA SDK check: {why}");
+        return None;
+    }
+    let output = std::process::Command::new("node")
+        .arg("currencies.mjs")
+        .arg(currencies.to_string())
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the UMA SDK refuses rayo's currencies: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
 fn invoice_msat(answer: &Value) -> u64 {
     let pr = answer["pr"].as_str().unwrap_or_else(|| panic!("{answer}"));
     Bolt11Invoice::from_str(pr)
@@ -146,6 +170,16 @@ async fn a_payer_can_name_the_amount_in_a_currency_and_pays_at_least_its_worth()
     assert!((multiplier - 9990.00999).abs() < 0.001, "{multiplier}");
     assert_eq!(pay_request["currencies"][1]["code"], "CLP");
     assert_eq!(pay_request["currencies"][1]["decimals"], 0);
+    if let Some(read) = read_with_the_uma_sdk(&pay_request["currencies"]) {
+        // The SDK reads what rayo meant: a cent is worth about 9990 msat, and the satoshi
+        // payRequest's limits (1 sat to 10,000,000 sat) in cents, rounded inwards.
+        assert_eq!(read[0]["code"], "USD");
+        assert_eq!(read[0]["decimals"], 2);
+        assert_eq!(read[0]["minSendable"], 1);
+        assert_eq!(read[0]["maxSendable"], 1_001_000);
+        let multiplier = read[0]["multiplier"].as_f64().unwrap();
+        assert!((500.0 * multiplier - 4_995_005.0).abs() < 1.0);
+    }
 
     // 5.00 USD at 100100 USD/BTC is 4995004.995 msat: the payer is asked for 4995005.
     assert_eq!(

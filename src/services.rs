@@ -159,6 +159,7 @@ impl Services {
             nostr: nostr.clone(),
             webhook_reach: settings.webhook_allow_private.reach(true),
             retention: settings.retention,
+            currencies: settings.currencies.clone(),
         });
         // Users' wallets are on the server's network: RAYO_NETWORK, else regtest beside the
         // dev backend, else bitcoin.

@@ -192,6 +192,16 @@ pub struct UserFlags {
     /// The configured backend that makes this user's invoices; "" for the default one.
     #[arg(long)]
     pub backend: Option<String>,
+    /// The currency this user thinks in (one of RAYO_CURRENCIES), listed first to payers;
+    /// "" removes it and its limits.
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Smallest payment in --currency, e.g. 1000 (CLP) or 5.00 (USD); "" removes it.
+    #[arg(long)]
+    pub min: Option<String>,
+    /// Largest payment in --currency; "" removes it.
+    #[arg(long)]
+    pub max: Option<String>,
     /// The user's own wallet: a receive-only Nostr Wallet Connect URI, or `-` to read it from
     /// standard input (out of the shell's history); "" removes it.
     #[arg(long)]
@@ -249,6 +259,9 @@ impl UserFlags {
             rotate_webhook_secret: None,
             disabled: None,
             nwc: self.nwc.map(read_secret_argument).transpose()?,
+            currency: self.currency,
+            fiat_min: self.min,
+            fiat_max: self.max,
             backend: self.backend,
             domain: self.domain,
             nostr_pubkey: self.nostr_pubkey,

@@ -149,6 +149,14 @@ pub fn user(u: &UserView, as_json: bool) {
     if let Some(backend) = &u.backend {
         say!("backend:         {}", printable(backend));
     }
+    if let Some(currency) = &u.currency {
+        say!(
+            "currency:        {} (from {} to {})",
+            printable(currency),
+            u.fiat_min.as_deref().map(printable).unwrap_or("any".into()),
+            u.fiat_max.as_deref().map(printable).unwrap_or("any".into())
+        );
+    }
     if let Some(wallet) = &u.nwc {
         say!("own wallet:      {}", printable(wallet));
     }

@@ -4,6 +4,7 @@
 mod amount;
 mod api_key;
 mod comment;
+mod decimal;
 mod filters;
 mod hashes;
 mod image;
@@ -23,6 +24,7 @@ mod username;
 pub use amount::{AmountError, Msat};
 pub use api_key::{ApiKey, API_KEY_PREFIX};
 pub use comment::{Comment, CommentError, MAX_COMMENT_ALLOWED};
+pub use decimal::{Decimal, DecimalError, MAX_SCALE as MAX_DECIMAL_SCALE};
 pub use filters::{blank_is_none, DeliveryName, ListLimit, StatusName};
 pub use hashes::{Hash32, Preimage};
 pub use image::{Image, MAX_IMAGE_BYTES};

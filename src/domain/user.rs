@@ -3,8 +3,8 @@ use validator::Validate;
 
 use super::success_action::{check_text, success_action};
 use super::{
-    BackendName, Domain, Image, Msat, NwcUri, PayerDataSpec, RelayUrl, Secret, SuccessAction,
-    Username, WebhookUrl, MAX_COMMENT_ALLOWED,
+    BackendName, Decimal, Domain, Image, Msat, NwcUri, PayerDataSpec, RelayUrl, Secret,
+    SuccessAction, Username, WebhookUrl, MAX_COMMENT_ALLOWED,
 };
 
 const DEFAULT_MIN_SENDABLE: Msat = Msat::from_msat(1_000);
@@ -38,6 +38,16 @@ pub struct User {
     /// set. It serves the user instead of any configured backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nwc: Option<Secret>,
+    /// The currency the user thinks in (an offered currency's code): listed first in the
+    /// payRequest's currencies, and the one `fiat_min`/`fiat_max` are in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Limits in `currency`, as decimal strings in its unit ("1000", "5.00"): the payRequest's
+    /// range follows the rate, within `min_sendable`/`max_sendable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat_max: Option<String>,
     /// The domain the address lives on; `None`: the server's primary domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Domain>,
@@ -88,6 +98,18 @@ pub struct UserSettings {
     pub rotate_webhook_secret: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// The currency the user thinks in, e.g. "CLP"; "" removes it (and its limits).
+    #[validate(length(max = 8, message = "must be at most 8 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// The smallest payment in `currency`, a decimal string ("1000", "5.00"); "" removes it.
+    #[validate(length(max = 40, message = "must be at most 40 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat_min: Option<String>,
+    /// The largest payment in `currency`; "" removes it.
+    #[validate(length(max = 40, message = "must be at most 40 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat_max: Option<String>,
     /// The user's own wallet: a Nostr Wallet Connect URI (receive-only); "" removes it.
     #[validate(length(max = 2048, message = "must be at most 2048 characters"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +165,9 @@ impl User {
             webhook_secret: None,
             backend: None,
             nwc: None,
+            currency: None,
+            fiat_min: None,
+            fiat_max: None,
             domain: None,
             nostr_pubkey: None,
             nostr_relays: Vec::new(),
@@ -174,6 +199,9 @@ impl User {
             webhook_url,
             rotate_webhook_secret,
             disabled,
+            currency,
+            fiat_min,
+            fiat_max,
             nwc,
             backend,
             domain,
@@ -271,6 +299,7 @@ impl User {
                 .collect::<Result<_, _>>()?;
         }
         self.disabled = disabled.unwrap_or(self.disabled);
+        self.apply_currency(currency, fiat_min, fiat_max)?;
         if let Some(uri) = nwc {
             self.nwc = if uri.trim().is_empty() {
                 None
@@ -295,6 +324,63 @@ impl User {
 }
 
 impl User {
+    /// The currency and its limits, as given ("" removes).
+    fn apply_currency(
+        &mut self,
+        currency: Option<String>,
+        fiat_min: Option<String>,
+        fiat_max: Option<String>,
+    ) -> Result<(), UserError> {
+        if let Some(code) = currency {
+            let code = code.trim().to_ascii_uppercase();
+            if code.is_empty() {
+                self.currency = None;
+                self.fiat_min = None;
+                self.fiat_max = None;
+            } else if (3..=5).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase())
+            {
+                self.currency = Some(code);
+            } else {
+                return Err(UserError::Invalid(
+                    "currency: a currency code such as USD or CLP".into(),
+                ));
+            }
+        }
+        let limit = |name: &str, raw: String| -> Result<Option<String>, UserError> {
+            if raw.trim().is_empty() {
+                return Ok(None);
+            }
+            let value = Decimal::parse(raw.trim())
+                .map_err(|e| UserError::Invalid(format!("{name}: {e}")))?;
+            if value.is_zero() {
+                return Err(UserError::Invalid(format!(
+                    "{name}: must be more than zero"
+                )));
+            }
+            Ok(Some(value.to_string()))
+        };
+        if let Some(raw) = fiat_min {
+            self.fiat_min = limit("fiat_min", raw)?;
+        }
+        if let Some(raw) = fiat_max {
+            self.fiat_max = limit("fiat_max", raw)?;
+        }
+        if self.currency.is_none() && (self.fiat_min.is_some() || self.fiat_max.is_some()) {
+            return Err(UserError::Invalid(
+                "fiat_min and fiat_max need a currency (--currency)".into(),
+            ));
+        }
+        let parsed = |v: &Option<String>| v.as_deref().and_then(|v| Decimal::parse(v).ok());
+        if let (Some(min), Some(max)) = (parsed(&self.fiat_min), parsed(&self.fiat_max)) {
+            if min > max {
+                return Err(UserError::Invalid(format!(
+                    "fiat_min ({min}) must be at most fiat_max ({max})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The settings that describe this user, as `user add` would take them.
     pub fn to_settings(&self) -> UserSettings {
         let (success_message, success_url) = match &self.success_action {
@@ -318,6 +404,9 @@ impl User {
             rotate_webhook_secret: None,
             disabled: Some(self.disabled),
             nwc: self.nwc.as_ref().map(|uri| uri.expose().to_owned()),
+            currency: self.currency.clone(),
+            fiat_min: self.fiat_min.clone(),
+            fiat_max: self.fiat_max.clone(),
             backend: self.backend.as_ref().map(|b| b.to_string()),
             domain: self.domain.as_ref().map(|d| d.to_string()),
             nostr_pubkey: self.nostr_pubkey.clone(),

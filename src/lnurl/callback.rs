@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
-use super::PayProfile;
+use super::{PayProfile, Sendable};
 use crate::backends::Capabilities;
 use crate::domain::FiatAmount;
 use crate::domain::{AmountError, Comment, InvoiceRecord, Memo, Msat, PayerData, SuccessAction};
@@ -155,6 +155,7 @@ impl PaymentRequest {
             params.nostr.as_deref(),
             profile,
             capabilities,
+            Sendable::for_callback(&profile.user, prices),
         )?;
         request.fiat = fiat;
         Ok(request)
@@ -166,8 +167,10 @@ impl PaymentRequest {
         comment: Option<&str>,
         profile: &PayProfile,
         capabilities: &Capabilities,
+        prices: &PriceBook,
     ) -> Result<Self, LnurlError> {
-        Self::new(amount, comment, None, None, profile, capabilities)
+        let range = Sendable::for_callback(&profile.user, prices);
+        Self::new(amount, comment, None, None, profile, capabilities, range)
     }
 
     fn new(
@@ -177,19 +180,20 @@ impl PaymentRequest {
         nostr: Option<&str>,
         profile: &PayProfile,
         capabilities: &Capabilities,
+        range: Sendable,
     ) -> Result<Self, LnurlError> {
         let user = &profile.user;
-        if amount < user.min_sendable {
+        if amount < range.min {
             return Err(LnurlError::new(format!(
                 "Amount too small: at least {} msat, got {} msat",
-                user.min_sendable.msat(),
+                range.min.msat(),
                 amount.msat()
             )));
         }
-        if amount > user.max_sendable {
+        if amount > range.max {
             return Err(LnurlError::new(format!(
                 "Amount too large: at most {} msat, got {} msat",
-                user.max_sendable.msat(),
+                range.max.msat(),
                 amount.msat()
             )));
         }

@@ -5,17 +5,30 @@
 
 use serde_json::{json, Value};
 
+use super::Sendable;
 use crate::domain::User;
 use crate::prices::{convert, PriceBook};
 
-pub fn currencies(user: &User, prices: &PriceBook) -> Value {
-    let listed: Vec<Value> = prices
-        .currencies()
+/// The currencies payers may use for `user`, whose range is `range`: the user's own first
+/// (the order says the recipient's preference).
+pub fn currencies(user: &User, prices: &PriceBook, range: Sendable) -> Value {
+    let mut offered: Vec<_> = prices.currencies().to_vec();
+    offered.sort_by_key(|c| Some(c.code) != user.currency.as_deref());
+    let listed: Vec<Value> = offered
         .iter()
         .filter_map(|currency| {
             let rate = prices.rate(currency.code).ok()?;
-            let min = convert::from_msat(user.min_sendable, currency, &rate.price, true)?;
-            let max = convert::from_msat(user.max_sendable, currency, &rate.price, false)?;
+            // The smallest and largest amounts in the currency whose conversion (rounded up,
+            // as the callback converts) falls within the range.
+            let converts = |minor: u64| convert::to_msat(minor, currency, &rate.price).ok();
+            let mut min = convert::from_msat(range.min, currency, &rate.price, false)?;
+            while converts(min).is_some_and(|msat| msat < range.min) {
+                min += 1;
+            }
+            let mut max = convert::from_msat(range.max, currency, &rate.price, false)?;
+            while max > 0 && converts(max).is_none_or(|msat| msat > range.max) {
+                max -= 1;
+            }
             Some(json!({
                 "code": currency.code,
                 "name": currency.name,

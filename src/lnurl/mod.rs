@@ -5,6 +5,7 @@ pub mod bech32;
 mod callback;
 mod currencies;
 mod pay_request;
+mod sendable;
 mod verify;
 
 pub use callback::{
@@ -12,4 +13,5 @@ pub use callback::{
 };
 pub use currencies::currencies;
 pub use pay_request::PayProfile;
+pub use sendable::Sendable;
 pub use verify::{VerifyKey, VerifyResponse};

@@ -54,6 +54,7 @@ pub struct Operator {
     /// Where users' own webhooks may point.
     webhook_reach: Reach,
     retention: Retention,
+    currencies: Vec<&'static crate::prices::Currency>,
 }
 
 /// What an `Operator` is made of.
@@ -69,6 +70,8 @@ pub struct OperatorParts {
     pub nostr: NostrIdentity,
     pub webhook_reach: Reach,
     pub retention: Retention,
+    /// The currencies the server offers: a user's currency must be one of them.
+    pub currencies: Vec<&'static crate::prices::Currency>,
 }
 
 impl Operator {
@@ -86,6 +89,7 @@ impl Operator {
             nostr: parts.nostr,
             webhook_reach: parts.webhook_reach,
             retention: parts.retention,
+            currencies: parts.currencies,
         }
     }
 

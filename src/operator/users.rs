@@ -192,6 +192,43 @@ impl Operator {
     /// What a user's settings name must exist here: their backend, and a webhook this server
     /// may reach.
     fn check_settings(&self, settings: &UserSettings) -> Result<(), OperatorError> {
+        if let Some(code) = settings
+            .currency
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+        {
+            let offered = self
+                .currencies
+                .iter()
+                .find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+                .ok_or_else(|| {
+                    let offered: Vec<&str> = self.currencies.iter().map(|c| c.code).collect();
+                    OperatorError::Invalid(format!(
+                        "currency: {} is not offered (RAYO_CURRENCIES: {})",
+                        code.chars().take(8).collect::<String>(),
+                        if offered.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            offered.join(", ")
+                        }
+                    ))
+                })?;
+            for (name, value) in [
+                ("fiat_min", &settings.fiat_min),
+                ("fiat_max", &settings.fiat_max),
+            ] {
+                if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                    crate::domain::Decimal::parse_at_most(value.trim(), offered.decimals).map_err(
+                        |e| {
+                            OperatorError::Invalid(format!(
+                                "{name}: {e} ({} has {} decimals)",
+                                offered.code, offered.decimals
+                            ))
+                        },
+                    )?;
+                }
+            }
+        }
         if let Some(name) = settings.backend.as_deref().filter(|n| !n.is_empty()) {
             if !self.backends.iter().any(|known| known.as_str() == name) {
                 let names: Vec<&str> = self.backends.iter().map(|b| b.as_str()).collect();

@@ -37,6 +37,13 @@ pub struct UserView {
     pub webhook_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// The currency the user thinks in, and limits in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat_max: Option<String>,
     /// The user's own NWC wallet, its secret left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nwc: Option<String>,
@@ -72,6 +79,9 @@ impl UserView {
                 .filter(|_| reveal_secret)
                 .map(|s| s.expose().to_owned()),
             backend: user.backend.as_ref().map(|b| b.to_string()),
+            currency: user.currency.clone(),
+            fiat_min: user.fiat_min.clone(),
+            fiat_max: user.fiat_max.clone(),
             nwc: user
                 .nwc
                 .as_ref()

@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::convert::Currency;
-use super::decimal::Decimal;
 use super::sources::PriceSource;
 use crate::clock::Clock;
+use crate::domain::Decimal;
 
 /// A quote further than this from the median of the others is dropped, in parts per million.
 const MAX_DISTANCE_PPM: u128 = 200_000;
@@ -100,7 +100,7 @@ fn median(mut prices: Vec<Decimal>) -> Option<Decimal> {
     // Their mean, exact with one more digit, rounded half up when already at the limit.
     let scale = a.scale().max(b.scale());
     let sum = a.units_at(scale)? + b.units_at(scale)?;
-    if scale < super::decimal::MAX_SCALE {
+    if scale < crate::domain::MAX_DECIMAL_SCALE {
         Some(Decimal::new(sum * 5, scale + 1))
     } else {
         Some(Decimal::new(sum.div_ceil(2), scale))

@@ -6,7 +6,7 @@
 //! are surely worth (a minimum rounded up, a maximum rounded down), so a payer who stays within
 //! them is never refused.
 
-use super::decimal::Decimal;
+use crate::domain::Decimal;
 use crate::domain::Msat;
 
 pub const MSAT_PER_BTC: u128 = 100_000_000_000;
@@ -111,6 +111,25 @@ pub fn from_msat(msat: Msat, currency: &Currency, price: &Decimal, up: bool) -> 
         numerator / denominator
     };
     u64::try_from(minor).ok()
+}
+
+/// Millisatoshis `value` (in the currency's unit, "5.00") is worth at `price`, rounded up or
+/// down; `None` if it does not fit.
+pub fn value_to_msat(value: &Decimal, price: &Decimal, up: bool) -> Option<u64> {
+    if price.is_zero() {
+        return None;
+    }
+    let numerator = value
+        .units()
+        .checked_mul(MSAT_PER_BTC)?
+        .checked_mul(pow10(price.scale()))?;
+    let denominator = pow10(value.scale()).checked_mul(price.units())?;
+    let msat = if up {
+        numerator.div_ceil(denominator)
+    } else {
+        numerator / denominator
+    };
+    u64::try_from(msat).ok()
 }
 
 /// Millisatoshis per smallest unit of `currency`, for display only (LNURL's `multiplier`, an

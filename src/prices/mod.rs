@@ -1,16 +1,14 @@
 //! Amounts in the payer's and the recipient's currency: prices from public tickers
-//! (`sources`), the rate taken from them and how old it may be (`book`), exact decimals
-//! (`decimal`) and conversions to and from millisatoshis (`convert`, where the rounding rule
+//! (`sources`), the rate taken from them and how old it may be (`book`), and conversions to and from millisatoshis (`convert`, where the rounding rule
 //! is stated).
 
 pub mod book;
 pub mod convert;
-pub mod decimal;
 pub mod sources;
 
+pub use crate::domain::{Decimal, DecimalError};
 pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, Rate};
 pub use convert::{ConvertError, Currency, CURRENCIES};
-pub use decimal::{Decimal, DecimalError};
 pub use sources::{PriceSource, SourceKind};
 
 /// The HTTP client prices are read with: no redirects, no proxy from the environment.

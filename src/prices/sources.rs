@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use url::Url;
 
-use super::decimal::Decimal;
+use crate::domain::Decimal;
 
 /// One request may take this long.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);

@@ -122,7 +122,7 @@ fn cors() -> DefaultHeaders {
 fn pay_request(req: &HttpRequest, name: &str, state: &State) -> Result<HttpResponse, LnurlError> {
     let profile = payable(state, req, name)?;
     let prices = &state.services.prices;
-    if prices.currencies().is_empty() {
+    if prices.currencies().is_empty() && profile.user.currency.is_none() {
         // The common case: the payRequest as built once, served as is.
         return Ok(HttpResponse::Ok()
             .content_type(ContentType::json())
@@ -130,7 +130,10 @@ fn pay_request(req: &HttpRequest, name: &str, state: &State) -> Result<HttpRespo
     }
     let mut body: serde_json::Value = serde_json::from_slice(profile.pay_request.as_ref())
         .map_err(|_| LnurlError::new("Unknown user"))?;
-    body["currencies"] = crate::lnurl::currencies(&profile.user, prices);
+    let range = crate::lnurl::Sendable::of(&profile.user, prices);
+    body["minSendable"] = range.min.msat().into();
+    body["maxSendable"] = range.max.msat().into();
+    body["currencies"] = crate::lnurl::currencies(&profile.user, prices, range);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -85,12 +85,21 @@ async fn rayo_prices_shows_each_quote_its_age_and_the_median() {
 }
 
 async fn app_with_currencies(prices: &FakePrices, clock: Arc<ShiftedClock>) -> TestApp {
+    app_refreshing_every(prices, clock, Duration::from_secs(60)).await
+}
+
+async fn app_refreshing_every(
+    prices: &FakePrices,
+    clock: Arc<ShiftedClock>,
+    every: Duration,
+) -> TestApp {
     let sources = prices.sources();
     let app = spawn_app_in(tempfile::tempdir().unwrap(), None, Some(clock), move |s| {
         s.currencies = vec![
             Currency::find("USD").unwrap(),
             Currency::find("CLP").unwrap(),
         ];
+        s.price_refresh = every;
         s.price_sources = sources
             .split(',')
             .map(|entry| {
@@ -339,4 +348,85 @@ async fn apps_can_name_an_amount_in_a_currency_and_the_rate_travels_with_the_inv
     );
     let (status, _) = create(&app, &key, json!({"amount_msat": 21000})).await;
     assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn a_shop_priced_in_pesos_is_payable_between_its_peso_limits_at_the_current_rate() {
+    let prices = market();
+    let app = app_refreshing_every(
+        &prices,
+        Arc::new(ShiftedClock::default()),
+        Duration::from_secs(1),
+    )
+    .await;
+    let shop = app
+        .add_user(
+            "shop",
+            json!({"currency": "CLP", "fiat_min": "1000", "fiat_max": "500000"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            shop["currency"].clone(),
+            shop["fiat_min"].clone(),
+            shop["fiat_max"].clone()
+        ),
+        (json!("CLP"), json!("1000"), json!("500000"))
+    );
+    let pay_request = app.get_json("/.well-known/lnurlp/shop").await;
+    // 1000 CLP and 500000 CLP at 90300000 CLP/BTC, rounded up as the callback converts them.
+    assert_eq!(pay_request["minSendable"], 1_107_420);
+    assert_eq!(pay_request["maxSendable"], 553_709_857);
+    assert_eq!(
+        pay_request["currencies"][0]["code"], "CLP",
+        "the shop's own currency first"
+    );
+    assert_eq!(pay_request["currencies"][0]["minSendable"], 1000);
+    assert_eq!(pay_request["currencies"][0]["maxSendable"], 500_000);
+
+    assert!(app.callback("shop", "amount=1000.CLP").await["pr"].is_string());
+    assert_lnurl_error(&app.callback("shop", "amount=900.CLP").await, "too small");
+    assert_lnurl_error(
+        &app.callback("shop", "amount=600000.CLP").await,
+        "too large",
+    );
+    assert_lnurl_error(&app.callback("shop", "amount=1000000").await, "too small");
+
+    // The rate moves: so does the range in sats.
+    prices.set("buda", "CLP", "45000000");
+    prices.set("coinbase", "CLP", "45150000");
+    prices.set("yadio", "CLP", "45250000");
+    // 1000 CLP at 45150000 CLP/BTC: 2214839.4 msat, rounded up.
+    let moved = app
+        .eventually(10, || async {
+            app.get_json("/.well-known/lnurlp/shop").await["minSendable"] == 2_214_840
+        })
+        .await;
+    assert!(moved, "the range follows the rate");
+
+    for (settings, problem) in [
+        (json!({"currency": "EUR"}), "not offered"),
+        (json!({"currency": "CLP", "fiat_min": "10.5"}), "decimals"),
+        (
+            json!({"currency": "CLP", "fiat_min": "0"}),
+            "more than zero",
+        ),
+        (
+            json!({"currency": "CLP", "fiat_min": "5000", "fiat_max": "100"}),
+            "at most fiat_max",
+        ),
+        (json!({"fiat_min": "100"}), "need a currency"),
+    ] {
+        let answer = app
+            .admin(
+                reqwest::Method::POST,
+                "/users",
+                Some(json!({"name": "other", "settings": settings})),
+            )
+            .await;
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(status, 422, "{settings}: {body}");
+        assert!(body.to_string().contains(problem), "{settings}: {body}");
+    }
 }

@@ -258,7 +258,13 @@ async fn pay_form(
     };
     let comment = form.comment.as_deref();
     let paid = super::lnurl::pay(&state, &req, &name, |profile, capabilities| {
-        PaymentRequest::from_form(amount, comment, profile, capabilities)
+        PaymentRequest::from_form(
+            amount,
+            comment,
+            profile,
+            capabilities,
+            &state.services.prices,
+        )
     })
     .await;
     match paid {

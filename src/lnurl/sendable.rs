@@ -1,0 +1,72 @@
+//! How much a user can be paid: their millisatoshi limits, narrowed by limits in their
+//! currency at the current rate (`user add shop --currency CLP --min 1000 --max 500000`).
+//! Without a usable rate, the millisatoshi limits alone apply: the user can still be paid.
+
+use crate::domain::{Decimal, Msat, User};
+use crate::prices::{convert, PriceBook};
+
+/// A callback may come a little after its payRequest, at a rate that moved meanwhile: limits
+/// from a currency are checked this much wider (parts per thousand).
+const RATE_SLACK_PER_MILLE: u64 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sendable {
+    pub min: Msat,
+    pub max: Msat,
+    /// Whether a currency's limits narrowed the millisatoshi ones.
+    pub from_currency: bool,
+}
+
+impl Sendable {
+    /// The user's range now.
+    pub fn of(user: &User, prices: &PriceBook) -> Self {
+        let plain = Self {
+            min: user.min_sendable,
+            max: user.max_sendable,
+            from_currency: false,
+        };
+        let Some(code) = user.currency.as_deref() else {
+            return plain;
+        };
+        let Ok(rate) = prices.rate(code) else {
+            return plain;
+        };
+        let value = |raw: &Option<String>| raw.as_deref().and_then(|v| Decimal::parse(v).ok());
+        let mut range = plain;
+        if let Some(min) =
+            value(&user.fiat_min).and_then(|v| convert::value_to_msat(&v, &rate.price, true))
+        {
+            range.min = range.min.max(Msat::from_msat(min));
+            range.from_currency = true;
+        }
+        // Rounded up too: the limit itself must be payable, and the callback converts it rounding up.
+        if let Some(max) =
+            value(&user.fiat_max).and_then(|v| convert::value_to_msat(&v, &rate.price, true))
+        {
+            range.max = range.max.min(Msat::from_msat(max));
+            range.from_currency = true;
+        }
+        if range.min > range.max {
+            tracing::warn!(user = %user.name, "the user's currency limits leave no amount within their msat limits; using the msat limits");
+            return plain;
+        }
+        range
+    }
+
+    /// The range a callback is checked against: a currency's limits a little wider, never
+    /// beyond the millisatoshi limits.
+    pub fn for_callback(user: &User, prices: &PriceBook) -> Self {
+        let range = Self::of(user, prices);
+        if !range.from_currency {
+            return range;
+        }
+        let slack = |msat: Msat| msat.msat() / 1000 * RATE_SLACK_PER_MILLE;
+        Self {
+            min: Msat::from_msat(range.min.msat().saturating_sub(slack(range.min)))
+                .max(user.min_sendable),
+            max: Msat::from_msat(range.max.msat().saturating_add(slack(range.max)))
+                .min(user.max_sendable),
+            from_currency: true,
+        }
+    }
+}

@@ -18,17 +18,7 @@ pub fn currencies(user: &User, prices: &PriceBook, range: Sendable) -> Value {
         .iter()
         .filter_map(|currency| {
             let rate = prices.rate(currency.code).ok()?;
-            // The smallest and largest amounts in the currency whose conversion (rounded up,
-            // as the callback converts) falls within the range.
-            let converts = |minor: u64| convert::to_msat(minor, currency, &rate.price).ok();
-            let mut min = convert::from_msat(range.min, currency, &rate.price, false)?;
-            while converts(min).is_some_and(|msat| msat < range.min) {
-                min += 1;
-            }
-            let mut max = convert::from_msat(range.max, currency, &rate.price, false)?;
-            while max > 0 && converts(max).is_none_or(|msat| msat > range.max) {
-                max -= 1;
-            }
+            let (min, max) = range.in_currency(currency, &rate.price)?;
             Some(json!({
                 "code": currency.code,
                 "name": currency.name,

@@ -53,6 +53,25 @@ impl Sendable {
         range
     }
 
+    /// The smallest and largest amounts in `currency`'s smallest unit whose conversion at
+    /// `price` (rounded up, as the callback converts) falls within this range.
+    pub fn in_currency(
+        &self,
+        currency: &crate::prices::Currency,
+        price: &Decimal,
+    ) -> Option<(u64, u64)> {
+        let converts = |minor: u64| convert::to_msat(minor, currency, price).ok();
+        let mut min = convert::from_msat(self.min, currency, price, false)?;
+        while converts(min).is_some_and(|msat| msat < self.min) {
+            min += 1;
+        }
+        let mut max = convert::from_msat(self.max, currency, price, false)?;
+        while max > 0 && converts(max).is_none_or(|msat| msat > self.max) {
+            max -= 1;
+        }
+        Some((min, max))
+    }
+
     /// The range a callback is checked against: a currency's limits a little wider, never
     /// beyond the millisatoshi limits.
     pub fn for_callback(user: &User, prices: &PriceBook) -> Self {

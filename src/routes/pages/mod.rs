@@ -173,8 +173,47 @@ struct PayPage<'a> {
     qr_svg: String,
     min_sats: u64,
     max_sats: u64,
+    /// The amount form in the user's currency, when it has a usable rate.
+    currency: Option<CurrencyForm>,
     comment_allowed: u16,
     error: Option<String>,
+}
+
+/// The pay page's amount field in the user's currency, with what it is worth in sats.
+struct CurrencyForm {
+    code: &'static str,
+    symbol: &'static str,
+    /// The input's step: one smallest unit ("0.01", "1").
+    step: String,
+    min: String,
+    max: String,
+    /// One unit of the currency in sats, and the rate, for the line under the field.
+    sats_per_unit: String,
+    rate: String,
+    sources: String,
+}
+
+impl CurrencyForm {
+    fn of(user: &crate::domain::User, prices: &crate::prices::PriceBook) -> Option<Self> {
+        use crate::domain::Decimal;
+        use crate::prices::convert;
+        let currency = prices.offered(user.currency.as_deref()?)?;
+        let rate = prices.rate(currency.code).ok()?;
+        let range = crate::lnurl::Sendable::of(user, prices);
+        let unit = 10u64.checked_pow(currency.decimals)?;
+        let (min, max) = range.in_currency(currency, &rate.price)?;
+        let one = convert::to_msat(unit, currency, &rate.price).ok()?;
+        Some(Self {
+            code: currency.code,
+            symbol: currency.symbol,
+            step: Decimal::new(1, currency.decimals).to_string(),
+            min: Decimal::new(u128::from(min), currency.decimals).to_string(),
+            max: Decimal::new(u128::from(max), currency.decimals).to_string(),
+            sats_per_unit: Decimal::new(u128::from(one.msat()), 3).to_string(),
+            rate: rate.price.to_string(),
+            sources: rate.sources.join(", "),
+        })
+    }
 }
 
 fn render_pay_page(
@@ -211,6 +250,7 @@ fn render_pay_page(
             lnurl,
             min_sats: user.min_sendable.msat().div_ceil(1000).max(1),
             max_sats: user.max_sendable.msat() / 1000,
+            currency: CurrencyForm::of(user, &state.services.prices),
             comment_allowed: user.comment_allowed,
             error,
         },
@@ -228,7 +268,50 @@ async fn pay_page(
 #[derive(serde::Deserialize)]
 struct PayForm {
     amount: Option<String>,
+    /// An amount in the user's currency, in its unit ("1000", "5.00").
+    fiat: Option<String>,
     comment: Option<String>,
+}
+
+/// The pay form's amount in the user's currency, converted as the callback converts.
+fn fiat_amount(
+    state: &State,
+    host: Option<&str>,
+    name: &str,
+    raw: &str,
+) -> Result<(Msat, crate::domain::FiatAmount), String> {
+    let profile = state
+        .services
+        .directory
+        .payable(host, name)
+        .map_err(|_| "No such Lightning Address here.".to_owned())?;
+    let prices = &state.services.prices;
+    let currency = profile
+        .user
+        .currency
+        .as_deref()
+        .and_then(|code| prices.offered(code))
+        .ok_or("This address takes amounts in sats only.")?;
+    let value =
+        crate::domain::Decimal::parse_at_most(raw.trim(), currency.decimals).map_err(|_| {
+            format!(
+                "Enter an amount in {} with at most {} decimals.",
+                currency.code, currency.decimals
+            )
+        })?;
+    let minor = value
+        .units_at(currency.decimals)
+        .and_then(|m| u64::try_from(m).ok())
+        .filter(|m| *m > 0)
+        .ok_or_else(|| format!("Enter an amount in {} above zero.", currency.code))?;
+    let (_, backend) = state
+        .services
+        .issuer
+        .backend_for(&profile.user)
+        .map_err(|_| "This address cannot receive payments right now.".to_owned())?;
+    prices
+        .convert(currency.code, minor, !backend.capabilities().msat_precision)
+        .map_err(|e| format!("{e}; amounts in sats still work."))
 }
 
 /// The pay page's form: an invoice through the same callback wallets use, then its checkout
@@ -241,13 +324,23 @@ async fn pay_form(
 ) -> HttpResponse {
     let host = request_host(&req);
     let host = host.as_deref();
-    let amount = form
-        .amount
-        .as_deref()
-        .map(str::trim)
-        .and_then(|a| a.parse::<u64>().ok())
-        .filter(|&s| s > 0)
-        .and_then(Msat::from_sat);
+    let mut fiat = None;
+    if let Some(raw) = form.fiat.as_deref().filter(|f| !f.trim().is_empty()) {
+        match fiat_amount(&state, host, &name, raw) {
+            Ok(converted) => fiat = Some(converted),
+            Err(why) => return render_pay_page(&state, host, &name, Some(why)),
+        }
+    }
+    let amount = match &fiat {
+        Some((msat, _)) => Some(*msat),
+        None => form
+            .amount
+            .as_deref()
+            .map(str::trim)
+            .and_then(|a| a.parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .and_then(Msat::from_sat),
+    };
     let Some(amount) = amount else {
         return render_pay_page(
             &state,
@@ -265,6 +358,10 @@ async fn pay_form(
             capabilities,
             &state.services.prices,
         )
+        .map(|mut request| {
+            request.fiat = fiat.map(|(_, fiat)| fiat);
+            request
+        })
     })
     .await;
     match paid {

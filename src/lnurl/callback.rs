@@ -141,12 +141,15 @@ impl PaymentRequest {
             .as_deref()
             .ok_or(AmountError::Missing)
             .map_err(reason)?;
+        // `<amount>.<CODE>`: a currency code is letters, so `1000.5` stays a (bad) msat amount.
         let (amount, fiat) = match raw.rsplit_once('.') {
-            Some((minor, code)) => {
+            Some((minor, code))
+                if !code.is_empty() && code.bytes().all(|b| b.is_ascii_alphabetic()) =>
+            {
                 let (msat, fiat) = in_currency(minor, code, prices, !capabilities.msat_precision)?;
                 (msat, Some(fiat))
             }
-            None => (Msat::parse(raw).map_err(reason)?, None),
+            _ => (Msat::parse(raw).map_err(reason)?, None),
         };
         let mut request = Self::new(
             amount,
@@ -292,7 +295,33 @@ mod tests {
         );
     }
 
+    fn book() -> PriceBook {
+        let book = PriceBook::new(
+            vec![Currency::find("USD").unwrap()],
+            Vec::new(),
+            std::time::Duration::from_secs(600),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
+        book.record("USD", "kraken", Ok(crate::domain::Decimal::new(100_000, 0)));
+        book
+    }
+
     proptest! {
+        /// Whatever a wallet puts before and after the point, the answer is an amount or an
+        /// error, never a panic.
+        #[test]
+        fn any_currency_amount_is_converted_or_refused(minor in "\\PC{0,30}", code in "[A-Za-z]{0,6}") {
+            let _ = in_currency(&minor, &code, &book(), false);
+        }
+
+        #[test]
+        fn whole_units_of_an_offered_currency_convert_rounded_up(cents in 1u64..1_000_000_000) {
+            let (msat, fiat) = in_currency(&cents.to_string(), "usd", &book(), true).unwrap();
+            // 1 cent at 100000 USD/BTC is exactly 10000 msat: already whole sats.
+            prop_assert_eq!(msat.msat(), cents * 10_000);
+            prop_assert_eq!(fiat.currency, "USD");
+        }
+
         #[test]
         fn query_parsing_never_panics(q in "[a-z=&%+0-9A-F\\PC]{0,300}") {
             let _ = parse_callback_query(&q);

@@ -199,8 +199,8 @@ fn currencies(codes: &[String]) -> Result<Vec<&'static crate::prices::Currency>,
 }
 
 /// The price sources named (all by default), at their public address or the one given.
-fn price_sources(named: &[String]) -> Result<Vec<crate::prices::PriceSource>, ConfigError> {
-    let all = crate::prices::PriceSource::public();
+fn price_sources(named: &[String]) -> Result<Vec<crate::prices::Ticker>, ConfigError> {
+    let all = crate::prices::Ticker::public();
     let named: Vec<&str> = named
         .iter()
         .map(|n| n.trim())

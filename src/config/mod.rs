@@ -39,7 +39,7 @@ pub struct Settings {
     pub admin_bind: Option<SocketAddr>,
     /// Currencies payers may name amounts in, and where their prices come from.
     pub currencies: Vec<&'static crate::prices::Currency>,
-    pub price_sources: Vec<crate::prices::PriceSource>,
+    pub price_sources: Vec<crate::prices::Ticker>,
     /// A price older than this is never used; prices are read again this often.
     pub price_max_age: Duration,
     pub price_refresh: Duration,
@@ -114,7 +114,7 @@ impl Settings {
             extra_public_urls: Vec::new(),
             admin_bind: None,
             currencies: Vec::new(),
-            price_sources: crate::prices::PriceSource::public(),
+            price_sources: crate::prices::Ticker::public(),
             price_max_age: Duration::from_secs(600),
             price_refresh: Duration::from_secs(60),
             retention: crate::store::Retention::default(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::convert::Currency;
-use super::sources::PriceSource;
+use super::sources::Ticker;
 use crate::clock::Clock;
 use crate::domain::Decimal;
 
@@ -80,7 +80,7 @@ type Quotes = BTreeMap<(&'static str, &'static str), Result<Quote, String>>;
 
 pub struct PriceBook {
     currencies: Vec<&'static Currency>,
-    sources: Vec<PriceSource>,
+    sources: Vec<Ticker>,
     max_age: Duration,
     clock: Arc<dyn Clock>,
     /// Latest quote (or error) per currency and source.
@@ -110,7 +110,7 @@ fn median(mut prices: Vec<Decimal>) -> Option<Decimal> {
 impl PriceBook {
     pub fn new(
         currencies: Vec<&'static Currency>,
-        sources: Vec<PriceSource>,
+        sources: Vec<Ticker>,
         max_age: Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -342,7 +342,6 @@ impl PriceBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prices::sources::SourceKind;
 
     struct Fixed(std::sync::atomic::AtomicU64);
 
@@ -354,15 +353,7 @@ mod tests {
     }
 
     fn book(clock: Arc<Fixed>) -> PriceBook {
-        let sources = [
-            SourceKind::Kraken,
-            SourceKind::Coinbase,
-            SourceKind::Bitstamp,
-            SourceKind::Yadio,
-        ]
-        .into_iter()
-        .map(|k| PriceSource::new(k, url::Url::parse("https://example.com/").unwrap()))
-        .collect();
+        let sources = Ticker::public();
         PriceBook::new(
             vec![Currency::find("USD").unwrap()],
             sources,

@@ -9,7 +9,7 @@ pub mod sources;
 pub use crate::domain::{Decimal, DecimalError};
 pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, Rate};
 pub use convert::{ConvertError, Currency, CURRENCIES};
-pub use sources::{PriceSource, SourceKind};
+pub use sources::{Bitstamp, Buda, Coinbase, Kraken, PriceSource, Ticker, Yadio};
 
 /// The HTTP client prices are read with: no redirects, no proxy from the environment.
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {

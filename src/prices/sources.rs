@@ -14,133 +14,210 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A ticker answer is a few hundred bytes; Yadio's table of every currency a few kilobytes.
 const MAX_BODY: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    Buda,
-    Kraken,
-    Coinbase,
-    Bitstamp,
-    Yadio,
+/// A price as an API writes it: a decimal string, or (Yadio) a JSON number.
+pub enum Written {
+    Text(String),
+    Number(serde_json::Number),
 }
 
-/// A price source and where it answers (tests point it at a fake).
-#[derive(Debug, Clone)]
-pub struct PriceSource {
-    pub kind: SourceKind,
+/// A public ticker and its wire format.
+pub trait PriceSource: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Whether it quotes `code` against bitcoin.
+    fn quotes(&self, code: &str) -> bool;
+    /// Where, under its base URL, the price of a bitcoin in `code` is read.
+    fn path(&self, code: &str) -> String;
+    /// The price in `code` an answer states.
+    fn price(&self, code: &str, answer: &Value) -> Result<Written, String>;
+}
+
+fn text(value: &Value) -> Result<Written, String> {
+    value
+        .as_str()
+        .map(|s| Written::Text(s.to_owned()))
+        .ok_or_else(|| "no price in the answer".to_owned())
+}
+
+/// Buda.com's market ticker: `{"ticker": {"last_price": ["62480000.0", "CLP"], ...}}`.
+pub struct Buda;
+
+impl PriceSource for Buda {
+    fn name(&self) -> &'static str {
+        "buda"
+    }
+    fn quotes(&self, code: &str) -> bool {
+        ["CLP", "COP", "PEN", "ARS", "USDC"].contains(&code)
+    }
+    fn path(&self, code: &str) -> String {
+        format!("api/v2/markets/btc-{}/ticker", code.to_ascii_lowercase())
+    }
+    fn price(&self, code: &str, answer: &Value) -> Result<Written, String> {
+        let last = &answer["ticker"]["last_price"];
+        if last[1].as_str().map(str::to_ascii_uppercase).as_deref() != Some(code) {
+            return Err("the ticker is for another market".into());
+        }
+        text(&last[0])
+    }
+}
+
+/// Kraken's public ticker: `{"error": [], "result": {"XXBTZUSD": {"c": ["96512.30000", ...]}}}`.
+pub struct Kraken;
+
+impl PriceSource for Kraken {
+    fn name(&self) -> &'static str {
+        "kraken"
+    }
+    fn quotes(&self, code: &str) -> bool {
+        ["USD", "EUR", "GBP", "CAD", "CHF", "JPY", "AUD"].contains(&code)
+    }
+    fn path(&self, code: &str) -> String {
+        format!("0/public/Ticker?pair=XBT{code}")
+    }
+    fn price(&self, _code: &str, answer: &Value) -> Result<Written, String> {
+        if answer["error"].as_array().is_some_and(|e| !e.is_empty()) {
+            return Err(format!("error {}", answer["error"]));
+        }
+        let pairs = answer["result"].as_object().ok_or("no result")?;
+        if pairs.len() != 1 {
+            return Err("not one pair".into());
+        }
+        pairs
+            .values()
+            .next()
+            .map(|pair| text(&pair["c"][0]))
+            .unwrap_or_else(|| Err("no pair".into()))
+    }
+}
+
+/// Coinbase's spot price: `{"data": {"amount": "96512.37", "base": "BTC", "currency": "USD"}}`.
+pub struct Coinbase;
+
+impl PriceSource for Coinbase {
+    fn name(&self) -> &'static str {
+        "coinbase"
+    }
+    fn quotes(&self, code: &str) -> bool {
+        [
+            "USD", "EUR", "GBP", "CAD", "CHF", "JPY", "AUD", "BRL", "MXN", "ARS", "CLP", "COP",
+            "PEN",
+        ]
+        .contains(&code)
+    }
+    fn path(&self, code: &str) -> String {
+        format!("v2/prices/BTC-{code}/spot")
+    }
+    fn price(&self, code: &str, answer: &Value) -> Result<Written, String> {
+        let data = &answer["data"];
+        if data["base"] != "BTC" || data["currency"].as_str() != Some(code) {
+            return Err("the price is for another pair".into());
+        }
+        text(&data["amount"])
+    }
+}
+
+/// Bitstamp's ticker: `{"last": "96512", "timestamp": "1700000000", ...}`.
+pub struct Bitstamp;
+
+impl PriceSource for Bitstamp {
+    fn name(&self) -> &'static str {
+        "bitstamp"
+    }
+    fn quotes(&self, code: &str) -> bool {
+        ["USD", "EUR", "GBP"].contains(&code)
+    }
+    fn path(&self, code: &str) -> String {
+        format!("api/v2/ticker/btc{}/", code.to_ascii_lowercase())
+    }
+    fn price(&self, _code: &str, answer: &Value) -> Result<Written, String> {
+        text(&answer["last"])
+    }
+}
+
+/// Yadio's rates: `{"BTC": {"USD": 96512.37, "ARS": 98765432.1, ...}, "base": "BTC"}`, numbers.
+pub struct Yadio;
+
+impl PriceSource for Yadio {
+    fn name(&self) -> &'static str {
+        "yadio"
+    }
+    fn quotes(&self, code: &str) -> bool {
+        ["USD", "EUR", "ARS", "CLP", "COP", "PEN", "BRL", "MXN"].contains(&code)
+    }
+    fn path(&self, _code: &str) -> String {
+        "exrates/BTC".to_owned()
+    }
+    fn price(&self, code: &str, answer: &Value) -> Result<Written, String> {
+        answer["BTC"][code]
+            .as_number()
+            .map(|n| Written::Number(n.clone()))
+            .ok_or_else(|| format!("no {code} rate"))
+    }
+}
+
+/// A price source at an address (its public one, or a mirror, or a test's fake).
+#[derive(Clone)]
+pub struct Ticker {
+    pub source: std::sync::Arc<dyn PriceSource>,
     pub base: Url,
 }
 
-impl PriceSource {
-    pub fn new(kind: SourceKind, base: Url) -> Self {
-        Self { kind, base }
+impl std::fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}", self.source.name(), self.base)
+    }
+}
+
+impl Ticker {
+    pub fn new(source: std::sync::Arc<dyn PriceSource>, base: Url) -> Self {
+        Self { source, base }
     }
 
     /// Every source, at its public address.
     pub fn public() -> Vec<Self> {
-        [
-            (SourceKind::Buda, "https://www.buda.com/"),
-            (SourceKind::Kraken, "https://api.kraken.com/"),
-            (SourceKind::Coinbase, "https://api.coinbase.com/"),
-            (SourceKind::Bitstamp, "https://www.bitstamp.net/"),
-            (SourceKind::Yadio, "https://api.yadio.io/"),
-        ]
-        .into_iter()
-        .filter_map(|(kind, base)| Url::parse(base).ok().map(|base| Self::new(kind, base)))
-        .collect()
+        let sources: [(std::sync::Arc<dyn PriceSource>, &str); 5] = [
+            (std::sync::Arc::new(Buda), "https://www.buda.com/"),
+            (std::sync::Arc::new(Kraken), "https://api.kraken.com/"),
+            (std::sync::Arc::new(Coinbase), "https://api.coinbase.com/"),
+            (std::sync::Arc::new(Bitstamp), "https://www.bitstamp.net/"),
+            (std::sync::Arc::new(Yadio), "https://api.yadio.io/"),
+        ];
+        sources
+            .into_iter()
+            .filter_map(|(source, base)| Url::parse(base).ok().map(|base| Self::new(source, base)))
+            .collect()
     }
 
     pub fn name(&self) -> &'static str {
-        match self.kind {
-            SourceKind::Buda => "buda",
-            SourceKind::Kraken => "kraken",
-            SourceKind::Coinbase => "coinbase",
-            SourceKind::Bitstamp => "bitstamp",
-            SourceKind::Yadio => "yadio",
-        }
+        self.source.name()
     }
 
-    /// Whether this source quotes `code` against bitcoin.
     pub fn quotes(&self, code: &str) -> bool {
-        let list: &[&str] = match self.kind {
-            SourceKind::Buda => &["CLP", "COP", "PEN", "ARS", "USDC"],
-            SourceKind::Kraken => &["USD", "EUR", "GBP", "CAD", "CHF", "JPY", "AUD"],
-            SourceKind::Coinbase => &[
-                "USD", "EUR", "GBP", "CAD", "CHF", "JPY", "AUD", "BRL", "MXN", "ARS", "CLP", "COP",
-                "PEN",
-            ],
-            SourceKind::Bitstamp => &["USD", "EUR", "GBP"],
-            SourceKind::Yadio => &["USD", "EUR", "ARS", "CLP", "COP", "PEN", "BRL", "MXN"],
-        };
-        list.contains(&code)
+        self.source.quotes(code)
     }
 
-    /// Where the price of a bitcoin in `code` is read.
     pub fn url(&self, code: &str) -> Option<Url> {
-        let lower = code.to_ascii_lowercase();
-        let path = match self.kind {
-            SourceKind::Buda => format!("api/v2/markets/btc-{lower}/ticker"),
-            SourceKind::Kraken => format!("0/public/Ticker?pair=XBT{code}"),
-            SourceKind::Coinbase => format!("v2/prices/BTC-{code}/spot"),
-            SourceKind::Bitstamp => format!("api/v2/ticker/btc{lower}/"),
-            SourceKind::Yadio => "exrates/BTC".to_owned(),
-        };
-        self.base.join(&path).ok()
+        self.base.join(&self.source.path(code)).ok()
     }
 
-    /// The price in `code` an answer of this source states.
+    /// The price in `code` an answer of this source states, as an exact decimal.
     pub fn parse(&self, code: &str, body: &[u8]) -> Result<Decimal, String> {
         let json: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
-        let text = |v: &Value| v.as_str().map(str::to_owned);
-        let price = match self.kind {
-            // {"ticker": {"last_price": ["62480000.0", "CLP"], ...}}
-            SourceKind::Buda => {
-                let last = &json["ticker"]["last_price"];
-                if last[1].as_str().map(str::to_ascii_uppercase).as_deref() != Some(code) {
-                    return Err("the ticker is for another market".into());
-                }
-                text(&last[0])
-            }
-            // {"error": [], "result": {"XXBTZUSD": {"c": ["96512.30000", "0.001"], ...}}}
-            SourceKind::Kraken => {
-                if json["error"].as_array().is_some_and(|e| !e.is_empty()) {
-                    return Err(format!("error {}", json["error"]));
-                }
-                let pairs = json["result"].as_object().ok_or("no result")?;
-                if pairs.len() != 1 {
-                    return Err("not one pair".into());
-                }
-                pairs.values().next().and_then(|pair| text(&pair["c"][0]))
-            }
-            // {"data": {"amount": "96512.37", "base": "BTC", "currency": "USD"}}
-            SourceKind::Coinbase => {
-                let data = &json["data"];
-                if data["base"] != "BTC" || data["currency"].as_str() != Some(code) {
-                    return Err("the price is for another pair".into());
-                }
-                text(&data["amount"])
-            }
-            // {"last": "96512", "timestamp": "1700000000", ...}
-            SourceKind::Bitstamp => text(&json["last"]),
-            // {"BTC": {"USD": 96512.37, "ARS": 98765432.1, ...}, "base": "BTC"}
-            SourceKind::Yadio => {
-                let number = json["BTC"][code]
-                    .as_number()
-                    .ok_or_else(|| format!("no {code} rate"))?;
-                return Decimal::from_json_number(number)
+        match self.source.price(code, &json)? {
+            Written::Number(number) => Decimal::from_json_number(&number)
+                .map_err(|e| e.to_string())
+                .and_then(positive),
+            Written::Text(price) => {
+                // Some APIs write more decimals than matter (Kraken: 5); trailing zeros first.
+                let trimmed = if price.contains('.') {
+                    price.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    price.as_str()
+                };
+                Decimal::parse(trimmed)
                     .map_err(|e| e.to_string())
-                    .and_then(positive);
+                    .and_then(positive)
             }
-        };
-        let price = price.ok_or("no price in the answer")?;
-        // Some APIs write more decimals than matter (Kraken: 5); trailing zeros go first.
-        let trimmed = if price.contains('.') {
-            price.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            price.as_str()
-        };
-        Decimal::parse(trimmed)
-            .map_err(|e| e.to_string())
-            .and_then(positive)
+        }
     }
 
     /// Asks for the price in `code`.
@@ -179,39 +256,50 @@ fn positive(price: Decimal) -> Result<Decimal, String> {
 mod tests {
     use super::*;
 
-    fn source(kind: SourceKind) -> PriceSource {
-        PriceSource::new(kind, Url::parse("https://example.com/").unwrap())
+    fn source(kind: std::sync::Arc<dyn PriceSource>) -> Ticker {
+        Ticker::new(kind, Url::parse("https://example.com/").unwrap())
+    }
+
+    fn all() -> [std::sync::Arc<dyn PriceSource>; 5] {
+        [
+            std::sync::Arc::new(Buda),
+            std::sync::Arc::new(Kraken),
+            std::sync::Arc::new(Coinbase),
+            std::sync::Arc::new(Bitstamp),
+            std::sync::Arc::new(Yadio),
+        ]
     }
 
     #[test]
     fn each_source_reads_its_own_wire_format() {
-        let cases: [(SourceKind, &str, &str, &str); 5] = [
+        let [buda, kraken, coinbase, bitstamp, yadio] = all();
+        let cases: [(std::sync::Arc<dyn PriceSource>, &str, &str, &str); 5] = [
             (
-                SourceKind::Buda,
+                buda,
                 "CLP",
                 r#"{"ticker":{"market_id":"BTC-CLP","last_price":["62480000.0","CLP"],"min_ask":["62500000.0","CLP"],"max_bid":["62400000.0","CLP"],"volume":["12.3","BTC"],"price_variation_24h":"0.01","price_variation_7d":"0.02"}}"#,
                 "62480000",
             ),
             (
-                SourceKind::Kraken,
+                kraken,
                 "USD",
                 r#"{"error":[],"result":{"XXBTZUSD":{"a":["96512.40000","1","1.000"],"b":["96512.30000","1","1.000"],"c":["96512.30000","0.00100000"],"v":["1","2"],"p":["1","2"],"t":[1,2],"l":["1","2"],"h":["1","2"],"o":"96000.00000"}}}"#,
                 "96512.3",
             ),
             (
-                SourceKind::Coinbase,
+                coinbase,
                 "EUR",
                 r#"{"data":{"amount":"89012.55","base":"BTC","currency":"EUR"}}"#,
                 "89012.55",
             ),
             (
-                SourceKind::Bitstamp,
+                bitstamp,
                 "GBP",
                 r#"{"timestamp":"1700000000","open":"1","high":"2","low":"1","last":"76543","volume":"1","vwap":"1","bid":"76540","ask":"76550","side":"0","open_24":"1","percent_change_24":"1.2"}"#,
                 "76543",
             ),
             (
-                SourceKind::Yadio,
+                yadio,
                 "ARS",
                 r#"{"BTC":{"USD":96512.37,"ARS":98765432.1},"base":"BTC","timestamp":1700000000000}"#,
                 "98765432.1",
@@ -219,24 +307,18 @@ mod tests {
         ];
         for (kind, code, body, price) in cases {
             let source = source(kind);
-            assert!(source.quotes(code), "{kind:?} quotes {code}");
+            assert!(source.quotes(code), "{source:?} quotes {code}");
             assert_eq!(
                 source.parse(code, body.as_bytes()).unwrap().to_string(),
                 price,
-                "{kind:?}"
+                "{source:?}"
             );
         }
     }
 
     #[test]
     fn garbage_html_and_wrong_pairs_are_refused() {
-        for kind in [
-            SourceKind::Buda,
-            SourceKind::Kraken,
-            SourceKind::Coinbase,
-            SourceKind::Bitstamp,
-            SourceKind::Yadio,
-        ] {
+        for kind in all() {
             let source = source(kind);
             for body in [
                 "<html><body>Bad gateway</body></html>",
@@ -247,14 +329,14 @@ mod tests {
             ] {
                 assert!(
                     source.parse("USD", body.as_bytes()).is_err(),
-                    "{kind:?}: {body}"
+                    "{source:?}: {body}"
                 );
             }
         }
-        let coinbase = source(SourceKind::Coinbase);
+        let coinbase = source(std::sync::Arc::new(Coinbase));
         let other_pair = r#"{"data":{"amount":"1.0","base":"ETH","currency":"USD"}}"#;
         assert!(coinbase.parse("USD", other_pair.as_bytes()).is_err());
-        let kraken = source(SourceKind::Kraken);
+        let kraken = source(std::sync::Arc::new(Kraken));
         let error = r#"{"error":["EQuery:Unknown asset pair"]}"#;
         assert!(kraken
             .parse("USD", error.as_bytes())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use lightning_invoice::Bolt11Invoice;
 use serde_json::{json, Value};
 
-use rayo::prices::{Currency, PriceSource};
+use rayo::prices::{Currency, Ticker};
 
 use crate::support::binary::{rayo, reserve_port};
 use crate::support::fake_prices::{FakePrices, Misbehaviour};
@@ -104,7 +104,7 @@ async fn app_refreshing_every(
             .split(',')
             .map(|entry| {
                 let (name, url) = entry.split_once('=').unwrap();
-                let mut source = PriceSource::public()
+                let mut source = Ticker::public()
                     .into_iter()
                     .find(|p| p.name() == name)
                     .unwrap();
@@ -152,10 +152,19 @@ fn read_with_the_uma_sdk(currencies: &Value) -> Option<Value> {
 
 fn invoice_msat(answer: &Value) -> u64 {
     let pr = answer["pr"].as_str().unwrap_or_else(|| panic!("{answer}"));
-    Bolt11Invoice::from_str(pr)
-        .unwrap()
-        .amount_milli_satoshis()
-        .unwrap()
+    let invoice = Bolt11Invoice::from_str(pr).unwrap();
+    eprintln!(
+        "decoded: {} msat, network {:?}, payment hash {}, description hash {}, expiry {} s",
+        invoice.amount_milli_satoshis().unwrap(),
+        invoice.currency(),
+        invoice.payment_hash(),
+        match invoice.description() {
+            lightning_invoice::Bolt11InvoiceDescriptionRef::Hash(h) => h.0.to_string(),
+            lightning_invoice::Bolt11InvoiceDescriptionRef::Direct(d) => format!("(memo) {d}"),
+        },
+        invoice.expiry_time().as_secs()
+    );
+    invoice.amount_milli_satoshis().unwrap()
 }
 
 #[tokio::test]

@@ -342,6 +342,19 @@ async fn each_user_can_bring_their_own_wallet_and_only_they_depend_on_it() {
     );
     let (a, b) = (hash_of(&a), hash_of(&b));
     assert_eq!((first.invoices_made(), second.invoices_made()), (1, 1));
+
+    // What NWC adds to a callback here: the same server, a user on the dev backend.
+    let (mut own, mut dev) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        own.push(timed_callback_for(&app, "alice").await.1);
+        dev.push(timed_callback_for(&app, "satoshi").await.1);
+    }
+    own.sort();
+    dev.sort();
+    eprintln!(
+        "callback median on loopback: {:?} through NWC (relay and wallet included), {:?} on the dev backend",
+        own[4], dev[4]
+    );
     assert_eq!(app.invoice(&a).await["backend"], "user-wallet");
     tokio::join!(first.settle(&a, true), second.settle(&b, true));
     app.wait_for_status(&a, "paid", 10).await;

@@ -59,6 +59,32 @@ impl Currency {
             .iter()
             .find(|c| c.code.eq_ignore_ascii_case(code))
     }
+
+    /// A positive amount written in this currency's unit ("5.00") in its smallest unit (500),
+    /// with at most its decimals.
+    pub fn minor_units(&self, written: &str) -> Result<u64, ValueError> {
+        let value = Decimal::parse_at_most(written.trim(), self.decimals)
+            .map_err(|e| ValueError::Malformed(e, self.code, self.decimals))?;
+        let minor = value
+            .units_at(self.decimals)
+            .and_then(|m| u64::try_from(m).ok())
+            .ok_or(ValueError::TooLarge)?;
+        if minor == 0 {
+            return Err(ValueError::Zero);
+        }
+        Ok(minor)
+    }
+}
+
+/// Why a written amount is not one in a currency.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{0} ({1} has {2} decimals)")]
+    Malformed(crate::domain::DecimalError, &'static str, u32),
+    #[error("must be more than zero")]
+    Zero,
+    #[error("too large")]
+    TooLarge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ pub mod sources;
 
 pub use crate::domain::{Decimal, DecimalError};
 pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, Rate};
-pub use convert::{ConvertError, Currency, CURRENCIES};
+pub use convert::{ConvertError, Currency, ValueError, CURRENCIES};
 pub use sources::{Bitstamp, Buda, Coinbase, Kraken, PriceSource, Ticker, Yadio};
 
 /// The HTTP client prices are read with: no redirects, no proxy from the environment.

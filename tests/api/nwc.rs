@@ -41,6 +41,14 @@ fn hash_of(answer: &Value) -> String {
     verify.rsplit('/').nth(1).unwrap().to_owned()
 }
 
+/// One relay, and two wallets on it.
+fn relay_and_two_wallets() -> Option<(NostrRelay, FakeNwcWallet, FakeNwcWallet)> {
+    let relay = NostrRelay::start()?;
+    let first = FakeNwcWallet::start(&relay, WalletSetup::default())?;
+    let second = FakeNwcWallet::start(&relay, WalletSetup::default())?;
+    Some((relay, first, second))
+}
+
 fn relay_and_wallet(setup: WalletSetup<'_>) -> Option<(NostrRelay, FakeNwcWallet)> {
     let relay = NostrRelay::start()?;
     let wallet = FakeNwcWallet::start(&relay, setup)?;
@@ -85,11 +93,9 @@ async fn a_payer_gets_an_invoice_from_the_users_wallet_and_its_payment_is_notice
     app.wait_for_status(&missed, "paid", 10).await;
 }
 
-/// The callback's answer and how long it took.
+/// Alice's callback's answer and how long it took.
 async fn timed_callback(app: &TestApp) -> (Value, Duration) {
-    let started = Instant::now();
-    let answer = app.callback("alice", "amount=21000").await;
-    (answer, started.elapsed())
+    timed_callback_for(app, "alice").await
 }
 
 #[tokio::test]
@@ -215,13 +221,7 @@ async fn wallets_without_nip44_are_spoken_to_in_nip04() {
 
 #[tokio::test]
 async fn two_users_with_their_own_wallets_on_one_relay_are_each_paid_and_told() {
-    let Some(relay) = NostrRelay::start() else {
-        return;
-    };
-    let (Some(first), Some(second)) = (
-        FakeNwcWallet::start(&relay, WalletSetup::default()),
-        FakeNwcWallet::start(&relay, WalletSetup::default()),
-    ) else {
+    let Some((_relay, first, second)) = relay_and_two_wallets() else {
         return;
     };
     let (a, b) = (nwc(&first.uri), nwc(&second.uri));
@@ -318,13 +318,7 @@ async fn backend_check_reports_the_connection_and_warns_when_it_can_spend() {
 
 #[tokio::test]
 async fn each_user_can_bring_their_own_wallet_and_only_they_depend_on_it() {
-    let Some(relay) = NostrRelay::start() else {
-        return;
-    };
-    let (Some(first), Some(second)) = (
-        FakeNwcWallet::start(&relay, WalletSetup::default()),
-        FakeNwcWallet::start(&relay, WalletSetup::default()),
-    ) else {
+    let Some((_relay, first, second)) = relay_and_two_wallets() else {
         return;
     };
     // The default backend is the dev one; alice and bob bring their wallets.
@@ -389,6 +383,7 @@ async fn each_user_can_bring_their_own_wallet_and_only_they_depend_on_it() {
     assert_eq!(app.invoice(&hash).await["backend"], "default");
 }
 
+/// `user`'s callback's answer and how long it took.
 async fn timed_callback_for(app: &TestApp, user: &str) -> (Value, Duration) {
     let started = Instant::now();
     let answer = app.callback(user, "amount=21000").await;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::ApiPolicy;
 use crate::domain::{AppFields, FiatAmount, HttpUrl, Memo, Msat, User, Username, WebhookUrl};
 use crate::error::ApiError;
-use crate::prices::{ConversionError, Decimal, PriceBook};
+use crate::prices::{ConversionError, PriceBook};
 use crate::routes::Caller;
 
 /// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.
@@ -171,19 +171,9 @@ impl CurrencyAmount {
         let value = self.value.as_str().ok_or_else(|| {
             ApiError::invalid("amount.value: a decimal string such as \"5.00\", not a number")
         })?;
-        let decimal = Decimal::parse_at_most(value, currency.decimals).map_err(|e| {
-            ApiError::invalid(format!(
-                "amount.value: {e} ({} has {} decimals)",
-                currency.code, currency.decimals
-            ))
-        })?;
-        let minor = decimal
-            .units_at(currency.decimals)
-            .and_then(|m| u64::try_from(m).ok())
-            .ok_or_else(|| ApiError::invalid("amount.value: too large"))?;
-        if minor == 0 {
-            return Err(ApiError::invalid("amount.value: must be more than zero"));
-        }
+        let minor = currency
+            .minor_units(value)
+            .map_err(|e| ApiError::invalid(format!("amount.value: {e}")))?;
         prices
             .convert(currency.code, minor, whole_sats)
             .map_err(|e| match e {

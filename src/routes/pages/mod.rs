@@ -292,18 +292,15 @@ fn fiat_amount(
         .as_deref()
         .and_then(|code| prices.offered(code))
         .ok_or("This address takes amounts in sats only.")?;
-    let value =
-        crate::domain::Decimal::parse_at_most(raw.trim(), currency.decimals).map_err(|_| {
-            format!(
-                "Enter an amount in {} with at most {} decimals.",
-                currency.code, currency.decimals
-            )
-        })?;
-    let minor = value
-        .units_at(currency.decimals)
-        .and_then(|m| u64::try_from(m).ok())
-        .filter(|m| *m > 0)
-        .ok_or_else(|| format!("Enter an amount in {} above zero.", currency.code))?;
+    let minor = currency.minor_units(raw).map_err(|e| match e {
+        crate::prices::ValueError::Zero => {
+            format!("Enter an amount in {} above zero.", currency.code)
+        }
+        _ => format!(
+            "Enter an amount in {} with at most {} decimals.",
+            currency.code, currency.decimals
+        ),
+    })?;
     let (_, backend) = state
         .services
         .issuer

@@ -245,23 +245,6 @@ async fn a_payer_can_name_the_amount_in_a_currency_and_pays_at_least_its_worth()
         json!([]),
         "stale currencies are not offered"
     );
-    drop(prices);
-    tokio::time::sleep(Duration::from_millis(1)).await;
-}
-
-async fn create(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
-    let answer = app
-        .client
-        .post(format!("{}/api/v1/invoices", app.address))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        answer.status().as_u16(),
-        answer.json().await.unwrap_or(Value::Null),
-    )
 }
 
 #[tokio::test]
@@ -272,22 +255,14 @@ async fn apps_can_name_an_amount_in_a_currency_and_the_rate_travels_with_the_inv
     let receiver = crate::support::receiver::Receiver::start();
     app.add_user("shop", json!({"webhook_url": receiver.url}))
         .await;
-    let key = app
-        .admin(reqwest::Method::POST, "/users/shop/api-keys", None)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.api_key("shop").await;
 
-    let (status, created) = create(
-        &app,
-        &key,
-        json!({"amount": {"currency": "USD", "value": "5.00"}}),
-    )
-    .await;
+    let (status, created) = app
+        .create_invoice(
+            &key,
+            json!({"amount": {"currency": "USD", "value": "5.00"}}),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let invoice = &created;
     assert_eq!(invoice["amount_msat"], 4_995_005);
@@ -330,32 +305,34 @@ async fn apps_can_name_an_amount_in_a_currency_and_the_rate_travels_with_the_inv
             "more than all bitcoin",
         ),
     ] {
-        let (status, answer) = create(&app, &key, json!({"amount": amount})).await;
+        let (status, answer) = app.create_invoice(&key, json!({"amount": amount})).await;
         assert_eq!(status, 422, "{amount}: {answer}");
         assert!(answer.to_string().contains(problem), "{amount}: {answer}");
     }
-    let (status, answer) = create(
-        &app,
-        &key,
-        json!({"amount": {"currency": "USD", "value": "1"}, "amount_msat": 1000}),
-    )
-    .await;
+    let (status, answer) = app
+        .create_invoice(
+            &key,
+            json!({"amount": {"currency": "USD", "value": "1"}, "amount_msat": 1000}),
+        )
+        .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(app.invoices().await.len(), stored, "nothing was stored");
 
     clock.advance(11 * 60);
-    let (status, answer) = create(
-        &app,
-        &key,
-        json!({"amount": {"currency": "USD", "value": "5.00"}}),
-    )
-    .await;
+    let (status, answer) = app
+        .create_invoice(
+            &key,
+            json!({"amount": {"currency": "USD", "value": "5.00"}}),
+        )
+        .await;
     assert_eq!(status, 503, "{answer}");
     assert!(
         answer.to_string().contains("amounts in msat still work"),
         "{answer}"
     );
-    let (status, _) = create(&app, &key, json!({"amount_msat": 21000})).await;
+    let (status, _) = app
+        .create_invoice(&key, json!({"amount_msat": 21000}))
+        .await;
     assert_eq!(status, 201);
 }
 

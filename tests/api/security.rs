@@ -9,28 +9,6 @@ use crate::support::relay::Relay;
 use crate::support::{poll_until, spawn_app_with, TestApp};
 use rayo::net::PrivateWebhooks;
 
-async fn api_key(app: &TestApp, user: &str) -> String {
-    let answer = app
-        .admin(Method::POST, &format!("/users/{user}/api-keys"), None)
-        .await;
-    assert_eq!(answer.status(), 201);
-    let created: Value = answer.json().await.unwrap();
-    created["key"].as_str().unwrap().to_owned()
-}
-
-async fn create_invoice(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
-    let answer = app
-        .client
-        .post(format!("{}/api/v1/invoices", app.address))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
-}
-
 /// The events queued about one invoice, as the admin API lists them.
 async fn events_about(app: &TestApp, hash: &str) -> Vec<Value> {
     app.admin(Method::GET, &format!("/webhooks?invoice={hash}"), None)
@@ -72,7 +50,7 @@ async fn shop(app: &TestApp) -> String {
         Some(json!({"rotate_webhook_secret": true})),
     )
     .await;
-    api_key(app, "shop").await
+    app.api_key("shop").await
 }
 
 #[tokio::test]
@@ -95,8 +73,9 @@ async fn apps_cannot_point_webhooks_at_loopback_in_any_spelling() {
         format!("http://localhost:{port}/hook"),
         "http://169.254.169.254/latest/meta-data".to_owned(),
     ] {
-        let (status, body) =
-            create_invoice(&app, &key, json!({"amount_sat": 1, "webhook_url": url})).await;
+        let (status, body) = app
+            .create_invoice(&key, json!({"amount_sat": 1, "webhook_url": url}))
+            .await;
         assert_eq!(status, 422, "{url}: {body}");
         assert!(
             body["error"]["message"]
@@ -122,8 +101,9 @@ async fn an_app_webhook_whose_name_resolves_inside_is_refused_at_delivery() {
     let key = shop(&app).await;
     // A name passes the early check: it could be public. Where it leads is checked when rayo
     // connects, on the addresses it resolves to then.
-    let (status, created) =
-        create_invoice(&app, &key, json!({"amount_sat": 1, "webhook_url": url})).await;
+    let (status, created) = app
+        .create_invoice(&key, json!({"amount_sat": 1, "webhook_url": url}))
+        .await;
     assert_eq!(status, 201, "{created}");
     let hash = created["payment_hash"].as_str().unwrap();
     app.settle(hash).await;
@@ -167,14 +147,11 @@ async fn operator_webhooks_reach_private_addresses_only_when_the_operator_says_s
         Some(json!({"webhook_url": receiver.url})),
     )
     .await;
-    let (status, _) = create_invoice(
-        &app,
-        &key,
-        json!({"amount_sat": 1, "webhook_url": receiver.url}),
-    )
-    .await;
+    let (status, _) = app
+        .create_invoice(&key, json!({"amount_sat": 1, "webhook_url": receiver.url}))
+        .await;
     assert_eq!(status, 422, "apps stay public-only");
-    let (status, created) = create_invoice(&app, &key, json!({"amount_sat": 1})).await;
+    let (status, created) = app.create_invoice(&key, json!({"amount_sat": 1})).await;
     assert_eq!(status, 201);
     app.settle(created["payment_hash"].as_str().unwrap()).await;
     assert!(
@@ -268,12 +245,12 @@ async fn with_an_admin_address_the_admin_token_opens_nothing_on_the_public_port(
             .send()
     };
     assert_eq!(list(app.address.clone()).await.unwrap().status(), 401);
-    let (status, _) = create_invoice(
-        &app,
-        &app.admin_token,
-        json!({"user": "satoshi", "amount_sat": 1}),
-    )
-    .await;
+    let (status, _) = app
+        .create_invoice(
+            &app.admin_token,
+            json!({"user": "satoshi", "amount_sat": 1}),
+        )
+        .await;
     assert_eq!(status, 401);
     let stored: Vec<Value> = app
         .client
@@ -438,8 +415,9 @@ async fn followers_now(app: &TestApp) -> String {
 async fn a_live_follower_ends_when_its_client_goes_away() {
     let app = spawn_app_with(None, |_| {}).await;
     let key = shop(&app).await;
-    let (_, created) =
-        create_invoice(&app, &key, json!({"amount_sat": 1, "expiry_secs": 86400})).await;
+    let (_, created) = app
+        .create_invoice(&key, json!({"amount_sat": 1, "expiry_secs": 86400}))
+        .await;
     let hash = created["payment_hash"].as_str().unwrap();
     let socket = follow(&app, &key, hash).await.unwrap();
     assert_eq!(followers_now(&app).await, "rayo_live_followers 1");
@@ -459,7 +437,7 @@ async fn a_live_follower_ends_when_its_client_goes_away() {
 async fn live_followers_are_capped_per_api_key() {
     let app = spawn_app_with(None, |s| s.max_followers_per_client = 2).await;
     let key = shop(&app).await;
-    let (_, created) = create_invoice(&app, &key, json!({"amount_sat": 1})).await;
+    let (_, created) = app.create_invoice(&key, json!({"amount_sat": 1})).await;
     let hash = created["payment_hash"].as_str().unwrap();
     let first = follow(&app, &key, hash).await.unwrap();
     let _second = follow(&app, &key, hash).await.unwrap();
@@ -484,7 +462,7 @@ async fn removing_a_user_revokes_their_api_keys_for_good() {
     );
     // Someone else gets the name later: the old key opens nothing.
     shop(&app).await;
-    let (status, body) = create_invoice(&app, &key, json!({"amount_sat": 1})).await;
+    let (status, body) = app.create_invoice(&key, json!({"amount_sat": 1})).await;
     assert_eq!(status, 401, "{body}");
     assert!(body["error"]["message"]
         .as_str()

@@ -251,6 +251,34 @@ impl TestApp {
         answer.json().await.unwrap()
     }
 
+    /// A new API key for `user`, through the admin API.
+    pub async fn api_key(&self, user: &str) -> String {
+        let answer = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/users/{user}/api-keys"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status(), 201);
+        let created: Value = answer.json().await.unwrap();
+        created["key"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api/v1/invoices` with `key`: the status and the answer.
+    pub async fn create_invoice(&self, key: &str, body: Value) -> (u16, Value) {
+        let answer = self
+            .client
+            .post(format!("{}/api/v1/invoices", self.address))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn invoices(&self) -> Vec<Value> {
         let answer = self
             .admin(reqwest::Method::GET, "/invoices?limit=1000", None)

@@ -108,7 +108,14 @@ async fn apply(services: &Services, change: Change) {
                 }
             }
         }
-        Change::User(name) => services.directory.remove(&name),
+        Change::User(name) => {
+            services.directory.remove(&name);
+            let read = name.clone();
+            match services.db.point(move |s| s.user(&read)).await {
+                Ok(user) => services.issuer.user_wallets().refresh(&name, user.as_ref()),
+                Err(e) => tracing::error!(error = %e, "could not read a user changed elsewhere"),
+            }
+        }
         Change::Queued => services.ledger.outbox_wake().notify_one(),
         Change::Meta(key) if crate::nostr::NostrIdentity::stored_under(&key) => {
             reload_nostr_key(services).await

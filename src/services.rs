@@ -147,6 +147,17 @@ impl Services {
             db.clone(),
             Some(zap_advert(&backends, &nostr)),
         ));
+        // Users' wallets are on the server's network: RAYO_NETWORK, else regtest beside the
+        // dev backend, else bitcoin.
+        let network = match (settings.backend.network, settings.backend.kind) {
+            (Some(network), _) => network,
+            (None, crate::config::BackendKind::Dev) => crate::config::Network::Regtest,
+            (None, _) => crate::config::Network::Bitcoin,
+        };
+        let user_wallets = Arc::new(crate::backends::UserWallets::new(
+            settings.relay_reach(),
+            network.into(),
+        ));
         let operator = Operator::new(OperatorParts {
             db: db.clone(),
             directory: directory.clone(),
@@ -160,18 +171,8 @@ impl Services {
             webhook_reach: settings.webhook_allow_private.reach(true),
             retention: settings.retention,
             currencies: settings.currencies.clone(),
+            user_wallets: user_wallets.clone(),
         });
-        // Users' wallets are on the server's network: RAYO_NETWORK, else regtest beside the
-        // dev backend, else bitcoin.
-        let network = match (settings.backend.network, settings.backend.kind) {
-            (Some(network), _) => network,
-            (None, crate::config::BackendKind::Dev) => crate::config::Network::Regtest,
-            (None, _) => crate::config::Network::Bitcoin,
-        };
-        let user_wallets = Arc::new(crate::backends::UserWallets::new(
-            settings.relay_reach(),
-            network.into(),
-        ));
         let issuer = Issuer::new(IssuerParts {
             backends,
             user_wallets,

@@ -101,8 +101,69 @@ impl UserWallets {
         Ok(Some(backend))
     }
 
+    /// Follows a change to `name` made elsewhere (another instance, the CLI): a wallet in use is
+    /// replaced if its URI changed, and let go if the user or their wallet is gone.
+    pub fn refresh(&self, name: &Username, user: Option<&User>) {
+        let in_use = self.wallets().get(name).map(|w| w.uri.clone());
+        let Some(in_use) = in_use else {
+            return;
+        };
+        match user {
+            Some(user) if user.nwc.as_ref().map(|u| u.expose()) == Some(in_use.as_str()) => {}
+            Some(user) => {
+                if let Err(e) = self.backend(user) {
+                    tracing::error!(user = %name, error = %e, "cannot use a user's new wallet");
+                    self.forget(name);
+                }
+            }
+            None => self.forget(name),
+        }
+    }
+
     /// Stops using `user`'s wallet (removed, or changed: the next use makes the new one).
     pub fn forget(&self, user: &Username) {
         self.wallets().remove(user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Secret;
+
+    fn alice(secret_byte: u8) -> User {
+        let mut user = crate::store::contract::user("alice");
+        user.nwc = Some(Secret::new(format!(
+            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=ws://127.0.0.1:9&secret={}",
+            hex::encode([secret_byte; 32])
+        )));
+        user
+    }
+
+    #[tokio::test]
+    async fn a_wallet_is_made_once_replaced_when_its_uri_changes_and_let_go_with_its_user() {
+        let wallets = UserWallets::new(crate::net::Reach::Anywhere, Currency::Regtest);
+        let first = wallets.backend(&alice(1)).unwrap().unwrap();
+        let again = wallets.backend(&alice(1)).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "made once");
+
+        // Changed elsewhere: the new URI's wallet replaces the old one.
+        wallets.refresh(&alice(1).name, Some(&alice(2)));
+        let replaced = wallets.backend(&alice(2)).unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&first, &replaced));
+        wallets.refresh(&alice(2).name, Some(&alice(2)));
+        assert!(Arc::ptr_eq(
+            &replaced,
+            &wallets.backend(&alice(2)).unwrap().unwrap()
+        ));
+
+        // Removed elsewhere, or the wallet taken off: let go.
+        wallets.refresh(&alice(2).name, None);
+        assert!(wallets.wallets().is_empty());
+        wallets.backend(&alice(3)).unwrap();
+        let mut without = alice(3);
+        without.nwc = None;
+        assert!(wallets.backend(&without).unwrap().is_none());
+        assert!(wallets.wallets().is_empty());
     }
 }

@@ -55,6 +55,7 @@ pub struct Operator {
     webhook_reach: Reach,
     retention: Retention,
     currencies: Vec<&'static crate::prices::Currency>,
+    user_wallets: Arc<crate::backends::UserWallets>,
 }
 
 /// What an `Operator` is made of.
@@ -72,6 +73,8 @@ pub struct OperatorParts {
     pub retention: Retention,
     /// The currencies the server offers: a user's currency must be one of them.
     pub currencies: Vec<&'static crate::prices::Currency>,
+    /// Users' own wallets: a removed user's is let go.
+    pub user_wallets: Arc<crate::backends::UserWallets>,
 }
 
 impl Operator {
@@ -90,6 +93,7 @@ impl Operator {
             webhook_reach: parts.webhook_reach,
             retention: parts.retention,
             currencies: parts.currencies,
+            user_wallets: parts.user_wallets,
         }
     }
 

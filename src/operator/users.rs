@@ -133,6 +133,8 @@ impl Operator {
             return Err(no_user(name));
         }
         self.directory.remove(name);
+        // Its watcher stops with it; invoices it made stay, as records.
+        self.user_wallets.forget(name);
         Ok(())
     }
 

@@ -85,6 +85,8 @@ pub struct PriceBook {
     clock: Arc<dyn Clock>,
     /// Latest quote (or error) per currency and source.
     quotes: RwLock<Quotes>,
+    /// A source that stays down is logged once every ten minutes, not at every reading.
+    failures: crate::log_throttle::LogThrottle,
 }
 
 fn median(mut prices: Vec<Decimal>) -> Option<Decimal> {
@@ -120,6 +122,7 @@ impl PriceBook {
             max_age,
             clock,
             quotes: RwLock::new(BTreeMap::new()),
+            failures: crate::log_throttle::LogThrottle::new(Duration::from_secs(600)),
         }
     }
 
@@ -316,7 +319,9 @@ impl PriceBook {
         });
         for (currency, source, outcome) in futures_util::future::join_all(asks).await {
             if let Err(e) = &outcome {
-                tracing::warn!(currency, source, error = %e, "could not read a price");
+                if let Some(held_back) = self.failures.admit() {
+                    tracing::warn!(currency, source, error = %e, held_back, "could not read a price (rayo prices shows every source)");
+                }
             }
             self.record(currency, source, outcome);
         }

@@ -101,6 +101,9 @@ pub struct NwcWallet {
     info: RwLock<Option<(std::time::Instant, WalletInfo)>>,
     /// Numbers subscriptions uniquely within this process.
     counter: AtomicU64,
+    /// Events that are not the wallet's own are logged at most once a minute: a relay, or
+    /// anyone publishing to it, can send as many as it likes.
+    ignored: crate::log_throttle::LogThrottle,
 }
 
 fn unix_now() -> u64 {
@@ -128,6 +131,7 @@ impl NwcWallet {
             links,
             info: RwLock::new(None),
             counter: AtomicU64::new(0),
+            ignored: crate::log_throttle::LogThrottle::new(Duration::from_secs(60)),
         }
     }
 
@@ -336,12 +340,7 @@ impl NwcWallet {
             match self.read_answer(&answer, &request_id, method, encryption) {
                 Ok(Some(outcome)) => return outcome,
                 Ok(None) => {}
-                Err(problem) => tracing::warn!(
-                    wallet = %self.uri.wallet,
-                    method,
-                    problem = %problem,
-                    "ignored an NWC answer"
-                ),
+                Err(problem) => self.ignored_one("answer", &problem),
             }
         }
         // Every relay's subscription is gone: wait out the timeout like a silent wallet.
@@ -411,6 +410,14 @@ impl NwcWallet {
         }
     }
 
+    /// Logs an event that was not the wallet's (at most once a minute, with how many were
+    /// held back).
+    fn ignored_one(&self, what: &str, problem: &str) {
+        if let Some(held_back) = self.ignored.admit() {
+            tracing::warn!(wallet = %self.uri.wallet, what, problem, held_back, "ignored an NWC event that is not the wallet's own");
+        }
+    }
+
     /// What a notification event says, if it is a real one from the wallet.
     fn read_notification(&self, event: &Event) -> Result<Option<(String, Value)>, String> {
         let encryption = match event.kind.as_u16() {
@@ -452,11 +459,7 @@ impl Notifications {
                 Incoming::Event(event) => match self.wallet.read_notification(&event) {
                     Ok(Some(note)) => return Some(note),
                     Ok(None) => {}
-                    Err(problem) => tracing::warn!(
-                        wallet = %self.wallet.uri.wallet,
-                        problem = %problem,
-                        "ignored an NWC notification"
-                    ),
+                    Err(problem) => self.wallet.ignored_one("notification", &problem),
                 },
                 Incoming::Lost => return None,
                 Incoming::Closed(reason) => {

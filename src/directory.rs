@@ -109,8 +109,8 @@ impl Directory {
 
     /// The user `name` as seen from a request for `host`. With one domain the host does not
     /// matter; with several, it must be a configured domain and the user must live on it.
-    pub fn get_on(&self, host: Option<&str>, name: &Username) -> Option<Arc<PayProfile>> {
-        let profile = self.get(name)?;
+    pub async fn get_on(&self, host: Option<&str>, name: &Username) -> Option<Arc<PayProfile>> {
+        let profile = self.get(name).await?;
         if !self.domains.is_multi() {
             return Some(profile);
         }
@@ -120,11 +120,13 @@ impl Directory {
 
     /// The user behind an address's local part (`alice`, `Alice+tips`) on the domain `host`
     /// asked for, if they take payments.
-    pub fn payable(&self, host: Option<&str>, name: &str) -> Result<Arc<PayProfile>, Unpayable> {
-        let profile = Username::from_address(name)
-            .ok()
-            .and_then(|name| self.get_on(host, &name))
-            .ok_or(Unpayable::Unknown)?;
+    pub async fn payable(
+        &self,
+        host: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<PayProfile>, Unpayable> {
+        let name = Username::from_address(name).map_err(|_| Unpayable::Unknown)?;
+        let profile = self.get_on(host, &name).await.ok_or(Unpayable::Unknown)?;
         if profile.user.disabled {
             return Err(Unpayable::Disabled);
         }
@@ -132,9 +134,9 @@ impl Directory {
     }
 
     /// `name`'s profile: from memory, or read from the store (a point read sled answers from
-    /// its cache or one page) and kept. Unknown names are not kept: asking for random names
-    /// costs a read each and fills nothing.
-    pub fn get(&self, name: &Username) -> Option<Arc<PayProfile>> {
+    /// its cache or one page, a database off the async workers) and kept. Unknown names are
+    /// not kept: asking for random names costs a read each and fills nothing.
+    pub async fn get(&self, name: &Username) -> Option<Arc<PayProfile>> {
         let generation = {
             let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
             if let Some(profile) = cache.get(name) {
@@ -142,7 +144,8 @@ impl Directory {
             }
             cache.generation
         };
-        let user = match self.db.store().user(name) {
+        let read = name.clone();
+        let user = match self.db.point(move |s| s.user(&read)).await {
             Ok(user) => user?,
             Err(e) => {
                 tracing::error!(user = %name, error = %e, "could not read a user from the store");
@@ -247,12 +250,23 @@ mod tests {
     #[tokio::test]
     async fn users_in_the_store_are_found_without_loading_them_at_start() {
         let (directory, store) = directory();
-        assert!(directory.get(&Username::parse("alice").unwrap()).is_none());
+        assert!(directory
+            .get(&Username::parse("alice").unwrap())
+            .await
+            .is_none());
         store.put_user(&user("alice")).unwrap();
-        let alice = directory.get(&Username::parse("alice").unwrap()).unwrap();
+        let alice = directory
+            .get(&Username::parse("alice").unwrap())
+            .await
+            .unwrap();
         assert_eq!(alice.user.name.as_str(), "alice");
         assert_eq!(
-            directory.payable(None, "Alice+tips").unwrap().user.name,
+            directory
+                .payable(None, "Alice+tips")
+                .await
+                .unwrap()
+                .user
+                .name,
             alice.user.name
         );
     }
@@ -266,6 +280,7 @@ mod tests {
         for n in 0..3 * CACHED_PROFILES {
             assert!(directory
                 .get(&Username::parse(&format!("user{n}")).unwrap())
+                .await
                 .is_some());
         }
         let cached = directory.cache.read().unwrap().profiles.len();
@@ -274,6 +289,7 @@ mod tests {
         for n in 0..100 {
             assert!(directory
                 .get(&Username::parse(&format!("nobody{n}")).unwrap())
+                .await
                 .is_none());
         }
         assert!(directory.cache.read().unwrap().profiles.len() <= cached);
@@ -284,19 +300,19 @@ mod tests {
         let (directory, store) = directory();
         let name = Username::parse("bob").unwrap();
         store.put_user(&user("bob")).unwrap();
-        assert!(!directory.get(&name).unwrap().user.disabled);
+        assert!(!directory.get(&name).await.unwrap().user.disabled);
         let mut disabled = user("bob");
         disabled.disabled = true;
         store.put_user(&disabled).unwrap();
         directory.upsert(disabled);
-        assert!(directory.get(&name).unwrap().user.disabled);
-        let before = directory.get(&name).unwrap().pay_request.clone();
+        assert!(directory.get(&name).await.unwrap().user.disabled);
+        let before = directory.get(&name).await.unwrap().pay_request.clone();
         directory.set_nostr_key("bb".repeat(32));
-        let after = directory.get(&name).unwrap().pay_request.clone();
+        let after = directory.get(&name).await.unwrap().pay_request.clone();
         assert_ne!(before, after, "profiles advertise the new Nostr key");
         assert!(String::from_utf8_lossy(&after).contains(&"bb".repeat(32)));
         store.remove_user(&name).unwrap();
         directory.remove(&name);
-        assert!(directory.get(&name).is_none());
+        assert!(directory.get(&name).await.is_none());
     }
 }

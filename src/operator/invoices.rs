@@ -23,12 +23,26 @@ impl Operator {
 
     /// One invoice, with the exact string its description hash commits to.
     pub async fn invoice(&self, hash: &Hash32) -> Result<OperatorInvoiceView, OperatorError> {
-        let store = self.db.store();
-        let record = store.invoice(hash)?.ok_or_else(|| no_invoice(hash))?;
-        let hashed = match record.described_by.metadata_hash() {
-            Some(metadata_hash) => store
-                .metadata(&metadata_hash)?
-                .map(|m| format!("{m}{}", record.described_by.payer_data().unwrap_or(""))),
+        let wanted = *hash;
+        let (record, metadata) = self
+            .db
+            .point(move |s| {
+                let Some(record) = s.invoice(&wanted)? else {
+                    return Ok(None);
+                };
+                let metadata = match record.described_by.metadata_hash() {
+                    Some(metadata_hash) => s.metadata(&metadata_hash)?,
+                    None => None,
+                };
+                Ok(Some((record, metadata)))
+            })
+            .await?
+            .ok_or_else(|| no_invoice(hash))?;
+        let hashed = match metadata {
+            Some(m) => Some(format!(
+                "{m}{}",
+                record.described_by.payer_data().unwrap_or("")
+            )),
             None => record.described_by.zap_request().map(str::to_owned),
         };
         Ok(OperatorInvoiceView::for_operators(
@@ -41,10 +55,11 @@ impl Operator {
     /// Marks a dev-backend invoice paid, with the preimage only the dev backend can derive.
     /// No money moves: this exists so every flow can be tried without a node.
     pub async fn dev_settle(&self, hash: &Hash32) -> Result<OperatorInvoiceView, OperatorError> {
+        let wanted = *hash;
         let record = self
             .db
-            .store()
-            .invoice(hash)?
+            .point(move |s| s.invoice(&wanted))
+            .await?
             .ok_or_else(|| no_invoice(hash))?;
         let now = self.clock.unix();
         if record.paid().is_some() {
@@ -80,10 +95,11 @@ impl Operator {
         // Through the ledger, like any backend's payment: webhooks and live views follow.
         self.ledger.record(vec![(*hash, paid)], None).await?;
         tracing::info!(payment_hash = %hash, "dev invoice settled by hand");
+        let wanted = *hash;
         let stored = self
             .db
-            .store()
-            .invoice(hash)?
+            .point(move |s| s.invoice(&wanted))
+            .await?
             .ok_or_else(|| no_invoice(hash))?;
         Ok(OperatorInvoiceView::for_operators(&stored, now, None))
     }

@@ -23,10 +23,11 @@ impl Operator {
     }
 
     pub async fn webhook(&self, id: &EventId) -> Result<WebhookView, OperatorError> {
+        let id = *id;
         let item = self
             .db
-            .store()
-            .outbox_item(id)?
+            .point(move |s| s.outbox_item(&id))
+            .await?
             .ok_or_else(|| OperatorError::NotFound(format!("no event {id}")))?;
         Ok(WebhookView::of(&item, true))
     }

@@ -37,7 +37,7 @@ async fn well_known(req: HttpRequest, state: web::Data<State>) -> Result<HttpRes
     match LnurlPath::parse(req.path()) {
         Some(LnurlPath::PayRequest(name)) if req.method() == Method::GET => {
             RoutePattern::set(&req, "/.well-known/lnurlp/{name}");
-            pay_request(&req, &name, &state)
+            pay_request(&req, &name, &state).await
         }
         _ => fallback(req).await,
     }
@@ -55,7 +55,7 @@ async fn lnurlp(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
         }
         Some(LnurlPath::Verify { name, hash, tag }) => {
             RoutePattern::set(&req, "/lnurlp/{name}/verify/{hash}/{tag}");
-            verify(&name, &hash, &tag, &state)
+            verify(&name, &hash, &tag, &state).await
         }
         _ => fallback(req).await,
     }
@@ -119,8 +119,12 @@ fn cors() -> DefaultHeaders {
     DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*"))
 }
 
-fn pay_request(req: &HttpRequest, name: &str, state: &State) -> Result<HttpResponse, LnurlError> {
-    let profile = payable(state, req, name)?;
+async fn pay_request(
+    req: &HttpRequest,
+    name: &str,
+    state: &State,
+) -> Result<HttpResponse, LnurlError> {
+    let profile = payable(state, req, name).await?;
     let prices = &state.services.prices;
     if prices.currencies().is_empty() && profile.user.currency.is_none() {
         // The common case: the payRequest as built once, served as is.
@@ -155,7 +159,7 @@ async fn callback(
 }
 
 /// The user behind the address a request names, if they take payments.
-pub(super) fn payable(
+pub(super) async fn payable(
     state: &State,
     req: &HttpRequest,
     name: &str,
@@ -164,6 +168,7 @@ pub(super) fn payable(
         .services
         .directory
         .payable(request_host(req).as_deref(), name)
+        .await
         .map_err(|refusal| match refusal {
             Unpayable::Unknown => LnurlError::new("Unknown user"),
             Unpayable::Disabled => LnurlError::new("This address is not accepting payments"),
@@ -182,7 +187,7 @@ pub(super) async fn pay(
 ) -> Result<(PayResponse, Hash32), LnurlError> {
     let services = &state.services;
     let admission = services.issuer.admit(state.client(req), Origin::Payer)?;
-    let profile = payable(state, req, name)?;
+    let profile = payable(state, req, name).await?;
     let user = &profile.user;
     let (_, backend) = services.issuer.backend_for(user)?;
     let payment = request(&profile, backend.capabilities())?;
@@ -210,7 +215,12 @@ pub(super) async fn pay(
 
 /// LUD-21: whether the invoice behind a verify URL is paid. Anything wrong with the URL is
 /// "Not found": the tag is the secret, and nothing says which part was wrong.
-fn verify(name: &str, hash: &str, tag: &str, state: &State) -> Result<HttpResponse, LnurlError> {
+async fn verify(
+    name: &str,
+    hash: &str,
+    tag: &str,
+    state: &State,
+) -> Result<HttpResponse, LnurlError> {
     let not_found = || LnurlError::new("Not found");
     let hash: Hash32 = hash.parse().map_err(|_| not_found())?;
     if !state.services.verify_key.accepts(&hash, tag) {
@@ -220,8 +230,8 @@ fn verify(name: &str, hash: &str, tag: &str, state: &State) -> Result<HttpRespon
     let invoice = state
         .services
         .db
-        .store()
-        .invoice(&hash)?
+        .point(move |s| s.invoice(&hash))
+        .await?
         .filter(|invoice| invoice.user == user)
         .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(VerifyResponse::of(&invoice)))

@@ -32,7 +32,11 @@ async fn nostr_json(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         .map(|(_, value)| value.into_owned());
     if let Some(name) = name {
         let host = super::request_host(&req);
-        let profile = state.services.directory.payable(host.as_deref(), &name);
+        let profile = state
+            .services
+            .directory
+            .payable(host.as_deref(), &name)
+            .await;
         if let Ok(profile) = profile {
             if let Some(key) = &profile.user.nostr_pubkey {
                 answer.names.insert(name.to_lowercase(), key.clone());

@@ -14,9 +14,9 @@ use crate::services::Services;
 use crate::store::StoreError;
 
 /// An invoice as apps see it, with where to verify and pay it.
-pub fn view(services: &Services, record: &InvoiceRecord) -> AppInvoiceView {
+pub async fn view(services: &Services, record: &InvoiceRecord) -> AppInvoiceView {
     let mut view = AppInvoiceView::for_apps(record, services.clock.unix());
-    let public_url = match services.directory.get(&record.user) {
+    let public_url = match services.directory.get(&record.user).await {
         Some(profile) => services.directory.public_url_for(&profile.user).clone(),
         None => services.directory.public_url().clone(),
     };
@@ -50,6 +50,7 @@ pub async fn create(
     let profile = services
         .directory
         .get(&user)
+        .await
         .ok_or_else(|| ApiError::not_found(format!("no user '{user}'")))?;
     if profile.user.disabled {
         return Err(ApiError::new(
@@ -78,7 +79,7 @@ pub async fn create(
         })
         .await?;
     Ok(HttpResponse::Created().json(CreatedView {
-        invoice: view(services, &record),
+        invoice: view(services, &record).await,
         expiry_secs: record.expires_at.saturating_sub(record.created_at),
     }))
 }
@@ -107,7 +108,7 @@ pub async fn show(
     hash: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let record = find(&caller, &state.services, &hash).await?;
-    Ok(HttpResponse::Ok().json(view(&state.services, &record)))
+    Ok(HttpResponse::Ok().json(view(&state.services, &record).await))
 }
 
 #[derive(Serialize)]
@@ -141,7 +142,7 @@ pub async fn list(
         .then(|| records.last().map(|r| r.payment_hash.to_hex()))
         .flatten();
     Ok(HttpResponse::Ok().json(Page {
-        invoices: records.iter().map(|r| view(services, r)).collect(),
+        invoices: futures_util::future::join_all(records.iter().map(|r| view(services, r))).await,
         next_cursor,
     }))
 }

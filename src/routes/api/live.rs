@@ -130,10 +130,10 @@ async fn final_state(services: &Services, hash: Hash32) -> Result<AppInvoiceView
     loop {
         let record = services
             .db
-            .store()
-            .invoice(&hash)?
+            .point(move |s| s.invoice(&hash))
+            .await?
             .ok_or_else(|| ApiError::not_found("no such invoice"))?;
-        let current = view(services, &record);
+        let current = view(services, &record).await;
         if current.is_final() {
             return Ok(current);
         }
@@ -142,7 +142,7 @@ async fn final_state(services: &Services, hash: Hash32) -> Result<AppInvoiceView
         let wait = RECHECK_EVERY.min(Duration::from_secs(until_expiry.max(1)));
         match tokio::time::timeout(wait, changes.recv()).await {
             Ok(Ok(changed)) if changed.payment_hash == hash => {
-                let changed = view(services, &changed);
+                let changed = view(services, &changed).await;
                 if changed.is_final() {
                     return Ok(changed);
                 }
@@ -164,7 +164,7 @@ pub async fn follow(
 ) -> Result<HttpResponse, ApiError> {
     let services = state.services.clone();
     let record = find(&caller, &services, &hash).await?;
-    let first = view(&services, &record);
+    let first = view(&services, &record).await;
     let hash = record.payment_hash;
     let key = match &caller {
         Caller::App { key, .. } => Some(key.as_str()),

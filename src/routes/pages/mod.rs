@@ -216,13 +216,13 @@ impl CurrencyForm {
     }
 }
 
-fn render_pay_page(
+async fn render_pay_page(
     state: &State,
     host: Option<&str>,
     name: &str,
     error: Option<String>,
 ) -> HttpResponse {
-    let Ok(profile) = state.services.directory.payable(host, name) else {
+    let Ok(profile) = state.services.directory.payable(host, name).await else {
         return not_found(state, "No such Lightning Address here.");
     };
     let user = &profile.user;
@@ -262,7 +262,7 @@ async fn pay_page(
     name: web::Path<String>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    render_pay_page(&state, request_host(&req).as_deref(), &name, None)
+    render_pay_page(&state, request_host(&req).as_deref(), &name, None).await
 }
 
 #[derive(serde::Deserialize)]
@@ -274,7 +274,7 @@ struct PayForm {
 }
 
 /// The pay form's amount in the user's currency, converted as the callback converts.
-fn fiat_amount(
+async fn fiat_amount(
     state: &State,
     host: Option<&str>,
     name: &str,
@@ -284,6 +284,7 @@ fn fiat_amount(
         .services
         .directory
         .payable(host, name)
+        .await
         .map_err(|_| "No such Lightning Address here.".to_owned())?;
     let prices = &state.services.prices;
     let currency = profile
@@ -323,9 +324,9 @@ async fn pay_form(
     let host = host.as_deref();
     let mut fiat = None;
     if let Some(raw) = form.fiat.as_deref().filter(|f| !f.trim().is_empty()) {
-        match fiat_amount(&state, host, &name, raw) {
+        match fiat_amount(&state, host, &name, raw).await {
             Ok(converted) => fiat = Some(converted),
-            Err(why) => return render_pay_page(&state, host, &name, Some(why)),
+            Err(why) => return render_pay_page(&state, host, &name, Some(why)).await,
         }
     }
     let amount = match &fiat {
@@ -344,7 +345,8 @@ async fn pay_form(
             host,
             &name,
             Some("Enter an amount in whole satoshis.".into()),
-        );
+        )
+        .await;
     };
     let comment = form.comment.as_deref();
     let paid = super::lnurl::pay(&state, &req, &name, |profile, capabilities| {
@@ -365,7 +367,7 @@ async fn pay_form(
         Ok((_, hash)) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("/pay/{hash}")))
             .finish(),
-        Err(e) => render_pay_page(&state, host, &name, Some(e.reason)),
+        Err(e) => render_pay_page(&state, host, &name, Some(e.reason)).await,
     }
 }
 
@@ -414,7 +416,7 @@ async fn checkout(hash: web::Path<String>, state: web::Data<State>) -> HttpRespo
     let now = state.services.clock.unix();
     let status = record.status_at(now);
     let left = record.expires_at.saturating_sub(now);
-    let profile = state.services.directory.get(&record.user);
+    let profile = state.services.directory.get(&record.user).await;
     let description = match &record.described_by {
         DescriptionSource::Memo { memo } => Some(memo.to_string()),
         _ => profile.as_ref().map(|p| p.user.description.clone()),

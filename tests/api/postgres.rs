@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::binary::{rayo, reserve_port, run, run_json, Server};
+use crate::support::fake_buda::FakeBuda;
 use crate::support::fake_phoenixd::FakePhoenixd;
 use crate::support::get_json_url;
 use crate::support::nginx::Nginx;
@@ -601,4 +602,48 @@ async fn a_rolling_restart_behind_a_load_balancer_fails_no_wallet_request() {
     assert!(answered.len() > 100, "the load ran");
     assert_eq!(failed, Vec::<String>::new(), "no wallet request failed");
     assert_eq!(found, answered.len(), "every answered invoice is stored");
+}
+
+#[tokio::test]
+async fn buda_nonces_come_from_one_sequence_in_the_database() {
+    use rayo::backends::{BudaBackend, InvoiceBackend};
+    use rayo::store::{Db, PgStore, Store};
+    let Some((database, _)) = database_and_wallet() else {
+        return;
+    };
+    let buda = FakeBuda::start("k", "s");
+    // Another instance has signed with this key up to an hour ahead of this clock.
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let ahead = now_us + 3_600_000_000;
+    let name = format!(
+        "buda nonce {}",
+        &rayo::domain::Hash32::sha256(b"k").to_string()[..16]
+    );
+    let store = tokio::task::spawn_blocking(move || {
+        let store = PgStore::open(&database).unwrap();
+        assert_eq!(store.next_in_sequence(&name, ahead).unwrap(), Some(ahead));
+        store
+    })
+    .await
+    .unwrap();
+    let backend = BudaBackend::new(
+        buda.url.parse().unwrap(),
+        rayo::domain::Secret::new("k"),
+        rayo::domain::Secret::new("s"),
+        lightning_invoice::Currency::Bitcoin,
+    )
+    .unwrap()
+    .sharing_nonces(Db::new(std::sync::Arc::new(store)));
+    backend
+        .lookup_invoice(&rayo::domain::Hash32([1; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        buda.last_nonce(),
+        ahead + 1,
+        "the next number of the shared sequence"
+    );
 }

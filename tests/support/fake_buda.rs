@@ -58,6 +58,11 @@ impl FakeBuda {
         Self { url, state, faults }
     }
 
+    /// The last nonce it accepted.
+    pub fn last_nonce(&self) -> u64 {
+        self.state.lock().unwrap().last_nonce
+    }
+
     /// As if the invoice were paid: a confirmed deposit appears, followed by `newer` others, so
     /// that it can end up on a later page of the listing.
     pub fn settle(&self, bolt11: &str, newer: usize) {

@@ -96,8 +96,12 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, which nginx's master passes on to its workers (SIGKILL would leave them
+    /// running, orphaned).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

@@ -433,3 +433,54 @@ async fn a_shop_priced_in_pesos_is_payable_between_its_peso_limits_at_the_curren
         assert!(body.to_string().contains(problem), "{settings}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_browser_pays_a_shop_in_its_currency() {
+    let Some(tools) = crate::pages::browser_tools() else {
+        return;
+    };
+    let prices = market();
+    let app = app_with_currencies(&prices, Arc::new(ShiftedClock::default())).await;
+    app.add_user(
+        "shop",
+        json!({"currency": "CLP", "fiat_min": "1000", "fiat_max": "500000"}),
+    )
+    .await;
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let (address, token) = (app.address.clone(), app.admin_token.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(&tools)
+            .arg("pages.mjs")
+            .arg(address)
+            .arg(token)
+            .arg(artifacts)
+            .arg("shop")
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["currencyLabel"], "Amount (CLP)");
+    assert!(
+        seen["satEquivalent"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 CLP ≈ 1.108 sats"),
+        "{seen}"
+    );
+    // 2500 CLP at 90300000 CLP/BTC, rounded up.
+    let invoice = app
+        .invoice(seen["currencyCheckoutHash"].as_str().unwrap())
+        .await;
+    assert_eq!(invoice["amount_msat"], 2_768_550);
+    assert_eq!(invoice["fiat"]["value"], "2500");
+    assert_eq!(seen["consoleErrors"], json!([]));
+}

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::support::{spawn_app, spawn_app_with};
 
-fn browser_tools() -> Option<std::path::PathBuf> {
+pub(crate) fn browser_tools() -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if dir.join("node_modules/playwright-core").exists() && std::path::Path::new(&chromium).exists()

@@ -1,5 +1,5 @@
 // Drives rayo's pages in headless Chromium like a payer would, and reports what it saw as JSON.
-//   node pages.mjs <base-url> <admin-token> <artifact-dir>
+//   node pages.mjs <base-url> <admin-token> <artifact-dir> [<user priced in a currency>]
 // Steps: open the pay page and decode its QR; ask for an invoice with the form; see the
 // checkout page, decode its QR, settle through the admin API and watch the page switch to
 // paid; then an app's checkout page with a return link. Screenshots go to <artifact-dir>.
@@ -7,7 +7,7 @@ import { chromium } from 'playwright-core'
 import jsQR from 'jsqr'
 import { PNG } from 'pngjs'
 
-const [base, token, artifacts] = process.argv.slice(2)
+const [base, token, artifacts, priced] = process.argv.slice(2)
 const report = {}
 
 async function decodeQr(locator) {
@@ -77,6 +77,18 @@ try {
   await plain.fill('input[name=amount]', '3')
   await Promise.all([plain.waitForURL(/\/pay\/[0-9a-f]{64}$/), plain.click('button[type=submit]')])
   report.noScriptQr = await decodeQr(plain.locator('#invoice-qr svg'))
+  // A user priced in a currency: the form asks in it, says what it is worth in sats, and
+  // its invoice is the amount converted.
+  if (priced) {
+    const shop = await browser.newPage({ viewport: { width: 420, height: 900 } })
+    await shop.goto(`${base}/@${priced}`)
+    report.currencyLabel = (await shop.locator('form.amount label').first().textContent()).trim()
+    report.satEquivalent = (await shop.locator('#sat-equivalent').textContent()).trim()
+    await shop.screenshot({ path: `${artifacts}/pay-page-in-a-currency.png`, fullPage: true })
+    await shop.fill('input[name=fiat]', '2500')
+    await Promise.all([shop.waitForURL(/\/pay\/[0-9a-f]{64}$/), shop.click('button[type=submit]')])
+    report.currencyCheckoutHash = shop.url().split('/').pop()
+  }
   report.consoleErrors = consoleErrors
 } finally {
   await browser.close()

@@ -446,28 +446,7 @@ async fn a_browser_pays_a_shop_in_its_currency() {
         json!({"currency": "CLP", "fiat_min": "1000", "fiat_max": "500000"}),
     )
     .await;
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let (address, token) = (app.address.clone(), app.admin_token.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .current_dir(&tools)
-            .arg("pages.mjs")
-            .arg(address)
-            .arg(token)
-            .arg(artifacts)
-            .arg("shop")
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the browser run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = crate::pages::browse(tools, &app, Some("shop")).await;
     assert_eq!(seen["currencyLabel"], "Amount (CLP)");
     assert!(
         seen["satEquivalent"]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{spawn_app, spawn_app_with};
+use crate::support::{spawn_app, spawn_app_with, TestApp};
 
 pub(crate) fn browser_tools() -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -18,37 +18,41 @@ pub(crate) fn browser_tools() -> Option<std::path::PathBuf> {
     None
 }
 
+/// Runs `tests/browser/pages.mjs` against `app` (and the pay page of `priced`, a user priced in
+/// a currency, if given); what the browser saw. Screenshots go to `target/test-artifacts/`.
+pub(crate) async fn browse(
+    tools: std::path::PathBuf,
+    app: &TestApp,
+    priced: Option<&str>,
+) -> Value {
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut command = std::process::Command::new("node");
+    command
+        .current_dir(&tools)
+        .arg("pages.mjs")
+        .arg(&app.address)
+        .arg(&app.admin_token)
+        .arg(artifacts);
+    command.args(priced);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[tokio::test]
 async fn a_browser_scans_the_pay_page_gets_an_invoice_and_sees_it_paid() {
     let Some(tools) = browser_tools() else {
         return;
     };
     let app = spawn_app().await;
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let (address, token, dir) = (
-        app.address.clone(),
-        app.admin_token.clone(),
-        artifacts.clone(),
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .current_dir(&tools)
-            .arg("pages.mjs")
-            .arg(address)
-            .arg(token)
-            .arg(dir)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the browser run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = browse(tools, &app, None).await;
 
     // The pay page's QR is the user's LNURL, uppercase, as a lightning: URI.
     let lnurl = seen["payPageQr"]
@@ -104,6 +108,7 @@ async fn a_browser_scans_the_pay_page_gets_an_invoice_and_sees_it_paid() {
         .unwrap()
         .starts_with("LIGHTNING:LNBCRT"));
     assert_eq!(seen["consoleErrors"], json!([]), "no CSP or script errors");
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     assert!(artifacts.join("paid.png").exists());
 }
 

@@ -171,5 +171,6 @@ pub fn load(store: &dyn Store, checked: &CheckedBackup) -> Result<(), StoreError
     for key in &backup.api_keys {
         store.put_api_key(key)?;
     }
-    store.flush()
+    let sent = store.sent_ahead();
+    store.flush()?.verdict(&sent)
 }

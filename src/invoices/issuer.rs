@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::limits::{Admission, ClientKey, Origin, PendingCounts, PendingRefusal, RateLimits};
 use crate::metrics::Metrics;
-use crate::store::Db;
+use crate::store::{Db, StoreError};
 
 /// One invoice to make.
 pub struct NewInvoice<'a> {
@@ -283,9 +283,17 @@ impl Issuer {
             .db
             .commit(move |store| store.insert_invoice(&record).map(|()| record))
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not store an invoice");
-                IssueError::Store
+            .map_err(|e| match e {
+                // Someone else's invoice (payment hashes are public): this backend's answer is
+                // refused, and nobody else's invoice is touched.
+                StoreError::Conflict(_) => {
+                    tracing::error!(%backend, user = %user.name, "backend returned an invoice whose payment hash is already stored; refused it");
+                    IssueError::BadInvoice
+                }
+                e => {
+                    tracing::error!(error = %e, "could not store an invoice");
+                    IssueError::Store
+                }
             })?;
         Metrics::count(&self.metrics.invoices_created, backend.as_str());
         reservation.keep();

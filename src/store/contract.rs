@@ -74,6 +74,13 @@ pub(crate) fn outbox_item(n: u8, due: u64) -> OutboxItem {
     }
 }
 
+/// Inserts `record` and flushes, with the verdict a caller of the writer would hear.
+pub(crate) fn insert_durably(store: &dyn Store, record: &InvoiceRecord) -> Result<(), StoreError> {
+    store.insert_invoice(record)?;
+    let sent = store.sent_ahead();
+    store.flush()?.verdict(&sent)
+}
+
 fn store_story(store: &dyn Store) {
     // Users: create, read, list in name order, replace, remove.
     assert_eq!(
@@ -111,9 +118,7 @@ fn store_story(store: &dyn Store) {
     store.insert_invoice(&invoice("carol", 4)).unwrap();
     store.flush().unwrap();
     assert!(matches!(
-        store
-            .insert_invoice(&invoice("alice", 1))
-            .and_then(|()| store.flush()),
+        insert_durably(store, &invoice("alice", 1)),
         Err(StoreError::Conflict(_))
     ));
     let alice = Username::parse("alice").unwrap();
@@ -451,7 +456,7 @@ fn sealing_story(store: &dyn Store) {
     }
     store.flush().unwrap();
     assert!(matches!(
-        store.insert_invoice(&aged(1)).and_then(|()| store.flush()),
+        insert_durably(store, &aged(1)),
         Err(StoreError::Conflict(_))
     ));
     let before = everything(store, count);

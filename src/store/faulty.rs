@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    InvoiceFilter, MemoryStore, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions,
+    Flushed, InvoiceFilter, MemoryStore, PruneCursor, PruneStep, Retention, Store, StoreError,
+    Transitions,
 };
 use crate::domain::{ApiKey, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 
@@ -69,12 +70,12 @@ impl Store for FaultyStore {
         self.inner.commit_transitions(step)
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    fn flush(&self) -> Result<Flushed, StoreError> {
         if self.full_disk.load(Ordering::SeqCst) {
             return Err(StoreError::Io(
                 "No space left on device (os error 28)".into(),
             ));
         }
-        Ok(())
+        Ok(Flushed::default())
     }
 }

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    next_status, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, Store, StoreError,
-    Transitions,
+    next_status, Flushed, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, Store,
+    StoreError, Transitions,
 };
 use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
@@ -282,7 +282,7 @@ impl Store for MemoryStore {
         Ok(PruneStep { pruned, next: None })
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
+    fn flush(&self) -> Result<Flushed, StoreError> {
+        Ok(Flushed::default())
     }
 }

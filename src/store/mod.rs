@@ -70,8 +70,15 @@ pub trait Store: Send + Sync + 'static {
 
     fn invoice(&self, hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError>;
     /// Adds a new invoice and its indexes atomically; an existing payment hash is a conflict,
-    /// reported here or, by a store that sends writes ahead (PostgreSQL), by the next flush.
+    /// reported here or, by a store that sends inserts ahead (PostgreSQL), by the flush that
+    /// ends the group: that insert alone is left out (see `sent_ahead` and `Flushed`).
     fn insert_invoice(&self, invoice: &InvoiceRecord) -> Result<(), StoreError>;
+    /// The inserts this store sent ahead since it was last asked, their answers not yet read.
+    /// The writer asks after each write it applies, so that the flush's verdict on each insert
+    /// reaches the one caller who made it. Stores that answer inserts at once send none ahead.
+    fn sent_ahead(&self) -> Vec<SentAhead> {
+        Vec::new()
+    }
     /// One step of the ledger, as a single atomic write: invoices whose status moved (each
     /// the whole record afterwards, only ever forward: see `next_status`), the events that
     /// calls for (queued unless one with the same id already is), and meta values (a watcher's
@@ -166,8 +173,38 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 
-    /// Makes every write so far durable.
-    fn flush(&self) -> Result<(), StoreError>;
+    /// Makes every write so far durable, as one unit: an error means none of the group was
+    /// kept. An insert sent ahead whose payment hash was already stored is the exception: it
+    /// alone is left out, and `Flushed` names it, so one bad insert fails only its own caller.
+    fn flush(&self) -> Result<Flushed, StoreError>;
+}
+
+/// An insert sent ahead: a number of its own (one payment hash may be sent twice, and only the
+/// second is refused) and the hash, to say which invoice a refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentAhead {
+    pub id: u64,
+    pub payment_hash: Hash32,
+}
+
+/// What a flush made durable: every write of its group, except the inserts it refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flushed {
+    pub refused: Vec<SentAhead>,
+}
+
+impl Flushed {
+    /// The verdict on a write that sent `sent` ahead: a conflict if the flush refused any of
+    /// them.
+    pub fn verdict(&self, sent: &[SentAhead]) -> Result<(), StoreError> {
+        match sent.iter().find(|insert| self.refused.contains(insert)) {
+            Some(insert) => Err(StoreError::Conflict(format!(
+                "invoice {}",
+                insert.payment_hash
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What one ledger step writes; see `Store::commit_transitions`.
@@ -211,5 +248,7 @@ pub fn next_status(
 pub(crate) mod contract;
 #[cfg(test)]
 mod faulty;
+#[cfg(test)]
+mod group_story;
 #[cfg(test)]
 pub use faulty::FaultyStore;

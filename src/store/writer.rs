@@ -3,18 +3,25 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
-use super::{Store, StoreError};
+use super::{Flushed, Store, StoreError};
 
-/// Runs after a flush that covers the write, with the flush's error if it failed.
-type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// Runs after the flush that ended the group holding the write, with that flush's outcome.
+type Completion = Box<dyn FnOnce(Result<&Flushed, &StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&dyn Store) -> Completion + Send>;
 
 /// The single writer of a store, with group commit in two stages. The applier thread runs
 /// writes one after another; the flusher thread takes every write applied so far, flushes
-/// once, and only then answers them. Applying the next writes overlaps the current flush, and
-/// nobody is told "done" before their write is on disk.
+/// once, and only then answers them. Nobody is told "done" before their write is durable.
+///
+/// An acknowledgement belongs to the group its write joined. A flush ends the group of every
+/// write applied before it, including writes applied after the flusher gathered its batch;
+/// on PostgreSQL it may roll that group back. So no write is applied while a flush runs (the
+/// `gate`), and the writes that joined the group late are answered by the same flush. Each
+/// write also hears the flush's verdict on its own inserts (`Flushed::verdict`), so a
+/// refused insert fails only the request that made it.
 pub struct StoreWriter {
     jobs: Option<mpsc::Sender<Job>>,
     threads: Vec<thread::JoinHandle<()>>,
@@ -24,14 +31,16 @@ impl StoreWriter {
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (jobs, job_queue) = mpsc::channel::<Job>();
         let (applied, applied_queue) = mpsc::channel::<Completion>();
+        let gate = Arc::new(Mutex::new(()));
         let applier_store = store.clone();
+        let applier_gate = gate.clone();
         let threads = [
             thread::Builder::new()
                 .name("rayo-store-apply".into())
-                .spawn(move || apply(applier_store.as_ref(), &job_queue, &applied)),
+                .spawn(move || apply(applier_store.as_ref(), &job_queue, &applied, &applier_gate)),
             thread::Builder::new()
                 .name("rayo-store-flush".into())
-                .spawn(move || flush(store.as_ref(), &applied_queue)),
+                .spawn(move || flush(store.as_ref(), &applied_queue, &gate)),
         ]
         .into_iter()
         .filter_map(Result::ok)
@@ -51,10 +60,11 @@ impl StoreWriter {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move |store| {
             let outcome = op(store);
-            Box::new(move |flush_error| {
-                let _ = done.send(match flush_error {
-                    Some(e) => Err(e.clone()),
-                    None => outcome,
+            let sent = store.sent_ahead();
+            Box::new(move |flushed| {
+                let _ = done.send(match flushed {
+                    Err(e) => Err(e.clone()),
+                    Ok(flushed) => outcome.and_then(|value| flushed.verdict(&sent).map(|()| value)),
                 });
             })
         });
@@ -77,21 +87,32 @@ impl Drop for StoreWriter {
     }
 }
 
-fn apply(store: &dyn Store, jobs: &mpsc::Receiver<Job>, applied: &mpsc::Sender<Completion>) {
+fn apply(
+    store: &dyn Store,
+    jobs: &mpsc::Receiver<Job>,
+    applied: &mpsc::Sender<Completion>,
+    gate: &Mutex<()>,
+) {
     while let Ok(job) = jobs.recv() {
-        if applied.send(job(store)).is_err() {
+        // Applied and handed on under the gate: a flush sees either none of it or all of it,
+        // and finds its completion waiting when it does.
+        let applying = gate.lock();
+        let sent = applied.send(job(store));
+        // A flush waiting for the gate gets it next, even with more jobs queued.
+        MutexGuard::unlock_fair(applying);
+        if sent.is_err() {
             return;
         }
     }
 }
 
-/// The most writes one flush answers.
+/// The most writes one flush gathers before it starts.
 const MAX_BATCH: usize = 256;
 /// How long the first write of a batch may wait for company. Every flush is an fsync, and under
 /// load fsyncs cost more CPU than this delay costs latency.
 const COMMIT_WINDOW: Duration = Duration::from_millis(1);
 
-fn flush(store: &dyn Store, applied: &mpsc::Receiver<Completion>) {
+fn flush(store: &dyn Store, applied: &mpsc::Receiver<Completion>, gate: &Mutex<()>) {
     let mut batch: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = applied.recv() {
         batch.push(first);
@@ -110,13 +131,16 @@ fn flush(store: &dyn Store, applied: &mpsc::Receiver<Completion>) {
             };
             batch.push(next);
         }
-        // Everything in `batch` was applied before this call began, so this flush covers it.
+        let flushing = gate.lock();
         let flushed = store.flush();
+        // Applied after the batch was gathered, so in the group this flush ended.
+        batch.extend(applied.try_iter());
+        MutexGuard::unlock_fair(flushing);
         if let Err(e) = &flushed {
             tracing::error!(error = %e, writes = batch.len(), "store flush failed");
         }
         for complete in batch.drain(..) {
-            complete(flushed.as_ref().err());
+            complete(flushed.as_ref());
         }
     }
     let _ = store.flush();

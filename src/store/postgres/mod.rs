@@ -30,8 +30,8 @@ use tokio_postgres::Client;
 
 use super::codec::{decode_json, encode_json, invoice};
 use super::{
-    next_status, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, Store, StoreError,
-    Transitions,
+    next_status, Flushed, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, SentAhead,
+    Store, StoreError, Transitions,
 };
 use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
@@ -91,6 +91,10 @@ struct Writer {
     /// This process runs the server on the database (see `claim_for_server`): the claim is
     /// made again on a new connection.
     claimed: bool,
+    /// Inserts sent ahead that no write has claimed yet (see `Store::sent_ahead`).
+    unclaimed: Vec<SentAhead>,
+    /// The number of the next insert sent ahead.
+    next_insert: u64,
 }
 
 /// The thread writing into a group reads through the same connection, so it sees what the
@@ -104,8 +108,8 @@ struct OpenGroup {
     told: Vec<String>,
     /// Inserts sent ahead, their answers not yet read (see `insert_invoice`).
     sent: Vec<SentInsert>,
-    /// An insert found its payment hash already stored.
-    conflict: Option<Hash32>,
+    /// Inserts that found their payment hash already stored: left out, the group goes on.
+    refused: Vec<SentAhead>,
 }
 
 impl OpenGroup {
@@ -115,7 +119,7 @@ impl OpenGroup {
             held,
             told: Vec::new(),
             sent: Vec::new(),
-            conflict: None,
+            refused: Vec::new(),
         }
     }
 
@@ -132,16 +136,18 @@ impl OpenGroup {
                     Answer::Waiting(answer) => answer.await,
                     Answer::Done(outcome) => outcome,
                 };
-                (insert.payment_hash, outcome)
+                (insert.ticket, insert.told, outcome)
             },
         )));
-        for (payment_hash, outcome) in answers {
+        for (ticket, told, outcome) in answers {
             match outcome {
+                // `ON CONFLICT DO NOTHING` inserted nothing and left the transaction whole:
+                // only this insert's caller is told (see `Flushed`).
                 Ok(0) => {
-                    self.conflict.get_or_insert(payment_hash);
-                    self.aborted = true;
+                    tracing::warn!(payment_hash = %ticket.payment_hash, "an invoice's payment hash was already stored; refused it");
+                    self.refused.push(ticket);
                 }
-                Ok(_) => {}
+                Ok(_) => self.told.extend(told),
                 Err(e) => {
                     tracing::error!(error = %db(e), "an invoice insert failed");
                     self.aborted = true;
@@ -155,7 +161,9 @@ type Pending<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// An insert whose statement is on its way (or answered already).
 struct SentInsert {
-    payment_hash: Hash32,
+    ticket: SentAhead,
+    /// What to tell the other processes if it is kept.
+    told: Option<String>,
     answer: Answer,
 }
 
@@ -327,6 +335,8 @@ impl PgStore {
                 client: Arc::new(writes),
                 open: None,
                 claimed: false,
+                unclaimed: Vec::new(),
+                next_insert: 0,
             }),
             origin: {
                 use crate::clock::Random;
@@ -435,8 +445,20 @@ impl PgStore {
         }
         let filled = fill(self);
         let mut writer = self.writer_connection();
-        let aborted = writer.open.take().is_some_and(|group| group.aborted);
+        let group = writer.open.take();
+        writer.unclaimed.clear();
         *self.group_thread() = None;
+        let refused = group
+            .as_ref()
+            .and_then(|group| group.refused.first().copied());
+        let aborted = group.is_some_and(|group| group.aborted);
+        let filled = match (filled, refused) {
+            (Ok(_), Some(insert)) => Err(StoreError::Conflict(format!(
+                "invoice {} (twice in the backup)",
+                insert.payment_hash
+            ))),
+            (filled, _) => filled,
+        };
         match filled {
             Ok(value) if !aborted => {
                 block_on(writer.client.batch_execute("COMMIT")).map_err(db)?;
@@ -646,13 +668,27 @@ impl Store for PgStore {
 
     /// Sent ahead: the statement goes out now, and its answer is read when the connection is
     /// next needed (at the latest by the flush), so a group of callbacks' inserts costs one
-    /// round trip, not one each. A payment hash already stored is found by the flush, which then
-    /// keeps none of the group (a backend handing out the same invoice twice is broken: every
-    /// caller in the group gets an error).
+    /// round trip, not one each. A payment hash already stored (a broken or hostile backend
+    /// reusing someone's invoice) inserts nothing and leaves the transaction whole: the flush
+    /// refuses that insert alone, and the rest of the group commits.
     fn insert_invoice(&self, record: &InvoiceRecord) -> Result<(), StoreError> {
         let mut w = self.writes_ahead()?;
         let client = w.0.client.clone();
-        let Some(group) = w.0.open.as_mut() else {
+        let ticket = SentAhead {
+            id: w.0.next_insert,
+            payment_hash: record.payment_hash,
+        };
+        w.0.next_insert += 1;
+        let told = record.is_pending().then(|| {
+            Change::Added {
+                payment_hash: record.payment_hash,
+                user: record.user.clone(),
+                payer: record.payer,
+            }
+            .encode(self.origin)
+        });
+        let writer = &mut *w.0;
+        let Some(group) = writer.open.as_mut() else {
             return Err(StoreError::Io("no transaction is open".into()));
         };
         let (hash, user, status, expires_at, paid_at, encoded) = (
@@ -690,20 +726,17 @@ impl Store for PgStore {
             Poll::Pending => Answer::Waiting(answer),
         };
         group.sent.push(SentInsert {
-            payment_hash: record.payment_hash,
+            ticket,
+            told,
             answer,
         });
-        if record.is_pending() {
-            w.tell(
-                self.origin,
-                Change::Added {
-                    payment_hash: record.payment_hash,
-                    user: record.user.clone(),
-                    payer: record.payer,
-                },
-            );
-        }
+        writer.unclaimed.push(ticket);
         Ok(())
+    }
+
+    fn sent_ahead(&self) -> Vec<SentAhead> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut writer.unclaimed)
     }
 
     fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {
@@ -1026,28 +1059,31 @@ impl Store for PgStore {
 
     /// Commits the group's transaction: everything written since the last flush becomes
     /// durable at once, or, if any of it failed, none of it does and the caller is told.
-    fn flush(&self) -> Result<(), StoreError> {
+    /// Inserts refused for a payment hash already stored are the exception (see `Flushed`).
+    fn flush(&self) -> Result<Flushed, StoreError> {
         let mut writer = self.writer_connection();
         if writer.open.as_ref().is_none_or(|group| group.held) {
-            return Ok(());
+            return Ok(Flushed::default());
         }
         let Some(group) = writer.open.take() else {
-            return Ok(());
+            return Ok(Flushed::default());
         };
+        // Whoever sent these ahead and never asked hears nothing more of them.
+        writer.unclaimed.clear();
         *self.group_thread() = None;
         if group.aborted {
             let _ = block_on(writer.client.batch_execute("ROLLBACK"));
-            if let Some(hash) = group.conflict {
-                return Err(StoreError::Conflict(format!(
-                    "invoice {hash} (so its whole group was rolled back)"
-                )));
-            }
             return Err(StoreError::Io(
                 "a write in this group failed, so the group was rolled back".into(),
             ));
         }
+        let flushed = Flushed {
+            refused: group.refused,
+        };
         if group.told.is_empty() {
-            return block_on(writer.client.batch_execute("COMMIT")).map_err(db);
+            return block_on(writer.client.batch_execute("COMMIT"))
+                .map_err(db)
+                .map(|()| flushed);
         }
         // The notifications go out with the commit (PostgreSQL sends them only if it
         // commits), sent in the same round trip.
@@ -1064,7 +1100,8 @@ impl Store for PgStore {
         // A failed notify aborts the transaction, and PostgreSQL then answers COMMIT with a
         // rollback, not an error: the notify's own outcome says whether anything was kept.
         notified.map_err(db)?;
-        committed.map_err(db)
+        committed.map_err(db)?;
+        Ok(flushed)
     }
 }
 
@@ -1293,7 +1330,7 @@ mod tests {
     }
 
     #[test]
-    fn inserts_sent_ahead_are_seen_by_the_group_and_a_stored_hash_fails_the_flush() {
+    fn inserts_sent_ahead_are_seen_by_the_group_and_a_stored_hash_is_refused_alone() {
         let Some(store) = store() else { return };
         let first = crate::store::contract::invoice("alice", 1);
         store.insert_invoice(&first).unwrap();
@@ -1305,15 +1342,30 @@ mod tests {
             store.invoice(&first.payment_hash).unwrap(),
             Some(first.clone())
         );
-        store.flush().unwrap();
+        assert_eq!(store.sent_ahead().len(), 2);
+        assert_eq!(store.flush().unwrap(), Flushed::default());
 
         store.put_user(&user("bob")).unwrap();
-        store.insert_invoice(&first).unwrap();
-        assert!(matches!(store.flush(), Err(StoreError::Conflict(_))));
-        assert_eq!(seen_elsewhere(&store), 0, "none of the group was kept");
-        store.put_user(&user("bob")).unwrap();
-        store.flush().unwrap();
-        assert_eq!(seen_elsewhere(&store), 1);
+        let mut copy = first.clone();
+        copy.user = Username::parse("mallory").unwrap();
+        store.insert_invoice(&copy).unwrap();
+        let copied = store.sent_ahead();
+        store
+            .insert_invoice(&crate::store::contract::invoice("alice", 3))
+            .unwrap();
+        let third = store.sent_ahead();
+        let flushed = store.flush().unwrap();
+        assert!(matches!(
+            flushed.verdict(&copied),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(flushed.verdict(&third), Ok(()));
+        assert_eq!(seen_elsewhere(&store), 1, "the rest of the group was kept");
+        assert_eq!(
+            store.invoice(&first.payment_hash).unwrap(),
+            Some(first),
+            "the stored invoice is untouched"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use sled::Tree;
 
 use super::codec::{decode_json as decode, encode_json as encode};
-use super::{InvoiceFilter, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions};
+use super::{
+    Flushed, InvoiceFilter, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions,
+};
 use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 use invoices::InvoiceTable;
 
@@ -496,9 +498,9 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    fn flush(&self) -> Result<Flushed, StoreError> {
         self.db.flush().map_err(io)?;
-        Ok(())
+        Ok(Flushed::default())
     }
 }
 

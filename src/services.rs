@@ -138,7 +138,7 @@ impl Services {
         let prices = Arc::new(crate::prices::PriceBook::new(
             settings.currencies.clone(),
             settings.price_sources.clone(),
-            settings.price_max_age,
+            settings.price_policy.clone(),
             clock.clone(),
         ));
         let domains = settings.domains()?;

@@ -52,12 +52,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let book = crate::prices::PriceBook::new(
                 currencies,
                 settings.price_sources.clone(),
-                settings.price_max_age,
+                settings.price_policy.clone(),
                 std::sync::Arc::new(crate::clock::SystemClock),
             );
             book.refresh(&crate::prices::client().map_err(|e| CliError::Failed(e.to_string()))?)
                 .await;
-            output::prices(&book.report(), json);
+            output::prices(&book.report(), book.unmet(), json);
             Ok(())
         }
         Command::Db(DbCommand::Status) => {

@@ -277,17 +277,26 @@ pub fn db_status(status: &crate::store::postgres::DbStatus, as_json: bool) {
     }
 }
 
-pub fn prices(reports: &[crate::prices::CurrencyReport], as_json: bool) {
+pub fn prices(
+    reports: &[crate::prices::CurrencyReport],
+    unmet: &[crate::prices::Unmet],
+    as_json: bool,
+) {
     if as_json {
-        return json(reports);
+        return json(&serde_json::json!({"currencies": reports, "not_offered": unmet}));
     }
     for report in reports {
         match (&report.rate, &report.problem) {
             (Some(rate), _) => say!(
-                "{:<5} {} (median of {})",
+                "{:<5} {} (median of {}){}",
                 report.currency,
                 rate.price,
-                rate.sources.join(", ")
+                rate.sources.join(", "),
+                if report.single_source {
+                    "; one source alone may set this rate (RAYO_PRICE_SINGLE_SOURCE)"
+                } else {
+                    ""
+                }
             ),
             (None, Some(problem)) => say!("{:<5} no rate: {}", report.currency, printable(problem)),
             (None, None) => say!("{:<5} no rate", report.currency),
@@ -304,6 +313,9 @@ pub fn prices(reports: &[crate::prices::CurrencyReport], as_json: bool) {
             let note = quote.note.as_deref().map(printable).unwrap_or_default();
             say!("  {:<9} {:>18} {:>9}  {}", quote.source, price, age, note);
         }
+    }
+    for currency in unmet {
+        say!("{:<5} not offered: {}", currency.currency, currency.reason);
     }
 }
 

@@ -168,9 +168,19 @@ pub struct ServeArgs {
     /// none by default.
     #[arg(long, env = "RAYO_CURRENCIES", value_delimiter = ',')]
     pub currencies: Vec<String>,
-    /// A price older than this is never used.
+    /// A price older than this (by its source's own clock, where it states one) is never used.
     #[arg(long, env = "RAYO_PRICE_MAX_AGE", default_value = "10m", value_parser = humantime::parse_duration)]
     pub price_max_age: Duration,
+    /// A quote further than this from the median of all quotes is left out, in percent.
+    #[arg(long, env = "RAYO_PRICE_BAND", default_value = "3", value_parser = band_ppm)]
+    pub price_band: u128,
+    /// How many price sources must agree before a currency has a rate.
+    #[arg(long, env = "RAYO_PRICE_MIN_SOURCES", default_value_t = 2)]
+    pub price_min_sources: usize,
+    /// Currencies one price source alone may price (a currency with one market). Then that
+    /// source alone sets the rate: a wrong or manipulated price there is what payers pay.
+    #[arg(long, env = "RAYO_PRICE_SINGLE_SOURCE", value_delimiter = ',')]
+    pub price_single_source: Vec<String>,
     /// How often prices are read again.
     #[arg(long, env = "RAYO_PRICE_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
     pub price_refresh: Duration,
@@ -182,12 +192,20 @@ pub struct ServeArgs {
 
 /// The currencies named, each one rayo knows.
 fn currencies(codes: &[String]) -> Result<Vec<&'static crate::prices::Currency>, ConfigError> {
+    currencies_named("RAYO_CURRENCIES", codes)
+}
+
+/// The currencies a setting names, each one rayo knows.
+fn currencies_named(
+    setting: &str,
+    codes: &[String],
+) -> Result<Vec<&'static crate::prices::Currency>, ConfigError> {
     let mut found = Vec::new();
     for code in codes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
         let currency = crate::prices::Currency::find(code).ok_or_else(|| {
             let known: Vec<&str> = crate::prices::CURRENCIES.iter().map(|c| c.code).collect();
             ConfigError::new(
-                "RAYO_CURRENCIES",
+                setting,
                 format!("unknown currency {code:?}; known: {}", known.join(", ")),
             )
         })?;
@@ -196,6 +214,17 @@ fn currencies(codes: &[String]) -> Result<Vec<&'static crate::prices::Currency>,
         }
     }
     Ok(found)
+}
+
+/// A percentage between 0.1 and 20, in parts per million.
+fn band_ppm(raw: &str) -> Result<u128, String> {
+    let percent = crate::domain::Decimal::parse_at_most(raw.trim().trim_end_matches('%'), 4)
+        .map_err(|e| e.to_string())?;
+    let ppm = percent.units_at(4).ok_or("out of range")?;
+    if !(1_000..=200_000).contains(&ppm) {
+        return Err("the band is a percentage between 0.1 and 20".into());
+    }
+    Ok(ppm)
 }
 
 /// The price sources named (all by default), at their public address or the one given.
@@ -418,8 +447,35 @@ impl Settings {
             admin_bind: args.admin_bind,
             currencies,
             price_sources,
-            price_max_age: args.price_max_age.max(Duration::from_secs(1)),
+            price_policy: crate::prices::PricePolicy {
+                max_age: args.price_max_age.max(Duration::from_secs(1)),
+                band_ppm: args.price_band,
+                min_sources: args.price_min_sources.max(1),
+                single_source: currencies_named(
+                    "RAYO_PRICE_SINGLE_SOURCE",
+                    &args.price_single_source,
+                )?
+                .iter()
+                .map(|c| c.code)
+                .collect(),
+            },
             price_refresh: args.price_refresh.max(Duration::from_secs(5)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::band_ppm;
+
+    #[test]
+    fn the_price_band_is_a_percentage_between_a_tenth_and_twenty() {
+        assert_eq!(band_ppm("3"), Ok(30_000));
+        assert_eq!(band_ppm("2.5%"), Ok(25_000));
+        assert_eq!(band_ppm(" 0.1 "), Ok(1_000));
+        assert_eq!(band_ppm("20"), Ok(200_000));
+        for bad in ["0", "0.05", "20.01", "-3", "3.00001", "x", ""] {
+            assert!(band_ppm(bad).is_err(), "{bad:?}");
+        }
     }
 }

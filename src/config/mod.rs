@@ -40,8 +40,9 @@ pub struct Settings {
     /// Currencies payers may name amounts in, and where their prices come from.
     pub currencies: Vec<&'static crate::prices::Currency>,
     pub price_sources: Vec<crate::prices::Ticker>,
-    /// A price older than this is never used; prices are read again this often.
-    pub price_max_age: Duration,
+    /// How rates are taken from quotes (age, band, agreeing sources); prices are read again
+    /// this often.
+    pub price_policy: crate::prices::PricePolicy,
     pub price_refresh: Duration,
     /// How long finished invoices and events are kept.
     pub retention: crate::store::Retention,
@@ -115,7 +116,7 @@ impl Settings {
             admin_bind: None,
             currencies: Vec::new(),
             price_sources: crate::prices::Ticker::public(),
-            price_max_age: Duration::from_secs(600),
+            price_policy: crate::prices::PricePolicy::default(),
             price_refresh: Duration::from_secs(60),
             retention: crate::store::Retention::default(),
             database_url: None,

@@ -298,11 +298,17 @@ mod tests {
     fn book() -> PriceBook {
         let book = PriceBook::new(
             vec![Currency::find("USD").unwrap()],
-            Vec::new(),
-            std::time::Duration::from_secs(600),
+            crate::prices::Ticker::public(),
+            crate::prices::PricePolicy::default(),
             std::sync::Arc::new(crate::clock::SystemClock),
         );
-        book.record("USD", "kraken", Ok(crate::domain::Decimal::new(100_000, 0)));
+        for source in ["kraken", "coinbase"] {
+            let reading = crate::prices::Reading {
+                price: crate::domain::Decimal::new(100_000, 0),
+                stated_at: None,
+            };
+            book.record("USD", source, Ok(reading));
+        }
         book
     }
 

@@ -7,9 +7,9 @@ pub mod convert;
 pub mod sources;
 
 pub use crate::domain::{Decimal, DecimalError};
-pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, Rate};
+pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, PricePolicy, Rate, Unmet};
 pub use convert::{ConvertError, Currency, ValueError, CURRENCIES};
-pub use sources::{Bitstamp, Buda, Coinbase, Kraken, PriceSource, Ticker, Yadio};
+pub use sources::{Bitstamp, Buda, Coinbase, Kraken, Price, PriceSource, Reading, Ticker, Yadio};
 
 /// The HTTP client prices are read with: no redirects, no proxy from the environment.
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {

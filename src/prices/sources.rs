@@ -27,8 +27,26 @@ pub trait PriceSource: Send + Sync {
     fn quotes(&self, code: &str) -> bool;
     /// Where, under its base URL, the price of a bitcoin in `code` is read.
     fn path(&self, code: &str) -> String;
-    /// The price in `code` an answer states.
-    fn price(&self, code: &str, answer: &Value) -> Result<Written, String>;
+    /// The price in `code` an answer states: the middle of the best bid and ask where the
+    /// API gives them (a last trade on a thin market can be anywhere), else its own price.
+    fn price(&self, code: &str, answer: &Value) -> Result<Price, String>;
+    /// When the answer says its price was true, unix seconds, if it says.
+    fn stated_at(&self, _answer: &Value) -> Option<u64> {
+        None
+    }
+}
+
+/// What a source answered: one price, or a bid and an ask to take the middle of.
+pub enum Price {
+    One(Written),
+    Mid { bid: Written, ask: Written },
+}
+
+/// A source's quote: the price, and when the source says it was true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub price: Decimal,
+    pub stated_at: Option<u64>,
 }
 
 fn text(value: &Value) -> Result<Written, String> {
@@ -36,6 +54,14 @@ fn text(value: &Value) -> Result<Written, String> {
         .as_str()
         .map(|s| Written::Text(s.to_owned()))
         .ok_or_else(|| "no price in the answer".to_owned())
+}
+
+/// The bid and ask where both are written, else the one price `last`.
+fn mid_or(bid: &Value, ask: &Value, last: &Value) -> Result<Price, String> {
+    match (text(bid), text(ask)) {
+        (Ok(bid), Ok(ask)) => Ok(Price::Mid { bid, ask }),
+        _ => text(last).map(Price::One),
+    }
 }
 
 /// Buda.com's market ticker: `{"ticker": {"last_price": ["62480000.0", "CLP"], ...}}`.
@@ -51,12 +77,13 @@ impl PriceSource for Buda {
     fn path(&self, code: &str) -> String {
         format!("api/v2/markets/btc-{}/ticker", code.to_ascii_lowercase())
     }
-    fn price(&self, code: &str, answer: &Value) -> Result<Written, String> {
-        let last = &answer["ticker"]["last_price"];
+    fn price(&self, code: &str, answer: &Value) -> Result<Price, String> {
+        let ticker = &answer["ticker"];
+        let last = &ticker["last_price"];
         if last[1].as_str().map(str::to_ascii_uppercase).as_deref() != Some(code) {
             return Err("the ticker is for another market".into());
         }
-        text(&last[0])
+        mid_or(&ticker["max_bid"][0], &ticker["min_ask"][0], &last[0])
     }
 }
 
@@ -73,7 +100,7 @@ impl PriceSource for Kraken {
     fn path(&self, code: &str) -> String {
         format!("0/public/Ticker?pair=XBT{code}")
     }
-    fn price(&self, _code: &str, answer: &Value) -> Result<Written, String> {
+    fn price(&self, _code: &str, answer: &Value) -> Result<Price, String> {
         if answer["error"].as_array().is_some_and(|e| !e.is_empty()) {
             return Err(format!("error {}", answer["error"]));
         }
@@ -84,7 +111,7 @@ impl PriceSource for Kraken {
         pairs
             .values()
             .next()
-            .map(|pair| text(&pair["c"][0]))
+            .map(|pair| mid_or(&pair["b"][0], &pair["a"][0], &pair["c"][0]))
             .unwrap_or_else(|| Err("no pair".into()))
     }
 }
@@ -106,12 +133,12 @@ impl PriceSource for Coinbase {
     fn path(&self, code: &str) -> String {
         format!("v2/prices/BTC-{code}/spot")
     }
-    fn price(&self, code: &str, answer: &Value) -> Result<Written, String> {
+    fn price(&self, code: &str, answer: &Value) -> Result<Price, String> {
         let data = &answer["data"];
         if data["base"] != "BTC" || data["currency"].as_str() != Some(code) {
             return Err("the price is for another pair".into());
         }
-        text(&data["amount"])
+        text(&data["amount"]).map(Price::One)
     }
 }
 
@@ -128,8 +155,12 @@ impl PriceSource for Bitstamp {
     fn path(&self, code: &str) -> String {
         format!("api/v2/ticker/btc{}/", code.to_ascii_lowercase())
     }
-    fn price(&self, _code: &str, answer: &Value) -> Result<Written, String> {
-        text(&answer["last"])
+    fn price(&self, _code: &str, answer: &Value) -> Result<Price, String> {
+        mid_or(&answer["bid"], &answer["ask"], &answer["last"])
+    }
+    /// `"timestamp": "1700000000"`, seconds as a string.
+    fn stated_at(&self, answer: &Value) -> Option<u64> {
+        answer["timestamp"].as_str()?.parse().ok()
     }
 }
 
@@ -146,11 +177,15 @@ impl PriceSource for Yadio {
     fn path(&self, _code: &str) -> String {
         "exrates/BTC".to_owned()
     }
-    fn price(&self, code: &str, answer: &Value) -> Result<Written, String> {
+    fn price(&self, code: &str, answer: &Value) -> Result<Price, String> {
         answer["BTC"][code]
             .as_number()
-            .map(|n| Written::Number(n.clone()))
+            .map(|n| Price::One(Written::Number(n.clone())))
             .ok_or_else(|| format!("no {code} rate"))
+    }
+    /// `"timestamp": 1700000000000`, milliseconds as a number.
+    fn stated_at(&self, answer: &Value) -> Option<u64> {
+        answer["timestamp"].as_u64().map(|ms| ms / 1000)
     }
 }
 
@@ -199,29 +234,28 @@ impl Ticker {
         self.base.join(&self.source.path(code)).ok()
     }
 
-    /// The price in `code` an answer of this source states, as an exact decimal.
-    pub fn parse(&self, code: &str, body: &[u8]) -> Result<Decimal, String> {
+    /// The price in `code` an answer of this source states, as an exact decimal, and when
+    /// the source says it was true.
+    pub fn parse(&self, code: &str, body: &[u8]) -> Result<Reading, String> {
         let json: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
-        match self.source.price(code, &json)? {
-            Written::Number(number) => Decimal::from_json_number(&number)
-                .map_err(|e| e.to_string())
-                .and_then(positive),
-            Written::Text(price) => {
-                // Some APIs write more decimals than matter (Kraken: 5); trailing zeros first.
-                let trimmed = if price.contains('.') {
-                    price.trim_end_matches('0').trim_end_matches('.')
-                } else {
-                    price.as_str()
-                };
-                Decimal::parse(trimmed)
-                    .map_err(|e| e.to_string())
-                    .and_then(positive)
+        let price = match self.source.price(code, &json)? {
+            Price::One(price) => exact(price)?,
+            Price::Mid { bid, ask } => {
+                let (bid, ask) = (exact(bid)?, exact(ask)?);
+                if bid > ask {
+                    return Err("the best bid is above the best ask".into());
+                }
+                super::book::mean(bid, ask).ok_or("the bid and ask are out of range")?
             }
-        }
+        };
+        Ok(Reading {
+            price,
+            stated_at: self.source.stated_at(&json),
+        })
     }
 
     /// Asks for the price in `code`.
-    pub async fn fetch(&self, client: &reqwest::Client, code: &str) -> Result<Decimal, String> {
+    pub async fn fetch(&self, client: &reqwest::Client, code: &str) -> Result<Reading, String> {
         let url = self.url(code).ok_or("no URL")?;
         let answer = tokio::time::timeout(FETCH_TIMEOUT, async {
             let mut answer = client.get(url).send().await.map_err(|e| e.to_string())?;
@@ -241,6 +275,25 @@ impl Ticker {
         .await
         .map_err(|_| format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))??;
         self.parse(code, &answer)
+    }
+}
+
+fn exact(price: Written) -> Result<Decimal, String> {
+    match price {
+        Written::Number(number) => Decimal::from_json_number(&number)
+            .map_err(|e| e.to_string())
+            .and_then(positive),
+        Written::Text(price) => {
+            // Some APIs write more decimals than matter (Kraken: 5); trailing zeros first.
+            let trimmed = if price.contains('.') {
+                price.trim_end_matches('0').trim_end_matches('.')
+            } else {
+                price.as_str()
+            };
+            Decimal::parse(trimmed)
+                .map_err(|e| e.to_string())
+                .and_then(positive)
+        }
     }
 }
 
@@ -278,13 +331,13 @@ mod tests {
                 buda,
                 "CLP",
                 r#"{"ticker":{"market_id":"BTC-CLP","last_price":["62480000.0","CLP"],"min_ask":["62500000.0","CLP"],"max_bid":["62400000.0","CLP"],"volume":["12.3","BTC"],"price_variation_24h":"0.01","price_variation_7d":"0.02"}}"#,
-                "62480000",
+                "62450000",
             ),
             (
                 kraken,
                 "USD",
                 r#"{"error":[],"result":{"XXBTZUSD":{"a":["96512.40000","1","1.000"],"b":["96512.30000","1","1.000"],"c":["96512.30000","0.00100000"],"v":["1","2"],"p":["1","2"],"t":[1,2],"l":["1","2"],"h":["1","2"],"o":"96000.00000"}}}"#,
-                "96512.3",
+                "96512.35",
             ),
             (
                 coinbase,
@@ -296,7 +349,7 @@ mod tests {
                 bitstamp,
                 "GBP",
                 r#"{"timestamp":"1700000000","open":"1","high":"2","low":"1","last":"76543","volume":"1","vwap":"1","bid":"76540","ask":"76550","side":"0","open_24":"1","percent_change_24":"1.2"}"#,
-                "76543",
+                "76545",
             ),
             (
                 yadio,
@@ -309,11 +362,35 @@ mod tests {
             let source = source(kind);
             assert!(source.quotes(code), "{source:?} quotes {code}");
             assert_eq!(
-                source.parse(code, body.as_bytes()).unwrap().to_string(),
+                source
+                    .parse(code, body.as_bytes())
+                    .unwrap()
+                    .price
+                    .to_string(),
                 price,
                 "{source:?}"
             );
         }
+    }
+
+    #[test]
+    fn sources_that_date_their_price_are_read_with_that_date() {
+        let [_, kraken, _, bitstamp, yadio] = all();
+        let bitstamp = source(bitstamp).parse(
+            "USD",
+            br#"{"timestamp":"1700000000","last":"76543","bid":"76540","ask":"76550"}"#,
+        );
+        assert_eq!(bitstamp.unwrap().stated_at, Some(1_700_000_000));
+        let yadio = source(yadio).parse(
+            "USD",
+            br#"{"BTC":{"USD":96512.37},"base":"BTC","timestamp":1700000000123}"#,
+        );
+        assert_eq!(yadio.unwrap().stated_at, Some(1_700_000_000));
+        let crossed = source(kraken).parse(
+            "USD",
+            br#"{"error":[],"result":{"XXBTZUSD":{"a":["96000.0"],"b":["97000.0"],"c":["96500.0"]}}}"#,
+        );
+        assert_eq!(crossed.unwrap_err(), "the best bid is above the best ask");
     }
 
     #[test]

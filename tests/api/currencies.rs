@@ -32,7 +32,7 @@ fn prices_output(prices: &FakePrices) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = rayo(dir.path(), reserve_port())
         .arg("prices")
-        .env("RAYO_CURRENCIES", "USD,CLP")
+        .env("RAYO_CURRENCIES", "USD,CLP,USDC")
         .env("RAYO_PRICE_SOURCES", prices.sources())
         .output()
         .unwrap();
@@ -55,7 +55,7 @@ async fn rayo_prices_shows_each_quote_its_age_and_the_median() {
         "{shown}"
     );
     assert!(
-        shown.contains("more than 20% away from the others: not used"),
+        shown.contains("more than 3% from the median: not used"),
         "{shown}"
     );
     assert!(
@@ -63,6 +63,13 @@ async fn rayo_prices_shows_each_quote_its_age_and_the_median() {
         "{shown}"
     );
     assert!(shown.contains("0 s old"), "{shown}");
+    // One market alone never sets a rate unless the operator says so.
+    assert!(
+        shown.contains(
+            "USDC  not offered: only buda quotes it, and a rate needs 2 agreeing sources"
+        ),
+        "{shown}"
+    );
 
     // Sources that answer HTML, a 5xx or garbage are left out, each with its reason.
     prices.misbehave("coinbase", Misbehaviour::Html);
@@ -77,9 +84,13 @@ async fn rayo_prices_shows_each_quote_its_age_and_the_median() {
     assert!(shown.contains("HTTP 503"), "{shown}");
     assert!(shown.contains("no result"), "{shown}");
     assert!(shown.contains("no answer within 5 s"), "{shown}");
-    assert!(shown.contains("USD   100100 (median of yadio)"), "{shown}");
+    // One source left is not enough.
     assert!(
-        shown.contains("CLP   90500000 (median of yadio)"),
+        shown.contains("USD   no rate: USD needs 2 fresh price sources, and only 1 answered"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("CLP   no rate: CLP needs 2 fresh price sources, and only 1 answered"),
         "{shown}"
     );
 }

@@ -90,6 +90,14 @@ async fn fault(state: &Shared, source: &str) -> Option<HttpResponse> {
     })
 }
 
+/// The time the APIs say their prices were true: now.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 fn price(state: &Shared, source: &str, currency: &str) -> Option<String> {
     state
         .lock()
@@ -158,7 +166,7 @@ async fn bitstamp(state: Shared, pair: web::Path<String>) -> HttpResponse {
     let currency = pair.trim_start_matches("btc").to_uppercase();
     match price(&state, "bitstamp", &currency) {
         Some(p) => HttpResponse::Ok().json(json!({
-            "timestamp": "1700000000", "open": p, "high": p, "low": p, "last": p,
+            "timestamp": now().to_string(), "open": p, "high": p, "low": p, "last": p,
             "volume": "1234.5", "vwap": p, "bid": p, "ask": p, "side": "0",
             "open_24": p, "percent_change_24": "0.50"
         })),
@@ -181,5 +189,5 @@ async fn yadio(state: Shared) -> HttpResponse {
             (currency.clone(), serde_json::from_str(p).unwrap())
         })
         .collect();
-    HttpResponse::Ok().json(json!({"BTC": rates, "base": "BTC", "timestamp": 1_700_000_000_000u64}))
+    HttpResponse::Ok().json(json!({"BTC": rates, "base": "BTC", "timestamp": now() * 1000}))
 }

@@ -103,10 +103,7 @@ impl Services {
             clock.clone(),
             random.clone(),
         ));
-        let backends = match overrides.backend {
-            Some(backend) => Backends::single(BackendName::default_name(), backend),
-            None => configured_backends(&settings, &dev, &db)?,
-        };
+        let backends = configured_backends(&settings, overrides.backend, &dev, &db)?;
         let nostr =
             NostrIdentity::load(&db, settings.nostr_secret_key.as_ref(), random.as_ref()).await?;
         for relay in &settings.nostr_relays {
@@ -429,18 +426,22 @@ fn zap_advert(backends: &Backends, nostr: &NostrIdentity) -> ZapAdvert {
 }
 
 /// The `default` backend the flags describe, and the named ones from `rayo.toml`.
+/// The backends the settings describe; `instead_of_default` (a test's double) takes the place
+/// of the one the flags and `RAYO_*` variables describe.
 fn configured_backends(
     settings: &Settings,
+    instead_of_default: Option<Arc<dyn backends::InvoiceBackend>>,
     dev: &Arc<DevBackend>,
     db: &Db,
 ) -> Result<Backends, ConfigError> {
     // The operator's NWC relays, like the other upstreams they configure, may be anywhere.
     let relays = backends::RelayPool::new(crate::net::Reach::Anywhere);
     let mut by_name = BTreeMap::new();
-    by_name.insert(
-        BackendName::default_name(),
-        backends::build(&settings.backend, dev.clone(), Some(db), &relays)?,
-    );
+    let default = match instead_of_default {
+        Some(backend) => backend,
+        None => backends::build(&settings.backend, dev.clone(), Some(db), &relays)?,
+    };
+    by_name.insert(BackendName::default_name(), default);
     for (name, named) in &settings.named_backends {
         let backend = backends::build(named, dev.clone(), Some(db), &relays)
             .map_err(|e| ConfigError::new(format!("backend '{name}'"), e))?;

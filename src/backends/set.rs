@@ -32,13 +32,6 @@ impl Backends {
         Ok(Self { default, by_name })
     }
 
-    pub fn single(name: BackendName, backend: Arc<dyn InvoiceBackend>) -> Self {
-        Self {
-            default: name.clone(),
-            by_name: BTreeMap::from([(name, backend)]),
-        }
-    }
-
     /// The backend called `name`, or the default one; with the name it goes by.
     pub fn get(
         &self,

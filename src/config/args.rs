@@ -149,7 +149,8 @@ pub struct ServeArgs {
     /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on RAYO_BIND.
     #[arg(long, env = "RAYO_ADMIN_BIND")]
     pub admin_bind: Option<SocketAddr>,
-    /// Invoice requests to backends in flight at once; more wait for a slot.
+    /// Invoice requests in flight at once to each configured backend (a user's own wallet gets
+    /// an eighth); more wait for a slot of that backend's share.
     #[arg(long, env = "RAYO_MAX_BACKEND_CALLS", default_value_t = 64)]
     pub max_backend_calls: usize,
     /// Live status followers (WebSocket, SSE) one API key or one client address may hold.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::check::{check_invoice, Expected, InvoiceCheckError};
+use super::slots::{BackendSlots, Share};
 use super::Description;
 use crate::backends::{Backends, InvoiceBackend, InvoiceRequest, NodeKeys, UserWallets};
 use crate::clock::{Clock, Random};
@@ -73,9 +74,8 @@ pub struct Issuer {
     random: Arc<dyn Random>,
     metrics: Arc<Metrics>,
     backend_timeout: Duration,
-    /// Backend calls in flight at once; more wait (within the backend timeout) for a slot, so
-    /// a slow upstream cannot pile up connections and memory.
-    backend_slots: tokio::sync::Semaphore,
+    /// Backend calls in flight, bounded per backend and per user wallet (see `slots`).
+    backend_slots: BackendSlots,
     /// Keys the tags that tell payers apart (`ClientTag`).
     client_tag_key: [u8; 32],
 }
@@ -109,7 +109,7 @@ impl Issuer {
             random: parts.random,
             metrics: parts.metrics,
             backend_timeout: parts.backend_timeout,
-            backend_slots: tokio::sync::Semaphore::new(parts.max_backend_calls.max(1)),
+            backend_slots: BackendSlots::new(parts.max_backend_calls),
             client_tag_key: parts.client_tag_key,
         }
     }
@@ -218,9 +218,15 @@ impl Issuer {
             expiry: expiry.min(capabilities.max_expiry),
             label: &label,
         };
+        let share = if *backend == BackendName::user_wallet() {
+            Share::Wallet(user.name.clone())
+        } else {
+            Share::Backend(backend.clone())
+        };
+        let slots = self.backend_slots.of(share);
         let started = Instant::now();
         let answer = tokio::time::timeout(self.backend_timeout, async {
-            let _slot = self.backend_slots.acquire().await;
+            let _slot = slots.acquire().await;
             upstream.create_invoice(request).await
         })
         .await;

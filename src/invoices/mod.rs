@@ -6,6 +6,7 @@ mod check;
 mod description;
 mod issuer;
 mod query;
+mod slots;
 mod view;
 
 pub use check::{

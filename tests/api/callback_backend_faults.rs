@@ -85,3 +85,58 @@ async fn a_stalled_backend_holds_at_most_the_configured_number_of_calls() {
     );
     assert!(app.invoices().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_backend_holds_only_its_own_share_of_calls() {
+    // satoshi's backend never answers; shop's (a Buda account) does.
+    let stalled = Arc::new(BackendDouble::new(Fault::Hangs));
+    let buda = crate::support::fake_buda::FakeBuda::start("k", "s");
+    let exchange = rayo::config::BackendSettings {
+        kind: rayo::config::BackendKind::Buda,
+        buda_url: buda.url.parse().unwrap(),
+        buda_api_key: Some(rayo::domain::Secret::new("k")),
+        buda_api_secret: Some(rayo::domain::Secret::new("s")),
+        network: Some(rayo::config::Network::Bitcoin),
+        ..rayo::config::BackendSettings::default()
+    };
+    let app = Arc::new(
+        spawn_app_with(Some(stalled.clone()), move |s| {
+            s.max_backend_calls = 4;
+            s.backend_timeout = Duration::from_secs(60);
+            s.named_backends = vec![("exchange".parse().unwrap(), exchange)];
+        })
+        .await,
+    );
+    app.add_user("shop", serde_json::json!({"backend": "exchange"}))
+        .await;
+
+    // More callbacks than its share wait on the stalled backend...
+    let waiting: Vec<_> = (0..6)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.callback("satoshi", "amount=1000").await })
+        })
+        .collect();
+    let share_held = crate::support::poll_until(10, || async {
+        (stalled.calls.load(std::sync::atomic::Ordering::SeqCst) == 4).then_some(())
+    })
+    .await;
+    assert!(share_held.is_some(), "the stalled backend holds its share");
+
+    // ...and the other backend's user is served at once, while they still wait.
+    let served = tokio::time::timeout(Duration::from_secs(10), app.callback("shop", "amount=5000"))
+        .await
+        .expect("another backend's user does not wait for the stalled one");
+    assert!(served["pr"].is_string(), "{served}");
+    assert!(waiting.iter().all(|call| !call.is_finished()));
+    assert_eq!(
+        stalled
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "the stalled backend never had more than its share"
+    );
+    for call in waiting {
+        call.abort();
+    }
+}

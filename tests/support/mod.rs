@@ -247,8 +247,10 @@ impl TestApp {
                 Some(serde_json::json!({"name": name, "settings": settings})),
             )
             .await;
-        assert_eq!(answer.status(), 201, "creating {name}");
-        answer.json().await.unwrap()
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(status, 201, "creating {name}: {body}");
+        body
     }
 
     /// A new API key for `user`, through the admin API.

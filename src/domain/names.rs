@@ -56,8 +56,10 @@ impl BackendName {
 pub struct Domain(String);
 
 impl Domain {
+    /// A host name and an optional port. An internationalised name (`bücher.example`) is kept
+    /// in its ASCII form (`xn--bcher-kva.example`), as DNS and the `Host` header carry it.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        let lower = raw.trim().to_ascii_lowercase();
+        let lower = raw.trim().to_lowercase();
         let url = url::Url::parse(&format!("http://{lower}/"))
             .map_err(|e| NameError(format!("domain {raw:?}: {e}")))?;
         let host = url
@@ -71,7 +73,14 @@ impl Domain {
             },
             _ => host.to_owned(),
         };
-        if domain != lower || domain.len() > 253 {
+        // Whatever the URL parser changed besides the IDNA form was more than a host and port.
+        let as_written = match domain.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => {
+                format!("{}:{port}", idna::domain_to_unicode(host).0)
+            }
+            _ => idna::domain_to_unicode(&domain).0,
+        };
+        if (domain != lower && as_written != lower) || domain.len() > 253 {
             return Err(NameError(format!(
                 "domain {raw:?}: a host name and an optional port, nothing else"
             )));
@@ -152,12 +161,26 @@ mod tests {
             "localhost:8080"
         );
         assert_eq!(Domain::parse("[::1]:8080").unwrap().as_str(), "[::1]:8080");
+        // Internationalised names are kept in the form DNS and Host headers carry.
+        for idn in ["bücher.example", "BÜCHER.example", "xn--bcher-kva.example"] {
+            assert_eq!(
+                Domain::parse(idn).unwrap().as_str(),
+                "xn--bcher-kva.example",
+                "{idn}"
+            );
+        }
+        assert_eq!(
+            Domain::parse("bücher.example:8443").unwrap().as_str(),
+            "xn--bcher-kva.example:8443"
+        );
         for bad in [
             "",
             "example.com/path",
             "a b.com",
             "user@example.com",
             "example.com:x",
+            "bücher.example/x",
+            "ex%41mple.com",
         ] {
             assert!(Domain::parse(bad).is_err(), "{bad:?}");
         }

@@ -81,3 +81,20 @@ async fn each_user_answers_on_their_own_domain_only() {
         .unwrap();
     assert_eq!(moved["address"], format!("bob@{primary}"));
 }
+
+#[tokio::test]
+async fn an_internationalised_domain_is_accepted_and_served_in_its_ascii_form() {
+    let app = spawn_app_with(None, |s| {
+        s.extra_public_urls = vec![PublicUrl::parse("https://bücher.example").unwrap()];
+    })
+    .await;
+    let ana = app
+        .add_user("ana", json!({"domain": "bücher.example"}))
+        .await;
+    assert_eq!(ana["address"], "ana@xn--bcher-kva.example");
+    let (_, pay) = get_on(&app, "xn--bcher-kva.example", "/.well-known/lnurlp/ana").await;
+    assert_eq!(
+        pay["callback"],
+        "https://xn--bcher-kva.example/lnurlp/ana/callback"
+    );
+}

@@ -19,8 +19,13 @@ use crate::net::{self, Reach};
 use crate::retry::Backoff;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Relay messages are small; anything bigger is not for us.
+/// NWC events are small; a bigger one is not for us, and is skipped.
 const MAX_MESSAGE: usize = 256 * 1024;
+/// What the connection itself takes before it gives up on a relay. Far above `MAX_MESSAGE`:
+/// an event anyone can publish (a user's own wallet, p-tagged to itself, on the notification
+/// subscription every wallet on the relay shares) must cost its sender that event, not every
+/// other wallet on the relay their link.
+const MAX_FRAME: usize = 4 * 1024 * 1024;
 /// How long a relay may take to accept an event.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A relay that sends nothing for this long (pings included) is taken for gone.
@@ -37,6 +42,58 @@ pub enum Incoming {
     Closed(String),
     /// The connection dropped: events may have been missed.
     Lost,
+}
+
+/// One subscription on several links, each with an inbox of its own, so that one relay's
+/// flood cannot crowd out another's answer; read as one, taking from each in turn.
+pub struct Inboxes {
+    receivers: Vec<mpsc::Receiver<Incoming>>,
+    next: usize,
+}
+
+impl Inboxes {
+    /// Subscribes `id` to `filters` on every link, each with room for `depth` messages.
+    pub fn subscribe(
+        links: &[Arc<Link>],
+        id: &str,
+        filters: &[serde_json::Value],
+        depth: usize,
+    ) -> Self {
+        let receivers = links
+            .iter()
+            .map(|link| {
+                let (inbox, received) = mpsc::channel(depth);
+                link.subscribe(id, filters, inbox);
+                received
+            })
+            .collect();
+        Self { receivers, next: 0 }
+    }
+
+    /// The next message from any link; `None` once every link has ended the subscription.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        std::future::poll_fn(|cx| {
+            let count = self.receivers.len();
+            let mut open = 0;
+            for i in 0..count {
+                let k = (self.next + i) % count;
+                match self.receivers[k].poll_recv(cx) {
+                    std::task::Poll::Ready(Some(incoming)) => {
+                        self.next = (k + 1) % count;
+                        return std::task::Poll::Ready(Some(incoming));
+                    }
+                    std::task::Poll::Ready(None) => {}
+                    std::task::Poll::Pending => open += 1,
+                }
+            }
+            if open == 0 {
+                std::task::Poll::Ready(None)
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 /// One link per relay URL, made on first use.
@@ -65,7 +122,16 @@ impl RelayPool {
 struct Subscription {
     /// The `REQ` message, sent again on each new connection.
     request: String,
+    /// What it asked for: an event none of them matches, or not validly signed, never
+    /// reaches the inbox, so a relay cannot fill it with junk ahead of the real answer.
+    filters: Vec<nostr::Filter>,
     inbox: mpsc::Sender<Incoming>,
+}
+
+impl Subscription {
+    fn wants(&self, event: &Event) -> bool {
+        self.filters.iter().any(|f| f.match_event(event)) && event.verify().is_ok()
+    }
 }
 
 /// The subscription that carries every followed wallet's notifications on a link.
@@ -135,11 +201,21 @@ impl Link {
         let mut request = vec![serde_json::json!("REQ"), serde_json::json!(id)];
         request.extend(filters.iter().cloned());
         let request = serde_json::Value::Array(request).to_string();
+        let filters = filters
+            .iter()
+            .filter_map(|f| nostr::Filter::from_json(f.to_string()).ok())
+            .collect();
         if *self.up.borrow() > 0 {
             let _ = self.outgoing.send(request.clone());
         }
-        self.subscriptions()
-            .insert(id.to_owned(), Subscription { request, inbox });
+        self.subscriptions().insert(
+            id.to_owned(),
+            Subscription {
+                request,
+                filters,
+                inbox,
+            },
+        );
     }
 
     pub fn unsubscribe(&self, id: &str) {
@@ -303,8 +379,8 @@ impl Link {
             .await
             .map_err(|e| e.to_string())?;
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
+            .max_message_size(Some(MAX_FRAME))
+            .max_frame_size(Some(MAX_FRAME));
         let (socket, _) = tokio_tungstenite::client_async_tls_with_config(
             self.url.as_str(),
             stream,
@@ -345,7 +421,12 @@ impl Link {
                     Err(_) => return "silent for too long".into(),
                     Ok(None) => return "closed".into(),
                     Ok(Some(Err(e))) => return e.to_string(),
-                    Ok(Some(Ok(Message::Text(text)))) => self.receive(text.as_str()),
+                    Ok(Some(Ok(Message::Text(text)))) if text.len() <= MAX_MESSAGE => {
+                        self.receive(text.as_str())
+                    }
+                    Ok(Some(Ok(Message::Text(text)))) => {
+                        tracing::debug!(relay = %self.url, bytes = text.len(), "skipped a relay message too large for NWC");
+                    }
                     Ok(Some(Ok(Message::Close(_)))) => return "closed by the relay".into(),
                     Ok(Some(Ok(_))) => {}
                 },
@@ -409,6 +490,11 @@ impl Link {
 
     fn deliver(&self, subscription: &str, incoming: Incoming) {
         if let Some(s) = self.subscriptions().get(subscription) {
+            if let Incoming::Event(event) = &incoming {
+                if !s.wants(event) {
+                    return;
+                }
+            }
             // A full inbox drops: its owner reconciles by lookup anyway.
             let _ = s.inbox.try_send(incoming);
         }
@@ -440,5 +526,105 @@ mod tests {
         link.unfollow(&"a".repeat(64), &"1".repeat(64), first);
         link.unfollow(&"b".repeat(64), &"2".repeat(64), second);
         assert!(link.subscriptions().is_empty());
+    }
+
+    fn answer_event(keys: &nostr::Keys, request: &str) -> Event {
+        nostr::EventBuilder::new(nostr::Kind::from(23195), "answer")
+            .tags([nostr::Tag::event(
+                nostr::EventId::from_hex(request).unwrap(),
+            )])
+            .sign_with_keys(keys)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn junk_on_a_subscription_never_crowds_out_the_real_answer() {
+        let pool = RelayPool::new(Reach::Anywhere);
+        let link = pool.link(&RelayUrl::parse("ws://127.0.0.1:9/").unwrap());
+        let wallet = nostr::Keys::generate();
+        let request = "ab".repeat(32);
+        let filter = serde_json::json!({
+            "kinds": [23195], "authors": [wallet.public_key().to_hex()], "#e": [request],
+        });
+        let mut inbox = Inboxes::subscribe(std::slice::from_ref(&link), "answer", &[filter], 16);
+        let event_message = |event: &Event| format!("[\"EVENT\",\"answer\",{}]", event.as_json());
+
+        // Another author's events, events for another request, and the wallet's own
+        // event with its signature broken: 200 of each.
+        let stranger = nostr::Keys::generate();
+        let mut forged = serde_json::to_value(answer_event(&wallet, &request)).unwrap();
+        forged["content"] = "forged".into();
+        for _ in 0..200 {
+            link.receive(&event_message(&answer_event(&stranger, &request)));
+            link.receive(&event_message(&answer_event(&wallet, &"cd".repeat(32))));
+            link.receive(&format!("[\"EVENT\",\"answer\",{forged}]"));
+        }
+        let real = answer_event(&wallet, &request);
+        link.receive(&event_message(&real));
+        match inbox.recv().await {
+            Some(Incoming::Event(event)) => assert_eq!(event.id, real.id),
+            other => panic!("expected the real answer first, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_link_has_its_own_inbox() {
+        let pool = RelayPool::new(Reach::Anywhere);
+        let flooding = pool.link(&RelayUrl::parse("ws://127.0.0.1:9/").unwrap());
+        let quiet = pool.link(&RelayUrl::parse("ws://127.0.0.1:10/").unwrap());
+        let filter = serde_json::json!({"kinds": [23195]});
+        let mut inbox = Inboxes::subscribe(&[flooding.clone(), quiet.clone()], "s", &[filter], 4);
+        let keys = nostr::Keys::generate();
+        for _ in 0..50 {
+            flooding.receive(&format!(
+                "[\"EVENT\",\"s\",{}]",
+                answer_event(&keys, &"ab".repeat(32)).as_json()
+            ));
+        }
+        let answer = answer_event(&keys, &"cd".repeat(32));
+        quiet.receive(&format!("[\"EVENT\",\"s\",{}]", answer.as_json()));
+        let mut heard = Vec::new();
+        for _ in 0..5 {
+            if let Some(Incoming::Event(event)) = inbox.recv().await {
+                heard.push(event.id);
+            }
+        }
+        assert!(
+            heard.contains(&answer.id),
+            "the quiet relay's answer got through"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_message_is_skipped_and_the_link_stays_up() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = RelayUrl::parse(&format!("ws://{}/", listener.local_addr().unwrap())).unwrap();
+        let relay = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            // The REQ, then a message far over any NWC event, then the end of stored events.
+            let _req = socket.next().await;
+            let huge = format!("[\"NOTICE\",\"{}\"]", "x".repeat(MAX_MESSAGE + 1));
+            socket.send(Message::text(huge)).await.unwrap();
+            socket.send(Message::text(r#"["EOSE","s"]"#)).await.unwrap();
+            // Held open until the test ends.
+            let _ = socket.next().await;
+        });
+        let pool = RelayPool::new(Reach::Anywhere);
+        let link = pool.link(&url);
+        let mut inbox = Inboxes::subscribe(
+            std::slice::from_ref(&link),
+            "s",
+            &[serde_json::json!({})],
+            4,
+        );
+        assert!(link.connected(Duration::from_secs(10)).await);
+        let generation = *link.up.borrow();
+        assert!(matches!(
+            tokio::time::timeout(Duration::from_secs(10), inbox.recv()).await,
+            Ok(Some(Incoming::Stored))
+        ));
+        assert_eq!(*link.up.borrow(), generation, "the same connection");
+        relay.abort();
     }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, RwLock};
 
-use super::relays::{Incoming, Link, RelayPool};
+use super::relays::{Inboxes, Incoming, Link, RelayPool};
 use crate::domain::NwcUri;
 
 pub const INFO: u16 = 13194;
@@ -194,11 +194,8 @@ impl NwcWallet {
             return Err(NwcError::Unreachable(self.relay_names()));
         }
         let id = self.subscription_id("info");
-        let (inbox, mut received) = mpsc::channel(16);
         let filter = json!({"kinds": [INFO], "authors": [self.uri.wallet.to_hex()], "limit": 1});
-        for link in &self.links {
-            link.subscribe(&id, std::slice::from_ref(&filter), inbox.clone());
-        }
+        let mut received = Inboxes::subscribe(&self.links, &id, std::slice::from_ref(&filter), 16);
         let mut newest: Option<Event> = None;
         let mut waiting = self.links.len();
         let deadline = tokio::time::sleep(CONNECT_WAIT);
@@ -292,16 +289,12 @@ impl NwcWallet {
 
         // Listen for the answer before asking.
         let id = self.subscription_id("answer");
-        let (inbox, mut received) = mpsc::channel(16);
         let filter = json!({
             "kinds": [RESPONSE],
             "authors": [self.uri.wallet.to_hex()],
             "#e": [event.id.to_hex()],
         });
-        for link in &self.links {
-            link.subscribe(&id, std::slice::from_ref(&filter), inbox.clone());
-        }
-        drop(inbox);
+        let mut received = Inboxes::subscribe(&self.links, &id, std::slice::from_ref(&filter), 16);
         let outcome = tokio::time::timeout(
             timeout.saturating_sub(started.elapsed()),
             self.ask(&event, method, encryption, &mut received),
@@ -319,7 +312,7 @@ impl NwcWallet {
         event: &Event,
         method: &str,
         encryption: Encryption,
-        received: &mut mpsc::Receiver<Incoming>,
+        received: &mut Inboxes,
     ) -> Result<Value, NwcError> {
         let published =
             futures_util::future::join_all(self.links.iter().map(|l| l.publish(event))).await;

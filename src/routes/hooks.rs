@@ -48,11 +48,20 @@ async fn receive(
             "too many requests from this address; slow down",
         ));
     }
+    // An unknown name is refused as a bad signature is: the answer tells nobody which
+    // backends exist.
+    let refused = || {
+        ApiError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "webhook refused",
+        )
+    };
     let Some((name, upstream)) = crate::domain::BackendName::parse(&backend)
         .ok()
         .and_then(|name| services.backends().get(Some(&name)))
     else {
-        return Err(ApiError::not_found("no such backend"));
+        return Err(refused());
     };
     let header = |key: &str| {
         req.headers()
@@ -74,11 +83,7 @@ async fn receive(
             if let Some(held_back) = state.hook_refusals.0.admit() {
                 tracing::warn!(backend = %name, error = %e, held_back, "refused a backend webhook (refusals are logged at most once a minute; held_back counts the others)");
             }
-            Err(ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "webhook refused",
-            ))
+            Err(refused())
         }
     }
 }

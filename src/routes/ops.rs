@@ -33,19 +33,26 @@ impl Readiness {
         self.store.is_ok() && self.backends.iter().all(|(_, state)| state.is_ok())
     }
 
-    /// The report: each part `ok` or what is wrong with it, or (for those who may not see
-    /// an upstream's error text) just `failing`.
+    /// The report: for the operator, each part `ok` or what is wrong with it, backend by
+    /// backend; for anyone else, `ok` or `failing` for the store and for the backends as a
+    /// whole, so that their names and errors stay the operator's.
     fn report(&self, detailed: bool) -> serde_json::Value {
         let word = |state: &Result<(), String>| match state {
             Ok(()) => "ok".to_owned(),
             Err(e) if detailed => e.clone(),
             Err(_) => "failing".to_owned(),
         };
-        let backends: serde_json::Map<String, serde_json::Value> = self
-            .backends
-            .iter()
-            .map(|(name, state)| (name.to_string(), word(state).into()))
-            .collect();
+        let backends: serde_json::Value = if detailed {
+            self.backends
+                .iter()
+                .map(|(name, state)| (name.to_string(), word(state).into()))
+                .collect::<serde_json::Map<String, serde_json::Value>>()
+                .into()
+        } else if self.backends.iter().all(|(_, state)| state.is_ok()) {
+            "ok".into()
+        } else {
+            "failing".into()
+        };
         serde_json::json!({
             "status": if self.ready() { "ready" } else { "not ready" },
             "store": word(&self.store),

@@ -390,13 +390,13 @@ async fn a_shop_priced_in_pesos_is_payable_between_its_peso_limits_at_the_curren
         "{page}"
     );
     assert!(page.contains("1 CLP ≈ 1.108 sats"), "{page}");
-    let paid = app.get("/@shop/pay?fiat=2500").await;
+    let paid = app.pay_form("shop", &[("fiat", "2500")]).await;
     let hash = paid.url().path().trim_start_matches("/pay/").to_owned();
     assert_eq!(paid.status(), 200);
     let invoice = app.invoice(&hash).await;
     assert_eq!(invoice["fiat"]["value"], "2500");
     assert_eq!(invoice["amount_msat"], 2_768_550);
-    let refused = app.get("/@shop/pay?fiat=10.5").await;
+    let refused = app.pay_form("shop", &[("fiat", "10.5")]).await;
     assert_eq!(refused.status(), 422);
     assert!(refused.text().await.unwrap().contains("at most 0 decimals"));
     assert_lnurl_error(&app.callback("shop", "amount=900.CLP").await, "too small");

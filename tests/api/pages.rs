@@ -148,10 +148,10 @@ async fn pages_refuse_what_does_not_exist_and_never_shadow_endpoints() {
     assert_eq!(app.get("/healthz").await.status(), 200);
     let landing = app.get("/").await.text().await.unwrap();
     assert!(landing.contains("satoshi@"), "users listed when enabled");
-    let bad = app.get("/@satoshi/pay?amount=-5").await;
+    let bad = app.pay_form("satoshi", &[("amount", "-5")]).await;
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains("whole satoshis"));
-    let too_much = app.get("/@satoshi/pay?amount=999999999999").await;
+    let too_much = app.pay_form("satoshi", &[("amount", "999999999999")]).await;
     assert_eq!(too_much.status(), 422);
     assert!(app.invoices().await.is_empty());
 
@@ -163,4 +163,61 @@ async fn pages_refuse_what_does_not_exist_and_never_shadow_endpoints() {
         .await
         .unwrap()
         .contains("satoshi@"));
+}
+
+#[tokio::test]
+async fn only_the_pay_form_from_the_pay_page_makes_an_invoice() {
+    let app = spawn_app().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // A link, a prefetch or a crawler GETs the form's address: it sees the pay page.
+    let link = app.get("/@satoshi/pay?amount=1000").await;
+    assert_eq!(link.status(), 200);
+    assert!(app.invoices().await.is_empty(), "a GET makes no invoice");
+
+    // A page on another site that submits the form for its visitor is refused.
+    let post_from = |headers: &[(&str, &str)]| {
+        let mut request = no_redirects
+            .post(format!("{}/@satoshi/pay", app.address))
+            .form(&[("amount", "1000")]);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    for headers in [
+        &[("Sec-Fetch-Site", "cross-site")][..],
+        &[("Sec-Fetch-Site", "same-site")],
+        &[("Origin", "https://evil.example")],
+        &[("Origin", "null")],
+    ] {
+        let refused = post_from(headers).await.unwrap();
+        assert_eq!(refused.status(), 403, "{headers:?}");
+        assert!(refused
+            .text()
+            .await
+            .unwrap()
+            .contains("forms on other sites cannot make invoices"));
+    }
+    assert!(app.invoices().await.is_empty(), "nothing was made");
+
+    // The pay page's own form: an invoice, and answers no cache keeps.
+    let own_origin = app.address.clone();
+    for headers in [
+        &[("Sec-Fetch-Site", "same-origin")][..],
+        &[("Origin", own_origin.as_str())],
+    ] {
+        let made = post_from(headers).await.unwrap();
+        assert_eq!(made.status(), 303, "{headers:?}");
+        assert_eq!(made.headers()["cache-control"], "no-store, private");
+        let checkout = made.headers()["location"].to_str().unwrap().to_owned();
+        let page = app.get(&checkout).await;
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers()["cache-control"], "no-store, private");
+    }
+    assert_eq!(app.invoices().await.len(), 2);
+    let refused = app.pay_form("satoshi", &[("amount", "-1")]).await;
+    assert_eq!(refused.headers()["cache-control"], "no-store, private");
 }

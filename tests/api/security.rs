@@ -292,7 +292,8 @@ async fn every_route_that_makes_an_invoice_passes_the_same_rate_limit() {
         .unwrap();
     let pay_form = |ip: &'static str| {
         no_redirects
-            .get(format!("{}/@satoshi/pay?amount=1", app.address))
+            .post(format!("{}/@satoshi/pay", app.address))
+            .form(&[("amount", "1")])
             .header("Fly-Client-IP", ip)
             .send()
     };

@@ -193,6 +193,18 @@ impl TestApp {
 
     /// Sends `path` byte for byte (HTTP clients normalise `..` away) and returns the status
     /// and the JSON body.
+    /// Submits `name`'s pay form, as a browser on the pay page does (following the redirect
+    /// to the checkout page).
+    pub async fn pay_form(&self, name: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/@{name}/pay", self.address))
+            .header("Sec-Fetch-Site", "same-origin")
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn raw_get(&self, path: &str) -> (u16, Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.domain())

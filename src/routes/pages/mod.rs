@@ -49,7 +49,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/@{name}/pay")
             .wrap(security_headers())
-            .route(web::get().to(pay_form)),
+            .route(web::post().to(pay_form))
+            // Only the form's POST makes an invoice: a link, a prefetch or a crawler that
+            // GETs this address sees the pay page.
+            .route(web::get().to(pay_page)),
     )
     .service(
         web::resource("/pay/{hash}")
@@ -312,21 +315,76 @@ async fn fiat_amount(
         .map_err(|e| format!("{e}; amounts in sats still work."))
 }
 
-/// The pay page's form: an invoice through the same callback wallets use, then its checkout
-/// page (a redirect, so reloading the checkout page never makes another invoice).
+/// Marks an answer that concerns one visitor's payment as theirs alone: never cached, by the
+/// browser's back-forward cache or by anything in between.
+fn private(mut answer: HttpResponse) -> HttpResponse {
+    answer.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store, private"),
+    );
+    answer
+}
+
+/// Whether a form post comes from a page of another site (submitting the form for a visitor,
+/// against their invoice budget). Browsers say where a request comes from in
+/// `Sec-Fetch-Site`, and older ones in `Origin`; a client that sends neither is no browser
+/// page.
+fn from_another_site(req: &HttpRequest, state: &State) -> bool {
+    let said = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = said("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match said("origin") {
+        None => false,
+        Some(origin) => !state
+            .services
+            .directory
+            .domains()
+            .all()
+            .any(|url| url.base().eq_ignore_ascii_case(origin)),
+    }
+}
+
+/// The pay page's form (a POST): an invoice through the same callback wallets use, then its
+/// checkout page (a redirect, so reloading the checkout page never makes another invoice).
 async fn pay_form(
     req: HttpRequest,
     name: web::Path<String>,
-    form: web::Query<PayForm>,
+    form: web::Form<PayForm>,
     state: web::Data<State>,
 ) -> HttpResponse {
     let host = request_host(&req);
     let host = host.as_deref();
+    if from_another_site(&req, &state) {
+        let mut refused = render_pay_page(
+            &state,
+            host,
+            &name,
+            Some(
+                "Open this pay page to pay: forms on other sites cannot make invoices here.".into(),
+            ),
+        )
+        .await;
+        if refused.status() != StatusCode::NOT_FOUND {
+            *refused.status_mut() = StatusCode::FORBIDDEN;
+        }
+        return private(refused);
+    }
+    private(make_invoice(&req, host, &name, &form, &state).await)
+}
+
+async fn make_invoice(
+    req: &HttpRequest,
+    host: Option<&str>,
+    name: &str,
+    form: &PayForm,
+    state: &State,
+) -> HttpResponse {
     let mut fiat = None;
     if let Some(raw) = form.fiat.as_deref().filter(|f| !f.trim().is_empty()) {
-        match fiat_amount(&state, host, &name, raw).await {
+        match fiat_amount(state, host, name, raw).await {
             Ok(converted) => fiat = Some(converted),
-            Err(why) => return render_pay_page(&state, host, &name, Some(why)).await,
+            Err(why) => return render_pay_page(state, host, name, Some(why)).await,
         }
     }
     let amount = match &fiat {
@@ -341,15 +399,15 @@ async fn pay_form(
     };
     let Some(amount) = amount else {
         return render_pay_page(
-            &state,
+            state,
             host,
-            &name,
+            name,
             Some("Enter an amount in whole satoshis.".into()),
         )
         .await;
     };
     let comment = form.comment.as_deref();
-    let paid = super::lnurl::pay(&state, &req, &name, |profile, capabilities| {
+    let paid = super::lnurl::pay(state, req, name, |profile, capabilities| {
         PaymentRequest::from_form(
             amount,
             comment,
@@ -367,7 +425,7 @@ async fn pay_form(
         Ok((_, hash)) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("/pay/{hash}")))
             .finish(),
-        Err(e) => render_pay_page(&state, host, &name, Some(e.reason)).await,
+        Err(e) => render_pay_page(state, host, name, Some(e.reason)).await,
     }
 }
 
@@ -410,8 +468,12 @@ async fn find(state: &State, hash: &str) -> Option<crate::domain::InvoiceRecord>
 }
 
 async fn checkout(hash: web::Path<String>, state: web::Data<State>) -> HttpResponse {
-    let Some(record) = find(&state, &hash).await else {
-        return not_found(&state, "No such invoice.");
+    private(checkout_page(&hash, &state).await)
+}
+
+async fn checkout_page(hash: &str, state: &State) -> HttpResponse {
+    let Some(record) = find(state, hash).await else {
+        return not_found(state, "No such invoice.");
     };
     let now = state.services.clock.unix();
     let status = record.status_at(now);

@@ -168,6 +168,7 @@ impl Services {
             webhook_reach: settings.webhook_allow_private.reach(true),
             retention: settings.retention,
             currencies: settings.currencies.clone(),
+            prices: prices.clone(),
             user_wallets: user_wallets.clone(),
         });
         let issuer = Issuer::new(IssuerParts {

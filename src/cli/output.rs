@@ -164,6 +164,9 @@ pub fn user(u: &UserView, as_json: bool) {
         "state:           {}",
         if u.disabled { "disabled" } else { "active" }
     );
+    if let Some(why) = &u.not_payable {
+        say!("NOT PAYABLE NOW: {}", printable(why));
+    }
     say!("created:         {}", time(u.created_at));
 }
 
@@ -298,7 +301,10 @@ pub fn prices(
                     ""
                 }
             ),
-            (None, Some(problem)) => say!("{:<5} no rate: {}", report.currency, printable(problem)),
+            (None, Some(problem)) => {
+                say!("{:<5} no rate: {}", report.currency, printable(problem));
+                say!("      users with limits in {} are paid at the last good rate for RAYO_PRICE_LIMITS_GRACE, then refused until there is a rate", report.currency);
+            }
             (None, None) => say!("{:<5} no rate", report.currency),
         }
         for quote in &report.quotes {

@@ -182,6 +182,10 @@ pub struct ServeArgs {
     /// source alone sets the rate: a wrong or manipulated price there is what payers pay.
     #[arg(long, env = "RAYO_PRICE_SINGLE_SOURCE", value_delimiter = ',')]
     pub price_single_source: Vec<String>,
+    /// While no price can be had, a user's limits in a currency are enforced with the last
+    /// good rate for this long after it was true; then payments to them wait for a price.
+    #[arg(long, env = "RAYO_PRICE_LIMITS_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub price_limits_grace: Duration,
     /// How often prices are read again.
     #[arg(long, env = "RAYO_PRICE_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
     pub price_refresh: Duration,
@@ -452,6 +456,7 @@ impl Settings {
                 max_age: args.price_max_age.max(Duration::from_secs(1)),
                 band_ppm: args.price_band,
                 min_sources: args.price_min_sources.max(1),
+                limits_grace: args.price_limits_grace,
                 single_source: currencies_named(
                     "RAYO_PRICE_SINGLE_SOURCE",
                     &args.price_single_source,

@@ -186,6 +186,9 @@ impl PaymentRequest {
         range: Sendable,
     ) -> Result<Self, LnurlError> {
         let user = &profile.user;
+        if let Some(held) = range.held {
+            return Err(LnurlError::new(capitalised(&held.to_string())));
+        }
         if amount < range.min {
             return Err(LnurlError::new(format!(
                 "Amount too small: at least {} msat, got {} msat",
@@ -234,6 +237,14 @@ impl PaymentRequest {
             comment,
             description,
         })
+    }
+}
+
+fn capitalised(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

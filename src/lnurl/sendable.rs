@@ -1,20 +1,25 @@
 //! How much a user can be paid: their millisatoshi limits, narrowed by limits in their
 //! currency at the current rate (`user add shop --currency CLP --min 1000 --max 500000`).
-//! Without a usable rate, the millisatoshi limits alone apply: the user can still be paid.
+//! The operator set those limits in the currency, so they are never silently dropped: while no
+//! rate can be had the last good one enforces them for a while (`PricePolicy::limits_grace`),
+//! and after that the user cannot be paid (`held`) until there is a rate again. The payRequest
+//! still answers meanwhile.
 
 use crate::domain::{Decimal, Msat, User};
-use crate::prices::{convert, PriceBook};
+use crate::prices::{convert, LimitsUnenforceable, PriceBook};
 
 /// A callback may come a little after its payRequest, at a rate that moved meanwhile: limits
 /// from a currency are checked this much wider (parts per thousand).
 const RATE_SLACK_PER_MILLE: u64 = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sendable {
     pub min: Msat,
     pub max: Msat,
     /// Whether a currency's limits narrowed the millisatoshi ones.
     pub from_currency: bool,
+    /// Why the user cannot be paid now, if they cannot: limits in a currency with no rate.
+    pub held: Option<LimitsUnenforceable>,
 }
 
 impl Sendable {
@@ -24,15 +29,25 @@ impl Sendable {
             min: user.min_sendable,
             max: user.max_sendable,
             from_currency: false,
+            held: None,
         };
         let Some(code) = user.currency.as_deref() else {
             return plain;
         };
-        let Ok(rate) = prices.rate(code) else {
+        if user.fiat_min.is_none() && user.fiat_max.is_none() {
             return plain;
+        }
+        let rate = match prices.limits_rate(code) {
+            Ok(rate) => rate,
+            Err(held) => {
+                return Self {
+                    held: Some(held),
+                    ..plain
+                }
+            }
         };
         let value = |raw: &Option<String>| raw.as_deref().and_then(|v| Decimal::parse(v).ok());
-        let mut range = plain;
+        let mut range = plain.clone();
         if let Some(min) =
             value(&user.fiat_min).and_then(|v| convert::value_to_msat(&v, &rate.price, true))
         {
@@ -86,6 +101,7 @@ impl Sendable {
             max: Msat::from_msat(range.max.msat().saturating_add(slack(range.max)))
                 .min(user.max_sendable),
             from_currency: true,
+            held: None,
         }
     }
 }

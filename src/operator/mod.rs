@@ -55,6 +55,8 @@ pub struct Operator {
     webhook_reach: Reach,
     retention: Retention,
     currencies: Vec<&'static crate::prices::Currency>,
+    /// To say whether a user priced in a currency can be paid now.
+    prices: Arc<crate::prices::PriceBook>,
     user_wallets: Arc<crate::backends::UserWallets>,
 }
 
@@ -73,6 +75,7 @@ pub struct OperatorParts {
     pub retention: Retention,
     /// The currencies the server offers: a user's currency must be one of them.
     pub currencies: Vec<&'static crate::prices::Currency>,
+    pub prices: Arc<crate::prices::PriceBook>,
     /// Users' own wallets: a removed user's is let go.
     pub user_wallets: Arc<crate::backends::UserWallets>,
 }
@@ -93,6 +96,7 @@ impl Operator {
             webhook_reach: parts.webhook_reach,
             retention: parts.retention,
             currencies: parts.currencies,
+            prices: parts.prices,
             user_wallets: parts.user_wallets,
         }
     }

@@ -34,7 +34,14 @@ impl Operator {
             .point(move |s| s.user(&found))
             .await?
             .ok_or_else(|| no_user(name))?;
-        Ok(UserView::of(&user, &self.domains, false))
+        let mut view = UserView::of(&user, &self.domains, false);
+        // Known only to a server that reads prices.
+        if self.prices.has_read() {
+            view.not_payable = crate::lnurl::Sendable::of(&user, &self.prices)
+                .held
+                .map(|held| held.to_string());
+        }
+        Ok(view)
     }
 
     /// Creates a user. The view shows the webhook secret, this once.

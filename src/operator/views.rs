@@ -53,6 +53,10 @@ pub struct UserView {
     pub nostr_relays: Vec<String>,
     pub disabled: bool,
     pub created_at: u64,
+    /// Why payers cannot pay the user now, if they cannot (limits in a currency without a
+    /// price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_payable: Option<String>,
 }
 
 impl UserView {
@@ -91,6 +95,7 @@ impl UserView {
             nostr_relays: user.nostr_relays.iter().map(|r| r.to_string()).collect(),
             disabled: user.disabled,
             created_at: user.created_at,
+            not_payable: None,
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct PricePolicy {
     /// Currencies the operator lets a single source price (a currency with one market), having
     /// been told that one source alone then sets the rate.
     pub single_source: Vec<&'static str>,
+    /// How long after its quotes were true the last good rate still enforces a user's limits
+    /// in a currency while no fresh rate can be had; then payments to that user wait for one.
+    pub limits_grace: Duration,
 }
 
 impl Default for PricePolicy {
@@ -39,6 +42,7 @@ impl Default for PricePolicy {
             band_ppm: 30_000,
             min_sources: 2,
             single_source: Vec::new(),
+            limits_grace: Duration::from_secs(3600),
         }
     }
 }
@@ -113,6 +117,16 @@ pub enum PriceError {
     },
 }
 
+/// Why a user's limits in a currency cannot be enforced now: payments to them wait for a rate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this address is priced in {currency}, and no {currency} price can be had now ({why}): it takes payments again once there is one")]
+pub struct LimitsUnenforceable {
+    pub currency: String,
+    /// When the last good rate was true, if there ever was one.
+    pub since: Option<u64>,
+    pub why: PriceError,
+}
+
 /// What `rayo prices` shows for one currency.
 #[derive(Debug, Clone, Serialize)]
 pub struct CurrencyReport {
@@ -154,6 +168,10 @@ pub struct PriceBook {
     clock: Arc<dyn Clock>,
     /// Latest quote (or error) per currency and source.
     quotes: RwLock<Quotes>,
+    /// Each currency's last good rate, for users' limits in it (see `limits_rate`).
+    last_good: RwLock<BTreeMap<&'static str, Rate>>,
+    /// Whether the sources were read at least once (a CLI that opens the store never reads).
+    read: std::sync::atomic::AtomicBool,
     /// A source that stays down is logged once every ten minutes, not at every reading.
     failures: crate::log_throttle::LogThrottle,
 }
@@ -228,6 +246,8 @@ impl PriceBook {
             policy,
             clock,
             quotes: RwLock::new(BTreeMap::new()),
+            last_good: RwLock::new(BTreeMap::new()),
+            read: std::sync::atomic::AtomicBool::new(false),
             failures: crate::log_throttle::LogThrottle::new(Duration::from_secs(600)),
         }
     }
@@ -271,6 +291,45 @@ impl PriceBook {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert((currency, source), entry);
+        if let Ok(rate) = self.rate(currency) {
+            self.last_good
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(rate.currency, rate);
+        }
+    }
+
+    /// Whether the sources were read at least once.
+    pub fn has_read(&self) -> bool {
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The rate that enforces a user's limits in `code`: the current one, or, while none can
+    /// be had, the last good one for `limits_grace` after its quotes were true. Past that,
+    /// limits in `code` cannot be enforced, and the error says why.
+    pub fn limits_rate(&self, code: &str) -> Result<Rate, LimitsUnenforceable> {
+        let current = match self.rate(code) {
+            Ok(rate) => return Ok(rate),
+            Err(e) => e,
+        };
+        let now = self.clock.unix();
+        let last = self.offered(code).and_then(|c| {
+            self.last_good
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(c.code)
+                .cloned()
+        });
+        match last {
+            Some(rate) if now.saturating_sub(rate.at) <= self.policy.limits_grace.as_secs() => {
+                Ok(rate)
+            }
+            last => Err(LimitsUnenforceable {
+                currency: code.chars().take(12).collect(),
+                since: last.map(|rate| rate.at),
+                why: current,
+            }),
+        }
     }
 
     /// The fresh quotes for `currency`: those within the band around the median of them all,
@@ -459,6 +518,7 @@ impl PriceBook {
             }
             self.record(currency, source, outcome);
         }
+        self.read.store(true, std::sync::atomic::Ordering::Relaxed);
         for currency in &self.currencies {
             for quote in self.judged(currency.code).1 {
                 tracing::warn!(currency = currency.code, source = quote.source, price = %quote.price, band_percent = %self.policy.band_percent(), "a price outside the band around the sources' median was left out");

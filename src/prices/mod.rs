@@ -7,7 +7,10 @@ pub mod convert;
 pub mod sources;
 
 pub use crate::domain::{Decimal, DecimalError};
-pub use book::{ConversionError, CurrencyReport, PriceBook, PriceError, PricePolicy, Rate, Unmet};
+pub use book::{
+    ConversionError, CurrencyReport, LimitsUnenforceable, PriceBook, PriceError, PricePolicy, Rate,
+    Unmet,
+};
 pub use convert::{ConvertError, Currency, ValueError, CURRENCIES};
 pub use sources::{Bitstamp, Buda, Coinbase, Kraken, Price, PriceSource, Reading, Ticker, Yadio};
 

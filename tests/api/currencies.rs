@@ -474,3 +474,59 @@ async fn a_browser_pays_a_shop_in_its_currency() {
     assert_eq!(invoice["fiat"]["value"], "2500");
     assert_eq!(seen["consoleErrors"], json!([]));
 }
+
+#[tokio::test]
+async fn a_shop_priced_in_pesos_keeps_its_limits_while_prices_are_down_then_waits_for_a_price() {
+    let prices = market();
+    let clock = Arc::new(ShiftedClock::default());
+    let app = app_with_currencies(&prices, clock.clone()).await;
+    app.add_user(
+        "shop",
+        json!({"currency": "CLP", "fiat_min": "1000", "fiat_max": "500000"}),
+    )
+    .await;
+    for source in ["buda", "kraken", "coinbase", "bitstamp", "yadio"] {
+        prices.misbehave(source, Misbehaviour::ServerError);
+    }
+
+    // Every quote is stale: the last good rate still holds the limits set in pesos.
+    clock.advance(11 * 60);
+    let pay_request = app.get_json("/.well-known/lnurlp/shop").await;
+    assert_eq!(pay_request["minSendable"], 1_107_420, "{pay_request}");
+    assert_lnurl_error(&app.callback("shop", "amount=1000").await, "too small");
+    assert!(app.callback("shop", "amount=1107420").await["pr"].is_string());
+
+    // An hour after that rate was true, the limits cannot be enforced: no payment is taken,
+    // with a reason a payer understands, and the payRequest still answers.
+    clock.advance(50 * 60);
+    let pay_request = app.get_json("/.well-known/lnurlp/shop").await;
+    assert_eq!(pay_request["tag"], "payRequest");
+    let stored = app.invoices().await.len();
+    for amount in ["1000", "1107420", "553709857"] {
+        assert_lnurl_error(
+            &app.callback("shop", &format!("amount={amount}")).await,
+            "This address is priced in CLP, and no CLP price can be had now",
+        );
+    }
+    let page = app.pay_form("shop", &[("amount", "2000")]).await;
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("no CLP price can be had now"));
+    assert_eq!(app.invoices().await.len(), stored, "nothing was made");
+    let shown: Value = app
+        .admin(reqwest::Method::GET, "/users/shop", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        shown["not_payable"]
+            .as_str()
+            .is_some_and(|why| why.contains("no CLP price can be had now")),
+        "{shown}"
+    );
+    // Users without limits in a currency are paid in sats as before.
+    assert!(app.callback("satoshi", "amount=1000").await["pr"].is_string());
+}

@@ -166,6 +166,7 @@ impl Services {
             backends: backends.names().cloned().collect(),
             nostr: nostr.clone(),
             webhook_reach: settings.webhook_allow_private.reach(true),
+            relay_reach: settings.relay_reach(),
             retention: settings.retention,
             currencies: settings.currencies.clone(),
             prices: prices.clone(),

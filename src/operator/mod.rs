@@ -53,6 +53,8 @@ pub struct Operator {
     nostr: NostrIdentity,
     /// Where users' own webhooks may point.
     webhook_reach: Reach,
+    /// Where users' own wallets' relays may be.
+    relay_reach: Reach,
     retention: Retention,
     currencies: Vec<&'static crate::prices::Currency>,
     /// To say whether a user priced in a currency can be paid now.
@@ -72,6 +74,7 @@ pub struct OperatorParts {
     pub backends: BTreeSet<BackendName>,
     pub nostr: NostrIdentity,
     pub webhook_reach: Reach,
+    pub relay_reach: Reach,
     pub retention: Retention,
     /// The currencies the server offers: a user's currency must be one of them.
     pub currencies: Vec<&'static crate::prices::Currency>,
@@ -94,6 +97,7 @@ impl Operator {
             backends: parts.backends,
             nostr: parts.nostr,
             webhook_reach: parts.webhook_reach,
+            relay_reach: parts.relay_reach,
             retention: parts.retention,
             currencies: parts.currencies,
             prices: parts.prices,

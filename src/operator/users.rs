@@ -51,6 +51,7 @@ impl Operator {
         settings: UserSettings,
     ) -> Result<UserView, OperatorError> {
         self.check_settings(&settings)?;
+        self.check_wallet_relays(&settings).await?;
         let domain = self.domain_for(&settings, None)?;
         let now = self.clock.unix();
         let random = self.random.clone();
@@ -81,6 +82,7 @@ impl Operator {
         settings: UserSettings,
     ) -> Result<UserView, OperatorError> {
         self.check_settings(&settings)?;
+        self.check_wallet_relays(&settings).await?;
         let requested = settings
             .domain
             .as_ref()
@@ -196,6 +198,32 @@ impl Operator {
                     known.join(", ")
                 ))
             })
+    }
+
+    /// A user's own wallet must be on relays this server will reach: refused now, with the
+    /// reason and the setting, rather than every payer hearing later that the wallet did not
+    /// answer. Names are resolved, so one that points inside is caught too; a name that does
+    /// not resolve now may later, and is let through with a warning in the log.
+    async fn check_wallet_relays(&self, settings: &UserSettings) -> Result<(), OperatorError> {
+        let Some(uri) = settings.nwc.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(());
+        };
+        let uri = crate::domain::NwcUri::parse(uri)
+            .map_err(|e| OperatorError::Invalid(format!("nwc: {e}")))?;
+        for relay in &uri.relays {
+            match crate::net::resolve(relay.url(), self.relay_reach).await {
+                Ok(_) => {}
+                Err(e @ (crate::net::NetError::Private(_) | crate::net::NetError::ResolvesPrivate(_))) => {
+                    return Err(OperatorError::Invalid(format!(
+                        "nwc: relay {relay}: {e}; users' own wallets may only use public relays unless RAYO_NOSTR_ALLOW_PRIVATE_RELAYS=true"
+                    )))
+                }
+                Err(e) => {
+                    tracing::warn!(relay = %relay, error = %e, "a user's wallet relay cannot be reached now; payments to them wait for it")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What a user's settings name must exist here: their backend, and a webhook this server

@@ -391,7 +391,7 @@ async fn timed_callback_for(app: &TestApp, user: &str) -> (Value, Duration) {
 }
 
 #[tokio::test]
-async fn a_wallet_uri_that_does_not_parse_is_refused_with_the_reason() {
+async fn a_wallet_uri_that_does_not_parse_or_names_a_private_relay_is_refused_with_the_reason() {
     let app = spawn_app_with(None, |_| {}).await;
     for (uri, reason) in [
         ("https://example.com", "starts with nostr+walletconnect://"),
@@ -399,6 +399,19 @@ async fn a_wallet_uri_that_does_not_parse_is_refused_with_the_reason() {
         (
             "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c",
             "names no relay",
+        ),
+        // Relays a payer would never hear back through: refused now, with the setting.
+        (
+            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=ws://127.0.0.1:7777&secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c",
+            "127.0.0.1 is not a public address; users' own wallets may only use public relays unless RAYO_NOSTR_ALLOW_PRIVATE_RELAYS=true",
+        ),
+        (
+            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=wss://localhost.&secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c",
+            "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS=true",
+        ),
+        (
+            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=ws://[::ffff:7f00:1]:7777&secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c",
+            "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS=true",
         ),
     ] {
         let answer = app

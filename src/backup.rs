@@ -25,8 +25,15 @@ pub struct Backup {
     pub invoices: Vec<InvoiceRecord>,
     pub outbox: Vec<OutboxItem>,
     pub api_keys: Vec<ApiKey>,
-    /// Server keys, watcher cursors and settings, base64.
+    /// Server keys, watcher cursors and settings, base64. Never the admin token a shared
+    /// database keeps: a backup must not be an admin credential (a restored database makes a
+    /// new token when its first server starts).
     pub meta: Vec<(String, String)>,
+}
+
+/// Meta entries that never travel in a backup.
+fn kept_out(key: &str) -> bool {
+    key == crate::keys::STORED_ADMIN_TOKEN
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +67,7 @@ pub fn export(store: &dyn Store, now: u64) -> Result<Backup, StoreError> {
         meta: store
             .meta_entries()?
             .into_iter()
+            .filter(|(k, _)| !kept_out(k))
             .map(|(k, v)| (k, b64.encode(v)))
             .collect(),
     })
@@ -97,6 +105,8 @@ pub fn check(backup: Backup, domains: &Domains) -> Result<CheckedBackup, Restore
     let meta = backup
         .meta
         .iter()
+        // An older backup may hold the admin token: it is not brought back.
+        .filter(|(key, _)| !kept_out(key))
         .map(|(key, value)| {
             b64.decode(value)
                 .map(|bytes| (key.clone(), bytes))
@@ -173,4 +183,45 @@ pub fn load(store: &dyn Store, checked: &CheckedBackup) -> Result<(), StoreError
     }
     let sent = store.sent_ahead();
     store.flush()?.verdict(&sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn a_backup_never_carries_the_admin_token() {
+        let store = MemoryStore::new();
+        store
+            .put_meta(
+                crate::keys::STORED_ADMIN_TOKEN,
+                b"the-operators-admin-token",
+            )
+            .unwrap();
+        store.put_meta("key.verify", b"verify-key").unwrap();
+        let backup = export(&store, 1).unwrap();
+        let keys: Vec<&str> = backup.meta.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["key.verify"]);
+
+        // One written before this rule still restores, without its token.
+        let mut old = backup;
+        old.meta.push((
+            crate::keys::STORED_ADMIN_TOKEN.into(),
+            base64::engine::general_purpose::STANDARD.encode(b"old-token"),
+        ));
+        let domains =
+            Domains::single(crate::config::PublicUrl::parse("https://example.com").unwrap());
+        let checked = check(old, &domains).unwrap();
+        let restored = MemoryStore::new();
+        load(&restored, &checked).unwrap();
+        assert_eq!(
+            restored.meta(crate::keys::STORED_ADMIN_TOKEN).unwrap(),
+            None
+        );
+        assert_eq!(
+            restored.meta("key.verify").unwrap(),
+            Some(b"verify-key".to_vec())
+        );
+    }
 }

@@ -32,8 +32,10 @@ pub struct Backup {
 }
 
 /// Meta entries that never travel in a backup.
+/// (The key that seals what instances tell each other is the database's own: a restored
+/// database makes a new one.)
 fn kept_out(key: &str) -> bool {
-    key == crate::keys::STORED_ADMIN_TOKEN
+    key == crate::keys::STORED_ADMIN_TOKEN || key == crate::store::postgres::SEAL_KEY
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

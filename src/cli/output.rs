@@ -278,6 +278,13 @@ pub fn db_status(status: &crate::store::postgres::DbStatus, as_json: bool) {
             );
         }
     }
+    if !status.public_can.is_empty() {
+        say!(
+            "WARNING: PUBLIC may {} here: {}",
+            status.public_can.join(" and "),
+            crate::store::postgres::PUBLIC_ACCESS_ADVICE
+        );
+    }
 }
 
 pub fn prices(

@@ -75,8 +75,10 @@ async fn a_server_on_postgresql_keeps_its_invoices_across_restarts() {
     run(first.path(), port, &["user", "add", "alice"]);
     let hash = pay_alice(&http, first.path(), port).await;
     let status = json(on(&database, rayo(first.path(), port)), &["db", "status"]);
-    assert_eq!(status["schema_version"], 2);
+    assert_eq!(status["schema_version"], 3);
     assert_eq!(status["servers"], 1);
+    // PostgreSQL lets every role connect to a new database: db status says so.
+    assert_eq!(status["public_can"], serde_json::json!(["CONNECT", "TEMP"]));
 
     // A restore needs the database to itself.
     let file = first.path().join("backup.json");

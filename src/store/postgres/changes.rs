@@ -2,8 +2,58 @@
 //! `NOTIFY`: sent with the transaction that made the change (so never for a change that was
 //! rolled back), one short line each. Every process names itself with a random origin and
 //! skips its own lines: what it changed, it already knows.
+//!
+//! Any role that can connect to the database can `NOTIFY` and `LISTEN` on any channel, so
+//! every line is sealed (`Seal`: ChaCha20-Poly1305 under a key kept in `meta`, which only
+//! rayo's role can read). A line that does not open is dropped unread: another role can
+//! neither forge a change nor watch payment hashes and names go by.
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 
 use crate::domain::{ClientTag, Hash32, Username};
+
+/// Where the sealing key is kept.
+pub const SEAL_KEY: &str = "key.changes";
+
+/// Seals and opens the lines instances send each other.
+#[derive(Clone)]
+pub struct Seal(ChaCha20Poly1305);
+
+impl Seal {
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self(ChaCha20Poly1305::new(key.into()))
+    }
+
+    /// A random nonce and the sealed line, base64: a `NOTIFY` payload is text.
+    pub fn seal(&self, line: &str) -> String {
+        use crate::clock::Random;
+        let mut nonce = [0u8; 12];
+        crate::clock::OsRandom.fill(&mut nonce);
+        let mut sealed = nonce.to_vec();
+        // Encryption of a short line in memory cannot fail.
+        sealed.extend(
+            self.0
+                .encrypt(Nonce::from_slice(&nonce), line.as_bytes())
+                .unwrap_or_default(),
+        );
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
+    }
+
+    /// The line `payload` seals, if it was sealed with this key.
+    pub fn open(&self, payload: &str) -> Option<String> {
+        let sealed = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(payload)
+            .ok()?;
+        if sealed.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(12);
+        let line = self.0.decrypt(Nonce::from_slice(nonce), body).ok()?;
+        String::from_utf8(line).ok()
+    }
+}
 
 /// The channel every rayo process listens on.
 pub const CHANNEL: &str = "rayo_changes";
@@ -157,10 +207,30 @@ mod tests {
         assert_eq!(Change::decode("not an origin|q"), None);
     }
 
+    #[test]
+    fn only_lines_sealed_with_the_key_open() {
+        let seal = Seal::new(&[7; 32]);
+        let line = Change::User(name("alice")).encode(Origin(1));
+        let sealed = seal.seal(&line);
+        assert!(!sealed.contains("alice"), "nobody else reads it");
+        assert_ne!(sealed, seal.seal(&line), "a nonce of its own each time");
+        assert_eq!(seal.open(&sealed), Some(line.clone()));
+        // Forged, tampered with, or sealed under another key: dropped.
+        assert_eq!(seal.open(&line), None);
+        assert_eq!(Seal::new(&[8; 32]).open(&sealed), None);
+        let mut bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(&sealed)
+            .unwrap();
+        bytes[20] ^= 1;
+        let tampered = base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+        assert_eq!(seal.open(&tampered), None);
+    }
+
     proptest! {
         #[test]
         fn any_line_is_read_without_panicking(line in ".{0,200}") {
             let _ = Change::decode(&line);
+            let _ = Seal::new(&[1; 32]).open(&line);
         }
     }
 }

@@ -2,35 +2,53 @@
 //! a job at a time, such as watching a backend) and changes (what the others did, as it
 //! happens; see `changes`).
 //!
-//! A lease is a session-level advisory lock held on a session of its own. PostgreSQL lets go
-//! of it when that session ends: at once when the holder stops or crashes (its socket closes),
-//! and within about 10 s when its host or network goes (TCP keepalives, set below). Others try
-//! to take it every `TRY_EVERY`. The holder pings its session and gives the lease up as soon
-//! as the session looks lost, so it stops working before anyone else can have started.
+//! A lease is a row of `leases` that names its holder until a time by the database's clock.
+//! Only rayo's role can write that table, so no other role on the database can take, hold or
+//! block a lease (an advisory lock, which any session can take, could). The holder renews it
+//! every `RENEW_EVERY` for `LEASE_SECONDS`, and gives it up as soon as a renewal fails or is
+//! late, well before it runs out, so it stops working before anyone else can have started.
+//! Others try to take it every `TRY_EVERY`; one whose holder stopped is let go at once, one
+//! whose holder vanished after `LEASE_SECONDS`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::changes::{Change, Origin, CHANNEL};
-use super::session::{self, Session};
+use super::changes::{Change, Origin, Seal, CHANNEL};
+use super::session::{self, Notices, Session};
 use super::{tls, StoreError};
 use crate::clock::OsRandom;
 use crate::retry::Backoff;
 
 /// How often a process that does not hold a lease tries to take it.
 pub const TRY_EVERY: Duration = Duration::from_secs(2);
-/// How often a lease's session is checked, and how long the check may take.
-const PING_EVERY: Duration = Duration::from_secs(2);
-const PING_TIMEOUT: Duration = Duration::from_secs(4);
-/// The first of two keys of every lease's advisory lock ("rayo" in ASCII); the second names
-/// the role. Locks with two keys never meet the one-key locks of migrations and servers.
-const LEASE_CLASS: i32 = 0x7261_796f;
+/// How long a lease lasts past its last renewal, by the database's clock.
+const LEASE_SECONDS: f64 = 10.0;
+/// How often the holder renews it, and how long a renewal may take: a holder that has not
+/// renewed for `RENEW_EVERY + RENEW_TIMEOUT` (5 s) stops, before the lease can run out.
+const RENEW_EVERY: Duration = Duration::from_secs(2);
+const RENEW_TIMEOUT: Duration = Duration::from_secs(3);
+/// Takes `role` for `holder` if it is free, run out, or already `holder`'s; renews it then.
+const TAKE: &str = "
+    INSERT INTO leases (role, holder, client, pid, until)
+    VALUES ($1, $2, coalesce(host(inet_client_addr()), 'local'), pg_backend_pid(),
+            extract(epoch FROM clock_timestamp())::float8 + $3)
+    ON CONFLICT (role) DO UPDATE SET holder = EXCLUDED.holder, client = EXCLUDED.client,
+        pid = EXCLUDED.pid, until = EXCLUDED.until
+    WHERE leases.holder = EXCLUDED.holder
+       OR leases.until < extract(epoch FROM clock_timestamp())::float8
+    RETURNING 1";
+const RELEASE: &str = "DELETE FROM leases WHERE role = $1 AND holder = $2";
 /// How long `changes` waits for the channel to be listened on.
 const LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// Changes waiting for slow subscribers; one that falls further behind resynchronises.
 const CHANGES_QUEUE: usize = 4096;
+/// Notifications waiting to be opened; past that they are dropped and everything is read again.
+const NOTICES_QUEUE: usize = 1024;
+/// Reading everything again costs a scan of the unpaid invoices: at most this often when
+/// notifications were dropped (a flood of lines anyone can send).
+const RESYNC_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 /// The coordination of the processes on one database.
 pub struct PgCluster {
@@ -38,16 +56,25 @@ pub struct PgCluster {
     target: tls::Connection,
     connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     origin: Origin,
+    seal: Seal,
     changes: broadcast::Sender<Change>,
     listening: OnceLock<()>,
+    /// Lines that did not open, logged at most once a minute.
+    forged: crate::log_throttle::LogThrottle,
     /// True once the channel is listened on.
     ready: tokio::sync::watch::Sender<bool>,
 }
 
-/// This process holds `role` until the lease is dropped (or its session is lost).
+/// This process holds `role` until the lease is dropped (or cannot be renewed).
 pub struct Lease {
-    session: Session,
+    /// Taken by `drop`, to let the lease go at once.
+    session: Option<Session>,
     role: String,
+    holder: String,
+    runtime: tokio::runtime::Handle,
+    /// To let go on a new session when the lease's own was lost.
+    target: tls::Connection,
+    connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl Lease {
@@ -55,22 +82,32 @@ impl Lease {
         &self.role
     }
 
-    /// Resolves once this process can no longer be sure it holds the lease: its session ended
-    /// or stopped answering. The work done under it must stop then.
+    /// Resolves once this process can no longer be sure it holds the lease: a renewal failed,
+    /// was refused or took too long, or the session ended. The work done under it must stop
+    /// then.
     pub async fn lost(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
         loop {
             tokio::select! {
-                _ = &mut self.session.ended => return,
-                _ = tokio::time::sleep(PING_EVERY) => {
-                    let ping = self.session.client.simple_query("SELECT 1");
-                    match tokio::time::timeout(PING_TIMEOUT, ping).await {
-                        Ok(Ok(_)) => {}
+                _ = &mut session.ended => return,
+                _ = tokio::time::sleep(RENEW_EVERY) => {
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                        [&self.role, &self.holder, &LEASE_SECONDS];
+                    let renewal = session.client.query_opt(TAKE, &params);
+                    match tokio::time::timeout(RENEW_TIMEOUT, renewal).await {
+                        Ok(Ok(Some(_))) => {}
+                        Ok(Ok(None)) => {
+                            tracing::warn!(role = %self.role, "another instance holds the lease now");
+                            return;
+                        }
                         Ok(Err(e)) => {
-                            tracing::warn!(role = %self.role, error = %e, "the lease's session failed");
+                            tracing::warn!(role = %self.role, error = %e, "could not renew the lease");
                             return;
                         }
                         Err(_) => {
-                            tracing::warn!(role = %self.role, "the lease's session stopped answering");
+                            tracing::warn!(role = %self.role, "renewing the lease took too long");
                             return;
                         }
                     }
@@ -80,10 +117,27 @@ impl Lease {
     }
 }
 
-/// The second key of `role`'s advisory lock.
-fn lock_key(role: &str) -> i32 {
-    let hash = crate::domain::Hash32::sha256(format!("rayo lease {role}").as_bytes());
-    i32::from_be_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]])
+impl Drop for Lease {
+    /// Lets the lease go at once (on a new session if its own was lost), so that another
+    /// instance takes over without waiting for it to run out.
+    fn drop(&mut self) {
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        let (role, holder) = (self.role.clone(), self.holder.clone());
+        let (target, connector) = (self.target.clone(), self.connector.clone());
+        self.runtime.spawn(async move {
+            if session.client.is_closed() {
+                match session::open(&target, connector, None).await {
+                    Ok(fresh) => session = fresh,
+                    Err(_) => return,
+                }
+            }
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&role, &holder];
+            let release = session.client.execute(RELEASE, &params);
+            let _ = tokio::time::timeout(RENEW_TIMEOUT, release).await;
+        });
+    }
 }
 
 impl PgCluster {
@@ -92,23 +146,23 @@ impl PgCluster {
         target: tls::Connection,
         connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
         origin: Origin,
+        seal: Seal,
     ) -> Self {
         Self {
             runtime,
             target,
             connector,
             origin,
+            seal,
             changes: broadcast::channel(CHANGES_QUEUE).0,
             listening: OnceLock::new(),
+            forged: crate::log_throttle::LogThrottle::new(Duration::from_secs(60)),
             ready: tokio::sync::watch::channel(false).0,
         }
     }
 
     /// A new session, driven on the store's runtime, whichever runtime waits for it.
-    async fn session(
-        &self,
-        notices: Option<mpsc::UnboundedSender<tokio_postgres::Notification>>,
-    ) -> Result<Session, StoreError> {
+    async fn session(&self, notices: Option<Notices>) -> Result<Session, StoreError> {
         let (target, connector) = (self.target.clone(), self.connector.clone());
         self.runtime
             .spawn(async move { session::open(&target, connector, notices).await })
@@ -138,8 +192,15 @@ impl PgCluster {
     /// subscribers to resynchronise) whenever the session is lost.
     async fn listen(self: Arc<Self>) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut dropped_seen = 0;
+        let mut resynced_at: Option<tokio::time::Instant> = None;
         loop {
-            let (notices, mut received) = mpsc::unbounded_channel();
+            let (queue, mut received) = mpsc::channel(NOTICES_QUEUE);
+            let notices = Notices {
+                queue,
+                dropped: dropped.clone(),
+            };
             let listening = match self.session(Some(notices)).await {
                 Ok(session) => match session
                     .client
@@ -167,6 +228,14 @@ impl PgCluster {
                             },
                             _ = &mut session.ended => break,
                         }
+                        let now_dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
+                        let due = resynced_at.is_none_or(|at| at.elapsed() >= RESYNC_AT_MOST_EVERY);
+                        if now_dropped != dropped_seen && due {
+                            tracing::warn!(dropped = now_dropped - dropped_seen, "notifications arrived faster than they could be read; reading everything again");
+                            dropped_seen = now_dropped;
+                            resynced_at = Some(tokio::time::Instant::now());
+                            let _ = self.changes.send(Change::Resync);
+                        }
                     }
                     while let Ok(notice) = received.try_recv() {
                         self.pass_on(notice.payload());
@@ -181,8 +250,14 @@ impl PgCluster {
         }
     }
 
-    fn pass_on(&self, line: &str) {
-        match Change::decode(line) {
+    fn pass_on(&self, payload: &str) {
+        let Some(line) = self.seal.open(payload) else {
+            if let Some(held_back) = self.forged.admit() {
+                tracing::warn!(held_back, "dropped a notification on rayo's channel that was not sealed by rayo (another role on the database sent it)");
+            }
+            return;
+        };
+        match Change::decode(&line) {
             Some((from, _)) if from == self.origin => {}
             Some((_, change)) => {
                 let _ = self.changes.send(change);
@@ -193,7 +268,7 @@ impl PgCluster {
 
     /// Waits until this process holds `role`, trying every `TRY_EVERY`.
     pub async fn lead(&self, role: &str) -> Lease {
-        let key = lock_key(role);
+        let holder = format!("{:016x}", self.origin.0);
         let mut announced = false;
         loop {
             let session = match self.session(None).await {
@@ -218,16 +293,20 @@ impl PgCluster {
             loop {
                 let taken = session
                     .client
-                    .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LEASE_CLASS, &key])
+                    .query_opt(TAKE, &[&role, &holder, &LEASE_SECONDS])
                     .await;
                 match taken {
-                    Ok(row) if row.get::<_, bool>(0) => {
+                    Ok(Some(_)) => {
                         return Lease {
-                            session,
+                            session: Some(session),
                             role: role.to_owned(),
+                            holder,
+                            runtime: self.runtime.clone(),
+                            target: self.target.clone(),
+                            connector: self.connector.clone(),
                         }
                     }
-                    Ok(_) => {
+                    Ok(None) => {
                         if !announced {
                             tracing::info!(role, "another instance leads; standing by");
                             announced = true;
@@ -246,13 +325,6 @@ impl PgCluster {
 
 /// The roles held right now, and by which session (`rayo db status`).
 pub(super) const LEASES_HELD: &str = "
-    SELECT substr(a.application_name, 12), coalesce(host(a.client_addr), 'local'), a.pid
-    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = $1::int::oid
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND a.application_name LIKE 'rayo lease %'
-    ORDER BY 1";
-
-pub(super) fn lease_class() -> i32 {
-    LEASE_CLASS
-}
+    SELECT role, client, pid FROM leases
+    WHERE until >= extract(epoch FROM clock_timestamp())::float8
+    ORDER BY role";

@@ -37,13 +37,9 @@ use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
 };
 
-pub use changes::{Change, Origin};
+pub use changes::{Change, Origin, SEAL_KEY};
 pub use cluster::{Lease, PgCluster};
 pub use schema::VERSION as SCHEMA_VERSION;
-
-/// Held, shared, by every server running on a database (see `claim_for_server`), and alone
-/// by a restore.
-const SERVER_LOCK: i64 = 0x7261_796f_0001;
 
 /// What `rayo db status` shows.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -55,7 +51,21 @@ pub struct DbStatus {
     pub server_running: bool,
     /// Who leads each job that one process does at a time (watching a backend, sweeping).
     pub leases: Vec<LeaseHolder>,
+    /// What every role (PUBLIC) may still do on the database: any of them can disturb the
+    /// instances (see `PUBLIC_ACCESS_ADVICE`).
+    pub public_can: Vec<String>,
 }
+
+/// What to do when PUBLIC keeps its default rights on rayo's database.
+pub const PUBLIC_ACCESS_ADVICE: &str = "every role may connect to this database (PostgreSQL's default): any of them can send notifications and watch activity; run REVOKE CONNECT, TEMPORARY ON DATABASE <name> FROM PUBLIC, and GRANT CONNECT to rayo's role";
+
+/// Servers running on the database: the sessions holding `servers_running` (see
+/// `claim_for_server`).
+const SERVERS_RUNNING: &str = "
+    SELECT count(*) FROM pg_locks
+    WHERE locktype = 'relation' AND granted AND mode = 'RowShareLock'
+      AND relation = to_regclass('servers_running')::oid
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LeaseHolder {
@@ -75,6 +85,8 @@ pub struct PgStore {
     writer: Mutex<Writer>,
     /// This process's name among those sharing the database.
     origin: Origin,
+    /// Seals what this process tells the others (see `changes`); set by `open`.
+    seal: OnceLock<changes::Seal>,
     cluster: OnceLock<Arc<PgCluster>>,
     /// The thread writing the open group, if any: kept apart from `writer` so that other
     /// threads' reads never wait behind a write in flight to find out they are not it.
@@ -88,9 +100,6 @@ pub struct PgStore {
 struct Writer {
     client: Arc<Client>,
     open: Option<OpenGroup>,
-    /// This process runs the server on the database (see `claim_for_server`): the claim is
-    /// made again on a new connection.
-    claimed: bool,
     /// Inserts sent ahead that no write has claimed yet (see `Store::sent_ahead`).
     unclaimed: Vec<SentAhead>,
     /// The number of the next insert sent ahead.
@@ -311,6 +320,8 @@ impl PgStore {
         let client = Arc::get_mut(&mut writer.client)
             .ok_or_else(|| StoreError::Io("the write connection is shared".into()))?;
         block_on(schema::migrate(client))?;
+        let key = block_on(seal_key(client))?;
+        let _ = store.seal.set(changes::Seal::new(&key));
         Ok(store)
     }
 
@@ -334,7 +345,6 @@ impl PgStore {
             writer: Mutex::new(Writer {
                 client: Arc::new(writes),
                 open: None,
-                claimed: false,
                 unclaimed: Vec::new(),
                 next_insert: 0,
             }),
@@ -344,6 +354,7 @@ impl PgStore {
                 crate::clock::OsRandom.fill(&mut bytes);
                 Origin(u64::from_be_bytes(bytes))
             },
+            seal: OnceLock::new(),
             cluster: OnceLock::new(),
             group_thread: Mutex::new(None),
         })
@@ -358,9 +369,21 @@ impl PgStore {
                     self.target.clone(),
                     self.connector.clone(),
                     self.origin,
+                    self.seal().clone(),
                 ))
             })
             .clone()
+    }
+
+    /// The seal of a store made by `open`; a store opened only to be looked at (`status`)
+    /// tells nobody anything, and gets a key nobody has.
+    fn seal(&self) -> &changes::Seal {
+        self.seal.get_or_init(|| {
+            use crate::clock::Random;
+            let mut key = [0u8; 32];
+            crate::clock::OsRandom.fill(&mut key);
+            changes::Seal::new(&key)
+        })
     }
 
     fn reconnect(&self) -> Result<Client, StoreError> {
@@ -373,34 +396,39 @@ impl PgStore {
     pub fn status(url: &str) -> Result<DbStatus, StoreError> {
         let store = Self::open_unmigrated(url)?;
         let schema_version = block_on(schema::version(&store.reads()))?;
-        let row = block_on(store.reads().query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-             AND objsubid = 1
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-             AND ((classid::bigint << 32) | objid::bigint) = $1",
-            &[&SERVER_LOCK],
+        let row = block_on(store.reads().query_one(SERVERS_RUNNING, &[])).map_err(db)?;
+        let servers = row.get::<_, i64>(0);
+        let leases = if schema_version >= 3 {
+            block_on(store.reads().query(cluster::LEASES_HELD, &[]))
+                .map_err(db)?
+                .iter()
+                .map(|row| LeaseHolder {
+                    role: row.get(0),
+                    client: row.get(1),
+                    pid: row.get(2),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let public_access = block_on(store.reads().query_one(
+            "SELECT has_database_privilege('public', current_database(), 'CONNECT'),
+                    has_database_privilege('public', current_database(), 'TEMP')",
+            &[],
         ))
         .map_err(db)?;
-        let servers = row.get::<_, i64>(0);
-        let leases = block_on(
-            store
-                .reads()
-                .query(cluster::LEASES_HELD, &[&cluster::lease_class()]),
-        )
-        .map_err(db)?
-        .iter()
-        .map(|row| LeaseHolder {
-            role: row.get(0),
-            client: row.get(1),
-            pid: row.get(2),
-        })
-        .collect();
+        let public_can = [("CONNECT", 0), ("TEMP", 1)]
+            .into_iter()
+            .filter(|(_, column)| public_access.get::<_, bool>(*column))
+            .map(|(name, _)| name.to_owned())
+            .collect();
         Ok(DbStatus {
             schema_version,
             known_version: SCHEMA_VERSION,
             servers,
             server_running: servers > 0,
             leases,
+            public_can,
         })
     }
 
@@ -427,14 +455,17 @@ impl PgStore {
             let alone = block_on(
                 writer
                     .client
-                    .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SERVER_LOCK]),
-            )
-            .map_err(db)?;
-            if !alone.get::<_, bool>(0) {
+                    .batch_execute("LOCK TABLE servers_running IN ACCESS EXCLUSIVE MODE NOWAIT"),
+            );
+            if let Err(e) = alone {
                 let _ = block_on(writer.client.batch_execute("ROLLBACK"));
-                return Err(StoreError::Locked(
-                    "a server runs on this database: stop every one first, a restore needs the database to itself".into(),
-                ));
+                return Err(if lock_not_available(&e) {
+                    StoreError::Locked(
+                        "a server runs on this database: stop every one first, a restore needs the database to itself".into(),
+                    )
+                } else {
+                    db(e)
+                });
             }
             block_on(writer.client.batch_execute(
                 "TRUNCATE users, metadata, invoices, outbox, api_keys, meta, sequences",
@@ -495,11 +526,6 @@ impl PgStore {
                         group.aborted = true;
                         // The new connection has no transaction to roll back: open one.
                         let _ = block_on(writer.client.batch_execute("BEGIN"));
-                    }
-                    if writer.claimed {
-                        if let Err(e) = claim(&writer.client) {
-                            tracing::error!(error = %e, "could not claim the database again after reconnecting");
-                        }
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "could not reconnect to the database"),
@@ -1043,13 +1069,30 @@ impl Store for PgStore {
         Ok(Some(uint(row.get(0))))
     }
 
-    /// A shared session-level advisory lock on the write connection, held while this process
-    /// lives (PostgreSQL lets go of it when the connection ends, a crash included): any number
-    /// of servers, and no restore while one runs.
+    /// Holds `servers_running` in ROW SHARE mode, in a transaction on a session of its own,
+    /// for as long as this process lives (PostgreSQL lets go of it when the session ends, a
+    /// crash included; a lost session is claimed again): any number of servers, no restore
+    /// while one runs, and no other role can take part (locking a table needs rights on it).
+    /// The transaction only locks a table: it has no transaction ID and no snapshot, so it
+    /// holds back no vacuum.
     fn claim_for_server(&self) -> Result<(), StoreError> {
-        let mut writer = self.writer_connection();
-        claim(&writer.client)?;
-        writer.claimed = true;
+        let (target, connector) = (self.target.clone(), self.connector.clone());
+        let session = block_on(
+            self.runtime
+                .spawn(async move { claim_session(&target, connector).await }),
+        )
+        .map_err(|e| StoreError::Io(format!("database: {e}")))??;
+        let (target, connector) = (self.target.clone(), self.connector.clone());
+        self.runtime
+            .spawn(async move { hold_claim(session, target, connector).await });
+        if let Ok(status) = block_on(self.reads().query_one(
+            "SELECT has_database_privilege('public', current_database(), 'CONNECT')",
+            &[],
+        )) {
+            if status.get::<_, bool>(0) {
+                tracing::warn!("{PUBLIC_ACCESS_ADVICE}");
+            }
+        }
         Ok(())
     }
 
@@ -1087,10 +1130,13 @@ impl Store for PgStore {
         }
         // The notifications go out with the commit (PostgreSQL sends them only if it
         // commits), sent in the same round trip.
-        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] = [
-            (&changes::CHANNEL, Type::TEXT),
-            (&group.told, Type::TEXT_ARRAY),
-        ];
+        let sealed: Vec<String> = group
+            .told
+            .iter()
+            .map(|line| self.seal().seal(line))
+            .collect();
+        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
+            [(&changes::CHANNEL, Type::TEXT), (&sealed, Type::TEXT_ARRAY)];
         let notify = writer.client.execute_typed(
             "SELECT pg_notify($1, line) FROM unnest($2::text[]) AS line",
             &params,
@@ -1105,17 +1151,79 @@ impl Store for PgStore {
     }
 }
 
-/// Takes the servers' shared lock on `client`'s session (PostgreSQL lets go of it when the session
-/// ends, a crash included).
-fn claim(client: &Client) -> Result<(), StoreError> {
-    let row = block_on(client.query_one("SELECT pg_try_advisory_lock_shared($1)", &[&SERVER_LOCK]))
+/// The key that seals what instances tell each other: made by the first instance, kept in
+/// `meta`, where only rayo's role can read it.
+async fn seal_key(client: &Client) -> Result<[u8; 32], StoreError> {
+    use crate::clock::Random;
+    let mut fresh = [0u8; 32];
+    crate::clock::OsRandom.fill(&mut fresh);
+    client
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&SEAL_KEY, &fresh.as_slice()],
+        )
+        .await
         .map_err(db)?;
-    if row.get::<_, bool>(0) {
-        Ok(())
-    } else {
-        Err(StoreError::Locked(
+    let row = client
+        .query_one("SELECT value FROM meta WHERE key = $1", &[&SEAL_KEY])
+        .await
+        .map_err(db)?;
+    <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0).as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("meta {SEAL_KEY} is not a 32-byte key")))
+}
+
+fn lock_not_available(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+}
+
+/// A session holding `servers_running` for this server (see `claim_for_server`).
+async fn claim_session(
+    target: &tls::Connection,
+    connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+) -> Result<session::Session, StoreError> {
+    let session = session::open(target, connector, None).await?;
+    let claimed = session
+        .client
+        .batch_execute(
+            "SET application_name = 'rayo server';
+             BEGIN; LOCK TABLE servers_running IN ROW SHARE MODE NOWAIT",
+        )
+        .await;
+    match claimed {
+        Ok(()) => Ok(session),
+        Err(e) if lock_not_available(&e) => Err(StoreError::Locked(
             "a restore is running on this database: start the server once it is done".into(),
-        ))
+        )),
+        Err(e) => Err(db(e)),
+    }
+}
+
+/// Claims the database again whenever the claim's session is lost, for as long as the
+/// store's runtime runs.
+async fn hold_claim(
+    mut session: session::Session,
+    target: tls::Connection,
+    connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+) {
+    let mut backoff = crate::retry::Backoff::new(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(10),
+    );
+    loop {
+        let _ = (&mut session.ended).await;
+        tracing::warn!("lost the session that says this server runs on the database");
+        loop {
+            tokio::time::sleep(backoff.next_delay(&crate::clock::OsRandom)).await;
+            match claim_session(&target, connector.clone()).await {
+                Ok(again) => {
+                    session = again;
+                    backoff.reset();
+                    tracing::info!("claimed the database again");
+                    break;
+                }
+                Err(e) => tracing::error!(error = %e, "could not claim the database again"),
+            }
+        }
     }
 }
 
@@ -1314,8 +1422,14 @@ mod tests {
         store.put_user(&user("bob")).unwrap();
         store.flush().unwrap();
         assert_eq!(seen_elsewhere(&store), 2);
-        let status = PgStore::status(&url).unwrap();
-        assert!(status.server_running, "the server's claim was made again");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !PgStore::status(&url).unwrap().server_running {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server's claim was made again"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
 
         // In the middle of a group: what it held is gone, and its flush says so.
         store.put_user(&user("carol")).unwrap();

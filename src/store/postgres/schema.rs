@@ -1,13 +1,11 @@
 //! The PostgreSQL schema, as numbered migrations embedded in the binary. They are applied at
-//! open under an advisory lock, so instances starting together apply each exactly once; an
-//! instance refuses a database whose schema is newer than it knows.
+//! open in one transaction that holds `schema_version` alone, so instances starting together
+//! apply each exactly once, and no other role on the database (which has no rights on that
+//! table) can hold them up; an instance refuses a database whose schema is newer than it knows.
 
 use tokio_postgres::Client;
 
 use crate::store::StoreError;
-
-/// Taken while migrating: any number, the same in every rayo ("rayo" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7261_796f;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`, applied in one transaction.
 const MIGRATIONS: &[&str] = &[
@@ -63,6 +61,20 @@ const MIGRATIONS: &[&str] = &[
         value BIGINT NOT NULL
     );
     ",
+    // 3: coordination only rayo's role can take part in (advisory locks are anyone's). A
+    // lease is a row naming its holder until a time by the database's clock; each running
+    // server holds `servers_running` in ROW SHARE mode in a transaction of its own, which a
+    // restore must take alone.
+    "
+    CREATE TABLE leases (
+        role TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        client TEXT NOT NULL,
+        pid INT NOT NULL,
+        until DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE servers_running ();
+    ",
 ];
 
 /// The schema version this rayo writes.
@@ -74,10 +86,11 @@ fn db(e: tokio_postgres::Error) -> StoreError {
 
 /// The schema version of the database (0: none yet).
 pub async fn version(client: &Client) -> Result<i32, StoreError> {
-    client
-        .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL)")
-        .await
-        .map_err(db)?;
+    let create = "CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL)";
+    // Two instances creating it at once: one of them is told it exists after all.
+    if client.batch_execute(create).await.is_err() {
+        client.batch_execute(create).await.map_err(db)?;
+    }
     let row = client
         .query_opt("SELECT version FROM schema_version", &[])
         .await
@@ -85,42 +98,49 @@ pub async fn version(client: &Client) -> Result<i32, StoreError> {
     Ok(row.map_or(0, |row| row.get(0)))
 }
 
-/// Brings the schema to `VERSION`, under the advisory lock; refuses a newer one.
-pub async fn migrate(client: &mut Client) -> Result<i32, StoreError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db)?;
-    let outcome = apply(client).await;
-    let unlocked = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db);
-    let version = outcome?;
-    unlocked?;
-    Ok(version)
+fn newer(found: i32) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the database's schema is version {found}, newer than this rayo knows ({VERSION}): \
+         run a newer rayo, or restore a backup into an empty database"
+    ))
 }
 
-async fn apply(client: &mut Client) -> Result<i32, StoreError> {
+/// Brings the schema to `VERSION`, holding `schema_version` alone while it does; refuses a
+/// newer one. An up-to-date schema takes no lock at all.
+pub async fn migrate(client: &mut Client) -> Result<i32, StoreError> {
     let found = version(client).await?;
+    if found == VERSION {
+        return Ok(VERSION);
+    }
     if found > VERSION {
-        return Err(StoreError::Corrupt(format!(
-            "the database's schema is version {found}, newer than this rayo knows ({VERSION}): \
-             run a newer rayo, or restore a backup into an empty database"
-        )));
+        return Err(newer(found));
+    }
+    let tx = client.transaction().await.map_err(db)?;
+    tx.batch_execute("LOCK TABLE schema_version IN ACCESS EXCLUSIVE MODE")
+        .await
+        .map_err(db)?;
+    // Read again under the lock: another instance may have migrated meanwhile.
+    let found = tx
+        .query_opt("SELECT version FROM schema_version", &[])
+        .await
+        .map_err(db)?
+        .map_or(0, |row| row.get::<_, i32>(0));
+    if found > VERSION {
+        return Err(newer(found));
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let to = index as i32 + 1;
-        let tx = client.transaction().await.map_err(db)?;
         tx.batch_execute(migration).await.map_err(db)?;
-        tx.execute("DELETE FROM schema_version", &[])
-            .await
-            .map_err(db)?;
-        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&to])
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        tracing::info!(version = to, "applied a database migration");
+        tracing::info!(version = index + 1, "applying a database migration");
     }
+    tx.execute("DELETE FROM schema_version", &[])
+        .await
+        .map_err(db)?;
+    tx.execute(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        &[&VERSION],
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(VERSION)
 }

@@ -3,6 +3,8 @@
 //! session ended, so that what depends on it (a lease, a listener) knows at once.
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
@@ -10,6 +12,15 @@ use tokio_postgres::{AsyncMessage, Client, Connection, Notification};
 
 use super::tls;
 use super::{db, StoreError};
+
+/// Where a listening session hands its notifications: a bounded queue, so that lines
+/// anyone can send (any role may `NOTIFY`) cost a bounded amount of memory; what does not fit
+/// is counted as dropped, and the listener reads everything again instead.
+#[derive(Clone)]
+pub struct Notices {
+    pub queue: mpsc::Sender<Notification>,
+    pub dropped: Arc<AtomicU64>,
+}
 
 /// A connected session.
 pub struct Session {
@@ -23,7 +34,7 @@ pub struct Session {
 pub async fn open(
     target: &tls::Connection,
     connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    notices: Option<mpsc::UnboundedSender<Notification>>,
+    notices: Option<Notices>,
 ) -> Result<Session, StoreError> {
     let (done, ended) = oneshot::channel();
     let client = match connector {
@@ -48,7 +59,7 @@ pub async fn open(
 
 async fn drive<S, T>(
     mut connection: Connection<S, T>,
-    notices: Option<mpsc::UnboundedSender<Notification>>,
+    notices: Option<Notices>,
     done: oneshot::Sender<()>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -58,7 +69,10 @@ async fn drive<S, T>(
         match poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notification(notice))) => {
                 if let Some(notices) = &notices {
-                    let _ = notices.send(notice);
+                    if let Err(mpsc::error::TrySendError::Full(_)) = notices.queue.try_send(notice)
+                    {
+                        notices.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             Some(Ok(_)) => {}

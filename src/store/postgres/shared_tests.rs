@@ -233,14 +233,154 @@ fn one_process_leads_a_role_and_another_takes_over_when_it_lets_go_or_its_sessio
             .expect("b takes over");
         drop(other);
 
-        // The holder's session dies (the database dropped it): it knows, and a leads again.
+        // The holder's session dies (the database dropped it): it knows and stops, lets the
+        // lease go on a new session, and a leads again.
         let mut again = Box::pin(a.lead("watch default"));
         testing::drop_connections(&url);
         tokio::time::timeout(Duration::from_secs(10), lease.lost())
             .await
             .expect("the holder notices it lost the lease");
+        drop(lease);
         tokio::time::timeout(Duration::from_secs(10), &mut again)
             .await
             .expect("a takes over");
     });
+}
+
+/// A connection of the intruder's, driven in the background.
+async fn connect_as(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[test]
+fn another_role_can_neither_forge_nor_read_what_instances_tell_each_other() {
+    let Some((url, a, b)) = two_stores() else {
+        return;
+    };
+    let intruder = testing::intruder(&url);
+    runtime().block_on(async {
+        let mut heard_by_b = b.cluster().changes().await;
+        let (listening, mut connection) =
+            tokio_postgres::connect(&intruder, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        let (overheard_tx, mut overheard) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) =
+                std::future::poll_fn(|cx| connection.poll_message(cx)).await
+            {
+                if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                    let _ = overheard_tx.send(n.payload().to_owned());
+                }
+            }
+        });
+        listening.batch_execute("LISTEN rayo_changes").await.unwrap();
+
+        // Lines as rayo wrote them before they were sealed: a thousand unpaid invoices for
+        // alice (which made every instance refuse her), and a forced rescan.
+        let forger = connect_as(&intruder).await;
+        forger
+            .batch_execute(
+                "SELECT pg_notify('rayo_changes', '00000000000000ff|a|' || md5(n::text) || md5(n::text) || '|alice|-')
+                 FROM generate_series(1, 1000) AS n;
+                 SELECT pg_notify('rayo_changes', '00000000000000ff|r');
+                 SELECT pg_notify('rayo_changes', 'not even a line');",
+            )
+            .await
+            .unwrap();
+        // Then a real change.
+        a.put_user(&user("alice")).unwrap();
+        a.flush().unwrap();
+        assert_eq!(
+            next_change(&mut heard_by_b).await,
+            Change::User(Username::parse("alice").unwrap()),
+            "nothing forged got through before it"
+        );
+        assert!(heard_by_b.try_recv().is_err(), "nor after it");
+
+        // What the intruder overheard of the real change says nothing it can read.
+        let mut real = None;
+        while let Ok(payload) =
+            tokio::time::timeout(Duration::from_secs(5), overheard.recv()).await
+        {
+            let payload = payload.unwrap();
+            if !payload.contains('|') && payload != "not even a line" {
+                real = Some(payload);
+                break;
+            }
+        }
+        let real = real.expect("the real change went by");
+        assert!(!real.contains("alice"), "{real}");
+    });
+}
+
+#[test]
+fn another_role_can_neither_take_nor_block_leases_servers_or_migrations() {
+    let Some((url, a, _)) = two_stores() else {
+        return;
+    };
+    let intruder = testing::intruder(&url);
+    runtime().block_on(async {
+        let squatter = connect_as(&intruder).await;
+        // What rayo's old advisory locks were: a lease (the "watch user-wallet frank" one),
+        // the servers' shared lock with an exclusive request queued behind it (a restore that
+        // waits), and the migration lock.
+        squatter
+            .batch_execute(
+                "SELECT pg_advisory_lock(1918990703, 1461944212);
+                 SELECT pg_advisory_lock_shared(x'7261796f0001'::bigint);
+                 SELECT pg_advisory_lock(x'7261796f'::bigint);",
+            )
+            .await
+            .unwrap();
+        let waiter = connect_as(&intruder).await;
+        tokio::spawn(async move {
+            let _ = waiter
+                .batch_execute("SELECT pg_advisory_lock(x'7261796f0001'::bigint)")
+                .await;
+        });
+        // The tables rayo coordinates through are rayo's alone.
+        for sql in [
+            "SELECT * FROM leases",
+            "UPDATE leases SET until = 1e18",
+            "BEGIN; LOCK TABLE servers_running IN ACCESS EXCLUSIVE MODE",
+            "BEGIN; LOCK TABLE schema_version IN ACCESS EXCLUSIVE MODE",
+            "SELECT * FROM meta",
+        ] {
+            let refused = squatter.batch_execute(sql).await.unwrap_err();
+            assert_eq!(
+                refused.code(),
+                Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                "{sql}: {refused:?}"
+            );
+            let _ = squatter.batch_execute("ROLLBACK").await;
+        }
+
+        let lease = tokio::time::timeout(
+            Duration::from_secs(10),
+            a.cluster().lead("watch user-wallet frank"),
+        )
+        .await
+        .expect("rayo takes the lease whatever the intruder holds");
+        drop(lease);
+    });
+    // A new server starts (migrating and claiming the database) with all of that held.
+    let (opened_tx, opened) = std::sync::mpsc::channel();
+    let url_for_server = url.clone();
+    std::thread::spawn(move || {
+        let started = PgStore::open(&url_for_server).and_then(|s| s.claim_for_server());
+        let _ = opened_tx.send(started);
+    });
+    opened
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a server starts without waiting for the intruder")
+        .unwrap();
+    assert!(
+        !PgStore::status(&url).unwrap().public_can.is_empty(),
+        "db status warns that PUBLIC may still connect"
+    );
 }

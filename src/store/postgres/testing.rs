@@ -85,6 +85,23 @@ pub fn drop_connections(url: &str) {
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// The connection string of a role with no rights on any table, on the database at `url`:
+/// what any other tenant of the database server has by PostgreSQL's defaults.
+pub fn intruder(url: &str) -> String {
+    let admin = url.to_owned();
+    std::thread::spawn(move || {
+        run(
+            &admin,
+            "DO $$ BEGIN CREATE ROLE intruder LOGIN;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+        )
+        .expect("creating the intruder role")
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    url.replace("user=rayo", "user=intruder")
+}
+
 fn create_database(cluster: &Cluster) -> String {
     let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::SeqCst));
     run(

@@ -106,6 +106,20 @@ impl Decimal {
         self.at_scale(scale)
     }
 
+    /// The mean of `self` and `other`, exact with one more digit where it needs one, rounded
+    /// half up when already at the most digits a decimal holds.
+    pub fn halfway_to(&self, other: &Decimal) -> Option<Decimal> {
+        let scale = self.scale().max(other.scale());
+        let sum = self.units_at(scale)?.checked_add(other.units_at(scale)?)?;
+        if sum % 2 == 0 {
+            Some(Decimal::new(sum / 2, scale))
+        } else if scale < MAX_SCALE {
+            Some(Decimal::new(sum.checked_mul(5)?, scale + 1))
+        } else {
+            Some(Decimal::new(sum.div_ceil(2), scale))
+        }
+    }
+
     /// How far `self` is from `other`, relative to `other`, in parts per million.
     pub fn distance_ppm(&self, other: &Decimal) -> Option<u128> {
         let scale = self.scale.max(other.scale);
@@ -205,6 +219,17 @@ mod tests {
         );
         let negative: serde_json::Number = serde_json::from_str("-1").unwrap();
         assert!(Decimal::from_json_number(&negative).is_err());
+    }
+
+    #[test]
+    fn halfway_is_exact_with_one_more_digit_where_it_needs_one() {
+        let d = |raw: &str| Decimal::parse(raw).unwrap();
+        assert_eq!(d("100").halfway_to(&d("200")).unwrap().to_string(), "150");
+        assert_eq!(d("100").halfway_to(&d("101")).unwrap().to_string(), "100.5");
+        assert_eq!(
+            d("96512.3").halfway_to(&d("96512.4")).unwrap().to_string(),
+            "96512.35"
+        );
     }
 
     proptest! {

@@ -185,21 +185,7 @@ fn median(mut prices: Vec<Decimal>) -> Option<Decimal> {
     if n % 2 == 1 {
         return Some(prices[n / 2]);
     }
-    mean(prices[n / 2 - 1], prices[n / 2])
-}
-
-/// The mean of two prices, exact with one more digit, rounded half up when already at the
-/// limit.
-pub(crate) fn mean(a: Decimal, b: Decimal) -> Option<Decimal> {
-    let scale = a.scale().max(b.scale());
-    let sum = a.units_at(scale)?.checked_add(b.units_at(scale)?)?;
-    if sum % 2 == 0 {
-        Some(Decimal::new(sum / 2, scale))
-    } else if scale < crate::domain::MAX_DECIMAL_SCALE {
-        Some(Decimal::new(sum * 5, scale + 1))
-    } else {
-        Some(Decimal::new(sum.div_ceil(2), scale))
-    }
+    prices[n / 2 - 1].halfway_to(&prices[n / 2])
 }
 
 impl PriceBook {

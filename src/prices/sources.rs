@@ -245,7 +245,8 @@ impl Ticker {
                 if bid > ask {
                     return Err("the best bid is above the best ask".into());
                 }
-                super::book::mean(bid, ask).ok_or("the bid and ask are out of range")?
+                bid.halfway_to(&ask)
+                    .ok_or("the bid and ask are out of range")?
             }
         };
         Ok(Reading {

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::broadcast::error::RecvError;
+
 use crate::backends::{self, Backends, DevBackend, InvoiceBackend, NodeKeys};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
-use crate::cluster::Cluster;
+use crate::cluster::{pending_invoices, Cluster};
 use crate::config::{ConfigError, Settings};
 use crate::directory::{Directory, ZapAdvert};
 use crate::domain::BackendName;
@@ -20,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::nostr::{IdentityError, NostrIdentity};
 use crate::operator::{Operator, OperatorParts};
 use crate::outbox::{Deliverer, DeliveryPolicy, ZapContext};
+use crate::store::postgres::Change;
 use crate::store::{Db, PgStore, SledStore, Store, StoreError};
 use crate::watch::{self, Hints, Ledger, Watcher};
 
@@ -111,7 +114,7 @@ impl Services {
                 .map_err(|e| ConfigError::new("RAYO_NOSTR_RELAYS", format!("{relay}: {e}")))?;
         }
         let metrics = Arc::new(Metrics::new());
-        let pending_invoices = db.read(crate::cluster::pending_invoices).await?;
+        let pending_invoices = db.read(pending_invoices).await?;
         let pending = Arc::new(PendingCounts::new(
             settings.max_pending_per_user,
             settings.pending_share(),
@@ -224,10 +227,10 @@ impl Services {
         }
         if let Some(changes) = self.cluster.changes().await {
             // Counted again now that changes are heard: none falls between.
-            let pending = self.db.read(crate::cluster::pending_invoices).await?;
+            let pending = self.db.read(pending_invoices).await?;
             self.pending.recount(pending);
             let services = self.clone();
-            tasks_before.push(tokio::spawn(crate::cluster::follow(services, changes)));
+            tasks_before.push(tokio::spawn(follow_the_others(services, changes)));
         }
         let backlog = self
             .db
@@ -454,4 +457,83 @@ fn configured_backends(
         .clone()
         .unwrap_or_else(BackendName::default_name);
     Backends::new(default, by_name)
+}
+
+/// Applies the other instances' changes (see `cluster`) to this one's memory, for as long as
+/// it runs.
+async fn follow_the_others(
+    services: Arc<Services>,
+    mut changes: tokio::sync::broadcast::Receiver<Change>,
+) {
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "fell behind the other instances' changes");
+                Change::Resync
+            }
+            Err(RecvError::Closed) => return,
+        };
+        apply(&services, change).await;
+    }
+}
+
+async fn apply(services: &Services, change: Change) {
+    match change {
+        Change::Added { user, payer, .. } => services.pending.opened_elsewhere(&user, payer),
+        Change::Moved {
+            payment_hash,
+            user,
+            payer,
+            was_pending,
+        } => {
+            if was_pending {
+                services.pending.closed(&user, payer);
+            }
+            let live = services.ledger.live();
+            if live.followed() {
+                match services.db.read(move |s| s.invoice(&payment_hash)).await {
+                    Ok(Some(record)) => live.publish(record),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read an invoice paid elsewhere")
+                    }
+                }
+            }
+        }
+        Change::User(name) => {
+            services.directory.remove(&name);
+            let read = name.clone();
+            match services.db.point(move |s| s.user(&read)).await {
+                Ok(user) => services.issuer.user_wallets().refresh(&name, user.as_ref()),
+                Err(e) => tracing::error!(error = %e, "could not read a user changed elsewhere"),
+            }
+        }
+        Change::Queued => services.ledger.outbox_wake().notify_one(),
+        Change::Meta(key) if crate::nostr::NostrIdentity::stored_under(&key) => {
+            reload_nostr_key(services).await
+        }
+        Change::Meta(_) => {}
+        Change::Resync => {
+            services.directory.forget_all();
+            match services.db.read(pending_invoices).await {
+                Ok(pending) => services.pending.recount(pending),
+                Err(e) => tracing::error!(error = %e, "could not count the unpaid invoices again"),
+            }
+            services.ledger.outbox_wake().notify_one();
+            reload_nostr_key(services).await;
+        }
+    }
+}
+
+/// Another instance rotated the Nostr key: sign and advertise the new one here too.
+async fn reload_nostr_key(services: &Services) {
+    match services.nostr.reload(&services.db).await {
+        Ok(Some(public_key)) => {
+            tracing::info!(nostr_pubkey = %public_key, "Nostr key rotated by another instance");
+            services.directory.set_nostr_key(public_key);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "could not read the rotated Nostr key"),
+    }
 }

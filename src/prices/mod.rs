@@ -6,7 +6,6 @@ pub mod book;
 pub mod convert;
 pub mod sources;
 
-pub use crate::domain::{Decimal, DecimalError};
 pub use book::{
     ConversionError, CurrencyReport, LimitsUnenforceable, PriceBook, PriceError, PricePolicy, Rate,
     Unmet,

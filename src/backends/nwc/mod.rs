@@ -60,12 +60,6 @@ impl NwcBackend {
         }
     }
 
-    /// How long each request may take (tests shorten it).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     async fn call(&self, method: &str, params: Value) -> Result<Value, BackendError> {
         match self.wallet.request(method, params, self.timeout).await {
             Ok(result) => Ok(result),

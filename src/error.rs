@@ -1,5 +1,6 @@
 //! How failures look on the wire. LNURL routes answer `{"status":"ERROR","reason"}` with HTTP
-//! 200, because most wallet libraries discard the reason of a non-2xx answer (spec/lnurl.md 5).
+//! 200, because many wallet libraries discard the body of a non-2xx answer, and LUD-06 puts the
+//! reason in the body.
 //! The admin API uses ordinary statuses with `{"error": {"code", "message"}}`.
 
 use std::fmt;

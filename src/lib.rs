@@ -14,7 +14,6 @@ pub mod crypto;
 pub mod data_dir;
 pub mod directory;
 pub mod domain;
-pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod invoices;

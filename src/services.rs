@@ -123,7 +123,6 @@ impl Services {
         let limits = Arc::new(RateLimits::new(
             settings.rate_limit_callback_per_minute,
             settings.rate_limit_api_per_minute,
-            settings.client_ip_header.clone(),
         ));
         let ledger = Arc::new(
             Ledger::new(db.clone(), clock.clone(), settings.webhook_window)

@@ -100,7 +100,7 @@ impl Application {
         ));
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
+                .wrap(TracingLogger::<crate::routes::RequestSpan>::new())
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(routes::record_request))
                 .wrap(actix_web::middleware::from_fn(routes::limit_headers))

@@ -60,9 +60,7 @@ mod tests {
     use super::*;
 
     fn parse(query: &str) -> Result<InvoiceQuery, String> {
-        actix_web::web::Query::<InvoiceQuery>::from_query(query)
-            .map(|q| q.into_inner())
-            .map_err(|e| e.to_string())
+        serde_urlencoded::from_str::<InvoiceQuery>(query).map_err(|e| e.to_string())
     }
 
     #[test]

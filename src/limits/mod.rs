@@ -9,7 +9,6 @@ pub use pending::{PendingCounts, PendingRefusal, Reservation};
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 
-use actix_web::HttpRequest;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Who a request comes from, as limits count clients: an IPv4 address, or an IPv6 /64 (one
@@ -86,12 +85,11 @@ impl ClientKey {
     }
 }
 
-/// Per-client limits; `None` where disabled.
+/// Per-client limits; `None` where disabled. Which client a request comes from is the
+/// routes' to say (see `routes::State::client`).
 pub struct RateLimits {
     callback: Option<DefaultKeyedRateLimiter<ClientKey>>,
     api: Option<DefaultKeyedRateLimiter<ClientKey>>,
-    /// Trust this header for the client's address (e.g. `Fly-Client-IP`) instead of the socket.
-    client_ip_header: Option<String>,
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<ClientKey>> {
@@ -104,38 +102,11 @@ fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<ClientKey>> {
 }
 
 impl RateLimits {
-    pub fn new(
-        callback_per_minute: u32,
-        api_per_minute: u32,
-        client_ip_header: Option<String>,
-    ) -> Self {
+    pub fn new(callback_per_minute: u32, api_per_minute: u32) -> Self {
         Self {
             callback: limiter(callback_per_minute),
             api: limiter(api_per_minute),
-            client_ip_header: client_ip_header.filter(|h| !h.is_empty()),
         }
-    }
-
-    /// The client a request comes from.
-    pub fn client(&self, req: &HttpRequest) -> Option<ClientKey> {
-        self.client_ip(req).map(ClientKey::of)
-    }
-
-    /// The client's address: the configured proxy header when one is set (and parses), else
-    /// the socket's peer. Headers are never trusted unless configured.
-    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        if let Some(header) = &self.client_ip_header {
-            let forwarded = req
-                .headers()
-                .get(header.as_str())
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
-            }
-        }
-        req.peer_addr().map(|a| a.ip())
     }
 
     /// Lets a request for an invoice through, if its client is within the invoice rate. Every
@@ -144,8 +115,9 @@ impl RateLimits {
         Self::allow(&self.callback, client).then_some(Admission { client, origin })
     }
 
-    pub fn allow_api(&self, req: &HttpRequest) -> bool {
-        Self::allow(&self.api, self.client(req))
+    /// Whether `client` is within the API's request rate (which backend webhooks share).
+    pub fn allow_api(&self, client: Option<ClientKey>) -> bool {
+        Self::allow(&self.api, client)
     }
 
     fn allow(

@@ -6,11 +6,10 @@ use std::borrow::Cow;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
-use super::{PayProfile, Sendable};
+use super::{LnurlError, PayProfile, Sendable};
 use crate::backends::Capabilities;
 use crate::domain::FiatAmount;
 use crate::domain::{AmountError, Comment, InvoiceRecord, Memo, Msat, PayerData, SuccessAction};
-use crate::error::LnurlError;
 use crate::invoices::Description;
 use crate::nostr::ZapRequest;
 use crate::prices::{ConversionError, Currency, PriceBook};

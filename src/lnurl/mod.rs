@@ -4,6 +4,7 @@
 pub mod bech32;
 mod callback;
 mod currencies;
+mod error;
 mod pay_request;
 mod sendable;
 mod verify;
@@ -12,6 +13,7 @@ pub use callback::{
     parse_callback_query, CallbackParams, PayResponse, PaymentRequest, MAX_QUERY_BYTES,
 };
 pub use currencies::currencies;
+pub use error::LnurlError;
 pub use pay_request::PayProfile;
 pub use sendable::Sendable;
 pub use verify::{VerifyKey, VerifyResponse};

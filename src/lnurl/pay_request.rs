@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::config::PublicUrl;

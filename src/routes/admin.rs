@@ -7,9 +7,9 @@ use serde::Deserialize;
 use super::auth::Admin;
 use super::State;
 use crate::domain::{blank_is_none, EventId, Hash32, UserSettings, Username};
-use crate::error::ApiError;
 use crate::invoices::InvoiceQuery;
 use crate::operator::WebhookQuery;
+use crate::routes::errors::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -12,7 +12,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::State;
 use crate::crypto::secrets_match;
 use crate::domain::{ApiKey, Secret, Username, API_KEY_PREFIX};
-use crate::error::ApiError;
+use crate::routes::errors::ApiError;
 
 /// The admin token, and the address operator endpoints live on when they have one of their
 /// own (elsewhere they do not exist).

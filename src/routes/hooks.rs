@@ -6,9 +6,9 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::State;
-use crate::error::ApiError;
 use crate::log_throttle::LogThrottle;
 use crate::metrics::Metrics;
+use crate::routes::errors::ApiError;
 
 const MAX_HOOK_BODY: usize = 64 * 1024;
 /// Refused webhooks are logged at most this often: anyone can send one.
@@ -40,7 +40,7 @@ async fn receive(
     let services = &state.services;
     // The same per-client rate as the invoice API: an upstream's webhooks are hints (its
     // push channel and reconciling are the main ways), and checking each costs an HMAC.
-    if !services.limits.allow_api(&req) {
+    if !services.limits.allow_api(state.client(&req)) {
         Metrics::route_limited(&services.metrics, "hooks");
         return Err(ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,

@@ -12,9 +12,9 @@ use super::{request_host, RoutePattern, State};
 use crate::backends::Capabilities;
 use crate::directory::Unpayable;
 use crate::domain::{Hash32, Username};
-use crate::error::LnurlError;
 use crate::invoices::NewInvoice;
 use crate::limits::Origin;
+use crate::lnurl::LnurlError;
 use crate::lnurl::{PayProfile, PayResponse, PaymentRequest, VerifyResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

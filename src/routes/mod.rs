@@ -19,7 +19,7 @@ use actix_web::web;
 pub use api::{ApiPolicy, Followers};
 pub use auth::{AdminAccess, Caller};
 pub use hooks::HookRefusals;
-pub use middleware::{limit_body_time, limit_headers, record_request, RoutePattern};
+pub use middleware::{limit_body_time, limit_headers, record_request, RequestSpan, RoutePattern};
 pub use ops::ReadinessCache;
 
 use crate::limits::ClientKey;
@@ -61,9 +61,9 @@ impl State {
         }
     }
 
-    /// The client a request comes from, as limits count clients.
+    /// The client a request comes from, as limits count clients: see `client_ip`.
     pub fn client(&self, req: &actix_web::HttpRequest) -> Option<ClientKey> {
-        self.services.limits.client(req)
+        client_ip(req, self.services.settings.client_ip_header.as_deref()).map(ClientKey::of)
     }
 }
 
@@ -77,6 +77,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ops::configure(cfg);
     // Last: `/{name}` must not shadow any endpoint above.
     pages::configure_short_names(cfg);
+}
+
+/// The client's address: the configured proxy header (e.g. `Fly-Client-IP`) when one is set
+/// and parses, else the socket's peer. Headers are never trusted unless configured.
+pub fn client_ip(req: &actix_web::HttpRequest, header: Option<&str>) -> Option<std::net::IpAddr> {
+    if let Some(header) = header.filter(|h| !h.is_empty()) {
+        let forwarded = req
+            .headers()
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
 }
 
 /// The domain a request asked for: its `Host` header (or HTTP/2 authority). Used only to pick

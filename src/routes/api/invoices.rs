@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::request::CreateBody;
 use crate::domain::{Hash32, InvoiceRecord, Memo};
-use crate::error::ApiError;
 use crate::invoices::{AppInvoiceView, Description, InvoiceQuery, NewInvoice};
 use crate::limits::Origin;
+use crate::routes::errors::ApiError;
 use crate::routes::{Caller, State};
 use crate::services::Services;
 use crate::store::StoreError;

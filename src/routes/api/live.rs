@@ -21,9 +21,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::invoices::{find, view};
 use crate::domain::Hash32;
-use crate::error::ApiError;
 use crate::invoices::AppInvoiceView;
 use crate::limits::ClientKey;
+use crate::routes::errors::ApiError;
 use crate::routes::{Caller, State};
 use crate::services::Services;
 

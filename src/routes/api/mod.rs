@@ -15,9 +15,9 @@ use actix_web::web;
 pub use live::Followers;
 
 use super::State;
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::net::Reach;
+use crate::routes::errors::ApiError;
 
 /// What the invoice API allows apps: the range `expiry_secs` is clamped to, and where the
 /// webhook URLs they give may point.
@@ -82,7 +82,7 @@ async fn rate_limit(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<State>>();
-    if let Some(state) = state.filter(|s| !s.services.limits.allow_api(req.request())) {
+    if let Some(state) = state.filter(|s| !s.services.limits.allow_api(s.client(req.request()))) {
         Metrics::route_limited(&state.services.metrics, "api");
         let refusal = ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::ApiPolicy;
 use crate::domain::{AppFields, FiatAmount, HttpUrl, Memo, Msat, User, Username, WebhookUrl};
-use crate::error::ApiError;
 use crate::prices::{ConversionError, PriceBook};
+use crate::routes::errors::ApiError;
 use crate::routes::Caller;
 
 /// An app's metadata is echoed back, not interpreted; this much is plenty for an order id.

@@ -80,21 +80,20 @@ impl Services {
             source,
         };
         crate::data_dir::prepare(&data_dir).map_err(dir_error)?;
-        let (store, cluster): (Arc<dyn Store>, Cluster) = match &settings.database_url {
+        let (db, cluster) = match &settings.database_url {
             Some(url) => {
                 let url = url.expose().to_owned();
                 let store = tokio::task::spawn_blocking(move || PgStore::open(&url))
                     .await
                     .map_err(|e| StoreError::Io(format!("opening the database: {e}")))??;
                 let cluster = Cluster::shared(store.cluster());
-                (Arc::new(store), cluster)
+                (Db::shared(Arc::new(store)), cluster)
             }
-            None => (
-                Arc::new(SledStore::open(&settings.store_path())?),
-                Cluster::alone(),
-            ),
+            None => {
+                let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.store_path())?);
+                (Db::new(store), Cluster::alone())
+            }
         };
-        let db = Db::new(store);
         // What the store just created, whatever the process umask.
         crate::data_dir::tighten(&data_dir).map_err(dir_error)?;
 

@@ -70,8 +70,8 @@ impl Application {
         let services = Services::open(settings, overrides).await?;
         services
             .db
-            .store()
             .claim_for_server()
+            .await
             .map_err(OpenError::Store)?;
         let admin_token = match preset {
             Some(token) => token,

@@ -168,7 +168,7 @@ impl BudaBackend {
             &Hash32::sha256(self.api_key.expose().as_bytes()).to_string()[..16]
         );
         let shared = db
-            .read(move |s| s.next_in_sequence(&name, local))
+            .next_in_sequence(&name, local)
             .await
             .map_err(|e| BackendError::Unavailable(format!("{NAME} nonce: {e}")))?;
         match shared {

@@ -1,25 +1,37 @@
 use std::sync::Arc;
 
-use super::{Store, StoreError, StoreWriter};
+use super::{SharedStore, Store, StoreError, StoreWriter};
 
 /// The server's handle on its store: point reads straight from the store where it answers
-/// from memory (sled, in microseconds), scans on the blocking pool, writes through the group-commit
-/// writer so each is durable before its caller goes on.
+/// from memory (sled, in microseconds), every read on the blocking pool where each is a round
+/// trip (a database), and writes through the group-commit writer so each is durable before its
+/// caller goes on. Nothing here makes an async worker wait on a network.
 #[derive(Clone)]
 pub struct Db {
     store: Arc<dyn Store>,
     writer: Arc<StoreWriter>,
+    /// What a store several servers share does besides (`None`: this process's own store).
+    shared: Option<Arc<dyn SharedStore>>,
 }
 
 impl Db {
+    /// A store only this process opens, answering from memory (sled, or memory in tests).
     pub fn new(store: Arc<dyn Store>) -> Self {
         let writer = Arc::new(StoreWriter::start(store.clone()));
-        Self { store, writer }
+        Self {
+            store,
+            writer,
+            shared: None,
+        }
     }
 
-    /// The store itself, for point reads where nothing can wait: see `point`.
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+    /// A store several server processes share, each read a round trip (PostgreSQL).
+    pub fn shared<S: Store + SharedStore>(store: Arc<S>) -> Self {
+        let shared: Arc<dyn SharedStore> = store.clone();
+        Self {
+            shared: Some(shared),
+            ..Self::new(store)
+        }
     }
 
     /// For point reads from async code: inline where the store answers from memory (sled),
@@ -30,7 +42,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.store.answers_in_memory() {
+        if self.shared.is_none() {
             op(self.store.as_ref())
         } else {
             self.read(op).await
@@ -56,5 +68,34 @@ impl Db {
         F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.commit(op).await
+    }
+
+    /// Claims a shared store for this server for as long as it runs (see
+    /// `SharedStore::claim_for_server`); a store of this process's own needs nothing.
+    pub async fn claim_for_server(&self) -> Result<(), StoreError> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || shared.claim_for_server())
+            .await
+            .map_err(|e| StoreError::Io(format!("claim task failed: {e}")))?
+    }
+
+    /// The next number of the sequence `name` across every server sharing the store, at least
+    /// `at_least`; `None` on a store of this process's own, where a sequence of its own is
+    /// enough.
+    pub async fn next_in_sequence(
+        &self,
+        name: &str,
+        at_least: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(None);
+        };
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || shared.next_in_sequence(&name, at_least))
+            .await
+            .map_err(|e| StoreError::Io(format!("sequence task failed: {e}")))?
+            .map(Some)
     }
 }

@@ -181,8 +181,7 @@ pub(crate) async fn assert_acknowledged_writes_are_stored(db: &Db, answers: &Ans
     }
 }
 
-async fn a_stolen_payment_hash_fails_only_its_own_insert(store: Arc<dyn Store>) {
-    let db = Db::new(store);
+async fn a_stolen_payment_hash_fails_only_its_own_insert(db: Db) {
     let answers = run_story(&db, || ()).await;
     // A victim's insert may lose only a race to the copy of that very invoice.
     for e in &answers.victim_refused {
@@ -210,14 +209,14 @@ async fn a_stolen_payment_hash_fails_only_its_own_insert(store: Arc<dyn Store>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_fails_only_the_conflicting_insert() {
-    a_stolen_payment_hash_fails_only_its_own_insert(Arc::new(MemoryStore::new())).await;
+    a_stolen_payment_hash_fails_only_its_own_insert(Db::new(Arc::new(MemoryStore::new()))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sled_store_fails_only_the_conflicting_insert() {
     let dir = tempfile::tempdir().unwrap();
-    a_stolen_payment_hash_fails_only_its_own_insert(Arc::new(SledStore::open(dir.path()).unwrap()))
-        .await;
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    a_stolen_payment_hash_fails_only_its_own_insert(Db::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -228,7 +227,7 @@ async fn postgres_store_fails_only_the_conflicting_insert() {
     let store = tokio::task::spawn_blocking(move || PgStore::open(&url).unwrap())
         .await
         .unwrap();
-    a_stolen_payment_hash_fails_only_its_own_insert(Arc::new(store)).await;
+    a_stolen_payment_hash_fails_only_its_own_insert(Db::shared(Arc::new(store))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -240,7 +239,7 @@ async fn postgres_store_keeps_every_acknowledged_write_when_the_connection_drops
     let store = tokio::task::spawn_blocking(move || PgStore::open(&opened).unwrap())
         .await
         .unwrap();
-    let db = Db::new(Arc::new(store));
+    let db = Db::shared(Arc::new(store));
     let answers = run_story(&db, || postgres::testing::drop_connections(&url)).await;
     // Whatever the dropped connection took was reported, and what was acknowledged stayed.
     let refused = answers.victim_refused.iter().chain(&answers.failures);

@@ -155,28 +155,21 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    /// The next number of the sequence `name`, at least `at_least` and above every number it
-    /// gave before, whichever process asked. `None`: only this process uses the store, so a
-    /// sequence of its own is enough.
-    fn next_in_sequence(&self, _name: &str, _at_least: u64) -> Result<Option<u64>, StoreError> {
-        Ok(None)
-    }
-
-    /// Claims the store for this server process for as long as it runs. sled's own lock does
-    /// that already; a shared database counts its servers (a restore waits for none).
-    fn claim_for_server(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// Whether reads are answered from this process's memory (sled), not over the network.
-    fn answers_in_memory(&self) -> bool {
-        true
-    }
-
     /// Makes every write so far durable, as one unit: an error means none of the group was
     /// kept. An insert sent ahead whose payment hash was already stored is the exception: it
     /// alone is left out, and `Flushed` names it, so one bad insert fails only its own caller.
     fn flush(&self) -> Result<Flushed, StoreError>;
+}
+
+/// What only a store that several server processes share does, beside the `Store` contract
+/// (PostgreSQL; sled is one process's, and its own lock says so).
+pub trait SharedStore: Send + Sync + 'static {
+    /// Claims the store for this server process for as long as it runs: the shared database
+    /// counts its servers, and a restore waits for none.
+    fn claim_for_server(&self) -> Result<(), StoreError>;
+    /// The next number of the sequence `name`, at least `at_least` and above every number it
+    /// gave before, whichever process asked.
+    fn next_in_sequence(&self, name: &str, at_least: u64) -> Result<u64, StoreError>;
 }
 
 /// An insert sent ahead: a number of its own (one payment hash may be sent twice, and only the

@@ -88,11 +88,12 @@ impl Ledger {
         self.outbox_wake.clone()
     }
 
-    pub fn cursor(&self, backend: &BackendName) -> Result<Option<u64>, StoreError> {
+    pub async fn cursor(&self, backend: &BackendName) -> Result<Option<u64>, StoreError> {
+        let key = cursor_key(backend);
         Ok(self
             .db
-            .store()
-            .meta(&cursor_key(backend))?
+            .point(move |s| s.meta(&key))
+            .await?
             .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
             .map(u64::from_be_bytes))
     }
@@ -269,7 +270,7 @@ mod tests {
         assert!(store.invoice(&hash).unwrap().unwrap().is_pending());
         assert_eq!(events(), 0);
         assert_eq!(
-            ledger.cursor(&default).unwrap(),
+            ledger.cursor(&default).await.unwrap(),
             None,
             "the stream replays it"
         );
@@ -280,7 +281,7 @@ mod tests {
         assert_eq!(changed.len(), 1);
         assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid());
         assert_eq!(events(), 1);
-        assert_eq!(ledger.cursor(&default).unwrap(), Some(7));
+        assert_eq!(ledger.cursor(&default).await.unwrap(), Some(7));
         assert!(ledger
             .record(vec![(hash, paid())], cursor)
             .await

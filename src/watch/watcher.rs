@@ -138,7 +138,7 @@ impl Watcher {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
         let mut first = true;
         loop {
-            let cursor = self.ledger.cursor(&self.name).unwrap_or_else(|e| {
+            let cursor = self.ledger.cursor(&self.name).await.unwrap_or_else(|e| {
                 tracing::error!(backend = %self.name, error = %e, "could not read the watcher's cursor");
                 None
             });

@@ -609,7 +609,7 @@ async fn a_rolling_restart_behind_a_load_balancer_fails_no_wallet_request() {
 #[tokio::test]
 async fn buda_nonces_come_from_one_sequence_in_the_database() {
     use rayo::backends::{BudaBackend, InvoiceBackend};
-    use rayo::store::{Db, PgStore, Store};
+    use rayo::store::{Db, PgStore, SharedStore};
     let Some((database, _)) = database_and_wallet() else {
         return;
     };
@@ -626,7 +626,7 @@ async fn buda_nonces_come_from_one_sequence_in_the_database() {
     );
     let store = tokio::task::spawn_blocking(move || {
         let store = PgStore::open(&database).unwrap();
-        assert_eq!(store.next_in_sequence(&name, ahead).unwrap(), Some(ahead));
+        assert_eq!(store.next_in_sequence(&name, ahead).unwrap(), ahead);
         store
     })
     .await
@@ -638,7 +638,7 @@ async fn buda_nonces_come_from_one_sequence_in_the_database() {
         lightning_invoice::Currency::Bitcoin,
     )
     .unwrap()
-    .sharing_nonces(Db::new(std::sync::Arc::new(store)));
+    .sharing_nonces(Db::shared(std::sync::Arc::new(store)));
     backend
         .lookup_invoice(&rayo::domain::Hash32([1; 32]))
         .await

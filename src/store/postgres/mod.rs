@@ -36,7 +36,7 @@ use tokio_postgres::Client;
 use super::codec::{decode_json, encode_json, invoice};
 use super::{
     next_status, Flushed, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, SentAhead,
-    Store, StoreError, Transitions,
+    SharedStore, Store, StoreError, Transitions,
 };
 use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
@@ -78,7 +78,9 @@ pub struct LeaseHolder {
 
 pub struct PgStore {
     /// Drives the connections (nothing else runs on it); they end when it drops.
-    runtime: tokio::runtime::Runtime,
+    /// Taken only by `drop`, which may run on an async worker (a runtime must not be dropped
+    /// there, only shut down in the background).
+    runtime: Option<tokio::runtime::Runtime>,
     target: tls::Connection,
     connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// Replaced by a new connection when the database closed it (a restart, a failover).
@@ -142,7 +144,7 @@ impl PgStore {
         let reads = connect(&runtime, &target, &connector)?;
         let writes = connect(&runtime, &target, &connector)?;
         Ok(Self {
-            runtime,
+            runtime: Some(runtime),
             target,
             connector,
             reads: std::sync::RwLock::new(Arc::new(reads)),
@@ -169,7 +171,7 @@ impl PgStore {
         self.cluster
             .get_or_init(|| {
                 Arc::new(PgCluster::new(
-                    self.runtime.handle().clone(),
+                    self.runtime().handle().clone(),
                     self.target.clone(),
                     self.connector.clone(),
                     self.origin,
@@ -177,6 +179,12 @@ impl PgStore {
                 ))
             })
             .clone()
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the runtime is taken only when the store drops"))
     }
 
     /// The seal of a store made by `open`; a store opened only to be looked at (`status`)
@@ -191,7 +199,7 @@ impl PgStore {
     }
 
     fn reconnect(&self) -> Result<Client, StoreError> {
-        let client = connect(&self.runtime, &self.target, &self.connector)?;
+        let client = connect(self.runtime(), &self.target, &self.connector)?;
         tracing::info!("reconnected to the database");
         Ok(client)
     }
@@ -440,20 +448,26 @@ impl Store for PgStore {
         outbox::hold_claims(self, ids, hold_until)
     }
 
-    fn next_in_sequence(&self, name: &str, at_least: u64) -> Result<Option<u64>, StoreError> {
-        records::next_in_sequence(self, name, at_least)
+    fn flush(&self) -> Result<Flushed, StoreError> {
+        group::flush(self)
     }
+}
 
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl SharedStore for PgStore {
     fn claim_for_server(&self) -> Result<(), StoreError> {
         servers::claim_for_server(self)
     }
 
-    fn answers_in_memory(&self) -> bool {
-        false
-    }
-
-    fn flush(&self) -> Result<Flushed, StoreError> {
-        group::flush(self)
+    fn next_in_sequence(&self, name: &str, at_least: u64) -> Result<u64, StoreError> {
+        records::next_in_sequence(self, name, at_least)
     }
 }
 

@@ -168,7 +168,7 @@ pub(super) fn next_in_sequence(
     store: &PgStore,
     name: &str,
     at_least: u64,
-) -> Result<Option<u64>, StoreError> {
+) -> Result<u64, StoreError> {
     let row = block_on(store.reads_outside_group().query_one(
         "INSERT INTO sequences (name, value) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET value = greatest(sequences.value + 1, $2)
@@ -176,5 +176,5 @@ pub(super) fn next_in_sequence(
         &[&name, &int(at_least)],
     ))
     .map_err(db)?;
-    Ok(Some(uint(row.get(0))))
+    Ok(uint(row.get(0)))
 }

@@ -77,13 +77,13 @@ pub(super) fn claim_for_server(store: &PgStore) -> Result<(), StoreError> {
     let (target, connector) = (store.target.clone(), store.connector.clone());
     let session = block_on(
         store
-            .runtime
+            .runtime()
             .spawn(async move { claim_session(&target, connector).await }),
     )
     .map_err(|e| StoreError::Io(format!("database: {e}")))??;
     let (target, connector) = (store.target.clone(), store.connector.clone());
     store
-        .runtime
+        .runtime()
         .spawn(async move { hold_claim(session, target, connector).await });
     if let Ok(status) = block_on(store.reads().query_one(
         "SELECT has_database_privilege('public', current_database(), 'CONNECT')",

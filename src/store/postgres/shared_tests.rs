@@ -85,10 +85,10 @@ fn a_sequence_grows_strictly_whichever_process_asks() {
     let Some((_, a, b)) = two_stores() else {
         return;
     };
-    assert_eq!(a.next_in_sequence("n", 1000).unwrap(), Some(1000));
-    assert_eq!(b.next_in_sequence("n", 5).unwrap(), Some(1001));
-    assert_eq!(a.next_in_sequence("n", 2000).unwrap(), Some(2000));
-    assert_eq!(b.next_in_sequence("other", 1).unwrap(), Some(1));
+    assert_eq!(a.next_in_sequence("n", 1000).unwrap(), 1000);
+    assert_eq!(b.next_in_sequence("n", 5).unwrap(), 1001);
+    assert_eq!(a.next_in_sequence("n", 2000).unwrap(), 2000);
+    assert_eq!(b.next_in_sequence("other", 1).unwrap(), 1);
     let all: Vec<u64> = std::thread::scope(|scope| {
         let (a, b) = (&a, &b);
         let askers: Vec<_> = (0..4)
@@ -96,7 +96,7 @@ fn a_sequence_grows_strictly_whichever_process_asks() {
                 scope.spawn(move || {
                     let store = if i % 2 == 0 { a } else { b };
                     (0..50)
-                        .map(|_| store.next_in_sequence("n", 0).unwrap().unwrap())
+                        .map(|_| store.next_in_sequence("n", 0).unwrap())
                         .collect::<Vec<_>>()
                 })
             })

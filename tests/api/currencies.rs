@@ -143,8 +143,7 @@ fn read_with_the_uma_sdk(currencies: &Value) -> Option<Value> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/uma");
     if !dir.join("node_modules/@uma-sdk/core").exists() {
         let why = "@uma-sdk/core is not installed: run `npm ci --prefix tests/uma` (.ci/run does)";
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipping the UMA SDK check: {why}");
+        crate::support::skip_unless_ci(why);
         return None;
     }
     let output = std::process::Command::new("node")

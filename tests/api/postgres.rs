@@ -256,19 +256,19 @@ async fn invoice_from(http: &reqwest::Client, base: &str) -> Result<Answered, Va
 }
 
 /// Polls `check` every 50 ms for up to `within`; how long it took to hold.
+/// How long `check` took to come true, if it did `within` (the failovers' figures).
 async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
-    while started.elapsed() < within {
-        if check().await {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
+    crate::support::poll_until(within.as_secs(), || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+    .map(|()| started.elapsed())
 }
 
 async fn settled_on(http: &reqwest::Client, base: &str, invoice: &Answered) -> bool {

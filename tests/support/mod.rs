@@ -329,6 +329,13 @@ where
     }
 }
 
+/// A test that needs an outside program this machine lacks says why and skips, except under
+/// `CI`, where `.ci/run` installs everything and a missing program is a failure.
+pub fn skip_unless_ci(why: &str) {
+    assert!(std::env::var_os("CI").is_none(), "under CI: {why}");
+    eprintln!("skipping: {why}");
+}
+
 /// GETs an absolute URL (a callback or verify URL rayo handed out) and decodes its JSON.
 pub async fn get_json_url(client: &reqwest::Client, url: &str) -> Value {
     client

@@ -18,11 +18,6 @@ use serde_json::{json, Value};
 
 use super::fake_node::{self, mint, Description, Faults};
 
-fn skip_or_fail(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "{why}");
-    eprintln!("skipping: {why}");
-}
-
 fn relay_venv() -> Option<PathBuf> {
     let dir = std::env::var_os("RAYO_TEST_NOSTR_RELAY_VENV")
         .map(PathBuf::from)
@@ -42,7 +37,7 @@ pub struct NostrRelay {
 impl NostrRelay {
     pub fn start() -> Option<Self> {
         let Some(venv) = relay_venv() else {
-            skip_or_fail("nostr-relay is not installed: run .ci/run once, or set RAYO_TEST_NOSTR_RELAY_VENV to a virtualenv with nostr-relay==1.14");
+            super::skip_unless_ci("nostr-relay is not installed: run .ci/run once, or set RAYO_TEST_NOSTR_RELAY_VENV to a virtualenv with nostr-relay==1.14");
             return None;
         };
         // The relay binds its own port (gunicorn takes an address): the OS picks a free one.
@@ -148,7 +143,7 @@ fn nostr_tools() -> Option<PathBuf> {
     if dir.join("node_modules/nostr-tools").exists() && dir.join("node_modules/ws").exists() {
         Some(dir)
     } else {
-        skip_or_fail(
+        super::skip_unless_ci(
             "nostr-tools is not installed: run `npm ci --prefix tests/nostr-tools` (.ci/run does)",
         );
         None

@@ -26,6 +26,7 @@ pub mod net;
 pub mod nostr;
 pub mod operator;
 pub mod outbox;
+pub mod payments;
 pub mod prices;
 pub mod retry;
 pub mod routes;

@@ -73,6 +73,17 @@ pub struct Services {
 }
 
 impl Services {
+    /// Paying an address, the one use case behind callbacks, the pay form and the invoice API.
+    pub fn payments(&self) -> crate::payments::Payments<'_> {
+        crate::payments::Payments {
+            issuer: &self.issuer,
+            directory: &self.directory,
+            prices: &self.prices,
+            verify_key: &self.verify_key,
+            expiry: self.settings.invoice_expiry,
+        }
+    }
+
     pub async fn open(settings: Settings, overrides: Overrides) -> Result<Arc<Self>, OpenError> {
         let data_dir = settings.data_dir.clone();
         let dir_error = |source| OpenError::DataDir {

@@ -24,6 +24,12 @@ pub enum Description {
 }
 
 impl Description {
+    /// A memo invoice: `memo` if one was asked for, else the user's own description, fitted
+    /// to what a BOLT11 `d` field holds.
+    pub fn memo_or_description(memo: Option<Memo>, user: &crate::domain::User) -> Self {
+        Self::Memo(memo.unwrap_or_else(|| Memo::fitted(&user.description)))
+    }
+
     /// The description hash the invoice must commit to; `None` for a memo invoice.
     pub fn hash(&self) -> Option<Hash32> {
         match self {

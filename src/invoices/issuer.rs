@@ -21,6 +21,20 @@ use crate::limits::{Admission, ClientKey, Origin, PendingCounts, PendingRefusal,
 use crate::metrics::Metrics;
 use crate::store::{Db, StoreError};
 
+/// The backend that makes a user's invoices, with the name it goes by: resolved once per
+/// request (see `Issuer::upstream`).
+#[derive(Clone)]
+pub struct Upstream {
+    pub name: BackendName,
+    pub backend: Arc<dyn InvoiceBackend>,
+}
+
+impl Upstream {
+    pub fn capabilities(&self) -> &crate::backends::Capabilities {
+        self.backend.capabilities()
+    }
+}
+
 /// One invoice to make.
 pub struct NewInvoice<'a> {
     pub user: &'a User,
@@ -127,13 +141,16 @@ impl Issuer {
     }
 
     /// The backend that makes `user`'s invoices, with the name it goes by: their own wallet
-    /// if they have one, else the configured backend they name, else the default one.
-    pub fn backend_for(
-        &self,
-        user: &User,
-    ) -> Result<(BackendName, Arc<dyn InvoiceBackend>), IssueError> {
+    /// if they have one (connected, and watched, on first use), else the configured backend
+    /// they name, else the default one. Resolved once per request, and handed to `issue`.
+    pub fn upstream(&self, user: &User) -> Result<Upstream, IssueError> {
         match self.user_wallets.backend(user) {
-            Ok(Some(wallet)) => return Ok((BackendName::user_wallet(), wallet)),
+            Ok(Some(wallet)) => {
+                return Ok(Upstream {
+                    name: BackendName::user_wallet(),
+                    backend: wallet,
+                })
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(user = %user.name, error = %e, "the user's own wallet URI is unusable");
@@ -142,7 +159,10 @@ impl Issuer {
         }
         self.backends
             .get(user.backend.as_ref())
-            .map(|(name, backend)| (name.clone(), backend.clone()))
+            .map(|(name, backend)| Upstream {
+                name: name.clone(),
+                backend: backend.clone(),
+            })
             .ok_or_else(|| {
                 tracing::error!(user = %user.name, backend = ?user.backend, "the user's backend is not configured");
                 IssueError::NoBackend
@@ -166,7 +186,11 @@ impl Issuer {
     /// Asks the user's backend for an invoice, checks what comes back (signature, amount,
     /// description, network, payment hash, expiry), and stores it. Durable before visible:
     /// nobody sees the invoice before its record is on disk.
-    pub async fn issue(&self, new: NewInvoice<'_>) -> Result<InvoiceRecord, IssueError> {
+    pub async fn issue(
+        &self,
+        upstream: &Upstream,
+        new: NewInvoice<'_>,
+    ) -> Result<InvoiceRecord, IssueError> {
         let NewInvoice {
             user,
             amount,
@@ -177,8 +201,7 @@ impl Issuer {
             fiat,
             admission,
         } = new;
-        let (backend, upstream) = self.backend_for(user)?;
-        let (backend, upstream) = (&backend, &upstream);
+        let (backend, upstream) = (&upstream.name, &upstream.backend);
         let capabilities = upstream.capabilities();
         if amount.msat() == 0 || amount > Msat::MAX_MONEY {
             return Err(IssueError::AmountOutOfRange);

@@ -13,6 +13,6 @@ pub use check::{
     check_invoice, CheckedInvoice, Expected, InvoiceCheckError, MIN_REMAINING_VALIDITY,
 };
 pub use description::Description;
-pub use issuer::{IssueError, Issuer, IssuerParts, NewInvoice};
+pub use issuer::{IssueError, Issuer, IssuerParts, NewInvoice, Upstream};
 pub use query::InvoiceQuery;
 pub use view::{AppInvoiceView, ForApps, ForOperators, InvoiceView, OperatorInvoiceView};

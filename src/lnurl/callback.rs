@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{LnurlError, PayProfile, Sendable};
 use crate::backends::Capabilities;
 use crate::domain::FiatAmount;
-use crate::domain::{AmountError, Comment, InvoiceRecord, Memo, Msat, PayerData, SuccessAction};
+use crate::domain::{AmountError, Comment, InvoiceRecord, Msat, PayerData, SuccessAction};
 use crate::invoices::Description;
 use crate::nostr::ZapRequest;
 use crate::prices::{ConversionError, Currency, PriceBook};
@@ -107,6 +107,13 @@ fn decode_component(raw: &str) -> Option<Cow<'_, str>> {
         .map(|s| Cow::Owned(s.into_owned()))
 }
 
+/// What the pay page's form names: whole sats, or an amount in the user's currency.
+#[derive(Debug, Clone, Copy)]
+pub enum FormAmount<'a> {
+    Sats(&'a str),
+    Currency(&'a str),
+}
+
 /// A payment a wallet asked for, checked against the recipient's payRequest: the amount
 /// within its range, the comment within `commentAllowed`, payer data as asked, a zap request
 /// that passes NIP-57's checks, and what the invoice must describe.
@@ -163,16 +170,54 @@ impl PaymentRequest {
         Ok(request)
     }
 
-    /// From the pay page's form: an amount and a comment, checked as the callback checks them.
+    /// From the pay page's form: sats, or an amount in the user's currency converted as the
+    /// callback converts it, and a comment, checked as the callback checks them.
     pub fn from_form(
-        amount: Msat,
+        amount: FormAmount<'_>,
         comment: Option<&str>,
         profile: &PayProfile,
         capabilities: &Capabilities,
         prices: &PriceBook,
     ) -> Result<Self, LnurlError> {
+        let (amount, fiat) = match amount {
+            FormAmount::Currency(raw) => {
+                let currency = profile
+                    .user
+                    .currency
+                    .as_deref()
+                    .and_then(|code| prices.offered(code))
+                    .ok_or_else(|| LnurlError::new("This address takes amounts in sats only."))?;
+                let minor = currency.minor_units(raw).map_err(|e| {
+                    LnurlError::new(match e {
+                        crate::prices::ValueError::Zero => {
+                            format!("Enter an amount in {} above zero.", currency.code)
+                        }
+                        _ => format!(
+                            "Enter an amount in {} with at most {} decimals.",
+                            currency.code, currency.decimals
+                        ),
+                    })
+                })?;
+                let (msat, fiat) = prices
+                    .convert(currency.code, minor, !capabilities.msat_precision)
+                    .map_err(|e| LnurlError::new(format!("{e}; amounts in sats still work.")))?;
+                (msat, Some(fiat))
+            }
+            FormAmount::Sats(raw) => {
+                let sats = raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&sats| sats > 0)
+                    .and_then(Msat::from_sat)
+                    .ok_or_else(|| LnurlError::new("Enter an amount in whole satoshis."))?;
+                (sats, None)
+            }
+        };
         let range = Sendable::for_callback(&profile.user, prices);
-        Self::new(amount, comment, None, None, profile, capabilities, range)
+        let mut request = Self::new(amount, comment, None, None, profile, capabilities, range)?;
+        request.fiat = fiat;
+        Ok(request)
     }
 
     fn new(
@@ -221,9 +266,7 @@ impl PaymentRequest {
         // commit to a hash.
         let description = match (zap, payer_data) {
             (Some(zap), _) => Description::ZapRequest(zap.raw),
-            _ if !capabilities.description_hash => {
-                Description::Memo(Memo::fitted(&user.description))
-            }
+            _ if !capabilities.description_hash => Description::memo_or_description(None, user),
             (None, Some(payer_data)) => Description::MetadataAndPayerData {
                 metadata: profile.metadata.clone(),
                 payer_data,

@@ -10,7 +10,7 @@ mod sendable;
 mod verify;
 
 pub use callback::{
-    parse_callback_query, CallbackParams, PayResponse, PaymentRequest, MAX_QUERY_BYTES,
+    parse_callback_query, CallbackParams, FormAmount, PayResponse, PaymentRequest, MAX_QUERY_BYTES,
 };
 pub use currencies::currencies;
 pub use error::LnurlError;

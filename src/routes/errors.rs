@@ -31,6 +31,21 @@ impl From<StoreError> for LnurlError {
     }
 }
 
+impl From<crate::payments::OrderRefusal> for ApiError {
+    fn from(refusal: crate::payments::OrderRefusal) -> Self {
+        use crate::payments::OrderRefusal::*;
+        match refusal {
+            NoUser(user) => ApiError::not_found(format!("no user '{user}'")),
+            Disabled(user) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("user '{user}' is disabled"),
+            ),
+            Issue(e) => e.into(),
+        }
+    }
+}
+
 impl From<OperatorError> for ApiError {
     fn from(e: OperatorError) -> Self {
         match e {

@@ -6,16 +6,10 @@ use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use std::sync::Arc;
-
 use super::{request_host, RoutePattern, State};
-use crate::backends::Capabilities;
-use crate::directory::Unpayable;
 use crate::domain::{Hash32, Username};
-use crate::invoices::NewInvoice;
-use crate::limits::Origin;
-use crate::lnurl::LnurlError;
-use crate::lnurl::{PayProfile, PayResponse, PaymentRequest, VerifyResponse};
+use crate::lnurl::{LnurlError, VerifyResponse};
+use crate::payments::Ask;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Routed by hand under static scopes: these are the hot paths, and actix would match each
@@ -124,7 +118,11 @@ async fn pay_request(
     name: &str,
     state: &State,
 ) -> Result<HttpResponse, LnurlError> {
-    let profile = payable(state, req, name).await?;
+    let profile = state
+        .services
+        .payments()
+        .payable(request_host(req).as_deref(), name)
+        .await?;
     let prices = &state.services.prices;
     if prices.currencies().is_empty() && profile.user.currency.is_none() {
         // The common case: the payRequest as built once, served as is.
@@ -146,71 +144,17 @@ async fn callback(
     name: &str,
     state: &State,
 ) -> Result<HttpResponse, LnurlError> {
-    let (answer, _) = pay(state, req, name, |profile, capabilities| {
-        PaymentRequest::from_query(
-            req.query_string(),
-            profile,
-            capabilities,
-            &state.services.prices,
-        )
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(answer))
-}
-
-/// The user behind the address a request names, if they take payments.
-pub(super) async fn payable(
-    state: &State,
-    req: &HttpRequest,
-    name: &str,
-) -> Result<Arc<PayProfile>, LnurlError> {
-    state
+    let paid = state
         .services
-        .directory
-        .payable(request_host(req).as_deref(), name)
-        .await
-        .map_err(|refusal| match refusal {
-            Unpayable::Unknown => LnurlError::new("Unknown user"),
-            Unpayable::Disabled => LnurlError::new("This address is not accepting payments"),
-        })
-}
-
-/// A payment to the address `name`: through the invoice rate limit first (whatever follows,
-/// a zap request's signature, a backend call, a durable write, costs more than refusing),
-/// then `request` checks what was asked against the payRequest, then the issuer makes the
-/// invoice. The callback and the pay page's form both come here.
-pub(super) async fn pay(
-    state: &State,
-    req: &HttpRequest,
-    name: &str,
-    request: impl FnOnce(&PayProfile, &Capabilities) -> Result<PaymentRequest, LnurlError>,
-) -> Result<(PayResponse, Hash32), LnurlError> {
-    let services = &state.services;
-    let admission = services.issuer.admit(state.client(req), Origin::Payer)?;
-    let profile = payable(state, req, name).await?;
-    let user = &profile.user;
-    let (_, backend) = services.issuer.backend_for(user)?;
-    let payment = request(&profile, backend.capabilities())?;
-    let record = services
-        .issuer
-        .issue(NewInvoice {
-            user,
-            amount: payment.amount,
-            description: payment.description,
-            comment: payment.comment,
-            expiry: services.settings.invoice_expiry,
-            app: None,
-            fiat: payment.fiat,
-            admission,
-        })
+        .payments()
+        .pay(
+            request_host(req).as_deref(),
+            name,
+            state.client(req),
+            Ask::Callback(req.query_string()),
+        )
         .await?;
-    let hash = record.payment_hash;
-    let public_url = services.directory.public_url_for(user);
-    let verify = services.verify_key.url(public_url, &user.name, &hash);
-    Ok((
-        PayResponse::of(record, user.success_action.clone(), verify),
-        hash,
-    ))
+    Ok(HttpResponse::Ok().json(paid.response))
 }
 
 /// LUD-21: whether the invoice behind a verify URL is paid. Anything wrong with the URL is

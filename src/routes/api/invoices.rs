@@ -1,13 +1,11 @@
 //! `/api/v1/invoices`: create, read and list a user's invoices.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::request::CreateBody;
-use crate::domain::{Hash32, InvoiceRecord, Memo};
-use crate::invoices::{AppInvoiceView, Description, InvoiceQuery, NewInvoice};
-use crate::limits::Origin;
+use crate::domain::{Hash32, InvoiceRecord};
+use crate::invoices::{AppInvoiceView, Description, InvoiceQuery};
 use crate::routes::errors::ApiError;
 use crate::routes::{Caller, State};
 use crate::services::Services;
@@ -46,36 +44,18 @@ pub async fn create(
     let services = &state.services;
     let body = body.into_inner();
     let user = body.user(&caller)?;
-    let admission = services.issuer.admit(state.client(&req), Origin::Owner)?;
-    let profile = services
-        .directory
-        .get(&user)
-        .await
-        .ok_or_else(|| ApiError::not_found(format!("no user '{user}'")))?;
-    if profile.user.disabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("user '{user}' is disabled"),
-        ));
-    }
-    let (_, backend) = services.issuer.backend_for(&profile.user)?;
-    let whole_sats = !backend.capabilities().msat_precision;
-    let order = body.order(&profile.user, &state.api, &services.prices, whole_sats)?;
-    let memo = order
-        .memo
-        .unwrap_or_else(|| Memo::fitted(&profile.user.description));
     let record = services
-        .issuer
-        .issue(NewInvoice {
-            user: &profile.user,
-            amount: order.amount,
-            description: Description::Memo(memo),
-            comment: None,
-            expiry: order.expiry,
-            app: Some(order.app),
-            fiat: order.fiat,
-            admission,
+        .payments()
+        .order(&user, state.client(&req), |user, capabilities| {
+            let whole_sats = !capabilities.msat_precision;
+            let order = body.order(user, &state.api, &services.prices, whole_sats)?;
+            Ok::<_, ApiError>(crate::payments::Order {
+                amount: order.amount,
+                fiat: order.fiat,
+                description: Description::memo_or_description(order.memo, user),
+                expiry: order.expiry,
+                app: order.app,
+            })
         })
         .await?;
     Ok(HttpResponse::Created().json(CreatedView {

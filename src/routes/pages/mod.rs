@@ -12,9 +12,9 @@ use askama::Template;
 use serde::Serialize;
 
 use super::{request_host, State};
-use crate::domain::Msat;
 use crate::domain::{DescriptionSource, Hash32};
-use crate::lnurl::{bech32, PaymentRequest};
+use crate::lnurl::{bech32, FormAmount};
+use crate::payments::Ask;
 
 const CSS: &str = include_str!("../../../templates/assets/rayo.css");
 const JS: &str = include_str!("../../../templates/assets/rayo.js");
@@ -276,45 +276,6 @@ struct PayForm {
     comment: Option<String>,
 }
 
-/// The pay form's amount in the user's currency, converted as the callback converts.
-async fn fiat_amount(
-    state: &State,
-    host: Option<&str>,
-    name: &str,
-    raw: &str,
-) -> Result<(Msat, crate::domain::FiatAmount), String> {
-    let profile = state
-        .services
-        .directory
-        .payable(host, name)
-        .await
-        .map_err(|_| "No such Lightning Address here.".to_owned())?;
-    let prices = &state.services.prices;
-    let currency = profile
-        .user
-        .currency
-        .as_deref()
-        .and_then(|code| prices.offered(code))
-        .ok_or("This address takes amounts in sats only.")?;
-    let minor = currency.minor_units(raw).map_err(|e| match e {
-        crate::prices::ValueError::Zero => {
-            format!("Enter an amount in {} above zero.", currency.code)
-        }
-        _ => format!(
-            "Enter an amount in {} with at most {} decimals.",
-            currency.code, currency.decimals
-        ),
-    })?;
-    let (_, backend) = state
-        .services
-        .issuer
-        .backend_for(&profile.user)
-        .map_err(|_| "This address cannot receive payments right now.".to_owned())?;
-    prices
-        .convert(currency.code, minor, !backend.capabilities().msat_precision)
-        .map_err(|e| format!("{e}; amounts in sats still work."))
-}
-
 /// Marks an answer that concerns one visitor's payment as theirs alone: never cached, by the
 /// browser's back-forward cache or by anything in between.
 fn private(mut answer: HttpResponse) -> HttpResponse {
@@ -380,50 +341,22 @@ async fn make_invoice(
     form: &PayForm,
     state: &State,
 ) -> HttpResponse {
-    let mut fiat = None;
-    if let Some(raw) = form.fiat.as_deref().filter(|f| !f.trim().is_empty()) {
-        match fiat_amount(state, host, name, raw).await {
-            Ok(converted) => fiat = Some(converted),
-            Err(why) => return render_pay_page(state, host, name, Some(why)).await,
-        }
-    }
-    let amount = match &fiat {
-        Some((msat, _)) => Some(*msat),
-        None => form
-            .amount
-            .as_deref()
-            .map(str::trim)
-            .and_then(|a| a.parse::<u64>().ok())
-            .filter(|&s| s > 0)
-            .and_then(Msat::from_sat),
+    let amount = match form.fiat.as_deref().filter(|f| !f.trim().is_empty()) {
+        Some(raw) => FormAmount::Currency(raw),
+        None => FormAmount::Sats(form.amount.as_deref().unwrap_or_default()),
     };
-    let Some(amount) = amount else {
-        return render_pay_page(
-            state,
-            host,
-            name,
-            Some("Enter an amount in whole satoshis.".into()),
-        )
+    let ask = Ask::Form {
+        amount,
+        comment: form.comment.as_deref(),
+    };
+    let paid = state
+        .services
+        .payments()
+        .pay(host, name, state.client(req), ask)
         .await;
-    };
-    let comment = form.comment.as_deref();
-    let paid = super::lnurl::pay(state, req, name, |profile, capabilities| {
-        PaymentRequest::from_form(
-            amount,
-            comment,
-            profile,
-            capabilities,
-            &state.services.prices,
-        )
-        .map(|mut request| {
-            request.fiat = fiat.map(|(_, fiat)| fiat);
-            request
-        })
-    })
-    .await;
     match paid {
-        Ok((_, hash)) => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("/pay/{hash}")))
+        Ok(paid) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/pay/{}", paid.payment_hash)))
             .finish(),
         Err(e) => render_pay_page(state, host, name, Some(e.reason)).await,
     }

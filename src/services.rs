@@ -156,16 +156,9 @@ impl Services {
             db.clone(),
             Some(zap_advert(&backends, &nostr)),
         ));
-        // Users' wallets are on the server's network: RAYO_NETWORK, else regtest beside the
-        // dev backend, else bitcoin.
-        let network = match (settings.backend.network, settings.backend.kind) {
-            (Some(network), _) => network,
-            (None, crate::config::BackendKind::Dev) => crate::config::Network::Regtest,
-            (None, _) => crate::config::Network::Bitcoin,
-        };
         let user_wallets = Arc::new(crate::backends::UserWallets::new(
             settings.relay_reach(),
-            network.into(),
+            settings.backend.network().into(),
         ));
         let operator = Operator::new(OperatorParts {
             db: db.clone(),

@@ -333,7 +333,7 @@ pub fn build(
                     .lnbits_invoice_key
                     .clone()
                     .ok_or_else(|| missing("RAYO_LNBITS_INVOICE_KEY"))?,
-                settings.network.unwrap_or(Network::Bitcoin).into(),
+                settings.network().into(),
             )
             .map_err(invalid)?,
         ),
@@ -348,7 +348,7 @@ pub fn build(
                     .buda_api_secret
                     .clone()
                     .ok_or_else(|| missing("RAYO_BUDA_API_SECRET"))?,
-                settings.network.unwrap_or(Network::Bitcoin).into(),
+                settings.network().into(),
             )
             .map(|buda| match store {
                 Some(db) => buda.sharing_nonces(db.clone()),
@@ -362,11 +362,7 @@ pub fn build(
                 .as_ref()
                 .ok_or_else(|| missing("RAYO_NWC_URI"))?;
             let uri = NwcUri::parse(uri.expose()).map_err(|e| ConfigError::new(&kind, e))?;
-            Arc::new(NwcBackend::new(
-                uri,
-                relays,
-                settings.network.unwrap_or(Network::Bitcoin).into(),
-            ))
+            Arc::new(NwcBackend::new(uri, relays, settings.network().into()))
         }
         BackendKind::Cln => {
             let tls_cert = match &settings.cln_tls_cert {
@@ -386,7 +382,7 @@ pub fn build(
                         .clone()
                         .ok_or_else(|| missing("RAYO_CLN_RUNE"))?,
                     tls_cert.as_deref(),
-                    settings.network.unwrap_or(Network::Bitcoin).into(),
+                    settings.network().into(),
                 )
                 .map_err(invalid)?,
             )
@@ -414,7 +410,7 @@ pub fn build(
                     macaroon,
                     tls_cert.as_deref(),
                     settings.lnd_private_routes,
-                    settings.network.unwrap_or(Network::Bitcoin).into(),
+                    settings.network().into(),
                 )
                 .map_err(invalid)?,
             )
@@ -426,7 +422,7 @@ pub fn build(
                     .phoenixd_password
                     .clone()
                     .ok_or_else(|| missing("RAYO_PHOENIXD_PASSWORD"))?,
-                settings.network.unwrap_or(Network::Bitcoin).into(),
+                settings.network().into(),
             )
             .map_err(invalid)?
             .with_webhook_secret(settings.phoenixd_webhook_secret.clone()),

@@ -53,11 +53,7 @@ fn time(unix: u64) -> String {
 }
 
 fn sats(msat: u64) -> String {
-    if msat.is_multiple_of(1000) {
-        format!("{} sat", msat / 1000)
-    } else {
-        format!("{msat} msat")
-    }
+    crate::domain::Msat::from_msat(msat).to_string()
 }
 
 /// Left-aligned columns, two spaces apart.

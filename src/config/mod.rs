@@ -251,6 +251,18 @@ pub struct BackendSettings {
     pub network: Option<Network>,
 }
 
+impl BackendSettings {
+    /// The network invoices must be for: as configured, else regtest beside the dev backend,
+    /// else bitcoin. Users' own wallets are on the server's network too.
+    pub fn network(&self) -> Network {
+        match (self.network, self.kind) {
+            (Some(network), _) => network,
+            (None, BackendKind::Dev) => Network::Regtest,
+            (None, _) => Network::Bitcoin,
+        }
+    }
+}
+
 /// phoenixd listens here unless told otherwise.
 pub const DEFAULT_PHOENIXD_URL: &str = "http://127.0.0.1:9740/";
 /// Buda.com's API.

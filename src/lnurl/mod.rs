@@ -14,6 +14,6 @@ pub use callback::{
 };
 pub use currencies::currencies;
 pub use error::LnurlError;
-pub use pay_request::PayProfile;
+pub use pay_request::{address, lnurl, PayProfile};
 pub use sendable::Sendable;
 pub use verify::{VerifyKey, VerifyResponse};

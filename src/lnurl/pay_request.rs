@@ -64,6 +64,17 @@ impl PayProfile {
     }
 }
 
+/// `name`'s Lightning Address on the domain of `public_url`: `alice@example.com`.
+pub fn address(public_url: &PublicUrl, name: &crate::domain::Username) -> String {
+    format!("{name}@{}", public_url.domain())
+}
+
+/// The LNURL wallets scan for `name`: the bech32 of its payRequest's URL (LUD-01).
+pub fn lnurl(public_url: &PublicUrl, name: &crate::domain::Username) -> String {
+    let well_known = public_url.join(&format!("/.well-known/lnurlp/{name}"));
+    super::bech32::encode(&well_known).unwrap_or_default()
+}
+
 /// The user is in the path, not the query: some wallets (Alby) drop a callback's query string.
 fn callback_url(public_url: &PublicUrl, user: &User) -> String {
     public_url.join(&format!("/lnurlp/{}/callback", user.name))

@@ -8,7 +8,6 @@ use crate::domain::{
     blank_is_none, ApiKey, Attempt, Delivery, DeliveryName, Hash32, ListLimit, OutboxItem,
     SuccessAction, User,
 };
-use crate::lnurl::bech32;
 
 /// A user as the admin API and CLI show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,12 +61,11 @@ pub struct UserView {
 impl UserView {
     pub fn of(user: &User, domains: &Domains, reveal_secret: bool) -> Self {
         let public_url = domains.for_user(user.domain.as_ref());
-        let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
         Self {
             name: user.name.to_string(),
-            address: format!("{}@{}", user.name, public_url.domain()),
+            address: crate::lnurl::address(public_url, &user.name),
             domain: public_url.domain().to_string(),
-            lnurl: bech32::encode(&well_known).unwrap_or_default(),
+            lnurl: crate::lnurl::lnurl(public_url, &user.name),
             description: user.description.clone(),
             long_description: user.long_description.clone(),
             image: user.image.as_ref().map(|i| i.mime.clone()),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{request_host, State};
 use crate::domain::{DescriptionSource, Hash32};
-use crate::lnurl::{bech32, FormAmount};
+use crate::lnurl::FormAmount;
 use crate::payments::Ask;
 
 const CSS: &str = include_str!("../../../templates/assets/rayo.css");
@@ -230,8 +230,7 @@ async fn render_pay_page(
     };
     let user = &profile.user;
     let public_url = state.services.directory.public_url_for(user);
-    let well_known = public_url.join(&format!("/.well-known/lnurlp/{}", user.name));
-    let lnurl = bech32::encode(&well_known).unwrap_or_default();
+    let lnurl = crate::lnurl::lnurl(public_url, &user.name);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -242,7 +241,7 @@ async fn render_pay_page(
         PayPage {
             domain: public_url.domain().as_str(),
             name: user.name.as_str(),
-            address: format!("{}@{}", user.name, public_url.domain()),
+            address: crate::lnurl::address(public_url, &user.name),
             description: &user.description,
             long_description: user.long_description.as_deref(),
             image: user
@@ -425,7 +424,7 @@ async fn checkout_page(hash: &str, state: &State) -> HttpResponse {
         Checkout {
             domain: public_url.domain().as_str(),
             payment_hash: record.payment_hash.to_hex(),
-            user: format!("{}@{}", record.user, public_url.domain()),
+            user: crate::lnurl::address(public_url, &record.user),
             amount_sats: sats(record.amount_msat.msat()),
             description,
             bolt11: &record.bolt11,

@@ -14,18 +14,20 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::store::postgres::{Change, PgCluster};
+use crate::store::{Change, Coordination};
 
+/// This instance among those sharing its store: alone (sled), or coordinating with the
+/// others through the store (PostgreSQL).
 #[derive(Clone, Default)]
-pub struct Cluster(Option<Arc<PgCluster>>);
+pub struct Cluster(Option<Arc<dyn Coordination>>);
 
 impl Cluster {
     pub fn alone() -> Self {
         Self(None)
     }
 
-    pub fn shared(cluster: Arc<PgCluster>) -> Self {
-        Self(Some(cluster))
+    pub fn shared(coordination: Arc<dyn Coordination>) -> Self {
+        Self(Some(coordination))
     }
 
     /// Runs `work` whenever this instance leads `role`: alone, at once and for good; shared,

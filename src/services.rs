@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::nostr::{IdentityError, NostrIdentity};
 use crate::operator::{Operator, OperatorParts};
 use crate::outbox::{Deliverer, DeliveryPolicy, ZapContext};
-use crate::store::postgres::Change;
+use crate::store::Change;
 use crate::store::{Db, PgStore, SledStore, Store, StoreError};
 use crate::watch::{self, Hints, Ledger, Watcher};
 
@@ -97,7 +97,7 @@ impl Services {
                 let store = tokio::task::spawn_blocking(move || PgStore::open(&url))
                     .await
                     .map_err(|e| StoreError::Io(format!("opening the database: {e}")))??;
-                let cluster = Cluster::shared(store.cluster());
+                let cluster = Cluster::shared(Arc::new(store.cluster()));
                 (Db::shared(Arc::new(store)), cluster)
             }
             None => {

@@ -9,6 +9,7 @@ mod memory;
 pub mod postgres;
 mod replace;
 pub mod retention;
+mod shared;
 mod sled_store;
 pub mod upkeep;
 mod writer;
@@ -22,6 +23,7 @@ pub use memory::MemoryStore;
 pub use postgres::PgStore;
 pub use replace::replace_sled;
 pub use retention::{PruneCursor, PruneStep, Pruned, Retention};
+pub use shared::{Change, Coordination, Lease};
 pub use sled_store::SledStore;
 pub use writer::StoreWriter;
 

@@ -12,7 +12,8 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 
-use crate::domain::{ClientTag, Hash32, Username};
+use crate::domain::{ClientTag, Username};
+pub use crate::store::Change;
 
 /// Where the sealing key is kept.
 pub const SEAL_KEY: &str = "key.changes";
@@ -57,33 +58,6 @@ impl Seal {
 
 /// The channel every rayo process listens on.
 pub const CHANNEL: &str = "rayo_changes";
-
-/// A change another process made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// An unpaid invoice was stored.
-    Added {
-        payment_hash: Hash32,
-        user: Username,
-        payer: Option<ClientTag>,
-    },
-    /// An invoice reached a new status; `was_pending`: it was unpaid until now.
-    Moved {
-        payment_hash: Hash32,
-        user: Username,
-        payer: Option<ClientTag>,
-        was_pending: bool,
-    },
-    /// A user was added, changed or removed.
-    User(Username),
-    /// Events were queued for delivery.
-    Queued,
-    /// A setting kept in the store changed (the Nostr key, say).
-    Meta(String),
-    /// Changes may have been missed (the listening session was lost and made again): whatever
-    /// is kept from the database should be read again.
-    Resync,
-}
 
 /// A process's name on the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +138,7 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Hash32;
     use proptest::prelude::*;
 
     fn name(raw: &str) -> Username {

@@ -77,15 +77,16 @@ pub struct Lease {
     connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
-impl Lease {
-    pub fn role(&self) -> &str {
+#[async_trait::async_trait]
+impl crate::store::Lease for Lease {
+    fn role(&self) -> &str {
         &self.role
     }
 
     /// Resolves once this process can no longer be sure it holds the lease: a renewal failed,
     /// was refused or took too long, or the session ended. The work done under it must stop
     /// then.
-    pub async fn lost(&mut self) {
+    async fn lost(&mut self) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -320,6 +321,17 @@ impl PgCluster {
                 }
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::Coordination for Arc<PgCluster> {
+    async fn lead(&self, role: &str) -> Box<dyn crate::store::Lease> {
+        Box::new(PgCluster::lead(self, role).await)
+    }
+
+    async fn changes(&self) -> broadcast::Receiver<Change> {
+        PgCluster::changes(self).await
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::store::contract::{invoice, outbox_item, user};
+use crate::store::Lease as _;
 
 fn two_stores() -> Option<(String, PgStore, PgStore)> {
     let url = testing::database()?;

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub delivery_failures: Family<EventLabels, Counter>,
     pub rate_limited: Family<RouteOnly, Counter>,
     pub live_followers: Gauge,
+    pub node_keys_learned: Family<BackendLabels, Counter>,
+    pub payment_channels_open: Family<BackendLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -86,6 +88,8 @@ impl Metrics {
             delivery_failures: Family::default(),
             rate_limited: Family::default(),
             live_followers: Gauge::default(),
+            node_keys_learned: Family::default(),
+            payment_channels_open: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -148,6 +152,16 @@ impl Metrics {
             "Live status followers (WebSocket and event streams) open now",
             m.live_followers.clone(),
         );
+        registry.register(
+            "backend_node_keys_learned",
+            "Answers from a backend about its node key (at start, and after an invoice signed by another key)",
+            m.node_keys_learned.clone(),
+        );
+        registry.register(
+            "payment_channels_open",
+            "Push channels open to backends for payment news, by backend (0: rayo polls or waits to reconnect)",
+            m.payment_channels_open.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -173,6 +187,19 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a payment channel to `backend` as open until the guard drops (the channel
+    /// closed, or its watcher was stopped).
+    pub fn channel_open(&self, backend: &str) -> OpenChannel {
+        let gauge = self
+            .payment_channels_open
+            .get_or_create(&BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        OpenChannel(gauge)
+    }
+
     pub fn event(family: &Family<EventLabels, Counter>, kind: &str) {
         family
             .get_or_create(&EventLabels {
@@ -195,5 +222,14 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// See [`Metrics::channel_open`].
+pub struct OpenChannel(Gauge);
+
+impl Drop for OpenChannel {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -180,7 +180,7 @@ impl Services {
         let issuer = Issuer::new(IssuerParts {
             backends,
             user_wallets,
-            node_keys: Arc::new(NodeKeys::new()),
+            node_keys: Arc::new(NodeKeys::new(metrics.clone())),
             db: db.clone(),
             pending: pending.clone(),
             limits: limits.clone(),

@@ -12,6 +12,7 @@ use secp256k1::PublicKey;
 
 use super::InvoiceBackend;
 use crate::domain::BackendName;
+use crate::metrics::Metrics;
 
 /// How often a backend that does not answer is asked again, at most.
 const RETRY_AT_MOST_EVERY: Duration = Duration::from_secs(300);
@@ -20,9 +21,9 @@ const RETRY_AT_MOST_EVERY: Duration = Duration::from_secs(300);
 /// invoices cannot make us ask it on every callback.
 const DOUBT_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
 pub struct NodeKeys {
     known: RwLock<HashMap<BackendName, Known>>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -33,8 +34,11 @@ struct Known {
 }
 
 impl NodeKeys {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            known: RwLock::default(),
+            metrics,
+        }
     }
 
     /// The key `backend` signs with, once learned.
@@ -90,6 +94,7 @@ impl NodeKeys {
             tracing::warn!(backend = %name, before = ?before, now = ?identity.node_id, "the backend's node key changed");
         }
         self.remember(name, identity.node_id);
+        Metrics::count(&self.metrics.node_keys_learned, name.as_str());
         Ok(())
     }
 

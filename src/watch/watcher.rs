@@ -145,6 +145,7 @@ impl Watcher {
             match self.backend.subscribe(cursor).await {
                 Ok(mut stream) => {
                     tracing::info!(backend = %self.name, cursor, "payment channel open");
+                    let _open = self.ledger.metrics().channel_open(self.name.as_str());
                     // Without a cursor, what happened while disconnected is only found by lookup.
                     if !first && !self.backend.resumes() {
                         self.reconcile().await;

@@ -223,7 +223,19 @@ async fn a_payment_on_lnbits_is_noticed_within_seconds_verified_and_sent_to_the_
         .to_owned();
     // The watcher's websocket is open before the payment (start-up reconciling is not what
     // finds it).
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let open = "rayo_payment_channels_open{backend=\"default\"} 1";
+    assert!(
+        app.eventually(10, || async {
+            app.get("/metrics")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains(open)
+        })
+        .await,
+        "the payment channel to LNbits opens"
+    );
 
     lnbits.pay(pr).await;
     let paid = app.wait_for_status(&hash, "paid", 2).await;

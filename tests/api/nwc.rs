@@ -177,9 +177,14 @@ async fn a_relay_that_drops_mid_request_fails_that_request_and_rayo_reconnects()
     assert!(app.callback("alice", "amount=21000").await["pr"].is_string());
 
     wallet.set_mode("silent").await;
+    let seen = wallet.requests_seen().await;
     let asking = app.clone();
     let pending = tokio::spawn(async move { timed_callback(&asking).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        app.eventually(5, || async { wallet.requests_seen().await > seen })
+            .await,
+        "the wallet has the request"
+    );
     tokio::task::block_in_place(|| relay.stop());
     let (answer, took) = pending.await.unwrap();
     assert_eq!(answer["status"], "ERROR", "{answer}");

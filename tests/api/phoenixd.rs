@@ -109,21 +109,28 @@ async fn phoenixd_failures_cost_the_wallet_one_short_error_and_store_nothing() {
     assert!(wrong_password.invoices().await.is_empty());
 }
 
-/// Waits until rayo has asked phoenixd who it is, and had time to take in the answer.
-async fn node_key_learned(phoenixd: &FakePhoenixd, asks: usize) {
-    crate::support::poll_until(5, || async {
-        (phoenixd.getinfo_calls() >= asks).then_some(())
-    })
-    .await
-    .expect("rayo asks the backend for its node key");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+/// Waits until rayo has taken in phoenixd's answer about its node key `times` times, as its
+/// metrics tell.
+async fn node_key_learned(app: &TestApp, times: u32) {
+    let line = format!("rayo_backend_node_keys_learned_total{{backend=\"default\"}} {times}");
+    let learned = app
+        .eventually(5, || async {
+            app.get("/metrics")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains(&line)
+        })
+        .await;
+    assert!(learned, "rayo learns the backend's node key ({times})");
 }
 
 #[tokio::test]
 async fn a_valid_invoice_signed_by_another_node_than_phoenixds_is_refused() {
     let phoenixd = FakePhoenixd::start(PASSWORD);
     let app = rayo_on(&phoenixd, PASSWORD).await;
-    node_key_learned(&phoenixd, 1).await;
+    node_key_learned(&app, 1).await;
     phoenixd.faults.set(Fault::ForeignSigner);
     let body = app.callback("satoshi", "amount=21000").await;
     assert_lnurl_error(&body, "invalid invoice");
@@ -138,11 +145,11 @@ async fn a_valid_invoice_signed_by_another_node_than_phoenixds_is_refused() {
 async fn a_node_whose_key_changed_is_learned_again_after_one_refused_invoice() {
     let phoenixd = FakePhoenixd::start(PASSWORD);
     let app = rayo_on(&phoenixd, PASSWORD).await;
-    node_key_learned(&phoenixd, 1).await;
+    node_key_learned(&app, 1).await;
     phoenixd.faults.set(Fault::RotatedKey);
     let body = app.callback("satoshi", "amount=21000").await;
     assert_lnurl_error(&body, "invalid invoice");
-    node_key_learned(&phoenixd, 2).await;
+    node_key_learned(&app, 2).await;
     let body = app.callback("satoshi", "amount=21000").await;
     assert!(
         body["pr"].is_string(),

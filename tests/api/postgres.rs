@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -271,6 +271,25 @@ where
     .map(|()| started.elapsed())
 }
 
+/// Changes alice's description through the database and waits until `base` serves it.
+/// Instances hear of changes in commit order, so `base` has then heard of every change
+/// committed before this one.
+async fn caught_up(database: &str, http: &reqwest::Client, base: &str, marker: &str) {
+    cli(
+        database,
+        &["user", "update", "alice", "--description", marker],
+    );
+    let seen = eventually(Duration::from_secs(10), || async {
+        let pay = get_json_url(http, &format!("{base}/.well-known/lnurlp/alice")).await;
+        pay["metadata"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(marker)
+    })
+    .await;
+    assert!(seen.is_some(), "{base} hears of what was done elsewhere");
+}
+
 async fn settled_on(http: &reqwest::Client, base: &str, invoice: &Answered) -> bool {
     let verify = get_json_url(http, &format!("{base}{}", invoice.verify)).await;
     verify["settled"] == true
@@ -324,7 +343,7 @@ async fn two_instances_on_one_database_answer_as_one() {
     let first = invoice_from(&http, &a.base()).await.unwrap();
     let second = invoice_from(&http, &b.base()).await.unwrap();
     let third = invoice_from(&http, &a.base()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    caught_up(&database, &http, &b.base(), "After three invoices").await;
     let refused = invoice_from(&http, &b.base()).await.unwrap_err();
     assert_eq!(refused["status"], "ERROR", "{refused}");
 
@@ -352,7 +371,7 @@ async fn two_instances_on_one_database_answer_as_one() {
     assert_eq!(message(heard)["event"], "paid");
 
     // The payment freed a place under the cap, on b too; b settles its own invoice.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    caught_up(&database, &http, &b.base(), "After a payment").await;
     let fourth = invoice_from(&http, &b.base()).await.unwrap();
     // The dev key is the database's: a settles what b made.
     a.through(&database, &["dev", "settle", &second.hash]);
@@ -363,7 +382,14 @@ async fn two_instances_on_one_database_answer_as_one() {
     })
     .await;
     assert!(both.is_some(), "both webhooks arrive");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Once both events are marked delivered, no instance sends them again.
+    let settled = eventually(Duration::from_secs(10), || async {
+        let events = cli(&database, &["webhook", "list"]);
+        let events = events.as_array().cloned().unwrap_or_default();
+        events.len() == 2 && events.iter().all(|e| e["state"] == "delivered")
+    })
+    .await;
+    assert!(settled.is_some(), "both events are marked delivered");
     let received = receiver.received();
     let mut ids: Vec<&str> = received.iter().map(|r| r.event_id.as_str()).collect();
     ids.sort_unstable();
@@ -474,10 +500,13 @@ async fn when_the_watching_instance_dies_another_notices_payments_within_ten_sec
 
 /// Runs callbacks against `bases` in turn, `workers` at a time, until `stop` is set; returns
 /// the payment hashes answered and the requests that failed.
+/// Callbacks from `workers` wallets at once, round robin over `bases`, until `stop`; counts
+/// each answered invoice in `progress` as it comes.
 async fn callback_load(
     bases: Vec<String>,
     workers: usize,
     stop: Arc<AtomicBool>,
+    progress: Arc<AtomicUsize>,
 ) -> (Vec<Answered>, Vec<String>) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -485,7 +514,8 @@ async fn callback_load(
         .unwrap();
     let mut tasks = Vec::new();
     for worker in 0..workers {
-        let (http, bases, stop) = (http.clone(), bases.clone(), stop.clone());
+        let (http, bases, stop, progress) =
+            (http.clone(), bases.clone(), stop.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             let (mut answered, mut failed) = (Vec::new(), Vec::new());
             let mut n = worker;
@@ -497,7 +527,10 @@ async fn callback_load(
                     Ok(answer) if answer.status().is_success() => {
                         let body: Value = answer.json().await.unwrap_or_default();
                         match Answered::of(&body) {
-                            Some(invoice) => answered.push(invoice),
+                            Some(invoice) => {
+                                answered.push(invoice);
+                                progress.fetch_add(1, Ordering::Relaxed);
+                            }
                             None => failed.push(format!("{base}: {body}")),
                         }
                     }
@@ -515,6 +548,16 @@ async fn callback_load(
         failed.extend(f);
     }
     (answered, failed)
+}
+
+/// Waits until the load has had `more` invoices answered since now.
+async fn answered_beyond(progress: &AtomicUsize, more: usize) {
+    let target = progress.load(Ordering::Relaxed) + more;
+    crate::support::poll_until(60, || async {
+        (progress.load(Ordering::Relaxed) >= target).then_some(())
+    })
+    .await
+    .expect("the load keeps being answered");
 }
 
 /// How many of `invoices` the database holds.
@@ -549,10 +592,16 @@ async fn an_instance_killed_under_callback_load_loses_no_invoice_it_answered() {
     let b = Instance::start(&database, &UNCAPPED);
     cli(&database, &["user", "add", "alice"]);
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(callback_load(vec![a.base(), b.base()], 16, stop.clone()));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let load = tokio::spawn(callback_load(
+        vec![a.base(), b.base()],
+        16,
+        stop.clone(),
+        progress.clone(),
+    ));
+    answered_beyond(&progress, 200).await;
     a.kill();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    answered_beyond(&progress, 200).await;
     stop.store(true, Ordering::Relaxed);
     let (answered, failed) = load.await.unwrap();
     let found = stored(&http, &b.base(), &answered).await;
@@ -583,16 +632,22 @@ async fn a_rolling_restart_behind_a_load_balancer_fails_no_wallet_request() {
     cli(&database, &["user", "add", "alice"]);
     let front = format!("http://127.0.0.1:{}", nginx.port);
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(callback_load(vec![front.clone()], 8, stop.clone()));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let load = tokio::spawn(callback_load(
+        vec![front.clone()],
+        8,
+        stop.clone(),
+        progress.clone(),
+    ));
     for instance in [&mut a, &mut b] {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        answered_beyond(&progress, 60).await;
         let database = database.clone();
         tokio::task::block_in_place(|| {
             instance.stop();
             instance.restart(&database, &UNCAPPED);
         });
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    answered_beyond(&progress, 60).await;
     stop.store(true, Ordering::Relaxed);
     let (answered, failed) = load.await.unwrap();
     let found = stored(&http, &front, &answered).await;

@@ -183,8 +183,13 @@ async fn phoenixd_websocket_settles_and_a_dropped_socket_catches_up_by_lookup() 
     // Paid while no socket is open: nothing is pushed, the reconnect's lookup finds it.
     phoenixd.disable_websocket();
     phoenixd.drop_sockets();
+    let refused = phoenixd.sockets_refused();
     phoenixd.settle(&second).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        app.eventually(10, || async { phoenixd.sockets_refused() > refused })
+            .await,
+        "rayo tries to reconnect"
+    );
     assert_eq!(app.invoice(&second).await["status"], "pending");
     phoenixd.enable_websocket();
     app.wait_for_status(&second, "paid", 10).await;

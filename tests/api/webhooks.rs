@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::receiver::{documented_verifier_accepts, Receiver};
-use crate::support::{spawn_app_in, spawn_app_with, TestApp};
+use crate::support::{spawn_app_in, spawn_app_with, ShiftedClock, TestApp};
 
 async fn pay_alice(app: &TestApp) -> String {
     let body = app.callback("alice", "amount=21000&comment=thanks").await;
@@ -279,26 +279,57 @@ async fn a_hanging_receiver_does_not_hold_up_others_and_redirects_are_not_follow
 async fn a_receiver_down_past_the_delivery_window_is_dead_lettered_and_can_be_retried() {
     let receiver = Receiver::start();
     receiver.set_down(true);
-    let app = spawn_app_with(None, |s| {
-        s.webhook_first_retry = std::time::Duration::from_secs(1);
-        s.webhook_window = std::time::Duration::from_secs(2);
-    })
+    let clock = std::sync::Arc::new(ShiftedClock::default());
+    let app = spawn_app_in(
+        tempfile::tempdir().unwrap(),
+        None,
+        Some(clock.clone()),
+        |s| s.webhook_first_retry = std::time::Duration::from_secs(1),
+    )
     .await;
     app.add_user("alice", json!({"webhook_url": receiver.url}))
         .await;
     let hash = pay_alice(&app).await;
     app.settle(&hash).await;
     assert!(
-        app.eventually(10, || async { webhooks(&app).await[0]["state"] == "dead" })
+        app.eventually(10, || async { receiver.attempts() > 0 })
+            .await
+    );
+    // The delivery window passes on the server's clock; the next attempt finds it over.
+    clock.advance(25 * 3600);
+    let dead = || async {
+        webhooks(&app)
+            .await
+            .into_iter()
+            .find(|w| w["state"] == "dead")
+    };
+    assert!(
+        app.eventually(10, || async { dead().await.is_some() })
             .await,
         "given up after the window"
     );
     let attempts = receiver.attempts();
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    // Someone else's event is delivered after it: the outbox has run since, and left the
+    // dead one alone.
+    let later = Receiver::start();
+    app.add_user("bob", json!({"webhook_url": later.url})).await;
+    let body = app.callback("bob", "amount=21000").await;
+    let bob = app
+        .invoices()
+        .await
+        .into_iter()
+        .find(|i| i["bolt11"] == body["pr"])
+        .unwrap();
+    app.settle(bob["payment_hash"].as_str().unwrap()).await;
+    assert!(
+        app.eventually(10, || async { later.received().len() == 1 })
+            .await
+    );
     assert_eq!(receiver.attempts(), attempts, "no more attempts once dead");
 
     receiver.set_down(false);
-    let id = webhooks(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let id = dead().await.unwrap()["id"].as_str().unwrap().to_owned();
     app.admin(Method::POST, &format!("/webhooks/{id}/retry"), None)
         .await;
     assert!(

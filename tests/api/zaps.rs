@@ -155,7 +155,26 @@ async fn a_relay_that_is_down_gets_the_receipt_once_it_is_up_even_across_a_resta
     let request = zap_request(&[&relay.url, &late.url], 5_000);
     let (_, hash) = zap(&app, &request, 5_000).await;
     app.settle(&hash).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let tried = app
+        .eventually(10, || async {
+            let queued: Vec<Value> = app
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/webhooks?invoice={hash}"),
+                    None,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let receipts: Vec<&Value> = queued
+                .iter()
+                .filter(|q| q["type"] == "zap.receipt")
+                .collect();
+            !receipts.is_empty() && receipts.iter().all(|r| r["attempts"].as_u64() >= Some(1))
+        })
+        .await;
+    assert!(tried, "rayo tried the relays while they were down");
 
     // One relay comes up while rayo runs...
     relay.listen();

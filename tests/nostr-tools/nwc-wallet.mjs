@@ -16,6 +16,7 @@
 //   POST /mode <mode>     normal | silent | wrong-signer | garbage | not-addressed |
 //                         wrong-request | error:<CODE>
 //   POST /notify <hash>   sends payment_received for that invoice to every client seen
+//   POST /requests        answers how many requests it has read
 import http from 'node:http'
 import WebSocket from 'ws'
 import { finalizeEvent, verifyEvent, getPublicKey, generateSecretKey } from 'nostr-tools/pure'
@@ -87,6 +88,9 @@ async function publishInfo() {
   await relay.publish(finalizeEvent({ kind: 13194, created_at: Math.floor(Date.now() / 1000), tags, content: methods.join(' ') }, secret))
 }
 
+// Requests read (decrypted), whatever the mode: a test waits on this instead of on time.
+let requestsSeen = 0
+
 async function answer(request) {
   if (!verifyEvent(request)) return
   const client = request.pubkey
@@ -99,6 +103,7 @@ async function answer(request) {
     return
   }
   clients.add(client)
+  requestsSeen += 1
   if (mode === 'silent') return
   const outcome = await handle(parsed.method, parsed.params || {})
   const content = JSON.stringify({ result_type: parsed.method, error: outcome.error || null, result: outcome.result || null })
@@ -144,6 +149,7 @@ const control = http.createServer((req, res) => {
     try {
       if (req.url === '/mode') mode = body.trim()
       else if (req.url === '/notify') await notify(body.trim())
+      else if (req.url === '/requests') return res.end(String(requestsSeen))
       res.end('ok')
     } catch (e) {
       res.statusCode = 500

@@ -8,7 +8,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -135,20 +134,17 @@ pub fn run_failing(dir: &Path, port: u16, args: &[&str]) -> String {
 }
 
 pub fn wait_until_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("rayo did not become healthy on port {port}");
+    let healthy = super::wait_until(20, || {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        use std::io::{Read, Write};
+        let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+    });
+    assert!(healthy, "rayo did not become healthy on port {port}");
 }
 
 fn signal(child: &Child, signal: &str) {

@@ -86,8 +86,8 @@ where
                     let req = held.expect("held when misbehaving");
                     let answer = match fault {
                         Fault::Hangs => {
-                            tokio::time::sleep(Duration::from_secs(120)).await;
-                            HttpResponse::GatewayTimeout().finish()
+                            // Never answers: the caller's timeout is what ends it.
+                            std::future::pending().await
                         }
                         Fault::ServerError => {
                             HttpResponse::ServiceUnavailable().body("upstream exploded")

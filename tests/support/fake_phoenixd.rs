@@ -29,6 +29,7 @@ struct State {
     pushes: tokio::sync::broadcast::Sender<Option<String>>,
     websocket_enabled: bool,
     sockets_opened: usize,
+    sockets_refused: usize,
     webhook: Option<(String, String)>,
     getinfo_calls: usize,
 }
@@ -50,6 +51,7 @@ impl FakePhoenixd {
             pushes: tokio::sync::broadcast::channel(64).0,
             websocket_enabled: true,
             sockets_opened: 0,
+            sockets_refused: 0,
             webhook: None,
             getinfo_calls: 0,
         }));
@@ -121,6 +123,11 @@ impl FakePhoenixd {
 
     pub fn sockets_opened(&self) -> usize {
         self.state.lock().unwrap().sockets_opened
+    }
+
+    /// Websocket upgrades refused while websockets were disabled.
+    pub fn sockets_refused(&self) -> usize {
+        self.state.lock().unwrap().sockets_refused
     }
 
     /// Also POSTs each payment to `url`, signed with `secret`.
@@ -238,6 +245,7 @@ async fn websocket(req: HttpRequest, body: web::Payload, state: Shared) -> HttpR
             return HttpResponse::Unauthorized().body("Invalid authentication");
         }
         if !state.websocket_enabled {
+            state.sockets_refused += 1;
             return HttpResponse::ServiceUnavailable().body("websocket disabled");
         }
         state.sockets_opened += 1;

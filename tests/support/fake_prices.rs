@@ -84,8 +84,8 @@ async fn fault(state: &Shared, source: &str) -> Option<HttpResponse> {
             .body("<html><body><h1>502 Bad Gateway</h1></body></html>"),
         Misbehaviour::ServerError => HttpResponse::ServiceUnavailable().body("maintenance"),
         Misbehaviour::Hang => {
-            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-            HttpResponse::Ok().finish()
+            // Never answers: the caller's timeout is what ends it.
+            std::future::pending().await
         }
     })
 }

@@ -6,7 +6,6 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -130,19 +129,18 @@ impl Lnbits {
         // LNbits serves from a multiprocessing child: give it a process group to stop as one.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         self.child = Some(command.spawn().expect("LNbits starts"));
-        let deadline = Instant::now() + Duration::from_secs(90);
         let client = reqwest::Client::new();
-        while Instant::now() < deadline {
-            if let Ok(answer) = client
+        let healthy = super::poll_until(90, || async {
+            let answer = client
                 .get(format!("{}/api/v1/health", self.url))
                 .send()
                 .await
-            {
-                if answer.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+                .ok()?;
+            answer.status().is_success().then_some(())
+        })
+        .await;
+        if healthy.is_some() {
+            return;
         }
         let log = std::fs::read_to_string(self.data.path().join("lnbits.log")).unwrap_or_default();
         panic!("LNbits did not come up on port {}:\n{log}", self.port);

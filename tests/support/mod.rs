@@ -329,6 +329,19 @@ where
     }
 }
 
+/// Asks `check` every 50 ms, for up to `seconds`, until it holds; for threads that may block
+/// (starting and stopping child processes). Returns whether it held.
+pub fn wait_until(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
+}
+
 /// A test that needs an outside program this machine lacks says why and skips, except under
 /// `CI`, where `.ci/run` installs everything and a missing program is a failure.
 pub fn skip_unless_ci(why: &str) {

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use lightning_invoice::Currency;
@@ -78,11 +78,14 @@ impl NostrRelay {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "the relay did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            super::wait_until(30, || std::net::TcpStream::connect((
+                "127.0.0.1",
+                self.port
+            ))
+            .is_ok()),
+            "the relay did not start"
+        );
     }
 
     /// Kills the relay: every connection to it drops.
@@ -94,11 +97,14 @@ impl NostrRelay {
                 .status();
             let _ = child.wait();
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(Instant::now() < deadline, "the relay did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            super::wait_until(10, || std::net::TcpStream::connect((
+                "127.0.0.1",
+                self.port
+            ))
+            .is_err()),
+            "the relay did not stop"
+        );
     }
 
     pub fn restart(&mut self) {
@@ -221,14 +227,21 @@ impl FakeNwcWallet {
         })
     }
 
-    async fn control(&self, path: &str, body: &str) {
+    async fn control(&self, path: &str, body: &str) -> String {
         let answer = reqwest::Client::new()
             .post(format!("{}{path}", self.control))
             .body(body.to_owned())
             .send()
             .await
             .unwrap();
-        assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+        let (status, text) = (answer.status(), answer.text().await.unwrap());
+        assert_eq!(status, 200, "{text}");
+        text
+    }
+
+    /// How many requests the wallet has read, in any mode.
+    pub async fn requests_seen(&self) -> usize {
+        self.control("/requests", "").await.parse().unwrap()
     }
 
     /// How the wallet answers from now on: normal, silent, wrong-signer, garbage,

@@ -89,8 +89,8 @@ async fn receive(
         state.hanging
     };
     if hanging {
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        return HttpResponse::ServiceUnavailable().finish();
+        // Never answers: the caller's timeout is what ends it.
+        return std::future::pending().await;
     }
     let mut state = state.lock().unwrap();
     if state.endless_error {

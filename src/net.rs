@@ -146,6 +146,24 @@ fn host(url: &Url) -> Result<(Host<&str>, u16), NetError> {
     Ok((host, port))
 }
 
+/// Why a webhook URL was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookUrlError {
+    #[error(transparent)]
+    Malformed(#[from] crate::domain::UrlError),
+    #[error(transparent)]
+    Private(#[from] NetError),
+}
+
+/// A webhook URL as an operator or an app gives it: the one check behind users' webhooks and
+/// apps' per-invoice webhooks. Parsed, and refused when it names a private address `reach`
+/// does not allow; a name is checked again on the addresses it resolves to, at each delivery.
+pub fn webhook_url(raw: &str, reach: Reach) -> Result<crate::domain::WebhookUrl, WebhookUrlError> {
+    let url = crate::domain::WebhookUrl::parse(raw)?;
+    check_url(url.url(), reach)?;
+    Ok(url)
+}
+
 /// Refuses, before anything is resolved, a URL whose host is a private IP literal or a
 /// `localhost` name: the clear, early answer for a bad URL. (Names are checked again on the
 /// addresses they resolve to, at connect time.)

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backends::Capabilities;
 use crate::directory::{Directory, Unpayable};
 use crate::domain::{AppFields, FiatAmount, Hash32, InvoiceRecord, Msat, User, Username};
 use crate::invoices::{Description, IssueError, Issuer, NewInvoice};
@@ -129,12 +128,12 @@ impl Payments<'_> {
     }
 
     /// An invoice the user's own app (or the operator) orders for `name`: `order` reads what
-    /// was asked, against the user and what their backend can do.
+    /// was asked, against the user.
     pub async fn order<E: From<OrderRefusal>>(
         &self,
         name: &Username,
         client: Option<ClientKey>,
-        order: impl FnOnce(&User, &Capabilities) -> Result<Order, E>,
+        order: impl FnOnce(&User) -> Result<Order, E>,
     ) -> Result<InvoiceRecord, E> {
         let admission = self
             .issuer
@@ -150,7 +149,7 @@ impl Payments<'_> {
             return Err(OrderRefusal::Disabled(name.clone()).into());
         }
         let upstream = self.issuer.upstream(user).map_err(OrderRefusal::from)?;
-        let order = order(user, upstream.capabilities())?;
+        let order = order(user)?;
         let record = self
             .issuer
             .issue(

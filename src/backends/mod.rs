@@ -57,6 +57,25 @@ pub struct Capabilities {
     pub payments: PaymentNotice,
 }
 
+impl Capabilities {
+    /// The whole-satoshi rule, in one place: the amount this upstream is asked for. Where it
+    /// makes whole satoshis only, an amount converted from a currency is rounded up to the
+    /// next satoshi (the payee never gets less than the currency amount), and an amount
+    /// named in millisatoshis must already be whole: `None`.
+    pub fn fit(&self, amount: Msat, converted: bool) -> Option<Msat> {
+        if self.msat_precision || amount.is_whole_sat() {
+            Some(amount)
+        } else if converted {
+            amount
+                .msat()
+                .checked_next_multiple_of(1000)
+                .map(Msat::from_msat)
+        } else {
+            None
+        }
+    }
+}
+
 /// The best channel a backend offers for learning about payments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentNotice {
@@ -439,4 +458,35 @@ pub fn decode_any_response(body: &[u8]) {
     lnbits::fuzz_decode(body);
     phoenixd::fuzz_decode(body);
     buda::fuzz_decode(body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn making(msat_precision: bool) -> Capabilities {
+        Capabilities {
+            kind: "test",
+            description_hash: true,
+            msat_precision,
+            max_expiry: Duration::from_secs(3600),
+            network: Currency::Regtest,
+            lookup_sees_unpaid: true,
+            payments: PaymentNotice::Manual,
+        }
+    }
+
+    #[test]
+    fn whole_satoshi_upstreams_round_converted_amounts_up_and_refuse_odd_msat() {
+        let (whole, fine) = (making(false), making(true));
+        let odd = Msat::from_msat(21_001);
+        assert_eq!(whole.fit(odd, true), Some(Msat::from_msat(22_000)));
+        assert_eq!(whole.fit(odd, false), None);
+        assert_eq!(
+            whole.fit(Msat::from_msat(21_000), false),
+            Some(Msat::from_msat(21_000))
+        );
+        assert_eq!(fine.fit(odd, false), Some(odd));
+        assert_eq!(whole.fit(Msat::from_msat(u64::MAX), true), None);
+    }
 }

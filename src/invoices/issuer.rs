@@ -203,11 +203,11 @@ impl Issuer {
         } = new;
         let (backend, upstream) = (&upstream.name, &upstream.backend);
         let capabilities = upstream.capabilities();
+        let amount = capabilities
+            .fit(amount, fiat.is_some())
+            .ok_or(IssueError::WholeSatsOnly)?;
         if amount.msat() == 0 || amount > Msat::MAX_MONEY {
             return Err(IssueError::AmountOutOfRange);
-        }
-        if !capabilities.msat_precision && !amount.is_whole_sat() {
-            return Err(IssueError::WholeSatsOnly);
         }
         if description.hash().is_some() && !capabilities.description_hash {
             return Err(IssueError::CannotCommit);

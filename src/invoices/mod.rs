@@ -5,6 +5,7 @@
 mod check;
 mod description;
 mod issuer;
+pub mod lookup;
 mod query;
 mod slots;
 mod view;

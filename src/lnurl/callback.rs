@@ -12,35 +12,25 @@ use crate::domain::FiatAmount;
 use crate::domain::{AmountError, Comment, InvoiceRecord, Msat, PayerData, SuccessAction};
 use crate::invoices::Description;
 use crate::nostr::ZapRequest;
-use crate::prices::{ConversionError, Currency, PriceBook};
+use crate::prices::{AskError, PriceBook, ValueError, Written};
 
-/// An amount in `code`'s smallest unit, in millisatoshis at the current rate.
+/// A wallet's `amount=<minor units>.<CODE>`, in millisatoshis, refused in a wallet's words.
 fn in_currency(
     minor: &str,
     code: &str,
     prices: &PriceBook,
-    whole_sats: bool,
 ) -> Result<(Msat, FiatAmount), LnurlError> {
-    let shown: String = code.chars().filter(|c| !c.is_control()).take(12).collect();
-    let currency: &Currency = prices.offered(code).ok_or_else(|| {
-        LnurlError::new(format!("Currency {shown} is not offered by this address"))
-    })?;
-    if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(LnurlError::new(format!(
-            "Amount in {} must be a whole number of its smallest unit (e.g. 500.{})",
-            currency.code, currency.code
-        )));
-    }
-    let minor: u64 = minor
-        .parse()
-        .map_err(|_| LnurlError::new("Amount out of range"))?;
     prices
-        .convert(currency.code, minor, whole_sats)
+        .ask(code, Written::MinorUnits(minor))
         .map_err(|e| match e {
-            ConversionError::Price(e) => {
-                LnurlError::new(format!("{e}; amounts in sats still work"))
+            AskError::NotOffered(shown) => {
+                LnurlError::new(format!("Currency {shown} is not offered by this address"))
             }
-            ConversionError::Convert(e) => LnurlError::new(format!("Amount out of range: {e}")),
+            AskError::NoPrice(e) => LnurlError::new(format!("{e}; amounts in sats still work")),
+            AskError::NotMinorUnits(_) => LnurlError::new(capitalised(&e.to_string())),
+            AskError::Value(..) | AskError::OutOfRange(_) => {
+                LnurlError::new(format!("Amount out of range: {e}"))
+            }
         })
 }
 
@@ -152,7 +142,7 @@ impl PaymentRequest {
             Some((minor, code))
                 if !code.is_empty() && code.bytes().all(|b| b.is_ascii_alphabetic()) =>
             {
-                let (msat, fiat) = in_currency(minor, code, prices, !capabilities.msat_precision)?;
+                let (msat, fiat) = in_currency(minor, code, prices)?;
                 (msat, Some(fiat))
             }
             _ => (Msat::parse(raw).map_err(reason)?, None),
@@ -181,26 +171,27 @@ impl PaymentRequest {
     ) -> Result<Self, LnurlError> {
         let (amount, fiat) = match amount {
             FormAmount::Currency(raw) => {
-                let currency = profile
+                let code = profile
                     .user
                     .currency
                     .as_deref()
-                    .and_then(|code| prices.offered(code))
+                    .filter(|code| prices.offered(code).is_some())
                     .ok_or_else(|| LnurlError::new("This address takes amounts in sats only."))?;
-                let minor = currency.minor_units(raw).map_err(|e| {
+                let (msat, fiat) = prices.ask(code, Written::Decimal(raw)).map_err(|e| {
                     LnurlError::new(match e {
-                        crate::prices::ValueError::Zero => {
+                        AskError::Value(currency, ValueError::Zero) => {
                             format!("Enter an amount in {} above zero.", currency.code)
                         }
-                        _ => format!(
+                        AskError::Value(currency, _) => format!(
                             "Enter an amount in {} with at most {} decimals.",
                             currency.code, currency.decimals
                         ),
+                        _ => format!(
+                            "{}; amounts in sats still work.",
+                            capitalised(&e.to_string())
+                        ),
                     })
                 })?;
-                let (msat, fiat) = prices
-                    .convert(currency.code, minor, !capabilities.msat_precision)
-                    .map_err(|e| LnurlError::new(format!("{e}; amounts in sats still work.")))?;
                 (msat, Some(fiat))
             }
             FormAmount::Sats(raw) => {
@@ -350,7 +341,7 @@ mod tests {
 
     fn book() -> PriceBook {
         let book = PriceBook::new(
-            vec![Currency::find("USD").unwrap()],
+            vec![crate::prices::Currency::find("USD").unwrap()],
             crate::prices::Ticker::public(),
             crate::prices::PricePolicy::default(),
             std::sync::Arc::new(crate::clock::SystemClock),
@@ -370,12 +361,12 @@ mod tests {
         /// error, never a panic.
         #[test]
         fn any_currency_amount_is_converted_or_refused(minor in "\\PC{0,30}", code in "[A-Za-z]{0,6}") {
-            let _ = in_currency(&minor, &code, &book(), false);
+            let _ = in_currency(&minor, &code, &book());
         }
 
         #[test]
-        fn whole_units_of_an_offered_currency_convert_rounded_up(cents in 1u64..1_000_000_000) {
-            let (msat, fiat) = in_currency(&cents.to_string(), "usd", &book(), true).unwrap();
+        fn whole_units_of_an_offered_currency_convert_at_the_rate(cents in 1u64..1_000_000_000) {
+            let (msat, fiat) = in_currency(&cents.to_string(), "usd", &book()).unwrap();
             // 1 cent at 100000 USD/BTC is exactly 10000 msat: already whole sats.
             prop_assert_eq!(msat.msat(), cents * 10_000);
             prop_assert_eq!(fiat.currency, "USD");

@@ -2,6 +2,7 @@
 
 use super::{no_invoice, Operator, OperatorError};
 use crate::domain::{Hash32, InvoiceStatus, PaidDetails};
+use crate::invoices::lookup::{self, Viewer};
 use crate::invoices::{InvoiceQuery, OperatorInvoiceView};
 use crate::store::StoreError;
 
@@ -55,10 +56,7 @@ impl Operator {
     /// Marks a dev-backend invoice paid, with the preimage only the dev backend can derive.
     /// No money moves: this exists so every flow can be tried without a node.
     pub async fn dev_settle(&self, hash: &Hash32) -> Result<OperatorInvoiceView, OperatorError> {
-        let wanted = *hash;
-        let record = self
-            .db
-            .point(move |s| s.invoice(&wanted))
+        let record = lookup::find(&self.db, hash, Viewer::Anyone)
             .await?
             .ok_or_else(|| no_invoice(hash))?;
         let now = self.clock.unix();
@@ -95,10 +93,7 @@ impl Operator {
         // Through the ledger, like any backend's payment: webhooks and live views follow.
         self.ledger.record(vec![(*hash, paid)], None).await?;
         tracing::info!(payment_hash = %hash, "dev invoice settled by hand");
-        let wanted = *hash;
-        let stored = self
-            .db
-            .point(move |s| s.invoice(&wanted))
+        let stored = lookup::find(&self.db, hash, Viewer::Anyone)
             .await?
             .ok_or_else(|| no_invoice(hash))?;
         Ok(OperatorInvoiceView::for_operators(&stored, now, None))

@@ -3,6 +3,7 @@
 use super::{no_user, Operator, OperatorError, UserView};
 use crate::clock::Random;
 use crate::domain::{Domain, Metadata, Secret, User, UserContext, UserSettings, Username};
+use crate::net::WebhookUrlError;
 use crate::store::{Store, StoreError};
 
 /// What a user write decided: the user to store and show, with something extra, or why not.
@@ -276,12 +277,13 @@ impl Operator {
             }
         }
         if let Some(url) = settings.webhook_url.as_deref().filter(|u| !u.is_empty()) {
-            let url = crate::domain::WebhookUrl::parse(url)
-                .map_err(|e| OperatorError::Invalid(format!("webhook_url: {e}")))?;
-            crate::net::check_url(url.url(), self.webhook_reach).map_err(|e| {
-                OperatorError::Invalid(format!(
-                    "webhook_url: {e}; for a receiver on this machine or network, set RAYO_WEBHOOK_ALLOW_PRIVATE=true"
-                ))
+            crate::net::webhook_url(url, self.webhook_reach).map_err(|e| {
+                OperatorError::Invalid(match e {
+                    WebhookUrlError::Malformed(e) => format!("webhook_url: {e}"),
+                    WebhookUrlError::Private(e) => format!(
+                        "webhook_url: {e}; for a receiver on this machine or network, set RAYO_WEBHOOK_ALLOW_PRIVATE=true"
+                    ),
+                })
             })?;
         }
         Ok(())

@@ -387,26 +387,18 @@ impl PriceBook {
     }
 
     /// `minor` smallest units of `code` in millisatoshis at the current rate, rounded toward
-    /// the payee (to a whole satoshi where the backend makes nothing finer), with the record
-    /// of what was converted at which rate.
-    pub fn convert(
+    /// the payee, with the record of what was converted at which rate. Payers' amounts come
+    /// through [`PriceBook::ask`].
+    pub(super) fn convert(
         &self,
         code: &str,
         minor: u64,
-        whole_sats: bool,
     ) -> Result<(crate::domain::Msat, crate::domain::FiatAmount), ConversionError> {
         let rate = self.rate(code)?;
         let currency = self
             .offered(code)
             .ok_or_else(|| PriceError::NotOffered(code.chars().take(12).collect()))?;
-        let mut msat = super::convert::to_msat(minor, currency, &rate.price)?;
-        if whole_sats && !msat.is_whole_sat() {
-            msat = crate::domain::Msat::from_msat(
-                msat.msat()
-                    .checked_add(1000 - msat.msat() % 1000)
-                    .ok_or(super::ConvertError::TooLarge)?,
-            );
-        }
+        let msat = super::convert::to_msat(minor, currency, &rate.price)?;
         let fiat = crate::domain::FiatAmount {
             currency: currency.code.to_owned(),
             value: Decimal::new(u128::from(minor), currency.decimals).to_string(),

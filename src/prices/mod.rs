@@ -2,10 +2,12 @@
 //! (`sources`), the rate taken from them and how old it may be (`book`), and conversions to and from millisatoshis (`convert`, where the rounding rule
 //! is stated).
 
+pub mod ask;
 pub mod book;
 pub mod convert;
 pub mod sources;
 
+pub use ask::{AskError, Written};
 pub use book::{
     ConversionError, CurrencyReport, LimitsUnenforceable, PriceBook, PriceError, PricePolicy, Rate,
     Unmet,

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{request_host, RoutePattern, State};
 use crate::domain::{Hash32, Username};
+use crate::invoices::lookup::{self, Viewer};
 use crate::lnurl::{LnurlError, VerifyResponse};
 use crate::payments::Ask;
 
@@ -171,12 +172,8 @@ async fn verify(
         return Err(not_found());
     }
     let user = Username::from_address(name).map_err(|_| not_found())?;
-    let invoice = state
-        .services
-        .db
-        .point(move |s| s.invoice(&hash))
+    let invoice = lookup::find(&state.services.db, &hash, Viewer::Owner(&user))
         .await?
-        .filter(|invoice| invoice.user == user)
         .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(VerifyResponse::of(&invoice)))
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::request::CreateBody;
 use crate::domain::{Hash32, InvoiceRecord};
+use crate::invoices::lookup::{self, Viewer};
 use crate::invoices::{AppInvoiceView, Description, InvoiceQuery};
 use crate::routes::errors::ApiError;
 use crate::routes::{Caller, State};
@@ -46,9 +47,8 @@ pub async fn create(
     let user = body.user(&caller)?;
     let record = services
         .payments()
-        .order(&user, state.client(&req), |user, capabilities| {
-            let whole_sats = !capabilities.msat_precision;
-            let order = body.order(user, &state.api, &services.prices, whole_sats)?;
+        .order(&user, state.client(&req), |user| {
+            let order = body.order(user, &state.api, &services.prices)?;
             Ok::<_, ApiError>(crate::payments::Order {
                 amount: order.amount,
                 fiat: order.fiat,
@@ -74,11 +74,9 @@ pub async fn find(
     let hash: Hash32 = hash
         .parse()
         .map_err(|_| ApiError::invalid("payment_hash: 64 hex digits"))?;
-    services
-        .db
-        .point(move |s| s.invoice(&hash))
+    let viewer = caller.own_user().map_or(Viewer::Anyone, Viewer::Owner);
+    lookup::find(&services.db, &hash, viewer)
         .await?
-        .filter(|record| caller.own_user().is_none_or(|own| own == &record.user))
         .ok_or_else(|| ApiError::not_found("no such invoice"))
 }
 

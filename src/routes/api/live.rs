@@ -21,6 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::invoices::{find, view};
 use crate::domain::Hash32;
+use crate::invoices::lookup::{self, Viewer};
 use crate::invoices::AppInvoiceView;
 use crate::limits::ClientKey;
 use crate::routes::errors::ApiError;
@@ -128,9 +129,8 @@ async fn final_state(services: &Services, hash: Hash32) -> Result<AppInvoiceView
     // Subscribe before reading, so nothing can happen unseen in between.
     let mut changes = services.ledger.live().subscribe();
     loop {
-        let record = services
-            .db
-            .point(move |s| s.invoice(&hash))
+        // The caller was shown this invoice by `find` before waiting on it.
+        let record = lookup::find(&services.db, &hash, Viewer::Anyone)
             .await?
             .ok_or_else(|| ApiError::not_found("no such invoice"))?;
         let current = view(services, &record).await;

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::ApiPolicy;
 use crate::domain::{AppFields, FiatAmount, HttpUrl, Memo, Msat, User, Username, WebhookUrl};
-use crate::prices::{ConversionError, PriceBook};
+use crate::net::WebhookUrlError;
+use crate::prices::{AskError, PriceBook, Written};
 use crate::routes::errors::ApiError;
 use crate::routes::Caller;
 
@@ -74,14 +75,12 @@ impl CreateBody {
         Ok(user)
     }
 
-    /// `prices` converts an amount in a currency; `whole_sats`: the user's backend makes whole
-    /// satoshis only.
+    /// `prices` converts an amount in a currency.
     pub fn order(
         self,
         user: &User,
         policy: &ApiPolicy,
         prices: &PriceBook,
-        whole_sats: bool,
     ) -> Result<Order, ApiError> {
         let (amount, fiat) = match (self.amount_msat, self.amount_sat, self.amount) {
             (Some(msat), None, None) => (Msat::from_msat(msat), None),
@@ -90,7 +89,7 @@ impl CreateBody {
                 None,
             ),
             (None, None, Some(named)) => {
-                let (msat, fiat) = named.convert(prices, whole_sats)?;
+                let (msat, fiat) = named.convert(prices)?;
                 (msat, Some(fiat))
             }
             _ => {
@@ -152,49 +151,37 @@ impl CreateBody {
 }
 
 impl CurrencyAmount {
-    fn convert(
-        &self,
-        prices: &PriceBook,
-        whole_sats: bool,
-    ) -> Result<(Msat, FiatAmount), ApiError> {
-        let shown: String = self
-            .currency
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(12)
-            .collect();
-        let currency = prices.offered(&self.currency).ok_or_else(|| {
-            ApiError::invalid(format!(
-                "amount.currency: {shown} is not offered by this server"
-            ))
-        })?;
+    fn convert(&self, prices: &PriceBook) -> Result<(Msat, FiatAmount), ApiError> {
         let value = self.value.as_str().ok_or_else(|| {
             ApiError::invalid("amount.value: a decimal string such as \"5.00\", not a number")
         })?;
-        let minor = currency
-            .minor_units(value)
-            .map_err(|e| ApiError::invalid(format!("amount.value: {e}")))?;
         prices
-            .convert(currency.code, minor, whole_sats)
+            .ask(&self.currency, Written::Decimal(value))
             .map_err(|e| match e {
-                ConversionError::Price(e) => ApiError::new(
+                AskError::NotOffered(shown) => ApiError::invalid(format!(
+                    "amount.currency: {shown} is not offered by this server"
+                )),
+                AskError::NotMinorUnits(_) | AskError::Value(..) => {
+                    ApiError::invalid(format!("amount.value: {e}"))
+                }
+                AskError::NoPrice(e) => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "no_price",
                     format!("{e}; amounts in msat still work"),
                 ),
-                ConversionError::Convert(e) => ApiError::invalid(format!("amount: {e}")),
+                AskError::OutOfRange(e) => ApiError::invalid(format!("amount: {e}")),
             })
     }
 }
 
-/// An app's webhook URL: http(s), and (unless the operator allows otherwise) not a private
-/// address. A name is checked again on the address it resolves to at each delivery.
+/// An app's webhook URL, refused in an app's words.
 fn webhook_url(raw: &str, policy: &ApiPolicy) -> Result<WebhookUrl, ApiError> {
-    let url = WebhookUrl::parse(raw).map_err(|e| ApiError::invalid(format!("webhook_url: {e}")))?;
-    crate::net::check_url(url.url(), policy.webhook_reach).map_err(|e| {
-        ApiError::invalid(format!(
-            "webhook_url: {e}; webhooks from apps must reach public addresses"
-        ))
-    })?;
-    Ok(url)
+    crate::net::webhook_url(raw, policy.webhook_reach).map_err(|e| {
+        ApiError::invalid(match e {
+            WebhookUrlError::Malformed(e) => format!("webhook_url: {e}"),
+            WebhookUrlError::Private(e) => {
+                format!("webhook_url: {e}; webhooks from apps must reach public addresses")
+            }
+        })
+    })
 }

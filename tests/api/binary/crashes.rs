@@ -191,7 +191,6 @@ async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
 
 /// Load on the callback from `clients` tasks until `stop`; every invoice a client received
 /// goes into `received` as (payment hash, bolt11).
-
 fn callback_load(
     base: String,
     clients: usize,

@@ -180,8 +180,6 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
     }
 }
 
-/// Every file and directory under `dir` that group or others may read, write or enter.
-
 #[tokio::test]
 async fn terminal_escapes_from_payers_never_reach_the_operators_terminal() {
     let dir = tempfile::tempdir().unwrap();

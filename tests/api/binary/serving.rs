@@ -280,6 +280,7 @@ async fn the_cli_shows_and_rotates_the_nostr_key_and_sets_nip05_identities() {
     server.stop();
 }
 
+/// Every file and directory under `dir` that group or others may read, write or enter.
 fn open_to_others(dir: &Path) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
     let mut open = Vec::new();

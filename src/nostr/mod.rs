@@ -1,6 +1,7 @@
 //! Nostr: NIP-57 zap requests checked at the callback, zap receipts signed and published to
 //! relays once paid, and the server's Nostr identity. (NIP-05 lives in the routes.)
 
+pub mod connect;
 mod identity;
 mod receipt;
 mod relay;

@@ -1,23 +1,21 @@
 //! Publishing one event to one relay: connect, send `["EVENT", ...]`, wait for its `["OK", ...]`.
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::connect::{self, ConnectError, ANSWER_TIMEOUT, MAX_MESSAGE};
 use crate::domain::RelayUrl;
-use crate::net::{self, Reach};
+use crate::net::Reach;
 
-/// Connecting, sending and hearing back must all fit in this.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Relay answers are small; anything bigger is not an answer to us.
-const MAX_MESSAGE: usize = 64 * 1024;
-
-/// Sends `event` (a signed event's JSON) and waits for the relay's verdict. The relay is
-/// reached on an address `reach` allows, the one that was checked: the WebSocket handshake
-/// runs over that very connection.
+/// Sends `event` (a signed event's JSON) and waits for the relay's verdict: the connection
+/// within `connect`'s deadline, then the answer within `ANSWER_TIMEOUT`.
 pub async fn publish(url: &RelayUrl, event: &str, reach: Reach) -> Result<(), PublishError> {
-    tokio::time::timeout(PUBLISH_TIMEOUT, publish_inner(url, event, reach))
+    let event_id = serde_json::from_str::<serde_json::Value>(event)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .ok_or(PublishError::NotAnEvent)?;
+    let socket = connect::connect(url, reach).await?;
+    tokio::time::timeout(ANSWER_TIMEOUT, send_and_hear(socket, event, &event_id))
         .await
         .map_err(|_| PublishError::Timeout)?
 }
@@ -25,8 +23,8 @@ pub async fn publish(url: &RelayUrl, event: &str, reach: Reach) -> Result<(), Pu
 /// Why an event did not reach a relay, in words for the delivery log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
-    #[error("relay: {0}")]
-    Unreachable(#[from] net::NetError),
+    #[error(transparent)]
+    Unreachable(#[from] ConnectError),
     #[error("not a signed event")]
     NotAnEvent,
     #[error("relay connection: {0}")]
@@ -39,26 +37,20 @@ pub enum PublishError {
     Timeout,
 }
 
-async fn publish_inner(url: &RelayUrl, event: &str, reach: Reach) -> Result<(), PublishError> {
-    let stream = net::connect(url.url(), reach).await?;
-    let event_id = serde_json::from_str::<serde_json::Value>(event)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
-        .ok_or(PublishError::NotAnEvent)?;
+async fn send_and_hear(
+    mut socket: connect::RelaySocket,
+    event: &str,
+    event_id: &str,
+) -> Result<(), PublishError> {
     let broken = |e: tokio_tungstenite::tungstenite::Error| PublishError::Connection(e.to_string());
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
-    let (mut socket, _) =
-        tokio_tungstenite::client_async_tls_with_config(url.as_str(), stream, Some(config), None)
-            .await
-            .map_err(broken)?;
     socket
         .send(Message::text(format!("[\"EVENT\",{event}]")))
         .await
         .map_err(broken)?;
     while let Some(message) = socket.next().await {
         let text = match message.map_err(broken)? {
+            // Not an answer to us: answers are small.
+            Message::Text(text) if text.len() > MAX_MESSAGE => continue,
             Message::Text(text) => text.as_str().to_owned(),
             Message::Close(_) => break,
             _ => continue,
@@ -67,7 +59,7 @@ async fn publish_inner(url: &RelayUrl, event: &str, reach: Reach) -> Result<(), 
             continue;
         };
         if parts.first().and_then(|v| v.as_str()) != Some("OK")
-            || parts.get(1).and_then(|v| v.as_str()) != Some(event_id.as_str())
+            || parts.get(1).and_then(|v| v.as_str()) != Some(event_id)
         {
             continue;
         }

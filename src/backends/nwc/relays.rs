@@ -15,19 +15,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::OsRandom;
 use crate::domain::RelayUrl;
-use crate::net::{self, Reach};
+use crate::net::Reach;
+use crate::nostr::connect::{self, RelaySocket, ANSWER_TIMEOUT, MAX_MESSAGE};
 use crate::retry::Backoff;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// NWC events are small; a bigger one is not for us, and is skipped.
-const MAX_MESSAGE: usize = 256 * 1024;
-/// What the connection itself takes before it gives up on a relay. Far above `MAX_MESSAGE`:
-/// an event anyone can publish (a user's own wallet, p-tagged to itself, on the notification
-/// subscription every wallet on the relay shares) must cost its sender that event, not every
-/// other wallet on the relay their link.
-const MAX_FRAME: usize = 4 * 1024 * 1024;
-/// How long a relay may take to accept an event.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A relay that sends nothing for this long (pings included) is taken for gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(120);
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -321,7 +312,7 @@ impl Link {
         let _ = self
             .outgoing
             .send(format!("[\"EVENT\",{}]", event.as_json()));
-        let outcome = match tokio::time::timeout(PUBLISH_TIMEOUT, accepted).await {
+        let outcome = match tokio::time::timeout(ANSWER_TIMEOUT, accepted).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err("the connection dropped".into()),
             Err(_) => Err("no answer in time".into()),
@@ -334,8 +325,8 @@ impl Link {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let mut generation = 0;
         loop {
-            match tokio::time::timeout(CONNECT_TIMEOUT, self.connect(reach)).await {
-                Ok(Ok(socket)) => {
+            match connect::connect(&self.url, reach).await {
+                Ok(socket) => {
                     generation += 1;
                     backoff.reset();
                     tracing::debug!(relay = %self.url, "connected to an NWC relay");
@@ -344,10 +335,9 @@ impl Link {
                     let ended = self.serve(socket, &mut queue, generation).await;
                     tracing::warn!(relay = %self.url, reason = %ended, "lost the NWC relay connection");
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(relay = %self.url, error = %e, "could not reach an NWC relay")
                 }
-                Err(_) => tracing::warn!(relay = %self.url, "an NWC relay did not connect in time"),
             }
             self.up.send_replace(0);
             for (_, ack) in self.acks().drain() {
@@ -365,39 +355,10 @@ impl Link {
         }
     }
 
-    async fn connect(
-        &self,
-        reach: Reach,
-    ) -> Result<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        String,
-    > {
-        // Reached on the address that was checked: the handshake runs over that stream.
-        let stream = net::connect(self.url.url(), reach)
-            .await
-            .map_err(|e| e.to_string())?;
-        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .max_message_size(Some(MAX_FRAME))
-            .max_frame_size(Some(MAX_FRAME));
-        let (socket, _) = tokio_tungstenite::client_async_tls_with_config(
-            self.url.as_str(),
-            stream,
-            Some(config),
-            None,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(socket)
-    }
-
     /// Runs one connection until it ends; says why.
     async fn serve(
         &self,
-        socket: tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
+        socket: RelaySocket,
         queue: &mut mpsc::UnboundedReceiver<String>,
         generation: u64,
     ) -> String {

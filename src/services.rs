@@ -97,7 +97,7 @@ impl Services {
                 let store = tokio::task::spawn_blocking(move || PgStore::open(&url))
                     .await
                     .map_err(|e| StoreError::Io(format!("opening the database: {e}")))??;
-                let cluster = Cluster::shared(Arc::new(store.cluster()));
+                let cluster = Cluster::shared(Arc::new(store.coordination()));
                 (Db::shared(Arc::new(store)), cluster)
             }
             None => {
@@ -386,9 +386,7 @@ impl Services {
             })
             .await?;
         for user in owners.into_iter().flatten() {
-            if let Err(e) = self.issuer.user_wallets().backend(&user) {
-                tracing::error!(user = %user.name, error = %e, "cannot watch a user's own wallet");
-            }
+            self.issuer.user_wallets().connect(&user);
         }
         Ok(())
     }

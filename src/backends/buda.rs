@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use base64::Engine;
 use bitcoin_hashes::{hmac, sha384, Hash, HashEngine};
-use lightning_invoice::{Currency, SignedRawBolt11Invoice};
+use lightning_invoice::{Currency as InvoiceNetwork, SignedRawBolt11Invoice};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -130,7 +130,7 @@ impl BudaBackend {
         base: Url,
         api_key: Secret,
         api_secret: Secret,
-        network: Currency,
+        network: InvoiceNetwork,
     ) -> Result<Self, BackendError> {
         Ok(Self {
             base,
@@ -449,7 +449,7 @@ mod tests {
             Url::parse(crate::config::DEFAULT_BUDA_URL).unwrap(),
             Secret::new("key"),
             Secret::new("secret"),
-            Currency::Bitcoin,
+            InvoiceNetwork::Bitcoin,
         )
         .unwrap();
         let get = buda.signature(&Method::GET, "/api/v2/balances?x=1", None, 42);

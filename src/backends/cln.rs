@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lightning_invoice::Currency;
+use lightning_invoice::Currency as InvoiceNetwork;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -89,7 +89,7 @@ impl ClnBackend {
         base: Url,
         rune: Secret,
         tls_cert: Option<&[u8]>,
-        network: Currency,
+        network: InvoiceNetwork,
     ) -> Result<Self, BackendError> {
         Ok(Self {
             rpc: Rpc {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bitcoin_hashes::{sha256, Hash};
-use lightning_invoice::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
+use lightning_invoice::{Bolt11Invoice, Currency as InvoiceNetwork, InvoiceBuilder, PaymentSecret};
 use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 
 use super::{
@@ -49,7 +49,7 @@ impl DevBackend {
                 description_hash: true,
                 msat_precision: true,
                 max_expiry: Duration::from_secs(7 * 24 * 3600),
-                network: Currency::Regtest,
+                network: InvoiceNetwork::Regtest,
                 lookup_sees_unpaid: false,
                 payments: PaymentNotice::Manual,
             },

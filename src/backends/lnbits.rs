@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use lightning_invoice::Currency;
+use lightning_invoice::Currency as InvoiceNetwork;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -116,7 +116,11 @@ struct ErrorBody {
 }
 
 impl LnbitsBackend {
-    pub fn new(base: Url, invoice_key: Secret, network: Currency) -> Result<Self, BackendError> {
+    pub fn new(
+        base: Url,
+        invoice_key: Secret,
+        network: InvoiceNetwork,
+    ) -> Result<Self, BackendError> {
         Ok(Self {
             base,
             invoice_key,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
-use lightning_invoice::Currency;
+use lightning_invoice::Currency as InvoiceNetwork;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -164,7 +164,7 @@ impl LndBackend {
         macaroon: Secret,
         tls_cert: Option<&[u8]>,
         private_routes: bool,
-        network: Currency,
+        network: InvoiceNetwork,
     ) -> Result<Self, BackendError> {
         Ok(Self {
             base,

@@ -19,7 +19,8 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use async_trait::async_trait;
-pub use lightning_invoice::Currency;
+/// The bitcoin network an invoice is for (BOLT11 calls it the invoice's currency).
+pub use lightning_invoice::Currency as InvoiceNetwork;
 
 use std::sync::Arc;
 
@@ -49,7 +50,7 @@ pub struct Capabilities {
     pub msat_precision: bool,
     pub max_expiry: Duration,
     /// The network its invoices are for; anything else it returns is refused.
-    pub network: Currency,
+    pub network: InvoiceNetwork,
     /// Whether a lookup can see an invoice that is not paid yet. The dev backend keeps no state
     /// and Buda.com lists only deposits, so both answer `Unknown` until (or unless) paid.
     pub lookup_sees_unpaid: bool,
@@ -470,7 +471,7 @@ mod tests {
             description_hash: true,
             msat_precision,
             max_expiry: Duration::from_secs(3600),
-            network: Currency::Regtest,
+            network: InvoiceNetwork::Regtest,
             lookup_sees_unpaid: true,
             payments: PaymentNotice::Manual,
         }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lightning_invoice::Currency;
+use lightning_invoice::Currency as InvoiceNetwork;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use url::Url;
@@ -96,7 +96,7 @@ impl PaymentStream for Websocket {
 }
 
 impl PhoenixdBackend {
-    pub fn new(base: Url, password: Secret, network: Currency) -> Result<Self, BackendError> {
+    pub fn new(base: Url, password: Secret, network: InvoiceNetwork) -> Result<Self, BackendError> {
         Ok(Self {
             base,
             password,

@@ -10,18 +10,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use lightning_invoice::Currency;
+use lightning_invoice::Currency as InvoiceNetwork;
 
 use super::{InvoiceBackend, NwcBackend, RelayPool};
-use crate::domain::{NwcUri, NwcUriError, User, Username};
+use crate::domain::{NwcUri, User, Username};
 
 /// Starts watching a user's wallet; the task stops when its handle is dropped.
 pub type StartWatcher =
     Box<dyn Fn(Username, Arc<dyn InvoiceBackend>) -> tokio::task::JoinHandle<()> + Send + Sync>;
 
 struct UserWallet {
-    /// The URI it was made from: a different one makes a new wallet.
-    uri: String,
+    /// The connection it was made from: a different one makes a new wallet.
+    uri: NwcUri,
     backend: Arc<dyn InvoiceBackend>,
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
@@ -36,7 +36,7 @@ impl Drop for UserWallet {
 
 pub struct UserWallets {
     pool: RelayPool,
-    network: Currency,
+    network: InvoiceNetwork,
     wallets: Mutex<HashMap<Username, UserWallet>>,
     start_watcher: OnceLock<StartWatcher>,
 }
@@ -44,7 +44,7 @@ pub struct UserWallets {
 impl UserWallets {
     /// Relays users name are reached where `reach` allows (public addresses, unless the
     /// operator allows private relays): users' URIs come from outside the operator's control.
-    pub fn new(reach: crate::net::Reach, network: Currency) -> Self {
+    pub fn new(reach: crate::net::Reach, network: InvoiceNetwork) -> Self {
         Self {
             pool: RelayPool::new(reach),
             network,
@@ -70,22 +70,25 @@ impl UserWallets {
         }
     }
 
-    /// `user`'s own wallet, if they have one.
-    pub fn backend(&self, user: &User) -> Result<Option<Arc<dyn InvoiceBackend>>, NwcUriError> {
+    /// `user`'s own wallet, if they have one: connected, and its watcher started, on first
+    /// use, and again whenever their connection URI changes.
+    pub fn connect(&self, user: &User) -> Option<Arc<dyn InvoiceBackend>> {
         let Some(uri) = &user.nwc else {
             self.forget(&user.name);
-            return Ok(None);
+            return None;
         };
         let mut wallets = self.wallets();
         if let Some(wallet) = wallets.get(&user.name) {
-            if wallet.uri == uri.expose() {
-                return Ok(Some(wallet.backend.clone()));
+            if &wallet.uri == uri {
+                return Some(wallet.backend.clone());
             }
         }
-        let parsed = NwcUri::parse(uri.expose())?;
-        tracing::info!(user = %user.name, wallet = %parsed.wallet.to_hex(), "connecting a user's own wallet");
-        let backend: Arc<dyn InvoiceBackend> =
-            Arc::new(NwcBackend::new(parsed, &self.pool, self.network.clone()));
+        tracing::info!(user = %user.name, wallet = %uri.wallet.to_hex(), "connecting a user's own wallet");
+        let backend: Arc<dyn InvoiceBackend> = Arc::new(NwcBackend::new(
+            uri.clone(),
+            &self.pool,
+            self.network.clone(),
+        ));
         let watcher = self
             .start_watcher
             .get()
@@ -93,12 +96,12 @@ impl UserWallets {
         wallets.insert(
             user.name.clone(),
             UserWallet {
-                uri: uri.expose().to_owned(),
+                uri: uri.clone(),
                 backend: backend.clone(),
                 watcher,
             },
         );
-        Ok(Some(backend))
+        Some(backend)
     }
 
     /// Follows a change to `name` made elsewhere (another instance, the CLI): a wallet in use is
@@ -109,12 +112,9 @@ impl UserWallets {
             return;
         };
         match user {
-            Some(user) if user.nwc.as_ref().map(|u| u.expose()) == Some(in_use.as_str()) => {}
+            Some(user) if user.nwc.as_ref() == Some(&in_use) => {}
             Some(user) => {
-                if let Err(e) = self.backend(user) {
-                    tracing::error!(user = %name, error = %e, "cannot use a user's new wallet");
-                    self.forget(name);
-                }
+                self.connect(user);
             }
             None => self.forget(name),
         }
@@ -129,41 +129,40 @@ impl UserWallets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Secret;
 
     fn alice(secret_byte: u8) -> User {
         let mut user = crate::store::contract::user("alice");
-        user.nwc = Some(Secret::new(format!(
-            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=ws://127.0.0.1:9&secret={}",
-            hex::encode([secret_byte; 32])
-        )));
+        user.nwc = Some(
+            NwcUri::parse(&format!(
+                "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=ws://127.0.0.1:9&secret={}",
+                hex::encode([secret_byte; 32])
+            ))
+            .unwrap(),
+        );
         user
     }
 
     #[tokio::test]
     async fn a_wallet_is_made_once_replaced_when_its_uri_changes_and_let_go_with_its_user() {
-        let wallets = UserWallets::new(crate::net::Reach::Anywhere, Currency::Regtest);
-        let first = wallets.backend(&alice(1)).unwrap().unwrap();
-        let again = wallets.backend(&alice(1)).unwrap().unwrap();
+        let wallets = UserWallets::new(crate::net::Reach::Anywhere, InvoiceNetwork::Regtest);
+        let first = wallets.connect(&alice(1)).unwrap();
+        let again = wallets.connect(&alice(1)).unwrap();
         assert!(Arc::ptr_eq(&first, &again), "made once");
 
         // Changed elsewhere: the new URI's wallet replaces the old one.
         wallets.refresh(&alice(1).name, Some(&alice(2)));
-        let replaced = wallets.backend(&alice(2)).unwrap().unwrap();
+        let replaced = wallets.connect(&alice(2)).unwrap();
         assert!(!Arc::ptr_eq(&first, &replaced));
         wallets.refresh(&alice(2).name, Some(&alice(2)));
-        assert!(Arc::ptr_eq(
-            &replaced,
-            &wallets.backend(&alice(2)).unwrap().unwrap()
-        ));
+        assert!(Arc::ptr_eq(&replaced, &wallets.connect(&alice(2)).unwrap()));
 
         // Removed elsewhere, or the wallet taken off: let go.
         wallets.refresh(&alice(2).name, None);
         assert!(wallets.wallets().is_empty());
-        wallets.backend(&alice(3)).unwrap();
+        wallets.connect(&alice(3)).unwrap();
         let mut without = alice(3);
         without.nwc = None;
-        assert!(wallets.backend(&without).unwrap().is_none());
+        assert!(wallets.connect(&without).is_none());
         assert!(wallets.wallets().is_empty());
     }
 }

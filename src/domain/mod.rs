@@ -4,6 +4,7 @@
 mod amount;
 mod api_key;
 mod comment;
+mod currency_code;
 mod decimal;
 mod filters;
 mod hashes;
@@ -24,6 +25,7 @@ mod username;
 pub use amount::{AmountError, Msat};
 pub use api_key::{ApiKey, API_KEY_PREFIX};
 pub use comment::{Comment, CommentError, MAX_COMMENT_ALLOWED};
+pub use currency_code::{CurrencyCode, CurrencyCodeError};
 pub use decimal::{Decimal, DecimalError, MAX_SCALE as MAX_DECIMAL_SCALE};
 pub use filters::{blank_is_none, DeliveryName, ListLimit, StatusName};
 pub use hashes::{Hash32, Preimage};

@@ -141,6 +141,20 @@ fn shown(value: &str) -> String {
     value.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
+/// Stored as the full URI: the store is the one place the secret is kept.
+impl serde::Serialize for NwcUri {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.expose())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NwcUri {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::fmt::Debug for NwcUri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.redacted())

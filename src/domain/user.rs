@@ -3,8 +3,8 @@ use validator::Validate;
 
 use super::success_action::{check_text, success_action};
 use super::{
-    BackendName, Decimal, Domain, Image, Msat, NwcUri, PayerDataSpec, RelayUrl, Secret,
-    SuccessAction, Username, WebhookUrl, MAX_COMMENT_ALLOWED,
+    BackendName, CurrencyCode, Decimal, Domain, Image, Msat, NwcUri, PayerDataSpec, RelayUrl,
+    Secret, SuccessAction, Username, WebhookUrl, MAX_COMMENT_ALLOWED,
 };
 
 const DEFAULT_MIN_SENDABLE: Msat = Msat::from_msat(1_000);
@@ -37,17 +37,17 @@ pub struct User {
     /// The user's own wallet, over Nostr Wallet Connect: its connection URI, checked when
     /// set. It serves the user instead of any configured backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nwc: Option<Secret>,
+    pub nwc: Option<NwcUri>,
     /// The currency the user thinks in (an offered currency's code): listed first in the
     /// payRequest's currencies, and the one `fiat_min`/`fiat_max` are in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// Limits in `currency`, as decimal strings in its unit ("1000", "5.00"): the payRequest's
-    /// range follows the rate, within `min_sendable`/`max_sendable`.
+    pub currency: Option<CurrencyCode>,
+    /// Limits in `currency`, in its unit ("1000", "5.00"; stored as those strings): the
+    /// payRequest's range follows the rate, within `min_sendable`/`max_sendable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fiat_min: Option<String>,
+    pub fiat_min: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fiat_max: Option<String>,
+    pub fiat_max: Option<Decimal>,
     /// The domain the address lives on; `None`: the server's primary domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Domain>,
@@ -304,9 +304,7 @@ impl User {
             self.nwc = if uri.trim().is_empty() {
                 None
             } else {
-                // Stored as given once it parses: the secret in it is the user's.
-                NwcUri::parse(&uri).map_err(|e| UserError::Invalid(format!("nwc: {e}")))?;
-                Some(Secret::new(uri.trim()))
+                Some(NwcUri::parse(&uri).map_err(|e| UserError::Invalid(format!("nwc: {e}")))?)
             };
         }
         if let Some(name) = backend {
@@ -332,21 +330,18 @@ impl User {
         fiat_max: Option<String>,
     ) -> Result<(), UserError> {
         if let Some(code) = currency {
-            let code = code.trim().to_ascii_uppercase();
-            if code.is_empty() {
+            if code.trim().is_empty() {
                 self.currency = None;
                 self.fiat_min = None;
                 self.fiat_max = None;
-            } else if (3..=5).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase())
-            {
-                self.currency = Some(code);
             } else {
-                return Err(UserError::Invalid(
-                    "currency: a currency code such as USD or CLP".into(),
-                ));
+                self.currency = Some(
+                    CurrencyCode::parse(&code)
+                        .map_err(|e| UserError::Invalid(format!("currency: {e}")))?,
+                );
             }
         }
-        let limit = |name: &str, raw: String| -> Result<Option<String>, UserError> {
+        let limit = |name: &str, raw: String| -> Result<Option<Decimal>, UserError> {
             if raw.trim().is_empty() {
                 return Ok(None);
             }
@@ -357,7 +352,7 @@ impl User {
                     "{name}: must be more than zero"
                 )));
             }
-            Ok(Some(value.to_string()))
+            Ok(Some(value))
         };
         if let Some(raw) = fiat_min {
             self.fiat_min = limit("fiat_min", raw)?;
@@ -370,8 +365,7 @@ impl User {
                 "fiat_min and fiat_max need a currency (--currency)".into(),
             ));
         }
-        let parsed = |v: &Option<String>| v.as_deref().and_then(|v| Decimal::parse(v).ok());
-        if let (Some(min), Some(max)) = (parsed(&self.fiat_min), parsed(&self.fiat_max)) {
+        if let (Some(min), Some(max)) = (&self.fiat_min, &self.fiat_max) {
             if min > max {
                 return Err(UserError::Invalid(format!(
                     "fiat_min ({min}) must be at most fiat_max ({max})"
@@ -403,10 +397,10 @@ impl User {
             webhook_url: self.webhook_url.as_ref().map(|u| u.to_string()),
             rotate_webhook_secret: None,
             disabled: Some(self.disabled),
-            nwc: self.nwc.as_ref().map(|uri| uri.expose().to_owned()),
-            currency: self.currency.clone(),
-            fiat_min: self.fiat_min.clone(),
-            fiat_max: self.fiat_max.clone(),
+            nwc: self.nwc.as_ref().map(NwcUri::expose),
+            currency: self.currency.as_ref().map(CurrencyCode::to_string),
+            fiat_min: self.fiat_min.as_ref().map(Decimal::to_string),
+            fiat_max: self.fiat_max.as_ref().map(Decimal::to_string),
             backend: self.backend.as_ref().map(|b| b.to_string()),
             domain: self.domain.as_ref().map(|d| d.to_string()),
             nostr_pubkey: self.nostr_pubkey.clone(),

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin_hashes::Hash;
-use lightning_invoice::{Currency, SignedRawBolt11Invoice};
+use lightning_invoice::{Currency as InvoiceNetwork, SignedRawBolt11Invoice};
 use secp256k1::{Message, PublicKey, SECP256K1};
 
 use crate::domain::{Hash32, Msat};
@@ -21,7 +21,7 @@ pub struct Expected<'a> {
     /// `Some(h)`: must commit to `h`. `None`: a memo invoice, which must carry `memo`.
     pub description_hash: Option<Hash32>,
     pub memo: Option<&'a str>,
-    pub network: Currency,
+    pub network: InvoiceNetwork,
     /// As the backend reported it, where it does (Buda's answers carry only the invoice).
     pub payment_hash: Option<Hash32>,
     /// The backend's node key, where it is known: the invoice must be signed with it. Without
@@ -43,7 +43,10 @@ pub enum InvoiceCheckError {
     #[error("description does not match the memo")]
     WrongMemo,
     #[error("invoice is for {got:?}, this server is set up for {expected:?}")]
-    WrongNetwork { expected: Currency, got: Currency },
+    WrongNetwork {
+        expected: InvoiceNetwork,
+        got: InvoiceNetwork,
+    },
     #[error("payment hash differs from the one the backend reported")]
     WrongPaymentHash,
     #[error("signed by node {got}, not by the backend's node {expected}")]
@@ -189,7 +192,7 @@ mod tests {
     }
 
     fn raw(payee: Option<PublicKey>) -> RawBolt11Invoice {
-        let builder = InvoiceBuilder::new(Currency::Regtest)
+        let builder = InvoiceBuilder::new(InvoiceNetwork::Regtest)
             .amount_milli_satoshis(21_000)
             .payment_hash(sha256::Hash::hash(b"preimage"))
             .payment_secret(PaymentSecret([7; 32]))
@@ -215,7 +218,7 @@ mod tests {
             amount: Msat::from_msat(21_000),
             description_hash: Some(Hash32::sha256(b"metadata")),
             memo: None,
-            network: Currency::Regtest,
+            network: InvoiceNetwork::Regtest,
             payment_hash: Some(Hash32::sha256(b"preimage")),
             node,
             now: UNIX_EPOCH + Duration::from_secs(NOW),

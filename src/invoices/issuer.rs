@@ -144,18 +144,11 @@ impl Issuer {
     /// if they have one (connected, and watched, on first use), else the configured backend
     /// they name, else the default one. Resolved once per request, and handed to `issue`.
     pub fn upstream(&self, user: &User) -> Result<Upstream, IssueError> {
-        match self.user_wallets.backend(user) {
-            Ok(Some(wallet)) => {
-                return Ok(Upstream {
-                    name: BackendName::user_wallet(),
-                    backend: wallet,
-                })
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(user = %user.name, error = %e, "the user's own wallet URI is unusable");
-                return Err(IssueError::NoBackend);
-            }
+        if let Some(wallet) = self.user_wallets.connect(user) {
+            return Ok(Upstream {
+                name: BackendName::user_wallet(),
+                backend: wallet,
+            });
         }
         self.backends
             .get(user.backend.as_ref())

@@ -46,17 +46,16 @@ impl Sendable {
                 }
             }
         };
-        let value = |raw: &Option<String>| raw.as_deref().and_then(|v| Decimal::parse(v).ok());
         let mut range = plain.clone();
         if let Some(min) =
-            value(&user.fiat_min).and_then(|v| convert::value_to_msat(&v, &rate.price, true))
+            (user.fiat_min.as_ref()).and_then(|v| convert::value_to_msat(v, &rate.price, true))
         {
             range.min = range.min.max(Msat::from_msat(min));
             range.from_currency = true;
         }
         // Rounded up too: the limit itself must be payable, and the callback converts it rounding up.
         if let Some(max) =
-            value(&user.fiat_max).and_then(|v| convert::value_to_msat(&v, &rate.price, true))
+            (user.fiat_max.as_ref()).and_then(|v| convert::value_to_msat(v, &rate.price, true))
         {
             range.max = range.max.min(Msat::from_msat(max));
             range.from_currency = true;

@@ -81,14 +81,10 @@ impl UserView {
                 .filter(|_| reveal_secret)
                 .map(|s| s.expose().to_owned()),
             backend: user.backend.as_ref().map(|b| b.to_string()),
-            currency: user.currency.clone(),
-            fiat_min: user.fiat_min.clone(),
-            fiat_max: user.fiat_max.clone(),
-            nwc: user
-                .nwc
-                .as_ref()
-                .and_then(|uri| crate::domain::NwcUri::parse(uri.expose()).ok())
-                .map(|uri| uri.redacted()),
+            currency: user.currency.as_ref().map(|c| c.to_string()),
+            fiat_min: user.fiat_min.as_ref().map(|v| v.to_string()),
+            fiat_max: user.fiat_max.as_ref().map(|v| v.to_string()),
+            nwc: user.nwc.as_ref().map(|uri| uri.redacted()),
             nostr_pubkey: user.nostr_pubkey.clone(),
             nostr_relays: user.nostr_relays.iter().map(|r| r.to_string()).collect(),
             disabled: user.disabled,

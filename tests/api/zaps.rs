@@ -198,7 +198,7 @@ async fn zap_receipts_follow_a_payment_seen_by_a_backend_watcher() {
             rayo::domain::Secret::new("0201036c6e64"),
             Some(fake.tls_cert_pem.as_bytes()),
             false,
-            rayo::backends::Currency::Bitcoin,
+            rayo::backends::InvoiceNetwork::Bitcoin,
         )
         .unwrap(),
     );

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use lightning_invoice::Currency;
+use lightning_invoice::Currency as InvoiceNetwork;
 use serde_json::{json, Value};
 
 use super::{
@@ -44,7 +44,7 @@ pub struct NwcBackend {
 }
 
 impl NwcBackend {
-    pub fn new(uri: NwcUri, pool: &RelayPool, network: Currency) -> Self {
+    pub fn new(uri: NwcUri, pool: &RelayPool, network: InvoiceNetwork) -> Self {
         Self {
             wallet: Arc::new(NwcWallet::new(uri, pool)),
             capabilities: Capabilities {
@@ -245,11 +245,11 @@ impl InvoiceBackend for NwcBackend {
             Ok(got) => {
                 if let Some(network) = got["network"].as_str() {
                     let ours = match self.capabilities.network {
-                        Currency::Bitcoin => "mainnet",
-                        Currency::BitcoinTestnet => "testnet",
-                        Currency::Regtest => "regtest",
-                        Currency::Simnet => "simnet",
-                        Currency::Signet => "signet",
+                        InvoiceNetwork::Bitcoin => "mainnet",
+                        InvoiceNetwork::BitcoinTestnet => "testnet",
+                        InvoiceNetwork::Regtest => "regtest",
+                        InvoiceNetwork::Simnet => "simnet",
+                        InvoiceNetwork::Signet => "signet",
                     };
                     findings.facts.push(format!("wallet network: {network}"));
                     if network != ours && !(network == "bitcoin" && ours == "mainnet") {

@@ -61,7 +61,7 @@ pub const CHANNEL: &str = "rayo_changes";
 
 /// A process's name on the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Origin(pub u64);
+pub struct Sender(pub u64);
 
 fn payer(tag: Option<ClientTag>) -> String {
     tag.map_or_else(|| "-".to_owned(), |tag| format!("{:016x}", tag.0))
@@ -79,7 +79,7 @@ fn parse_payer(raw: &str) -> Option<Option<ClientTag>> {
 impl Change {
     /// The line sent for this change by `origin`. Lines are unique per change (PostgreSQL
     /// folds identical lines of one transaction into one).
-    pub fn encode(&self, origin: Origin) -> String {
+    pub fn encode(&self, origin: Sender) -> String {
         let from = format!("{:016x}", origin.0);
         match self {
             Change::Added {
@@ -106,9 +106,9 @@ impl Change {
 
     /// The change a line describes and who sent it; `None` for a line this rayo does not
     /// know (a newer one's), which is skipped.
-    pub fn decode(line: &str) -> Option<(Origin, Change)> {
+    pub fn decode(line: &str) -> Option<(Sender, Change)> {
         let mut parts = line.split('|');
-        let origin = Origin(u64::from_str_radix(parts.next()?, 16).ok()?);
+        let origin = Sender(u64::from_str_radix(parts.next()?, 16).ok()?);
         let change = match parts.next()? {
             "a" => Change::Added {
                 payment_hash: parts.next()?.parse().ok()?,
@@ -166,10 +166,10 @@ mod tests {
             Change::Resync,
         ];
         for change in changes {
-            let line = change.encode(Origin(u64::MAX));
+            let line = change.encode(Sender(u64::MAX));
             assert_eq!(
                 Change::decode(&line),
-                Some((Origin(u64::MAX), change)),
+                Some((Sender(u64::MAX), change)),
                 "{line}"
             );
         }
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn only_lines_sealed_with_the_key_open() {
         let seal = Seal::new(&[7; 32]);
-        let line = Change::User(name("alice")).encode(Origin(1));
+        let line = Change::User(name("alice")).encode(Sender(1));
         let sealed = seal.seal(&line);
         assert!(!sealed.contains("alice"), "nobody else reads it");
         assert_ne!(sealed, seal.seal(&line), "a nonce of its own each time");

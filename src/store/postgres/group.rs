@@ -124,7 +124,7 @@ impl WriteGuard<'_> {
     }
 
     /// Tells the other processes about `change` when the group commits.
-    pub(super) fn tell(&mut self, origin: Origin, change: Change) {
+    pub(super) fn tell(&mut self, origin: Sender, change: Change) {
         if let Some(group) = self.0.open.as_mut() {
             group.told.push(change.encode(origin));
         }

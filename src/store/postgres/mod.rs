@@ -12,7 +12,7 @@
 //! leases in `cluster`.
 
 mod changes;
-mod cluster;
+mod coordination;
 mod group;
 mod invoices;
 mod outbox;
@@ -46,8 +46,8 @@ use group::{block_on, connect, OpenGroup, Writer};
 use records::seal_key;
 use servers::{lock_not_available, SERVERS_RUNNING};
 
-pub use changes::{Change, Origin, SEAL_KEY};
-pub use cluster::{Lease, PgCluster};
+pub use changes::{Change, Sender, SEAL_KEY};
+pub use coordination::{Lease, PgCoordination};
 pub use schema::VERSION as SCHEMA_VERSION;
 
 /// What `rayo db status` shows.
@@ -87,10 +87,10 @@ pub struct PgStore {
     reads: std::sync::RwLock<Arc<Client>>,
     writer: Mutex<Writer>,
     /// This process's name among those sharing the database.
-    origin: Origin,
+    origin: Sender,
     /// Seals what this process tells the others (see `changes`); set by `open`.
     seal: OnceLock<changes::Seal>,
-    cluster: OnceLock<Arc<PgCluster>>,
+    coordination: OnceLock<Arc<PgCoordination>>,
     /// The thread writing the open group, if any: kept apart from `writer` so that other
     /// threads' reads never wait behind a write in flight to find out they are not it.
     group_thread: Mutex<Option<std::thread::ThreadId>>,
@@ -158,19 +158,19 @@ impl PgStore {
                 use crate::clock::Random;
                 let mut bytes = [0u8; 8];
                 crate::clock::OsRandom.fill(&mut bytes);
-                Origin(u64::from_be_bytes(bytes))
+                Sender(u64::from_be_bytes(bytes))
             },
             seal: OnceLock::new(),
-            cluster: OnceLock::new(),
+            coordination: OnceLock::new(),
             group_thread: Mutex::new(None),
         })
     }
 
     /// The coordination with the other processes on this database.
-    pub fn cluster(&self) -> Arc<PgCluster> {
-        self.cluster
+    pub fn coordination(&self) -> Arc<PgCoordination> {
+        self.coordination
             .get_or_init(|| {
-                Arc::new(PgCluster::new(
+                Arc::new(PgCoordination::new(
                     self.runtime().handle().clone(),
                     self.target.clone(),
                     self.connector.clone(),
@@ -211,7 +211,7 @@ impl PgStore {
         let row = block_on(store.reads().query_one(SERVERS_RUNNING, &[])).map_err(db)?;
         let servers = row.get::<_, i64>(0);
         let leases = if schema_version >= 3 {
-            block_on(store.reads().query(cluster::LEASES_HELD, &[]))
+            block_on(store.reads().query(coordination::LEASES_HELD, &[]))
                 .map_err(db)?
                 .iter()
                 .map(|row| LeaseHolder {

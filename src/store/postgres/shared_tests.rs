@@ -133,8 +133,8 @@ fn what_one_process_commits_the_others_hear_and_it_does_not() {
         return;
     };
     runtime().block_on(async {
-        let mut heard_by_b = b.cluster().changes().await;
-        let mut heard_by_a = a.cluster().changes().await;
+        let mut heard_by_b = b.coordination().changes().await;
+        let mut heard_by_a = a.coordination().changes().await;
         let mut record = invoice("alice", 1);
         record.payer = Some(crate::domain::ClientTag(9));
         // A group that is rolled back tells nobody.
@@ -189,7 +189,7 @@ fn a_listener_that_lost_its_session_listens_again_and_says_changes_may_be_missed
         return;
     };
     runtime().block_on(async {
-        let mut heard = b.cluster().changes().await;
+        let mut heard = b.coordination().changes().await;
         {
             a.put_meta("k", b"1").unwrap();
             a.flush().unwrap();
@@ -211,7 +211,7 @@ fn one_process_leads_a_role_and_another_takes_over_when_it_lets_go_or_its_sessio
         return;
     };
     runtime().block_on(async {
-        let (a, b) = (a.cluster(), b.cluster());
+        let (a, b) = (a.coordination(), b.coordination());
         let lease = a.lead("watch default").await;
         assert_eq!(lease.role(), "watch default");
         // Another role is free.
@@ -229,7 +229,7 @@ fn one_process_leads_a_role_and_another_takes_over_when_it_lets_go_or_its_sessio
         assert_eq!(roles, ["sweep", "watch default"]);
         // Letting go (a graceful stop) hands the role over at the next try.
         drop(lease);
-        let mut lease = tokio::time::timeout(cluster::TRY_EVERY * 3, waiting)
+        let mut lease = tokio::time::timeout(coordination::TRY_EVERY * 3, waiting)
             .await
             .expect("b takes over");
         drop(other);
@@ -264,7 +264,7 @@ fn another_role_can_neither_forge_nor_read_what_instances_tell_each_other() {
     };
     let intruder = testing::intruder(&url);
     runtime().block_on(async {
-        let mut heard_by_b = b.cluster().changes().await;
+        let mut heard_by_b = b.coordination().changes().await;
         let (listening, mut connection) =
             tokio_postgres::connect(&intruder, tokio_postgres::NoTls)
                 .await
@@ -363,7 +363,7 @@ fn another_role_can_neither_take_nor_block_leases_servers_or_migrations() {
 
         let lease = tokio::time::timeout(
             Duration::from_secs(10),
-            a.cluster().lead("watch user-wallet frank"),
+            a.coordination().lead("watch user-wallet frank"),
         )
         .await
         .expect("rayo takes the lease whatever the intruder holds");

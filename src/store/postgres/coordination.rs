@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::changes::{Change, Origin, Seal, CHANNEL};
+use super::changes::{Change, Seal, Sender, CHANNEL};
 use super::session::{self, Notices, Session};
 use super::{tls, StoreError};
 use crate::clock::OsRandom;
@@ -51,11 +51,11 @@ const NOTICES_QUEUE: usize = 1024;
 const RESYNC_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 /// The coordination of the processes on one database.
-pub struct PgCluster {
+pub struct PgCoordination {
     runtime: tokio::runtime::Handle,
     target: tls::Connection,
     connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    origin: Origin,
+    origin: Sender,
     seal: Seal,
     changes: broadcast::Sender<Change>,
     listening: OnceLock<()>,
@@ -141,12 +141,12 @@ impl Drop for Lease {
     }
 }
 
-impl PgCluster {
+impl PgCoordination {
     pub(super) fn new(
         runtime: tokio::runtime::Handle,
         target: tls::Connection,
         connector: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-        origin: Origin,
+        origin: Sender,
         seal: Seal,
     ) -> Self {
         Self {
@@ -325,13 +325,13 @@ impl PgCluster {
 }
 
 #[async_trait::async_trait]
-impl crate::store::Coordination for Arc<PgCluster> {
+impl crate::store::Coordination for Arc<PgCoordination> {
     async fn lead(&self, role: &str) -> Box<dyn crate::store::Lease> {
-        Box::new(PgCluster::lead(self, role).await)
+        Box::new(PgCoordination::lead(self, role).await)
     }
 
     async fn changes(&self) -> broadcast::Receiver<Change> {
-        PgCluster::changes(self).await
+        PgCoordination::changes(self).await
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use crate::config::Domains;
 use crate::domain::{ApiKey, InvoiceRecord, OutboxItem, User};
-use crate::store::{Store, StoreError};
+use crate::store::{InvoicePage, Store, StoreError};
 
 pub const FORMAT: &str = "rayo-backup";
 pub const VERSION: u32 = 1;
@@ -54,7 +54,7 @@ pub enum RestoreError {
 
 /// Everything in `store`, now.
 pub fn export(store: &dyn Store, now: u64) -> Result<Backup, StoreError> {
-    let mut invoices = store.invoices(None, None, &mut |_| true, usize::MAX)?;
+    let mut invoices = store.invoices(InvoicePage::newest(usize::MAX))?;
     invoices.reverse();
     let b64 = base64::engine::general_purpose::STANDARD;
     Ok(Backup {
@@ -151,11 +151,11 @@ pub fn check(backup: Backup, domains: &Domains) -> Result<CheckedBackup, Restore
 /// Whether `store` holds users or invoices (a restore then needs `--force`).
 pub fn refuse_unless_empty(store: &dyn Store) -> Result<(), RestoreError> {
     let users = store.users()?.len();
-    let invoices = store.invoices(None, None, &mut |_| true, 1)?.len();
+    let invoices = store.invoices(InvoicePage::newest(1))?.len();
     if users > 0 || invoices > 0 {
         return Err(RestoreError::NotEmpty {
             users,
-            invoices: store.invoices(None, None, &mut |_| true, usize::MAX)?.len(),
+            invoices: store.invoices(InvoicePage::newest(usize::MAX))?.len(),
         });
     }
     Ok(())

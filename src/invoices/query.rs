@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{blank_is_none, Hash32, InvoiceRecord, ListLimit, StatusName, Username};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, InvoicePage, StoreError};
 
 /// Whose invoices, in which status (as of now), older than which (a cursor: the last payment
 /// hash of the previous page), how many; newest first.
@@ -41,15 +41,15 @@ impl InvoiceQuery {
     pub async fn run(self, db: &Db, now: u64) -> Result<Vec<InvoiceRecord>, StoreError> {
         let limit = self.limit().get();
         db.read(move |s| {
-            s.invoices(
-                self.user.as_ref(),
-                self.cursor.as_ref(),
-                &mut |r| {
+            s.invoices(InvoicePage {
+                user: self.user.as_ref(),
+                before: self.cursor.as_ref(),
+                keep: Some(&mut |r: &InvoiceRecord| {
                     self.status
                         .is_none_or(|want| StatusName::of(&r.status_at(now)) == want)
-                },
+                }),
                 limit,
-            )
+            })
         })
         .await
     }

@@ -123,33 +123,29 @@ fn store_story(store: &dyn Store) {
     ));
     let alice = Username::parse("alice").unwrap();
     let listed: Vec<u64> = store
-        .invoices(Some(&alice), None, &mut |_| true, 10)
+        .invoices(InvoicePage::newest(10).of(&alice))
         .unwrap()
         .iter()
         .map(|r| r.amount_msat.msat())
         .collect();
     assert_eq!(listed, [3000, 2000, 1000]);
+    assert_eq!(store.invoices(InvoicePage::newest(2)).unwrap().len(), 2);
     assert_eq!(
-        store.invoices(None, None, &mut |_| true, 2).unwrap().len(),
-        2
-    );
-    assert_eq!(
-        store.invoices(None, None, &mut |_| true, 10).unwrap()[0]
+        store.invoices(InvoicePage::newest(10)).unwrap()[0]
             .user
             .as_str(),
         "carol"
     );
     let big: Vec<_> = store
-        .invoices(None, None, &mut |r| r.amount_msat.msat() >= 2000, 10)
+        .invoices(InvoicePage::newest(10).keeping(&mut |r| r.amount_msat.msat() >= 2000))
         .unwrap();
     assert_eq!(big.len(), 3);
     // Pages continue below a cursor.
     let older: Vec<u64> = store
         .invoices(
-            Some(&alice),
-            Some(&invoice("alice", 3).payment_hash),
-            &mut |_| true,
-            10,
+            InvoicePage::newest(10)
+                .of(&alice)
+                .before(&invoice("alice", 3).payment_hash),
         )
         .unwrap()
         .iter()
@@ -158,12 +154,7 @@ fn store_story(store: &dyn Store) {
     assert_eq!(older, [2000, 1000]);
     assert_eq!(
         store
-            .invoices(
-                None,
-                Some(&invoice("alice", 2).payment_hash),
-                &mut |_| true,
-                10
-            )
+            .invoices(InvoicePage::newest(10).before(&invoice("alice", 2).payment_hash))
             .unwrap()
             .len(),
         1
@@ -187,10 +178,8 @@ fn store_story(store: &dyn Store) {
     let moved = |n: u8, status: InvoiceStatus| {
         let mut record = store
             .invoices(
-                None,
-                None,
-                &mut |r| r.payment_hash == invoice("alice", n).payment_hash,
-                1,
+                InvoicePage::newest(1)
+                    .keeping(&mut |r| r.payment_hash == invoice("alice", n).payment_hash),
             )
             .unwrap()
             .remove(0);
@@ -365,7 +354,7 @@ async fn concurrent_commits_share_flushes_and_all_land() {
         t.await.unwrap().unwrap();
     }
     let all = db
-        .read(|s| s.invoices(None, None, &mut |_| true, 1000))
+        .read(|s| s.invoices(InvoicePage::newest(1000)))
         .await
         .unwrap();
     assert_eq!(all.len(), 100);
@@ -400,29 +389,28 @@ fn amounts(records: &[InvoiceRecord]) -> Vec<u64> {
 /// What a store shows: every listing, page and lookup there is.
 pub(crate) fn everything(store: &dyn Store, count: u16) -> Vec<Vec<u64>> {
     let mut views = vec![amounts(
-        &store.invoices(None, None, &mut |_| true, 10_000).unwrap(),
+        &store.invoices(InvoicePage::newest(10_000)).unwrap(),
     )];
     for name in ["alice", "bob", "carol", "dave", "erin"] {
         let name = Username::parse(name).unwrap();
         views.push(amounts(
             &store
-                .invoices(Some(&name), None, &mut |_| true, 10_000)
+                .invoices(InvoicePage::newest(10_000).of(&name))
                 .unwrap(),
         ));
         views.push(amounts(
             &store
                 .invoices(
-                    Some(&name),
-                    Some(&aged(count / 2).payment_hash),
-                    &mut |_| true,
-                    7,
+                    InvoicePage::newest(7)
+                        .of(&name)
+                        .before(&aged(count / 2).payment_hash),
                 )
                 .unwrap(),
         ));
     }
     views.push(amounts(
         &store
-            .invoices(None, None, &mut |r| r.paid().is_some(), 10_000)
+            .invoices(InvoicePage::newest(10_000).keeping(&mut |r| r.paid().is_some()))
             .unwrap(),
     ));
     views.push(amounts(&store.expiring(u64::MAX, 10_000).unwrap()));

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Flushed, InvoiceFilter, MemoryStore, PruneCursor, PruneStep, Retention, Store, StoreError,
+    Flushed, InvoicePage, MemoryStore, PruneCursor, PruneStep, Retention, Store, StoreError,
     Transitions,
 };
 use crate::domain::{ApiKey, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
@@ -47,7 +47,7 @@ impl Store for FaultyStore {
         put_metadata(json: &str) -> Result<Hash32, StoreError>;
         invoice(hash: &Hash32) -> Result<Option<InvoiceRecord>, StoreError>;
         insert_invoice(invoice: &InvoiceRecord) -> Result<(), StoreError>;
-        invoices(user: Option<&Username>, before: Option<&Hash32>, keep: InvoiceFilter<'_>, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError>;
+        invoices(page: InvoicePage<'_>) -> Result<Vec<InvoiceRecord>, StoreError>;
         expiring(until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError>;
         outbox_item(id: &EventId) -> Result<Option<OutboxItem>, StoreError>;
         put_outbox_item(item: &OutboxItem) -> Result<(), StoreError>;

@@ -154,7 +154,7 @@ pub(crate) async fn assert_acknowledged_writes_are_stored(db: &Db, answers: &Ans
     let found = db
         .read(|s| {
             let mut found = HashMap::new();
-            for record in s.invoices(None, None, &mut |_| true, usize::MAX)? {
+            for record in s.invoices(InvoicePage::newest(usize::MAX))? {
                 found.insert(record.payment_hash, record);
             }
             Ok(found)

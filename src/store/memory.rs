@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    next_status, Flushed, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, Store,
+    next_status, Flushed, InvoicePage, PruneCursor, PruneStep, Pruned, Retention, Store,
     StoreError, Transitions,
 };
 use crate::domain::{
@@ -119,15 +119,10 @@ impl Store for MemoryStore {
         Ok(queued)
     }
 
-    fn invoices(
-        &self,
-        user: Option<&Username>,
-        before: Option<&Hash32>,
-        keep: InvoiceFilter<'_>,
-        limit: usize,
-    ) -> Result<Vec<InvoiceRecord>, StoreError> {
+    fn invoices(&self, mut page: InvoicePage<'_>) -> Result<Vec<InvoiceRecord>, StoreError> {
         let state = self.state();
-        let end = match before {
+        let (user, limit) = (page.user, page.limit);
+        let end = match page.before {
             Some(hash) => state
                 .order
                 .iter()
@@ -140,7 +135,7 @@ impl Store for MemoryStore {
             .rev()
             .filter_map(|hash| state.invoices.get(hash))
             .filter(|r| user.is_none_or(|u| &r.user == u))
-            .filter(|r| keep(r))
+            .filter(|r| page.keeps(r))
             .take(limit)
             .cloned()
             .collect())

@@ -51,6 +51,56 @@ pub enum StoreError {
 /// Picks which invoices a listing returns, newest first.
 pub type InvoiceFilter<'a> = &'a mut dyn FnMut(&InvoiceRecord) -> bool;
 
+/// A page of invoices, newest first: of one user or all, older than `before` if given,
+/// those `keep` accepts (all, without one), at most `limit`.
+pub struct InvoicePage<'a> {
+    pub user: Option<&'a Username>,
+    pub before: Option<&'a Hash32>,
+    pub keep: Option<InvoiceFilter<'a>>,
+    pub limit: usize,
+}
+
+impl<'a> InvoicePage<'a> {
+    /// Every invoice, newest first, at most `limit`.
+    pub fn newest(limit: usize) -> Self {
+        Self {
+            user: None,
+            before: None,
+            keep: None,
+            limit,
+        }
+    }
+
+    /// Only `user`'s.
+    pub fn of(self, user: &'a Username) -> Self {
+        Self {
+            user: Some(user),
+            ..self
+        }
+    }
+
+    /// Only those older than the invoice `before` (the previous page's last).
+    pub fn before(self, before: &'a Hash32) -> Self {
+        Self {
+            before: Some(before),
+            ..self
+        }
+    }
+
+    /// Only those `keep` accepts.
+    pub fn keeping(self, keep: InvoiceFilter<'a>) -> Self {
+        Self {
+            keep: Some(keep),
+            ..self
+        }
+    }
+
+    /// Whether `record` belongs on the page (its user and its age are the store's to check).
+    pub fn keeps(&mut self, record: &InvoiceRecord) -> bool {
+        self.keep.as_mut().is_none_or(|keep| keep(record))
+    }
+}
+
 pub trait Store: Send + Sync + 'static {
     fn user(&self, name: &Username) -> Result<Option<User>, StoreError>;
     /// All users, by name.
@@ -87,15 +137,8 @@ pub trait Store: Send + Sync + 'static {
     /// cursor). An error, or a crash, keeps all of it or none. Returns how many events were
     /// newly queued.
     fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError>;
-    /// Invoices newest first (of one user, or all), older than `before` if given, those `keep`
-    /// accepts, at most `limit`.
-    fn invoices(
-        &self,
-        user: Option<&Username>,
-        before: Option<&Hash32>,
-        keep: InvoiceFilter<'_>,
-        limit: usize,
-    ) -> Result<Vec<InvoiceRecord>, StoreError>;
+    /// A page of invoices, newest first.
+    fn invoices(&self, page: InvoicePage<'_>) -> Result<Vec<InvoiceRecord>, StoreError>;
     /// Pending invoices that expire at or before `until`, soonest first, at most `limit`.
     /// `until = u64::MAX` lists every pending invoice.
     fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError>;

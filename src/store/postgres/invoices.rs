@@ -224,13 +224,10 @@ pub(super) fn commit_transitions(store: &PgStore, step: &Transitions) -> Result<
 
 pub(super) fn invoices(
     store: &PgStore,
-    user: Option<&Username>,
-    before: Option<&Hash32>,
-    keep: InvoiceFilter<'_>,
-    limit: usize,
+    mut page: InvoicePage<'_>,
 ) -> Result<Vec<InvoiceRecord>, StoreError> {
     const PAGE: i64 = 256;
-    let mut below = match before {
+    let mut below = match page.before {
         Some(hash) => {
             let row = block_on(store.reads().query_opt(
                 "SELECT seq FROM invoices WHERE payment_hash = $1",
@@ -243,8 +240,8 @@ pub(super) fn invoices(
         None => i64::MAX,
     };
     let mut out = Vec::new();
-    while out.len() < limit {
-        let rows = match user {
+    while out.len() < page.limit {
+        let rows = match page.user {
             Some(name) => block_on(store.reads().query(
                 "SELECT seq, record FROM invoices WHERE username = $1 AND seq < $2
                  ORDER BY seq DESC LIMIT $3",
@@ -259,9 +256,9 @@ pub(super) fn invoices(
         for row in &rows {
             below = row.get(0);
             let record = invoice::decode(row.get(1))?;
-            if keep(&record) {
+            if page.keeps(&record) {
                 out.push(record);
-                if out.len() == limit {
+                if out.len() == page.limit {
                     break;
                 }
             }

@@ -35,7 +35,7 @@ use tokio_postgres::Client;
 
 use super::codec::{decode_json, encode_json, invoice};
 use super::{
-    next_status, Flushed, InvoiceFilter, PruneCursor, PruneStep, Pruned, Retention, SentAhead,
+    next_status, Flushed, InvoicePage, PruneCursor, PruneStep, Pruned, Retention, SentAhead,
     SharedStore, Store, StoreError, Transitions,
 };
 use crate::domain::{
@@ -362,14 +362,8 @@ impl Store for PgStore {
         invoices::commit_transitions(self, step)
     }
 
-    fn invoices(
-        &self,
-        user: Option<&Username>,
-        before: Option<&Hash32>,
-        keep: InvoiceFilter<'_>,
-        limit: usize,
-    ) -> Result<Vec<InvoiceRecord>, StoreError> {
-        invoices::invoices(self, user, before, keep, limit)
+    fn invoices(&self, page: InvoicePage<'_>) -> Result<Vec<InvoiceRecord>, StoreError> {
+        invoices::invoices(self, page)
     }
 
     fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {

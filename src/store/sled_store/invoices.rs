@@ -18,10 +18,10 @@ use sled::{IVec, Tree};
 use super::cold::{ColdBuilder, ColdIndex};
 use super::hot::HotIndex;
 use crate::domain::InvoiceStatus;
-use crate::domain::{Hash32, InvoiceRecord, Username};
+use crate::domain::{Hash32, InvoiceRecord};
 use crate::store::codec::chunk::{self, hash_prefix, Records, Summary, UserBits, UserFilter};
 use crate::store::codec::invoice;
-use crate::store::{next_status, InvoiceFilter, Pruned, Retention, StoreError};
+use crate::store::{next_status, InvoicePage, Pruned, Retention, StoreError};
 
 const HOT: u8 = b'r';
 const CHUNK: u8 = b'c';
@@ -311,15 +311,9 @@ impl InvoiceTable {
         Ok(out)
     }
 
-    /// Newest first (of one user, or all), older than `before`, those `keep` accepts.
-    pub fn list(
-        &self,
-        user: Option<&Username>,
-        before: Option<&Hash32>,
-        keep: InvoiceFilter<'_>,
-        limit: usize,
-    ) -> Result<Vec<InvoiceRecord>, StoreError> {
-        let below = match before {
+    /// A page, newest first.
+    pub fn list(&self, mut page: InvoicePage<'_>) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let below = match page.before {
             Some(hash) => self
                 .find(hash)?
                 .ok_or_else(|| StoreError::NotFound(format!("invoice {hash}")))?
@@ -327,14 +321,14 @@ impl InvoiceTable {
                 .seq(),
             None => u64::MAX,
         };
-        let wanted = user.map(|u| (u.as_str(), UserBits::of(u.as_str())));
+        let wanted = page.user.map(|u| (u.as_str(), UserBits::of(u.as_str())));
         let mut hot = HotNewestFirst {
             iter: self.tree.range(key(HOT, 0)..key(HOT, below)).rev(),
             head: None,
         };
         let mut sealed = SealedNewestFirst::new(self, below, wanted.map(|(_, bits)| bits));
         let mut out = Vec::new();
-        while out.len() < limit {
+        while out.len() < page.limit {
             let bytes = match (hot.peek_seq()?, sealed.peek_seq()?) {
                 (None, None) => break,
                 (Some(h), Some(s)) if s > h => sealed.take(),
@@ -347,7 +341,7 @@ impl InvoiceTable {
                 }
             }
             let record = invoice::decode(&bytes)?;
-            if keep(&record) {
+            if page.keeps(&record) {
                 out.push(record);
             }
         }

@@ -12,7 +12,7 @@ use sled::Tree;
 
 use super::codec::{decode_json as decode, encode_json as encode};
 use super::{
-    Flushed, InvoiceFilter, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions,
+    Flushed, InvoicePage, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions,
 };
 use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 use invoices::InvoiceTable;
@@ -290,14 +290,8 @@ impl Store for SledStore {
         Ok(queued)
     }
 
-    fn invoices(
-        &self,
-        user: Option<&Username>,
-        before: Option<&Hash32>,
-        keep: InvoiceFilter<'_>,
-        limit: usize,
-    ) -> Result<Vec<InvoiceRecord>, StoreError> {
-        self.invoices.list(user, before, keep, limit)
+    fn invoices(&self, page: InvoicePage<'_>) -> Result<Vec<InvoiceRecord>, StoreError> {
+        self.invoices.list(page)
     }
 
     fn expiring(&self, until: u64, limit: usize) -> Result<Vec<InvoiceRecord>, StoreError> {

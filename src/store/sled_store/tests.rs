@@ -429,10 +429,7 @@ fn pruning_a_large_store_sheds_its_index_and_keeps_late_payments_as_paid() {
     );
     assert!(store.invoice(&typical(2).payment_hash).unwrap().is_none());
     assert_eq!(
-        store
-            .invoices(None, None, &mut |_| true, 10_000)
-            .unwrap()
-            .len(),
+        store.invoices(InvoicePage::newest(10_000)).unwrap().len(),
         2_001
     );
 
@@ -444,10 +441,7 @@ fn pruning_a_large_store_sheds_its_index_and_keeps_late_payments_as_paid() {
     assert_eq!(pruned.paid_invoices, 2_001);
     drop(store);
     let store = reopen(dir.path());
-    assert!(store
-        .invoices(None, None, &mut |_| true, 10)
-        .unwrap()
-        .is_empty());
+    assert!(store.invoices(InvoicePage::newest(10)).unwrap().is_empty());
     let chunks = store.invoices.tree().scan_prefix([b'c']).count();
     assert_eq!(chunks, 0, "empty chunks are removed");
 }

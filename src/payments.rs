@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::directory::{Directory, Unpayable};
-use crate::domain::{AppFields, FiatAmount, Hash32, InvoiceRecord, Msat, User, Username};
-use crate::invoices::{Description, IssueError, Issuer, NewInvoice};
-use crate::limits::{ClientKey, Origin};
+use crate::domain::{AppFields, Comment, FiatAmount, Hash32, InvoiceRecord, Msat, User, Username};
+use crate::invoices::{Description, IssueError, Issuer, NewInvoice, Upstream};
+use crate::limits::{Admission, ClientKey, Origin};
 use crate::lnurl::{FormAmount, LnurlError, PayProfile, PayResponse, PaymentRequest, VerifyKey};
 use crate::prices::PriceBook;
 
@@ -31,13 +31,15 @@ pub struct Paid {
     pub payment_hash: Hash32,
 }
 
-/// What an app (or the operator) orders for a user, checked against the user's backend.
+/// What an invoice is made of, once asked for and checked: a payer's (with its comment) or
+/// an app's (with its webhook, metadata and return URL).
 pub struct Order {
     pub amount: Msat,
     pub fiat: Option<FiatAmount>,
     pub description: Description,
+    pub comment: Option<Comment>,
     pub expiry: Duration,
-    pub app: AppFields,
+    pub app: Option<AppFields>,
 }
 
 /// Why an owner's order was refused before any backend was asked.
@@ -102,22 +104,15 @@ impl Payments<'_> {
                 PaymentRequest::from_form(amount, comment, &profile, capabilities, self.prices)?
             }
         };
-        let record = self
-            .issuer
-            .issue(
-                &upstream,
-                NewInvoice {
-                    user,
-                    amount: payment.amount,
-                    description: payment.description,
-                    comment: payment.comment,
-                    expiry: self.expiry,
-                    app: None,
-                    fiat: payment.fiat,
-                    admission,
-                },
-            )
-            .await?;
+        let order = Order {
+            amount: payment.amount,
+            fiat: payment.fiat,
+            description: payment.description,
+            comment: payment.comment,
+            expiry: self.expiry,
+            app: None,
+        };
+        let record = self.issue(&upstream, user, order, admission).await?;
         let payment_hash = record.payment_hash;
         let public_url = self.directory.public_url_for(user);
         let verify = self.verify_key.url(public_url, &user.name, &payment_hash);
@@ -151,22 +146,29 @@ impl Payments<'_> {
         let upstream = self.issuer.upstream(user).map_err(OrderRefusal::from)?;
         let order = order(user)?;
         let record = self
-            .issuer
-            .issue(
-                &upstream,
-                NewInvoice {
-                    user,
-                    amount: order.amount,
-                    description: order.description,
-                    comment: None,
-                    expiry: order.expiry,
-                    app: Some(order.app),
-                    fiat: order.fiat,
-                    admission,
-                },
-            )
+            .issue(&upstream, user, order, admission)
             .await
             .map_err(OrderRefusal::from)?;
         Ok(record)
+    }
+
+    async fn issue(
+        &self,
+        upstream: &Upstream,
+        user: &User,
+        order: Order,
+        admission: Admission,
+    ) -> Result<InvoiceRecord, IssueError> {
+        let invoice = NewInvoice {
+            user,
+            amount: order.amount,
+            description: order.description,
+            comment: order.comment,
+            expiry: order.expiry,
+            app: order.app,
+            fiat: order.fiat,
+            admission,
+        };
+        self.issuer.issue(upstream, invoice).await
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::backends::{self, Backends, DevBackend, InvoiceBackend, NodeKeys};
+use crate::backends::{self, Backends, DevBackend, NodeKeys};
+use crate::backends::{AnyBackend, Backend};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::cluster::{pending_invoices, Cluster};
 use crate::config::{ConfigError, Settings};
@@ -46,7 +47,7 @@ pub enum OpenError {
 /// Parts a test may replace.
 #[derive(Default)]
 pub struct Overrides {
-    pub backend: Option<Arc<dyn InvoiceBackend>>,
+    pub backend: Option<AnyBackend>,
     pub clock: Option<Arc<dyn Clock>>,
     pub random: Option<Arc<dyn Random>>,
 }
@@ -435,8 +436,8 @@ fn zap_advert(backends: &Backends, nostr: &NostrIdentity) -> ZapAdvert {
 /// of the one the flags and `RAYO_*` variables describe.
 fn configured_backends(
     settings: &Settings,
-    instead_of_default: Option<Arc<dyn backends::InvoiceBackend>>,
-    dev: &Arc<DevBackend>,
+    instead_of_default: Option<AnyBackend>,
+    dev: &Arc<Backend<DevBackend>>,
     db: &Db,
 ) -> Result<Backends, ConfigError> {
     // The operator's NWC relays, like the other upstreams they configure, may be anywhere.

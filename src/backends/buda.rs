@@ -22,8 +22,8 @@ use url::Url;
 
 use super::http::{self, quote};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState, PaymentNotice, PendingInvoice,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState, PaymentNotice, PendingInvoice,
 };
 use crate::domain::{Hash32, Msat, Secret};
 use crate::store::Db;
@@ -61,7 +61,6 @@ pub struct BudaBackend {
     api_key: Secret,
     api_secret: Secret,
     client: reqwest::Client,
-    capabilities: Capabilities,
     shared_nonces: Option<Db>,
 }
 
@@ -131,13 +130,9 @@ impl BudaBackend {
         api_key: Secret,
         api_secret: Secret,
         network: InvoiceNetwork,
-    ) -> Result<Self, BackendError> {
-        Ok(Self {
-            base,
-            api_key,
-            api_secret,
-            client: http::client()?,
-            capabilities: Capabilities {
+    ) -> BackendResult<Backend<Self>> {
+        Ok(Backend::new(
+            Capabilities {
                 kind: "buda",
                 description_hash: false,
                 msat_precision: false,
@@ -146,8 +141,14 @@ impl BudaBackend {
                 lookup_sees_unpaid: false,
                 payments: PaymentNotice::Poll(POLL_EVERY),
             },
-            shared_nonces: None,
-        })
+            Self {
+                base,
+                api_key,
+                api_secret,
+                client: http::client()?,
+                shared_nonces: None,
+            },
+        ))
     }
 
     /// Takes nonces from `db`'s sequence for this API key, when the store is shared with other
@@ -157,7 +158,7 @@ impl BudaBackend {
         self
     }
 
-    async fn nonce(&self) -> Result<u64, BackendError> {
+    async fn nonce(&self) -> BackendResult<u64> {
         let local = next_nonce();
         let Some(db) = &self.shared_nonces else {
             return Ok(local);
@@ -205,7 +206,7 @@ impl BudaBackend {
         method: Method,
         path_and_query: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, BackendError> {
+    ) -> BackendResult<Vec<u8>> {
         let url = self
             .base
             .join(path_and_query.trim_start_matches('/'))
@@ -263,14 +264,7 @@ fn payment_hash_of(bolt11: &str) -> Option<Hash32> {
 
 #[async_trait]
 impl InvoiceBackend for BudaBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let sats = super::whole_sats(NAME, request.amount)?;
         let InvoiceDescription::Memo(memo) = &request.description else {
             return Err(BackendError::Rejected(format!(
@@ -299,7 +293,7 @@ impl InvoiceBackend for BudaBackend {
         })
     }
 
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         let wanted = PendingInvoice {
             payment_hash: *payment_hash,
             bolt11: String::new(),
@@ -316,7 +310,7 @@ impl InvoiceBackend for BudaBackend {
     async fn find_paid(
         &self,
         pending: &[PendingInvoice],
-    ) -> Result<Vec<(Hash32, InvoiceState)>, BackendError> {
+    ) -> BackendResult<Vec<(Hash32, InvoiceState)>> {
         let mut found = Vec::new();
         let Some(oldest) = pending.iter().map(|p| p.created_at).min() else {
             return Ok(found);

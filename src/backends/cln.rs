@@ -16,8 +16,8 @@ use url::Url;
 
 use super::http::{self, quote};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, Identity, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
@@ -31,7 +31,6 @@ const LONG_POLL: Duration = Duration::from_secs(60);
 
 pub struct ClnBackend {
     rpc: Rpc,
-    capabilities: Capabilities,
 }
 
 /// clnrest: `POST /v1/<method>` with the rune.
@@ -90,14 +89,9 @@ impl ClnBackend {
         rune: Secret,
         tls_cert: Option<&[u8]>,
         network: InvoiceNetwork,
-    ) -> Result<Self, BackendError> {
-        Ok(Self {
-            rpc: Rpc {
-                base,
-                rune,
-                client: super::tls::pinned_client(NAME, tls_cert)?,
-            },
-            capabilities: Capabilities {
+    ) -> BackendResult<Backend<Self>> {
+        Ok(Backend::new(
+            Capabilities {
                 kind: "cln",
                 description_hash: true,
                 msat_precision: true,
@@ -106,14 +100,21 @@ impl ClnBackend {
                 lookup_sees_unpaid: true,
                 payments: PaymentNotice::Push,
             },
-        })
+            Self {
+                rpc: Rpc {
+                    base,
+                    rune,
+                    client: super::tls::pinned_client(NAME, tls_cert)?,
+                },
+            },
+        ))
     }
 
     async fn call<T: for<'de> Deserialize<'de>>(
         &self,
         method: &str,
         params: &impl Serialize,
-    ) -> Result<T, BackendError> {
+    ) -> BackendResult<T> {
         self.rpc.call(method, params, None).await
     }
 }
@@ -124,7 +125,7 @@ impl Rpc {
         method: &str,
         params: &impl Serialize,
         timeout: Option<Duration>,
-    ) -> Result<T, BackendError> {
+    ) -> BackendResult<T> {
         let url = self
             .base
             .join(&format!("v1/{method}"))
@@ -172,7 +173,7 @@ struct WaitAnyInvoice {
 
 #[async_trait]
 impl PaymentStream for WaitAnyInvoice {
-    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+    async fn next(&mut self) -> BackendResult<Option<PaymentEvent>> {
         loop {
             let mut params = serde_json::json!({ "timeout": LONG_POLL.as_secs() });
             if let Some(index) = self.lastpay_index {
@@ -218,7 +219,7 @@ impl PaymentStream for WaitAnyInvoice {
 }
 
 /// What a CLN invoice's `status` means for rayo.
-fn state_of(invoice: Listing, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+fn state_of(invoice: Listing, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
     Ok(match invoice.status.as_str() {
         "paid" => {
             let reported = invoice
@@ -244,14 +245,7 @@ fn state_of(invoice: Listing, payment_hash: &Hash32) -> Result<InvoiceState, Bac
 
 #[async_trait]
 impl InvoiceBackend for ClnBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let (description, deschashonly) = match &request.description {
             InvoiceDescription::Hash { text, .. } => (text.as_ref(), true),
             InvoiceDescription::Memo(memo) => (memo.as_ref(), false),
@@ -274,7 +268,7 @@ impl InvoiceBackend for ClnBackend {
         })
     }
 
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         let listed: Listed = self
             .call(
                 "listinvoices",
@@ -287,7 +281,7 @@ impl InvoiceBackend for ClnBackend {
         state_of(invoice, payment_hash)
     }
 
-    async fn subscribe(&self, cursor: Option<u64>) -> Result<Box<dyn PaymentStream>, BackendError> {
+    async fn subscribe(&self, cursor: Option<u64>) -> BackendResult<Box<dyn PaymentStream>> {
         Ok(Box::new(WaitAnyInvoice {
             rpc: self.rpc.clone(),
             lastpay_index: cursor,
@@ -298,7 +292,7 @@ impl InvoiceBackend for ClnBackend {
         true
     }
 
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         // A rune limited to the invoice methods may not allow getinfo: say nothing then.
         let Ok(info) = self
             .call::<serde_json::Value>("getinfo", &serde_json::json!({}))

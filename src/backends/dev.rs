@@ -11,8 +11,8 @@ use lightning_invoice::{Bolt11Invoice, Currency as InvoiceNetwork, InvoiceBuilde
 use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 
 use super::{
-    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, PaymentNotice,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, Identity, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState, PaymentNotice,
 };
 use crate::clock::{Clock, Random};
 use crate::crypto::hmac_sha256;
@@ -25,14 +25,18 @@ pub struct DevBackend {
     /// Preimages are derived, not stored: `preimage = HMAC(preimage_key, payment_secret)`, and the
     /// payment secret travels inside the invoice, so settling needs nothing but the bolt11.
     preimage_key: [u8; 32],
-    capabilities: Capabilities,
+    network: InvoiceNetwork,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 }
 
 impl DevBackend {
     /// Derives the node key and the preimage key from one stored seed.
-    pub fn from_seed(seed: &[u8; 32], clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+    pub fn from_seed(
+        seed: &[u8; 32],
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Backend<Self> {
         let mut node_secret = hmac_sha256(seed, b"rayo dev node key");
         let node_key = loop {
             // Out of range with probability ~2^-128; rehash rather than fail.
@@ -41,10 +45,8 @@ impl DevBackend {
                 Err(_) => node_secret = sha256::Hash::hash(&node_secret).to_byte_array(),
             }
         };
-        Self {
-            node_key,
-            preimage_key: hmac_sha256(seed, b"rayo dev preimage key"),
-            capabilities: Capabilities {
+        Backend::new(
+            Capabilities {
                 kind: "dev",
                 description_hash: true,
                 msat_precision: true,
@@ -53,9 +55,14 @@ impl DevBackend {
                 lookup_sees_unpaid: false,
                 payments: PaymentNotice::Manual,
             },
-            clock,
-            random,
-        }
+            Self {
+                network: InvoiceNetwork::Regtest,
+                node_key,
+                preimage_key: hmac_sha256(seed, b"rayo dev preimage key"),
+                clock,
+                random,
+            },
+        )
     }
 
     pub fn node_id(&self) -> PublicKey {
@@ -78,18 +85,11 @@ impl DevBackend {
 
 #[async_trait]
 impl InvoiceBackend for DevBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let payment_secret = self.random.bytes32();
         let preimage = Preimage(Hash32(hmac_sha256(&self.preimage_key, &payment_secret)));
         let payment_hash = preimage.payment_hash();
-        let builder = InvoiceBuilder::new(self.capabilities.network.clone())
+        let builder = InvoiceBuilder::new(self.network.clone())
             .amount_milli_satoshis(request.amount.msat())
             .payment_hash(sha256::Hash::from_byte_array(payment_hash.0))
             .payment_secret(PaymentSecret(payment_secret))
@@ -119,7 +119,7 @@ impl InvoiceBackend for DevBackend {
         })
     }
 
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         Ok(Identity {
             node_id: Some(self.node_id()),
             name: Some("dev node".into()),
@@ -127,7 +127,7 @@ impl InvoiceBackend for DevBackend {
     }
 
     /// The dev backend keeps no payment state: `rayo dev settle` records payment in the store.
-    async fn lookup_invoice(&self, _payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, _payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         Ok(InvoiceState::Unknown)
     }
 }

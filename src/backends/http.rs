@@ -7,6 +7,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::BackendError;
+use super::BackendResult;
 
 /// Longest an upstream may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -15,7 +16,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Error bodies are quoted in logs, never in full.
 const MAX_QUOTED: usize = 200;
 
-pub fn client() -> Result<reqwest::Client, BackendError> {
+pub fn client() -> BackendResult<reqwest::Client> {
     client_builder()
         .build()
         .map_err(|e| BackendError::Unavailable(format!("HTTP client: {e}")))
@@ -30,7 +31,7 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 }
 
 /// `path` under the upstream's base URL.
-pub fn endpoint(base: &url::Url, upstream: &str, path: &str) -> Result<url::Url, BackendError> {
+pub fn endpoint(base: &url::Url, upstream: &str, path: &str) -> BackendResult<url::Url> {
     base.join(path)
         .map_err(|e| BackendError::Rejected(format!("{upstream} URL: {e}")))
 }
@@ -58,12 +59,12 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 pub async fn exchange(
     upstream: &str,
     request: RequestBuilder,
-) -> Result<(StatusCode, Vec<u8>), BackendError> {
+) -> BackendResult<(StatusCode, Vec<u8>)> {
     let answer = request.send().await.map_err(|e| transport(upstream, &e))?;
     read(upstream, answer).await
 }
 
-async fn read(upstream: &str, answer: Response) -> Result<(StatusCode, Vec<u8>), BackendError> {
+async fn read(upstream: &str, answer: Response) -> BackendResult<(StatusCode, Vec<u8>)> {
     let status = answer.status();
     let body = answer.bytes().await.map_err(|e| transport(upstream, &e))?;
     Ok((status, body.to_vec()))
@@ -75,7 +76,7 @@ pub async fn call<T: DeserializeOwned>(
     upstream: &str,
     request: RequestBuilder,
     error: impl FnOnce(StatusCode, &[u8]) -> BackendError,
-) -> Result<T, BackendError> {
+) -> BackendResult<T> {
     let (status, body) = exchange(upstream, request).await?;
     if !status.is_success() {
         return Err(error(status, &body));
@@ -84,13 +85,13 @@ pub async fn call<T: DeserializeOwned>(
 }
 
 /// A payment hash an upstream reported as hex.
-pub fn payment_hash(upstream: &str, hex: &str) -> Result<crate::domain::Hash32, BackendError> {
+pub fn payment_hash(upstream: &str, hex: &str) -> BackendResult<crate::domain::Hash32> {
     hex.parse().map_err(|_| {
         BackendError::Protocol(format!("{upstream} returned a malformed payment hash"))
     })
 }
 
-pub fn json<T: DeserializeOwned>(upstream: &str, body: &[u8]) -> Result<T, BackendError> {
+pub fn json<T: DeserializeOwned>(upstream: &str, body: &[u8]) -> BackendResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         BackendError::Protocol(format!(
             "{upstream} answered something unexpected ({e}): {}",
@@ -148,7 +149,7 @@ impl JsonLines {
     }
 
     /// The next non-empty line, or `None` once the upstream ends the answer.
-    pub async fn next_line(&mut self) -> Result<Option<Vec<u8>>, BackendError> {
+    pub async fn next_line(&mut self) -> BackendResult<Option<Vec<u8>>> {
         loop {
             if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();

@@ -16,8 +16,8 @@ use url::Url;
 use super::http::{self, quote};
 use super::ws::{ws_url, WsChannel};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, Identity, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
@@ -27,7 +27,6 @@ pub struct LnbitsBackend {
     base: Url,
     invoice_key: Secret,
     client: reqwest::Client,
-    capabilities: Capabilities,
 }
 
 #[derive(Serialize)]
@@ -93,7 +92,7 @@ struct Websocket(WsChannel);
 
 #[async_trait]
 impl PaymentStream for Websocket {
-    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+    async fn next(&mut self) -> BackendResult<Option<PaymentEvent>> {
         while let Some(text) = self.0.next_text().await? {
             // Other messages (and payments we cannot read) are not ours to act on.
             let Ok(pushed) = serde_json::from_str::<Pushed>(&text) else {
@@ -120,12 +119,9 @@ impl LnbitsBackend {
         base: Url,
         invoice_key: Secret,
         network: InvoiceNetwork,
-    ) -> Result<Self, BackendError> {
-        Ok(Self {
-            base,
-            invoice_key,
-            client: http::client()?,
-            capabilities: Capabilities {
+    ) -> BackendResult<Backend<Self>> {
+        Ok(Backend::new(
+            Capabilities {
                 kind: "lnbits",
                 description_hash: true,
                 msat_precision: false,
@@ -134,7 +130,12 @@ impl LnbitsBackend {
                 lookup_sees_unpaid: true,
                 payments: PaymentNotice::Push,
             },
-        })
+            Self {
+                base,
+                invoice_key,
+                client: http::client()?,
+            },
+        ))
     }
 
     fn error(status: StatusCode, body: &[u8]) -> BackendError {
@@ -158,14 +159,7 @@ impl LnbitsBackend {
 
 #[async_trait]
 impl InvoiceBackend for LnbitsBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let sats = super::whole_sats(NAME, request.amount)?;
         let (memo, description_hash) = match &request.description {
             InvoiceDescription::Hash { hash, .. } => (None, Some(hash.to_hex())),
@@ -201,10 +195,7 @@ impl InvoiceBackend for LnbitsBackend {
         })
     }
 
-    async fn subscribe(
-        &self,
-        _cursor: Option<u64>,
-    ) -> Result<Box<dyn PaymentStream>, BackendError> {
+    async fn subscribe(&self, _cursor: Option<u64>) -> BackendResult<Box<dyn PaymentStream>> {
         let url = ws_url(
             &self.base,
             &format!("api/v1/ws/{}", self.invoice_key.expose()),
@@ -214,7 +205,7 @@ impl InvoiceBackend for LnbitsBackend {
         )))
     }
 
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         let (status, body) = http::exchange(
             NAME,
             self.client
@@ -274,7 +265,7 @@ impl InvoiceBackend for LnbitsBackend {
         })
     }
 
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         let wallet: serde_json::Value = http::call(
             NAME,
             self.client

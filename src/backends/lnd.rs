@@ -21,8 +21,8 @@ use url::Url;
 use super::http::{self, quote};
 use super::tls::pinned_client;
 use super::{
-    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, Identity, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat, Secret};
 
@@ -35,7 +35,6 @@ pub struct LndBackend {
     macaroon: Secret,
     private_routes: bool,
     client: reqwest::Client,
-    capabilities: Capabilities,
 }
 
 #[derive(Serialize)]
@@ -87,7 +86,7 @@ struct InvoiceStream {
 
 #[async_trait]
 impl PaymentStream for InvoiceStream {
-    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+    async fn next(&mut self) -> BackendResult<Option<PaymentEvent>> {
         while let Some(line) = self.lines.next_line().await? {
             let line: StreamLine = http::json(NAME, &line)?;
             if let Some(e) = line.error {
@@ -129,7 +128,7 @@ fn decode_32(b64: &str) -> Option<[u8; 32]> {
 }
 
 /// What an LND invoice's `state` means for rayo.
-fn state_of(invoice: Invoice, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+fn state_of(invoice: Invoice, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
     Ok(match invoice.state.as_str() {
         "OPEN" | "ACCEPTED" => InvoiceState::Pending,
         "CANCELED" => InvoiceState::Expired,
@@ -165,13 +164,9 @@ impl LndBackend {
         tls_cert: Option<&[u8]>,
         private_routes: bool,
         network: InvoiceNetwork,
-    ) -> Result<Self, BackendError> {
-        Ok(Self {
-            base,
-            macaroon,
-            private_routes,
-            client: pinned_client(NAME, tls_cert)?,
-            capabilities: Capabilities {
+    ) -> BackendResult<Backend<Self>> {
+        Ok(Backend::new(
+            Capabilities {
                 kind: "lnd",
                 description_hash: true,
                 msat_precision: true,
@@ -180,7 +175,13 @@ impl LndBackend {
                 lookup_sees_unpaid: true,
                 payments: PaymentNotice::Push,
             },
-        })
+            Self {
+                base,
+                macaroon,
+                private_routes,
+                client: pinned_client(NAME, tls_cert)?,
+            },
+        ))
     }
 
     fn error(status: StatusCode, body: &[u8]) -> BackendError {
@@ -207,14 +208,7 @@ impl LndBackend {
 
 #[async_trait]
 impl InvoiceBackend for LndBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let (description_hash, memo) = match &request.description {
             InvoiceDescription::Hash { hash, .. } => (Some(B64.encode(hash.0)), None),
             InvoiceDescription::Memo(memo) => (None, Some(memo.as_ref())),
@@ -248,7 +242,7 @@ impl InvoiceBackend for LndBackend {
         })
     }
 
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         let mut url = http::endpoint(&self.base, NAME, "v2/invoices/lookup")?;
         url.query_pairs_mut()
             .append_pair("payment_hash", &B64_URL.encode(payment_hash.0));
@@ -275,7 +269,7 @@ impl InvoiceBackend for LndBackend {
         state_of(invoice, payment_hash)
     }
 
-    async fn subscribe(&self, cursor: Option<u64>) -> Result<Box<dyn PaymentStream>, BackendError> {
+    async fn subscribe(&self, cursor: Option<u64>) -> BackendResult<Box<dyn PaymentStream>> {
         let mut url = http::endpoint(&self.base, NAME, "v1/invoices/subscribe")?;
         if let Some(settle_index) = cursor {
             url.query_pairs_mut()
@@ -303,7 +297,7 @@ impl InvoiceBackend for LndBackend {
         true
     }
 
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         let (status, bytes) = http::exchange(
             NAME,
             self.client

@@ -123,7 +123,7 @@ pub enum PaymentEvent {
 #[async_trait]
 pub trait PaymentStream: Send {
     /// The next event, or `None` when the upstream closed the channel.
-    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError>;
+    async fn next(&mut self) -> BackendResult<Option<PaymentEvent>>;
 }
 
 /// What the invoice should describe.
@@ -195,9 +195,12 @@ pub enum BackendError {
     Protocol(String),
 }
 
+/// What talking to an upstream gives: an answer, or why there is none.
+pub type BackendResult<T> = Result<T, BackendError>;
+
 /// The amount in whole satoshis, for upstreams that take nothing finer. The callback refuses
 /// other amounts before asking; this guards every other caller.
-pub(crate) fn whole_sats(upstream: &str, amount: Msat) -> Result<u64, BackendError> {
+pub(crate) fn whole_sats(upstream: &str, amount: Msat) -> BackendResult<u64> {
     if amount.is_whole_sat() {
         Ok(amount.whole_sats())
     } else {
@@ -213,7 +216,7 @@ pub(crate) fn matching_preimage(
     upstream: &str,
     reported: Option<[u8; 32]>,
     payment_hash: &Hash32,
-) -> Result<Preimage, BackendError> {
+) -> BackendResult<Preimage> {
     reported
         .map(|bytes| Preimage(Hash32(bytes)))
         .filter(|p| p.payment_hash() == *payment_hash)
@@ -249,21 +252,55 @@ pub enum InvoiceState {
     Unknown,
 }
 
-#[async_trait]
-pub trait InvoiceBackend: Send + Sync + 'static {
-    fn capabilities(&self) -> &Capabilities;
+/// A backend: what it can do, beside the upstream API it talks to. Capabilities are data,
+/// set when the backend is made; everything else is `A`'s, reached through `Deref`.
+pub struct Backend<A: ?Sized> {
+    capabilities: Capabilities,
+    api: A,
+}
+
+/// A backend of any kind, as the server holds them.
+pub type AnyBackend = Arc<Backend<dyn InvoiceBackend>>;
+
+impl<A> Backend<A> {
+    pub fn new(capabilities: Capabilities, api: A) -> Self {
+        Self { capabilities, api }
+    }
+
+    /// The same backend over a changed API.
+    pub fn map_api(self, change: impl FnOnce(A) -> A) -> Self {
+        Self {
+            capabilities: self.capabilities,
+            api: change(self.api),
+        }
+    }
+}
+
+impl<A: ?Sized> Backend<A> {
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
 
     /// Short name for logs and records: `dev`, `lnbits`, ...
-    fn kind(&self) -> &'static str {
-        self.capabilities().kind
+    pub fn kind(&self) -> &'static str {
+        self.capabilities.kind
     }
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError>;
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError>;
+}
+
+impl<A: ?Sized> std::ops::Deref for Backend<A> {
+    type Target = A;
+    fn deref(&self) -> &A {
+        &self.api
+    }
+}
+
+/// An upstream's API: how rayo asks it for invoices and hears of payments.
+#[async_trait]
+pub trait InvoiceBackend: Send + Sync + 'static {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice>;
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState>;
     /// Who the backend is (node id and alias, wallet name), where its API says.
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         Ok(Identity::default())
     }
 
@@ -275,14 +312,10 @@ pub trait InvoiceBackend: Send + Sync + 'static {
     /// Opens the push channel (`PaymentNotice::Push`), resuming after `cursor` where the
     /// upstream numbers its payments. Backends without a cursor return `resumes() == false`
     /// and the watcher reconciles by lookup after each connect.
-    async fn subscribe(
-        &self,
-        _cursor: Option<u64>,
-    ) -> Result<Box<dyn PaymentStream>, BackendError> {
-        Err(BackendError::Rejected(format!(
-            "the {} backend has no push channel",
-            self.kind()
-        )))
+    async fn subscribe(&self, _cursor: Option<u64>) -> BackendResult<Box<dyn PaymentStream>> {
+        Err(BackendError::Rejected(
+            "this backend has no push channel".into(),
+        ))
     }
 
     /// Whether `subscribe` replays what happened since `cursor`.
@@ -294,7 +327,7 @@ pub trait InvoiceBackend: Send + Sync + 'static {
     async fn find_paid(
         &self,
         pending: &[PendingInvoice],
-    ) -> Result<Vec<(Hash32, InvoiceState)>, BackendError> {
+    ) -> BackendResult<Vec<(Hash32, InvoiceState)>> {
         let mut found = Vec::new();
         for invoice in pending {
             match self.lookup_invoice(&invoice.payment_hash).await? {
@@ -313,11 +346,10 @@ pub trait InvoiceBackend: Send + Sync + 'static {
         &self,
         _header: &dyn Fn(&str) -> Option<String>,
         _body: &[u8],
-    ) -> Result<Hash32, BackendError> {
-        Err(BackendError::Rejected(format!(
-            "the {} backend does not send webhooks",
-            self.kind()
-        )))
+    ) -> BackendResult<Hash32> {
+        Err(BackendError::Rejected(
+            "this backend does not send webhooks".into(),
+        ))
     }
 }
 
@@ -326,10 +358,10 @@ pub trait InvoiceBackend: Send + Sync + 'static {
 /// `relays`: the Nostr relay connections NWC wallets share.
 pub fn build(
     settings: &BackendSettings,
-    dev: Arc<DevBackend>,
+    dev: Arc<Backend<DevBackend>>,
     store: Option<&Db>,
     relays: &RelayPool,
-) -> Result<Arc<dyn InvoiceBackend>, ConfigError> {
+) -> Result<AnyBackend, ConfigError> {
     let kind = format!("the {:?} backend", settings.kind).to_lowercase();
     let missing = |what: &str| ConfigError::new(&kind, format!("needs {what}"));
     let invalid = |e: BackendError| ConfigError::new(&kind, e);
@@ -371,7 +403,7 @@ pub fn build(
                 settings.network().into(),
             )
             .map(|buda| match store {
-                Some(db) => buda.sharing_nonces(db.clone()),
+                Some(db) => buda.map_api(|buda| buda.sharing_nonces(db.clone())),
                 None => buda,
             })
             .map_err(invalid)?,
@@ -445,7 +477,7 @@ pub fn build(
                 settings.network().into(),
             )
             .map_err(invalid)?
-            .with_webhook_secret(settings.phoenixd_webhook_secret.clone()),
+            .map_api(|api| api.with_webhook_secret(settings.phoenixd_webhook_secret.clone())),
         ),
     })
 }

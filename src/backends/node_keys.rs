@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use secp256k1::PublicKey;
 
 use super::InvoiceBackend;
+use crate::backends::{AnyBackend, Backend};
 use crate::domain::BackendName;
 use crate::metrics::Metrics;
 
@@ -47,7 +48,7 @@ impl NodeKeys {
     }
 
     /// Asks `backend` who it is until it answers, waiting longer after each failure.
-    pub async fn learn(&self, name: BackendName, backend: Arc<dyn InvoiceBackend>) {
+    pub async fn learn(&self, name: BackendName, backend: AnyBackend) {
         let mut wait = Duration::from_secs(1);
         loop {
             match self.ask(&name, backend.as_ref()).await {
@@ -63,7 +64,7 @@ impl NodeKeys {
 
     /// An invoice came signed by another key than the one learned: the node may have a new
     /// one. Asks again in the background, at most once a minute.
-    pub fn doubt(self: &Arc<Self>, name: &BackendName, backend: &Arc<dyn InvoiceBackend>) {
+    pub fn doubt(self: &Arc<Self>, name: &BackendName, backend: &AnyBackend) {
         {
             let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
             let entry = known.entry(name.clone()).or_default();
@@ -86,7 +87,7 @@ impl NodeKeys {
     async fn ask(
         &self,
         name: &BackendName,
-        backend: &dyn InvoiceBackend,
+        backend: &Backend<dyn InvoiceBackend>,
     ) -> Result<(), super::BackendError> {
         let identity = backend.identity().await?;
         let before = self.get(name);

@@ -18,8 +18,8 @@ use url::Url;
 use super::http::{self, quote};
 use super::ws::{ws_url, WsChannel};
 use super::{
-    BackendError, Capabilities, CreatedInvoice, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, Identity, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::crypto::{hmac_sha256, secrets_match};
 use crate::domain::{Hash32, Msat, Secret};
@@ -32,7 +32,6 @@ pub struct PhoenixdBackend {
     /// phoenixd's `webhook-secret`, when webhooks are pointed at rayo.
     webhook_secret: Option<Secret>,
     client: reqwest::Client,
-    capabilities: Capabilities,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +64,7 @@ struct Pushed {
 }
 
 impl Pushed {
-    fn received(text: &[u8]) -> Result<Option<Hash32>, BackendError> {
+    fn received(text: &[u8]) -> BackendResult<Option<Hash32>> {
         let pushed: Pushed = http::json(NAME, text)?;
         if pushed.kind != "payment_received" {
             return Ok(None);
@@ -85,7 +84,7 @@ struct Websocket(WsChannel);
 
 #[async_trait]
 impl PaymentStream for Websocket {
-    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+    async fn next(&mut self) -> BackendResult<Option<PaymentEvent>> {
         while let Some(text) = self.0.next_text().await? {
             if let Some(hash) = Pushed::received(text.as_bytes())? {
                 return Ok(Some(PaymentEvent::Hint(hash)));
@@ -96,13 +95,13 @@ impl PaymentStream for Websocket {
 }
 
 impl PhoenixdBackend {
-    pub fn new(base: Url, password: Secret, network: InvoiceNetwork) -> Result<Self, BackendError> {
-        Ok(Self {
-            base,
-            password,
-            webhook_secret: None,
-            client: http::client()?,
-            capabilities: Capabilities {
+    pub fn new(
+        base: Url,
+        password: Secret,
+        network: InvoiceNetwork,
+    ) -> BackendResult<Backend<Self>> {
+        Ok(Backend::new(
+            Capabilities {
                 kind: "phoenixd",
                 description_hash: true,
                 msat_precision: false,
@@ -111,7 +110,13 @@ impl PhoenixdBackend {
                 lookup_sees_unpaid: true,
                 payments: PaymentNotice::Push,
             },
-        })
+            Self {
+                base,
+                password,
+                webhook_secret: None,
+                client: http::client()?,
+            },
+        ))
     }
 
     /// Accepts webhooks signed with `secret`.
@@ -133,14 +138,7 @@ impl PhoenixdBackend {
 
 #[async_trait]
 impl InvoiceBackend for PhoenixdBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let amount = super::whole_sats(NAME, request.amount)?.to_string();
         let expiry = request.expiry.as_secs().to_string();
         let (field, value) = match &request.description {
@@ -170,7 +168,7 @@ impl InvoiceBackend for PhoenixdBackend {
         })
     }
 
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         let (status, body) = http::exchange(
             NAME,
             self.client
@@ -209,10 +207,7 @@ impl InvoiceBackend for PhoenixdBackend {
         })
     }
 
-    async fn subscribe(
-        &self,
-        _cursor: Option<u64>,
-    ) -> Result<Box<dyn PaymentStream>, BackendError> {
+    async fn subscribe(&self, _cursor: Option<u64>) -> BackendResult<Box<dyn PaymentStream>> {
         use base64::Engine;
         let credentials = base64::engine::general_purpose::STANDARD
             .encode(format!("rayo:{}", self.password.expose()));
@@ -229,7 +224,7 @@ impl InvoiceBackend for PhoenixdBackend {
         &self,
         header: &dyn Fn(&str) -> Option<String>,
         body: &[u8],
-    ) -> Result<Hash32, BackendError> {
+    ) -> BackendResult<Hash32> {
         let secret = self.webhook_secret.as_ref().ok_or_else(|| {
             BackendError::Rejected(format!(
                 "{NAME} webhook received, but no webhook secret is configured"
@@ -252,7 +247,7 @@ impl InvoiceBackend for PhoenixdBackend {
         })
     }
 
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         let info: serde_json::Value = http::call(
             NAME,
             self.client

@@ -1,7 +1,6 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::InvoiceBackend;
+use crate::backends::AnyBackend;
 use crate::config::ConfigError;
 use crate::domain::BackendName;
 
@@ -9,13 +8,13 @@ use crate::domain::BackendName;
 #[derive(Clone)]
 pub struct Backends {
     default: BackendName,
-    by_name: BTreeMap<BackendName, Arc<dyn InvoiceBackend>>,
+    by_name: BTreeMap<BackendName, AnyBackend>,
 }
 
 impl Backends {
     pub fn new(
         default: BackendName,
-        by_name: BTreeMap<BackendName, Arc<dyn InvoiceBackend>>,
+        by_name: BTreeMap<BackendName, AnyBackend>,
     ) -> Result<Self, ConfigError> {
         if by_name.contains_key(&BackendName::user_wallet()) {
             return Err(ConfigError::new(
@@ -33,14 +32,11 @@ impl Backends {
     }
 
     /// The backend called `name`, or the default one; with the name it goes by.
-    pub fn get(
-        &self,
-        name: Option<&BackendName>,
-    ) -> Option<(&BackendName, &Arc<dyn InvoiceBackend>)> {
+    pub fn get(&self, name: Option<&BackendName>) -> Option<(&BackendName, &AnyBackend)> {
         self.by_name.get_key_value(name.unwrap_or(&self.default))
     }
 
-    pub fn default_backend(&self) -> (&BackendName, &Arc<dyn InvoiceBackend>) {
+    pub fn default_backend(&self) -> (&BackendName, &AnyBackend) {
         self.get(None)
             .unwrap_or_else(|| unreachable!("checked in new"))
     }
@@ -53,7 +49,7 @@ impl Backends {
         self.by_name.keys()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&BackendName, &Arc<dyn InvoiceBackend>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&BackendName, &AnyBackend)> {
         self.by_name.iter()
     }
 }

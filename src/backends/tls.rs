@@ -7,13 +7,11 @@ use rustls_pki_types::CertificateDer;
 
 use super::http;
 use super::BackendError;
+use super::BackendResult;
 
 /// An HTTP client that trusts only `tls_cert` (PEM), or the usual roots when there is none
 /// (a node behind a proxy with a public certificate).
-pub fn pinned_client(
-    upstream: &str,
-    tls_cert: Option<&[u8]>,
-) -> Result<reqwest::Client, BackendError> {
+pub fn pinned_client(upstream: &str, tls_cert: Option<&[u8]>) -> BackendResult<reqwest::Client> {
     let Some(pem) = tls_cert else {
         return http::client();
     };

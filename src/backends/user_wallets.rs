@@ -12,17 +12,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use lightning_invoice::Currency as InvoiceNetwork;
 
-use super::{InvoiceBackend, NwcBackend, RelayPool};
+use super::{NwcBackend, RelayPool};
+use crate::backends::AnyBackend;
 use crate::domain::{NwcUri, User, Username};
 
 /// Starts watching a user's wallet; the task stops when its handle is dropped.
 pub type StartWatcher =
-    Box<dyn Fn(Username, Arc<dyn InvoiceBackend>) -> tokio::task::JoinHandle<()> + Send + Sync>;
+    Box<dyn Fn(Username, AnyBackend) -> tokio::task::JoinHandle<()> + Send + Sync>;
 
 struct UserWallet {
     /// The connection it was made from: a different one makes a new wallet.
     uri: NwcUri,
-    backend: Arc<dyn InvoiceBackend>,
+    backend: AnyBackend,
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -72,7 +73,7 @@ impl UserWallets {
 
     /// `user`'s own wallet, if they have one: connected, and its watcher started, on first
     /// use, and again whenever their connection URI changes.
-    pub fn connect(&self, user: &User) -> Option<Arc<dyn InvoiceBackend>> {
+    pub fn connect(&self, user: &User) -> Option<AnyBackend> {
         let Some(uri) = &user.nwc else {
             self.forget(&user.name);
             return None;
@@ -84,7 +85,7 @@ impl UserWallets {
             }
         }
         tracing::info!(user = %user.name, wallet = %uri.wallet.to_hex(), "connecting a user's own wallet");
-        let backend: Arc<dyn InvoiceBackend> = Arc::new(NwcBackend::new(
+        let backend: AnyBackend = Arc::new(NwcBackend::new(
             uri.clone(),
             &self.pool,
             self.network.clone(),

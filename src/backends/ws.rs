@@ -12,6 +12,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::BackendError;
+use super::BackendResult;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Silence this long ends the channel; the watcher reconnects and reconciles.
@@ -25,7 +26,7 @@ pub struct WsChannel {
 }
 
 /// The websocket URL for `path` under an `http(s)` base.
-pub fn ws_url(base: &Url, path: &str) -> Result<Url, BackendError> {
+pub fn ws_url(base: &Url, path: &str) -> BackendResult<Url> {
     let mut url = base
         .join(path)
         .map_err(|e| BackendError::Rejected(format!("websocket URL: {e}")))?;
@@ -40,7 +41,7 @@ impl WsChannel {
         upstream: &'static str,
         url: &Url,
         authorization: Option<&str>,
-    ) -> Result<Self, BackendError> {
+    ) -> BackendResult<Self> {
         let mut request = url
             .as_str()
             .into_client_request()
@@ -79,7 +80,7 @@ impl WsChannel {
     }
 
     /// The next text message, or `None` when the channel closed or went quiet.
-    pub async fn next_text(&mut self) -> Result<Option<String>, BackendError> {
+    pub async fn next_text(&mut self) -> BackendResult<Option<String>> {
         loop {
             let message = match tokio::time::timeout(IDLE_LIMIT, self.socket.next()).await {
                 Err(_) | Ok(None) => return Ok(None),

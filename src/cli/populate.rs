@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 
 use super::CliError;
+use crate::backends::Backend;
 use crate::backends::{DevBackend, InvoiceBackend, InvoiceRequest};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::Settings;
@@ -34,7 +35,9 @@ pub struct Population {
 const BATCH: usize = 2000;
 
 /// The store of `settings`, opened here, and the dev backend with the store's own key.
-pub(super) async fn open_with_dev(settings: &Settings) -> Result<(Db, Arc<DevBackend>), CliError> {
+pub(super) async fn open_with_dev(
+    settings: &Settings,
+) -> Result<(Db, Arc<Backend<DevBackend>>), CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
     crate::data_dir::prepare(&settings.data_dir).map_err(|e| failed(&e))?;
     let store = SledStore::open(&settings.store_path()).map_err(|e| failed(&e))?;
@@ -174,38 +177,56 @@ fn invoice(
 ) -> Option<InvoiceRecord> {
     let (user, metadata) = &users[n % users.len()];
     let age = (population.invoices - n) as u64 * (60 * 24 * 3600) / population.invoices as u64;
-    let description = Description::Metadata(metadata.clone());
     let amount = Msat::from_msat(1000 * (21 + (n as u64 % 1000)));
-    let request = InvoiceRequest {
-        amount,
-        description: description.for_backend(),
-        expiry: Duration::from_secs(600),
-        label: "populate",
-    };
-    // The dev backend signs without waiting.
-    let created = dev.create_invoice(request).now_or_never()?.ok()?;
     let pending = population.invoices - n <= population.pending;
     let created_at = if pending { now } else { now - age };
-    let status = if pending {
+    let mut record = dev_invoice(
+        dev,
+        &user.name,
+        amount,
+        Description::Metadata(metadata.clone()),
+        created_at,
+    )?;
+    record.status = if pending {
         InvoiceStatus::Pending
     } else if n.is_multiple_of(population.paid_one_in) {
         InvoiceStatus::Paid(PaidDetails {
             paid_at: created_at + 30,
-            preimage: dev.preimage_for(&created.bolt11),
+            preimage: dev.preimage_for(&record.bolt11),
             amount_received_msat: amount,
         })
     } else {
         InvoiceStatus::Expired
     };
+    Some(record)
+}
+
+/// A pending invoice for `user` that the dev backend signs now, as a callback would have
+/// stored it at `created_at`.
+pub(super) fn dev_invoice(
+    dev: &DevBackend,
+    user: &Username,
+    amount: Msat,
+    description: Description,
+    created_at: u64,
+) -> Option<InvoiceRecord> {
+    let request = InvoiceRequest {
+        amount,
+        description: description.for_backend(),
+        expiry: Duration::from_secs(600),
+        label: "synthetic",
+    };
+    // The dev backend signs without waiting.
+    let created = dev.create_invoice(request).now_or_never()?.ok()?;
     Some(InvoiceRecord {
         payment_hash: created.payment_hash?,
-        user: user.name.clone(),
+        user: user.clone(),
         amount_msat: amount,
         bolt11: created.bolt11,
         description_hash: description.hash(),
         described_by: description.into_source(),
         comment: None,
-        status,
+        status: InvoiceStatus::Pending,
         created_at,
         expires_at: created_at + 600,
         backend: BackendName::default_name(),

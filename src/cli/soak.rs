@@ -8,17 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-
-use super::populate::{insert_all, open_with_dev};
+use super::populate::{dev_invoice, insert_all, open_with_dev};
 use super::CliError;
-use crate::backends::{DevBackend, InvoiceBackend, InvoiceDescription, InvoiceRequest};
+use crate::backends::Backend;
+use crate::backends::DevBackend;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::domain::{
-    BackendName, DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat, PaidDetails,
-    Username,
-};
+use crate::domain::{InvoiceRecord, InvoiceStatus, Metadata, Msat, PaidDetails, Username};
+use crate::invoices::Description;
 use crate::store::{upkeep, Pruned, Transitions};
 
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +91,7 @@ pub async fn soak(settings: &Settings, soak: Soak) -> Result<(), CliError> {
 
 /// An hour's invoices, signed on every core.
 async fn sign_hour(
-    dev: &Arc<DevBackend>,
+    dev: &Arc<Backend<DevBackend>>,
     soak: Soak,
     hour: u64,
     at: u64,
@@ -130,38 +127,14 @@ async fn sign_hour(
 /// The `n`th callback's invoice, made at `at`: a plain payment to one address.
 fn unpaid(dev: &DevBackend, n: u64, at: u64) -> Option<InvoiceRecord> {
     const METADATA: &str = "[[\"text/plain\",\"Pay zap-target@example.com\"]]";
-    let metadata_hash = Hash32::sha256(METADATA.as_bytes());
-    let amount = Msat::from_msat(1000 * (1 + n % 5000));
-    let created = dev
-        .create_invoice(InvoiceRequest {
-            amount,
-            description: InvoiceDescription::Hash {
-                hash: metadata_hash,
-                text: METADATA.into(),
-            },
-            expiry: Duration::from_secs(600),
-            label: "soak",
-        })
-        .now_or_never()?
-        .ok()?;
-    Some(InvoiceRecord {
-        payment_hash: created.payment_hash?,
-        user: Username::parse("zap-target").ok()?,
-        amount_msat: amount,
-        bolt11: created.bolt11,
-        description_hash: Some(metadata_hash),
-        described_by: DescriptionSource::Metadata { metadata_hash },
-        comment: None,
-        status: InvoiceStatus::Pending,
-        created_at: at,
-        expires_at: at + 600,
-        backend: BackendName::default_name(),
-        backend_kind: "dev".into(),
-        backend_ref: None,
-        app: None,
-        payer: None,
-        fiat: None,
-    })
+    let metadata = Arc::new(Metadata::from_stored(METADATA.into()));
+    dev_invoice(
+        dev,
+        &Username::parse("zap-target").ok()?,
+        Msat::from_msat(1000 * (1 + n % 5000)),
+        Description::Metadata(metadata),
+        at,
+    )
 }
 
 /// How the `n`th invoice of an hour ends: paid one in `paid_one_in`, else expired.

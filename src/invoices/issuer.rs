@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use super::check::{check_invoice, Expected, InvoiceCheckError};
 use super::slots::{BackendSlots, Share};
 use super::Description;
-use crate::backends::{Backends, InvoiceBackend, InvoiceRequest, NodeKeys, UserWallets};
+use crate::backends::AnyBackend;
+use crate::backends::{Backends, InvoiceRequest, NodeKeys, UserWallets};
 use crate::clock::{Clock, Random};
 use crate::crypto::hmac_sha256;
 use crate::domain::{
@@ -26,7 +27,7 @@ use crate::store::{Db, StoreError};
 #[derive(Clone)]
 pub struct Upstream {
     pub name: BackendName,
-    pub backend: Arc<dyn InvoiceBackend>,
+    pub backend: AnyBackend,
 }
 
 impl Upstream {

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::backends::Backend;
 use crate::backends::{InvoiceBackend, InvoiceDescription, InvoiceRequest, InvoiceState};
 use crate::clock::Random;
 use crate::domain::{Hash32, Msat};
@@ -30,7 +31,7 @@ impl CheckReport {
 }
 
 pub async fn check_backend(
-    backend: &dyn InvoiceBackend,
+    backend: &Backend<dyn InvoiceBackend>,
     now: SystemTime,
     random: &dyn Random,
 ) -> CheckReport {

@@ -12,6 +12,7 @@ mod webhooks;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::backends::Backend;
 use crate::backends::DevBackend;
 use crate::clock::{Clock, Random};
 use crate::config::Domains;
@@ -44,7 +45,7 @@ pub struct Operator {
     domains: Domains,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
-    dev: Arc<DevBackend>,
+    dev: Arc<Backend<DevBackend>>,
     ledger: Arc<Ledger>,
     /// User changes are rare; serialising them keeps the directory in the store's order.
     user_writes: tokio::sync::Mutex<()>,
@@ -69,7 +70,7 @@ pub struct OperatorParts {
     pub domains: Domains,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
-    pub dev: Arc<DevBackend>,
+    pub dev: Arc<Backend<DevBackend>>,
     pub ledger: Arc<Ledger>,
     pub backends: BTreeSet<BackendName>,
     pub nostr: NostrIdentity,

@@ -51,8 +51,7 @@ impl Operator {
         name: Username,
         settings: UserSettings,
     ) -> Result<UserView, OperatorError> {
-        self.check_settings(&settings)?;
-        self.check_wallet_relays(&settings).await?;
+        self.vet(&settings).await?;
         let domain = self.domain_for(&settings, None)?;
         let now = self.clock.unix();
         let random = self.random.clone();
@@ -82,8 +81,7 @@ impl Operator {
         name: Username,
         settings: UserSettings,
     ) -> Result<UserView, OperatorError> {
-        self.check_settings(&settings)?;
-        self.check_wallet_relays(&settings).await?;
+        self.vet(&settings).await?;
         let requested = settings
             .domain
             .as_ref()
@@ -205,6 +203,13 @@ impl Operator {
     /// reason and the setting, rather than every payer hearing later that the wallet did not
     /// answer. Names are resolved, so one that points inside is caught too; a name that does
     /// not resolve now may later, and is let through with a warning in the log.
+    /// Everything settings must pass before they are applied: what they name exists here, and
+    /// a wallet's relays can be reached.
+    async fn vet(&self, settings: &UserSettings) -> Result<(), OperatorError> {
+        self.check_settings(settings)?;
+        self.check_wallet_relays(settings).await
+    }
+
     async fn check_wallet_relays(&self, settings: &UserSettings) -> Result<(), OperatorError> {
         let Some(uri) = settings.nwc.as_deref().filter(|u| !u.trim().is_empty()) else {
             return Ok(());

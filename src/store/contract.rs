@@ -504,7 +504,15 @@ pub(crate) fn prune_all(
     let mut total = Pruned::default();
     let mut from = PruneCursor::default();
     loop {
-        let step = store.prune(rules, now, &from, budget, dry_run).unwrap();
+        let step = store
+            .prune(&PruneRequest {
+                rules,
+                now,
+                from: &from,
+                budget,
+                dry_run,
+            })
+            .unwrap();
         total.add(step.pruned);
         match step.next {
             Some(next) => from = next,

@@ -3,8 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Flushed, InvoicePage, MemoryStore, PruneCursor, PruneStep, Retention, Store, StoreError,
-    Transitions,
+    Flushed, InvoicePage, MemoryStore, PruneRequest, PruneStep, Store, StoreError, Transitions,
 };
 use crate::domain::{ApiKey, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 
@@ -60,7 +59,7 @@ impl Store for FaultyStore {
         put_meta(key: &str, value: &[u8]) -> Result<(), StoreError>;
         meta_entries() -> Result<Vec<(String, Vec<u8>)>, StoreError>;
         metadata_entries() -> Result<Vec<String>, StoreError>;
-        prune(rules: &Retention, now: u64, from: &PruneCursor, budget: usize, dry_run: bool) -> Result<PruneStep, StoreError>;
+        prune(request: &PruneRequest<'_>) -> Result<PruneStep, StoreError>;
     }
 
     fn commit_transitions(&self, step: &Transitions) -> Result<usize, StoreError> {

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    next_status, Flushed, InvoicePage, PruneCursor, PruneStep, Pruned, Retention, Store,
-    StoreError, Transitions,
+    next_status, Flushed, InvoicePage, PruneRequest, PruneStep, Pruned, Store, StoreError,
+    Transitions,
 };
 use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
@@ -230,14 +230,8 @@ impl Store for MemoryStore {
     }
 
     /// The whole pass in one step: a test's store is small.
-    fn prune(
-        &self,
-        rules: &Retention,
-        now: u64,
-        _from: &PruneCursor,
-        _budget: usize,
-        dry_run: bool,
-    ) -> Result<PruneStep, StoreError> {
+    fn prune(&self, step: &PruneRequest<'_>) -> Result<PruneStep, StoreError> {
+        let (rules, now, dry_run) = (step.rules, step.now, step.dry_run);
         let mut state = self.state();
         let mut pruned = Pruned::default();
         let mut gone = Vec::new();

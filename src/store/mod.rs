@@ -101,6 +101,17 @@ impl<'a> InvoicePage<'a> {
     }
 }
 
+/// One step of a pruning pass: remove, from `from` on, what `rules` let go of at `now`,
+/// doing about `budget` records' work. A dry run counts what would go and changes nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneRequest<'a> {
+    pub rules: &'a Retention,
+    pub now: u64,
+    pub from: &'a PruneCursor,
+    pub budget: usize,
+    pub dry_run: bool,
+}
+
 pub trait Store: Send + Sync + 'static {
     fn user(&self, name: &Username) -> Result<Option<User>, StoreError>;
     /// All users, by name.
@@ -183,17 +194,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(0)
     }
 
-    /// One step of a pruning pass (see `retention`): removes, from `from` on, what `rules`
-    /// let go of at `now`, doing about `budget` records' work, and says where the pass goes
-    /// on. A dry run counts what would go and changes nothing.
-    fn prune(
-        &self,
-        rules: &Retention,
-        now: u64,
-        from: &PruneCursor,
-        budget: usize,
-        dry_run: bool,
-    ) -> Result<PruneStep, StoreError>;
+    /// One step of a pruning pass (see `retention`), and where the pass goes on.
+    fn prune(&self, step: &PruneRequest<'_>) -> Result<PruneStep, StoreError>;
 
     /// Keeps this process's claim on events it is still delivering until `hold_until`.
     fn hold_claims(&self, _ids: &[EventId], _hold_until: u64) -> Result<(), StoreError> {

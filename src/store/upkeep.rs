@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Db, PruneCursor, Pruned, Retention, StoreError};
+use super::{Db, PruneCursor, PruneRequest, Pruned, Retention, StoreError};
 use crate::clock::Clock;
 
 /// How often the sealer looks for invoices to seal.
@@ -38,6 +38,21 @@ pub async fn seal_forever(db: Db, clock: Arc<dyn Clock>) {
     }
 }
 
+fn step<'a>(
+    rules: &'a Retention,
+    now: u64,
+    from: &'a PruneCursor,
+    dry_run: bool,
+) -> PruneRequest<'a> {
+    PruneRequest {
+        rules,
+        now,
+        from,
+        budget: PRUNE_BATCH,
+        dry_run,
+    }
+}
+
 /// One whole pruning pass at `now`, in steps. A dry run reads beside the writer and counts.
 pub async fn prune(
     db: &Db,
@@ -49,10 +64,10 @@ pub async fn prune(
     let mut from = PruneCursor::default();
     loop {
         let step = if dry_run {
-            db.read(move |s| s.prune(&rules, now, &from, PRUNE_BATCH, true))
+            db.read(move |s| s.prune(&step(&rules, now, &from, true)))
                 .await?
         } else {
-            db.commit(move |s| s.prune(&rules, now, &from, PRUNE_BATCH, false))
+            db.commit(move |s| s.prune(&step(&rules, now, &from, false)))
                 .await?
         };
         total.add(step.pruned);

@@ -200,9 +200,7 @@ impl Ledger {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::domain::{
-        DescriptionSource, Msat, PaidDetails, Secret, User, UserContext, UserSettings, Username,
-    };
+    use crate::domain::{Msat, PaidDetails, Secret, User, UserContext, UserSettings, Username};
     use crate::store::{FaultyStore, Store};
 
     fn paid() -> InvoiceStatus {
@@ -225,30 +223,13 @@ mod tests {
         };
         let user = User::create(Username::parse("alice").unwrap(), settings, &ctx).unwrap();
         store.put_user(&user).unwrap();
-        let hash = Hash32::sha256(b"invoice");
-        store
-            .insert_invoice(&InvoiceRecord {
-                payment_hash: hash,
-                user: user.name,
-                amount_msat: Msat::from_msat(1000),
-                bolt11: "lnbcrt10n1...".into(),
-                description_hash: None,
-                described_by: DescriptionSource::Memo {
-                    memo: crate::domain::Memo::fitted("m"),
-                },
-                comment: None,
-                status: InvoiceStatus::Pending,
-                created_at: 1,
-                expires_at: u64::MAX,
-                backend: BackendName::default_name(),
-                backend_kind: "dev".into(),
-                backend_ref: None,
-                app: None,
-                payer: None,
-                fiat: None,
-            })
-            .unwrap();
-        hash
+        // Pending, and far from expiring: only a payment moves it.
+        let record = InvoiceRecord {
+            expires_at: u64::MAX,
+            ..crate::store::contract::invoice("alice", 1)
+        };
+        store.insert_invoice(&record).unwrap();
+        record.payment_hash
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Cursor, Ledger};
+use crate::backends::{AnyBackend, Backend};
 use crate::backends::{InvoiceBackend, InvoiceState, PaymentEvent, PaymentNotice, PendingInvoice};
 use crate::clock::{Clock, Random};
 use crate::cluster::Cluster;
@@ -29,7 +30,7 @@ pub struct Watcher {
     pub name: BackendName,
     /// Watches only this user's invoices (a user's own wallet serves nobody else).
     only: Option<Username>,
-    backend: Arc<dyn InvoiceBackend>,
+    backend: AnyBackend,
     ledger: Arc<Ledger>,
     db: Db,
     clock: Arc<dyn Clock>,
@@ -77,7 +78,7 @@ pub fn start_all(
 impl Watcher {
     pub fn new(
         name: &BackendName,
-        backend: Arc<dyn InvoiceBackend>,
+        backend: AnyBackend,
         ledger: Arc<Ledger>,
         db: Db,
         clock: Arc<dyn Clock>,
@@ -106,7 +107,7 @@ impl Watcher {
     }
 
     /// How long after expiry the sweeper leaves this backend's invoices to the watcher.
-    pub fn expiry_grace(backend: &dyn InvoiceBackend) -> Duration {
+    pub fn expiry_grace(backend: &Backend<dyn InvoiceBackend>) -> Duration {
         match backend.capabilities().payments {
             PaymentNotice::Poll(every) => every * 2 + Duration::from_secs(2),
             PaymentNotice::Push | PaymentNotice::Manual => Duration::from_secs(2),

@@ -8,9 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use lightning_invoice::Currency;
 use rayo::backends::{
-    BudaBackend, ClnBackend, DevBackend, Identity, InvoiceBackend, InvoiceDescription,
-    InvoiceRequest, InvoiceState, LnbitsBackend, LndBackend, NwcBackend, NwcUri, PhoenixdBackend,
-    RelayPool,
+    AnyBackend, BudaBackend, ClnBackend, DevBackend, Identity, InvoiceDescription, InvoiceRequest,
+    InvoiceState, LnbitsBackend, LndBackend, NwcBackend, NwcUri, PhoenixdBackend, RelayPool,
 };
 use rayo::clock::SystemClock;
 use rayo::domain::{Hash32, Msat, Secret};
@@ -28,7 +27,7 @@ type Settle = Box<dyn Fn(String, String) -> Pin<Box<dyn Future<Output = ()> + Se
 
 /// A backend, and how to pay one of its invoices for real (or `None`: it cannot be paid).
 struct Upstream {
-    backend: Arc<dyn InvoiceBackend>,
+    backend: AnyBackend,
     pay: Option<Settle>,
 }
 

@@ -1,7 +1,7 @@
 //! rayo against a fake LND REST API over TLS with a self-signed CA:TRUE certificate.
 
 use lightning_invoice::Currency;
-use rayo::backends::{InvoiceBackend, InvoiceState, LndBackend};
+use rayo::backends::{Backend, InvoiceBackend, InvoiceState, LndBackend};
 use rayo::domain::{Hash32, Secret};
 
 use crate::support::fake_lnd::{lnd_style_certificate, FakeLnd};
@@ -10,7 +10,7 @@ use crate::support::{assert_lnurl_error, spawn_app_with};
 
 const MACAROON: &str = "0201036c6e6402f801030a10b3bc9d28b5b2cb9e4d3c2ae0a1c30e7f1201301a160a0761646472657373120472656164120577726974651a170a08696e766f69636573120472656164120577726974651a";
 
-fn lnd(fake: &FakeLnd, macaroon: &str, cert_pem: Option<&str>) -> LndBackend {
+fn lnd(fake: &FakeLnd, macaroon: &str, cert_pem: Option<&str>) -> Backend<LndBackend> {
     LndBackend::new(
         fake.url.parse().unwrap(),
         Secret::new(macaroon),

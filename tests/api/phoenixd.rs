@@ -1,7 +1,7 @@
 //! rayo against a fake phoenixd that speaks its wire format and signs real invoices.
 
 use lightning_invoice::Currency;
-use rayo::backends::{InvoiceBackend, InvoiceState, PhoenixdBackend};
+use rayo::backends::{Backend, InvoiceBackend, InvoiceState, PhoenixdBackend};
 use rayo::config::{BackendKind, Network};
 use rayo::domain::{Hash32, Secret};
 
@@ -23,7 +23,7 @@ async fn rayo_on(phoenixd: &FakePhoenixd, password: &str) -> TestApp {
     .await
 }
 
-fn backend(phoenixd: &FakePhoenixd, password: &str) -> PhoenixdBackend {
+fn backend(phoenixd: &FakePhoenixd, password: &str) -> Backend<PhoenixdBackend> {
     PhoenixdBackend::new(
         phoenixd.url.parse().unwrap(),
         Secret::new(password),

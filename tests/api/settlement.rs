@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lightning_invoice::Currency;
-use rayo::backends::{InvoiceBackend, LndBackend};
+use rayo::backends::{AnyBackend, LndBackend};
 use rayo::config::{BackendKind, Network};
 use rayo::domain::Secret;
 use reqwest::Method;
@@ -42,7 +42,7 @@ async fn events_for(app: &TestApp, hash: &str) -> Vec<Value> {
         .unwrap()
 }
 
-fn lnd(fake: &FakeLnd) -> Arc<dyn InvoiceBackend> {
+fn lnd(fake: &FakeLnd) -> AnyBackend {
     Arc::new(
         LndBackend::new(
             fake.url.parse().unwrap(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use lightning_invoice::Currency;
 use rayo::backends::{
-    BackendError, BudaBackend, ClnBackend, InvoiceBackend, LndBackend, PhoenixdBackend,
+    AnyBackend, BackendError, BudaBackend, ClnBackend, LndBackend, PhoenixdBackend,
 };
 use rayo::domain::Secret;
 
@@ -18,7 +18,7 @@ use crate::support::fake_node::{Fault, Faults};
 use crate::support::fake_phoenixd::FakePhoenixd;
 use crate::support::{assert_lnurl_error, spawn_app_with};
 
-async fn misbehaving(name: &str, backend: Arc<dyn InvoiceBackend>, faults: Faults) {
+async fn misbehaving(name: &str, backend: AnyBackend, faults: Faults) {
     let app = spawn_app_with(Some(backend.clone()), |s| {
         s.backend_timeout = Duration::from_millis(500)
     })

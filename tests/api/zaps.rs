@@ -192,7 +192,7 @@ async fn a_relay_that_is_down_gets_the_receipt_once_it_is_up_even_across_a_resta
 #[tokio::test]
 async fn zap_receipts_follow_a_payment_seen_by_a_backend_watcher() {
     let fake = crate::support::fake_lnd::FakeLnd::start("0201036c6e64");
-    let backend: std::sync::Arc<dyn rayo::backends::InvoiceBackend> = std::sync::Arc::new(
+    let backend: rayo::backends::AnyBackend = std::sync::Arc::new(
         rayo::backends::LndBackend::new(
             fake.url.parse().unwrap(),
             rayo::domain::Secret::new("0201036c6e64"),

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use bitcoin_hashes::{sha256, Hash};
 use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
 use rayo::backends::{
-    BackendError, Capabilities, CreatedInvoice, InvoiceBackend, InvoiceDescription, InvoiceRequest,
-    InvoiceState,
+    Backend, BackendError, BackendResult, Capabilities, CreatedInvoice, InvoiceBackend,
+    InvoiceDescription, InvoiceRequest, InvoiceState,
 };
 use rayo::domain::Hash32;
 use secp256k1::{SecretKey, SECP256K1};
@@ -33,7 +33,6 @@ pub enum Fault {
 
 pub struct BackendDouble {
     key: SecretKey,
-    capabilities: Capabilities,
     fault: Mutex<Fault>,
     pub calls: AtomicUsize,
     /// Lookups asked for (each takes 200 ms).
@@ -53,19 +52,18 @@ impl Drop for InFlight<'_> {
 }
 
 impl BackendDouble {
-    pub fn new(fault: Fault) -> Self {
+    pub fn new(fault: Fault) -> Backend<Self> {
         Self::with_capabilities(fault, true)
     }
 
     /// A backend that, like phoenixd or LNbits, only makes whole-satoshi invoices.
-    pub fn sat_only() -> Self {
+    pub fn sat_only() -> Backend<Self> {
         Self::with_capabilities(Fault::None, false)
     }
 
-    fn with_capabilities(fault: Fault, msat_precision: bool) -> Self {
-        Self {
-            key: SecretKey::from_slice(&[0x42; 32]).unwrap(),
-            capabilities: Capabilities {
+    fn with_capabilities(fault: Fault, msat_precision: bool) -> Backend<Self> {
+        Backend::new(
+            Capabilities {
                 kind: "double",
                 description_hash: true,
                 msat_precision,
@@ -74,12 +72,15 @@ impl BackendDouble {
                 lookup_sees_unpaid: false,
                 payments: rayo::backends::PaymentNotice::Manual,
             },
-            fault: Mutex::new(fault),
-            calls: AtomicUsize::new(0),
-            lookups: AtomicUsize::new(0),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-        }
+            Self {
+                key: SecretKey::from_slice(&[0x42; 32]).unwrap(),
+                fault: Mutex::new(fault),
+                calls: AtomicUsize::new(0),
+                lookups: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+            },
+        )
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -89,14 +90,7 @@ impl BackendDouble {
 
 #[async_trait]
 impl InvoiceBackend for BackendDouble {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -165,7 +159,7 @@ impl InvoiceBackend for BackendDouble {
     }
 
     /// The double only makes invoices; nothing is ever paid through it.
-    async fn lookup_invoice(&self, _payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, _payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(200)).await;
         if *self.fault.lock().unwrap() == Fault::Fails {

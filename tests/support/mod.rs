@@ -22,7 +22,7 @@ pub mod wallet;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use rayo::backends::InvoiceBackend;
+use rayo::backends::AnyBackend;
 use rayo::config::{PublicUrl, Settings};
 use rayo::startup::{Application, Overrides};
 use serde_json::Value;
@@ -45,7 +45,7 @@ pub async fn spawn_app() -> TestApp {
 /// Starts rayo on port 0 in a fresh data directory, with `backend` instead of the dev backend
 /// if given, and `tweak` applied to the settings.
 pub async fn spawn_app_with(
-    backend: Option<Arc<dyn InvoiceBackend>>,
+    backend: Option<AnyBackend>,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
@@ -77,7 +77,7 @@ impl rayo::clock::Clock for ShiftedClock {
 /// Starts rayo on an existing data directory (a restart after `TestApp::stop`).
 pub async fn spawn_app_in(
     data_dir: TempDir,
-    backend: Option<Arc<dyn InvoiceBackend>>,
+    backend: Option<AnyBackend>,
     clock: Option<Arc<dyn rayo::clock::Clock>>,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {

@@ -16,9 +16,9 @@ use lightning_invoice::Currency as InvoiceNetwork;
 use serde_json::{json, Value};
 
 use super::{
-    matching_preimage, BackendError, Capabilities, CreatedInvoice, Findings, Identity,
-    InvoiceBackend, InvoiceDescription, InvoiceRequest, InvoiceState, PaymentEvent, PaymentNotice,
-    PaymentStream,
+    matching_preimage, Backend, BackendError, BackendResult, Capabilities, CreatedInvoice,
+    Findings, Identity, InvoiceBackend, InvoiceDescription, InvoiceRequest, InvoiceState,
+    PaymentEvent, PaymentNotice, PaymentStream,
 };
 use crate::domain::{Hash32, Msat};
 
@@ -39,28 +39,31 @@ const SPENDING: &[&str] = &[
 
 pub struct NwcBackend {
     wallet: Arc<NwcWallet>,
-    capabilities: Capabilities,
+    network: InvoiceNetwork,
     timeout: Duration,
 }
 
 impl NwcBackend {
-    pub fn new(uri: NwcUri, pool: &RelayPool, network: InvoiceNetwork) -> Self {
-        Self {
-            wallet: Arc::new(NwcWallet::new(uri, pool)),
-            capabilities: Capabilities {
+    pub fn new(uri: NwcUri, pool: &RelayPool, network: InvoiceNetwork) -> Backend<Self> {
+        Backend::new(
+            Capabilities {
                 kind: "nwc",
                 description_hash: true,
                 msat_precision: true,
                 max_expiry: Duration::from_secs(24 * 3600),
-                network,
+                network: network.clone(),
                 lookup_sees_unpaid: true,
                 payments: PaymentNotice::Push,
             },
-            timeout: REQUEST_TIMEOUT,
-        }
+            Self {
+                network,
+                wallet: Arc::new(NwcWallet::new(uri, pool)),
+                timeout: REQUEST_TIMEOUT,
+            },
+        )
     }
 
-    async fn call(&self, method: &str, params: Value) -> Result<Value, BackendError> {
+    async fn call(&self, method: &str, params: Value) -> BackendResult<Value> {
         match self.wallet.request(method, params, self.timeout).await {
             Ok(result) => Ok(result),
             Err(e) => {
@@ -114,14 +117,7 @@ fn number(value: &Value) -> Option<u64> {
 
 #[async_trait]
 impl InvoiceBackend for NwcBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn create_invoice(
-        &self,
-        request: InvoiceRequest<'_>,
-    ) -> Result<CreatedInvoice, BackendError> {
+    async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let mut params = json!({
             "amount": request.amount.msat(),
             "expiry": request.expiry.as_secs(),
@@ -152,7 +148,7 @@ impl InvoiceBackend for NwcBackend {
         })
     }
 
-    async fn lookup_invoice(&self, payment_hash: &Hash32) -> Result<InvoiceState, BackendError> {
+    async fn lookup_invoice(&self, payment_hash: &Hash32) -> BackendResult<InvoiceState> {
         let params = json!({"payment_hash": payment_hash.to_string()});
         let result = match self
             .wallet
@@ -191,7 +187,7 @@ impl InvoiceBackend for NwcBackend {
         })
     }
 
-    async fn identity(&self) -> Result<Identity, BackendError> {
+    async fn identity(&self) -> BackendResult<Identity> {
         let info = self.call("get_info", json!({})).await?;
         let alias = info["alias"].as_str().filter(|a| !a.is_empty());
         Ok(Identity {
@@ -244,7 +240,7 @@ impl InvoiceBackend for NwcBackend {
         let methods = match self.call("get_info", json!({})).await {
             Ok(got) => {
                 if let Some(network) = got["network"].as_str() {
-                    let ours = match self.capabilities.network {
+                    let ours = match self.network {
                         InvoiceNetwork::Bitcoin => "mainnet",
                         InvoiceNetwork::BitcoinTestnet => "testnet",
                         InvoiceNetwork::Regtest => "regtest",
@@ -301,10 +297,7 @@ impl InvoiceBackend for NwcBackend {
         findings
     }
 
-    async fn subscribe(
-        &self,
-        _cursor: Option<u64>,
-    ) -> Result<Box<dyn PaymentStream>, BackendError> {
+    async fn subscribe(&self, _cursor: Option<u64>) -> BackendResult<Box<dyn PaymentStream>> {
         // Reading the info event also waits for the relays to connect: a stream opened on
         // none would end at once.
         self.wallet
@@ -319,7 +312,7 @@ struct NotificationStream(wallet::Notifications);
 
 #[async_trait]
 impl PaymentStream for NotificationStream {
-    async fn next(&mut self) -> Result<Option<PaymentEvent>, BackendError> {
+    async fn next(&mut self) -> BackendResult<Option<PaymentEvent>> {
         while let Some((kind, body)) = self.0.next().await {
             if kind != "payment_received" {
                 continue;

@@ -53,8 +53,9 @@ pub async fn create(
                 amount: order.amount,
                 fiat: order.fiat,
                 description: Description::memo_or_description(order.memo, user),
+                comment: None,
                 expiry: order.expiry,
-                app: order.app,
+                app: Some(order.app),
             })
         })
         .await?;

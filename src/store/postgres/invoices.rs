@@ -21,9 +21,9 @@ impl PgStore {
         key: &str,
         query: &str,
         cutoff: i64,
-        budget: usize,
-        dry_run: bool,
+        request: &PruneRequest<'_>,
     ) -> Result<u64, StoreError> {
+        let (budget, dry_run) = (request.budget, request.dry_run);
         if dry_run {
             let sql = format!("SELECT count(*) FROM ({query}) AS due");
             let row = block_on(self.reads().query_one(&sql, &[&cutoff])).map_err(db)?;
@@ -286,49 +286,24 @@ pub(super) fn expiring(
 
 /// Each kind in turn, `budget` rows at a time: a step that removed a full budget of any
 /// kind says to go on.
-pub(super) fn prune(
-    store: &PgStore,
-    rules: &Retention,
-    now: u64,
-    _from: &PruneCursor,
-    budget: usize,
-    dry_run: bool,
-) -> Result<PruneStep, StoreError> {
-    let unpaid = store.prune_rows(
-        "invoices",
-        "payment_hash",
-        "SELECT payment_hash FROM invoices WHERE status = 'expired' AND expires_at <= $1",
-        int(now.saturating_sub(rules.unpaid)),
-        budget,
-        dry_run,
-    )?;
+pub(super) fn prune(store: &PgStore, request: &PruneRequest<'_>) -> Result<PruneStep, StoreError> {
+    let (rules, now) = (request.rules, request.now);
+    let invoices = |status: &str, at: &str, until: u64| {
+        let query =
+            format!("SELECT payment_hash FROM invoices WHERE status = '{status}' AND {at} <= $1");
+        store.prune_rows("invoices", "payment_hash", &query, int(until), request)
+    };
+    let events = |state: &str, until: u64| {
+        let query = format!("SELECT id FROM outbox WHERE state = '{state}' AND at <= $1");
+        store.prune_rows("outbox", "id", &query, int(until), request)
+    };
+    let unpaid = invoices("expired", "expires_at", now.saturating_sub(rules.unpaid))?;
     let paid = match rules.paid {
-        Some(keep) => store.prune_rows(
-            "invoices",
-            "payment_hash",
-            "SELECT payment_hash FROM invoices WHERE status = 'paid' AND paid_at <= $1",
-            int(now.saturating_sub(keep)),
-            budget,
-            dry_run,
-        )?,
+        Some(keep) => invoices("paid", "paid_at", now.saturating_sub(keep))?,
         None => 0,
     };
-    let events = store.prune_rows(
-        "outbox",
-        "id",
-        "SELECT id FROM outbox WHERE state = 'delivered' AND at <= $1",
-        int(rules.events_until(now)),
-        budget,
-        dry_run,
-    )?;
-    let dead_letters = store.prune_rows(
-        "outbox",
-        "id",
-        "SELECT id FROM outbox WHERE state = 'dead' AND at <= $1",
-        int(rules.dead_letters_until(now)),
-        budget,
-        dry_run,
-    )?;
+    let dead_letters = events("dead", rules.dead_letters_until(now))?;
+    let events = events("delivered", rules.events_until(now))?;
     let pruned = Pruned {
         unpaid_invoices: unpaid,
         paid_invoices: paid,
@@ -337,9 +312,9 @@ pub(super) fn prune(
     };
     let full = [unpaid, paid, events, dead_letters]
         .iter()
-        .any(|n| *n >= budget as u64);
+        .any(|n| *n >= request.budget as u64);
     Ok(PruneStep {
         pruned,
-        next: (full && !dry_run).then(PruneCursor::default),
+        next: (full && !request.dry_run).then(PruneCursor::default),
     })
 }

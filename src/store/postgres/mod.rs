@@ -35,7 +35,7 @@ use tokio_postgres::Client;
 
 use super::codec::{decode_json, encode_json, invoice};
 use super::{
-    next_status, Flushed, InvoicePage, PruneCursor, PruneStep, Pruned, Retention, SentAhead,
+    next_status, Flushed, InvoicePage, PruneCursor, PruneRequest, PruneStep, Pruned, SentAhead,
     SharedStore, Store, StoreError, Transitions,
 };
 use crate::domain::{
@@ -418,15 +418,8 @@ impl Store for PgStore {
         records::metadata_entries(self)
     }
 
-    fn prune(
-        &self,
-        rules: &Retention,
-        now: u64,
-        _from: &PruneCursor,
-        budget: usize,
-        dry_run: bool,
-    ) -> Result<PruneStep, StoreError> {
-        invoices::prune(self, rules, now, _from, budget, dry_run)
+    fn prune(&self, request: &PruneRequest<'_>) -> Result<PruneStep, StoreError> {
+        invoices::prune(self, request)
     }
 
     fn claim_due(

@@ -12,7 +12,7 @@ use sled::Tree;
 
 use super::codec::{decode_json as decode, encode_json as encode};
 use super::{
-    Flushed, InvoicePage, PruneCursor, PruneStep, Retention, Store, StoreError, Transitions,
+    Flushed, InvoicePage, PruneCursor, PruneRequest, PruneStep, Store, StoreError, Transitions,
 };
 use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 use invoices::InvoiceTable;
@@ -302,14 +302,14 @@ impl Store for SledStore {
         self.invoices.seal(now, budget)
     }
 
-    fn prune(
-        &self,
-        rules: &Retention,
-        now: u64,
-        from: &PruneCursor,
-        budget: usize,
-        dry_run: bool,
-    ) -> Result<PruneStep, StoreError> {
+    fn prune(&self, request: &PruneRequest<'_>) -> Result<PruneStep, StoreError> {
+        let PruneRequest {
+            rules,
+            now,
+            from,
+            budget,
+            dry_run,
+        } = *request;
         let mut step = PruneStep::default();
         let mut phase = from.phase;
         let mut key = from.key.clone();

@@ -170,10 +170,7 @@ fn a_typical_invoice_and_its_index_entries_take_these_many_bytes() {
 #[test]
 fn finished_invoices_move_into_chunks_once_well_past_their_expiry() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    for n in 0..300 {
-        store.insert_invoice(&aged(n)).unwrap();
-    }
+    let store = open_with_aged(dir.path(), 300);
     let (hot, pending, _) = store.invoice_stats();
     assert_eq!((hot, pending), (300, 24));
     // Expired at 10_600 + n: nothing moves until SEAL_DELAY after that.
@@ -193,10 +190,7 @@ fn finished_invoices_move_into_chunks_once_well_past_their_expiry() {
 fn a_sealed_store_reopens_with_everything_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let before = {
-        let store = SledStore::open(dir.path()).unwrap();
-        for n in 0..400 {
-            store.insert_invoice(&aged(n)).unwrap();
-        }
+        let store = open_with_aged(dir.path(), 400);
         store.seal(1_000_000, 250).unwrap();
         store.flush().unwrap();
         everything(&store, 400)
@@ -305,10 +299,7 @@ fn a_ledger_step_a_stop_interrupted_is_finished_when_the_store_opens_again() {
         item
     };
     {
-        let store = SledStore::open(dir.path()).unwrap();
-        for n in 0..3 {
-            store.insert_invoice(&aged(n)).unwrap();
-        }
+        let store = open_with_aged(dir.path(), 3);
         // The step's journal entry is written, and the stop comes before any of its parts.
         let step = Transitions {
             invoices: vec![paid_one.clone()],
@@ -337,10 +328,7 @@ fn a_ledger_step_a_stop_interrupted_is_finished_when_the_store_opens_again() {
 fn a_seal_a_stop_interrupted_is_finished_when_the_store_opens_again() {
     let dir = tempfile::tempdir().unwrap();
     let before = {
-        let store = SledStore::open(dir.path()).unwrap();
-        for n in 0..60 {
-            store.insert_invoice(&aged(n)).unwrap();
-        }
+        let store = open_with_aged(dir.path(), 60);
         let before = everything(&store, 60);
         // Two chunks written as a seal would, one with its summary and one without, and the
         // stop comes before their hot records are removed.
@@ -471,4 +459,13 @@ fn heavy_churn_never_hangs_the_store() {
         }
     }
     assert_eq!(store.invoice_stats().0, 0);
+}
+
+/// A store in `dir` holding `count` aged invoices (see `contract::aged`), none sealed yet.
+fn open_with_aged(dir: &std::path::Path, count: u16) -> SledStore {
+    let store = SledStore::open(dir).unwrap();
+    for n in 0..count {
+        store.insert_invoice(&aged(n)).unwrap();
+    }
+    store
 }

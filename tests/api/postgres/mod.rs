@@ -321,7 +321,7 @@ async fn buda_nonces_come_from_one_sequence_in_the_database() {
         lightning_invoice::Currency::Bitcoin,
     )
     .unwrap()
-    .sharing_nonces(Db::shared(std::sync::Arc::new(store)));
+    .map_api(|buda| buda.sharing_nonces(Db::shared(std::sync::Arc::new(store))));
     backend
         .lookup_invoice(&rayo::domain::Hash32([1; 32]))
         .await

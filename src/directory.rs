@@ -126,11 +126,13 @@ impl Directory {
         name: &str,
     ) -> Result<Arc<PayProfile>, Unpayable> {
         let name = Username::from_address(name).map_err(|_| Unpayable::Unknown)?;
-        let profile = self.get_on(host, &name).await.ok_or(Unpayable::Unknown)?;
-        if profile.user.disabled {
-            return Err(Unpayable::Disabled);
-        }
-        Ok(profile)
+        taking_payments(self.get_on(host, &name).await)
+    }
+
+    /// The user `name`, on whichever domain, if they take payments (an app or the operator
+    /// ordering an invoice for them).
+    pub async fn payable_user(&self, name: &Username) -> Result<Arc<PayProfile>, Unpayable> {
+        taking_payments(self.get(name).await)
     }
 
     /// `name`'s profile: from memory, or read from the store (a point read sled answers from
@@ -222,6 +224,15 @@ impl Directory {
         cache.generation += 1;
         cache.profiles.remove(name);
     }
+}
+
+/// The one rule for who can be paid: a user who exists and is not disabled.
+fn taking_payments(profile: Option<Arc<PayProfile>>) -> Result<Arc<PayProfile>, Unpayable> {
+    let profile = profile.ok_or(Unpayable::Unknown)?;
+    if profile.user.disabled {
+        return Err(Unpayable::Disabled);
+    }
+    Ok(profile)
 }
 
 #[cfg(test)]

@@ -136,13 +136,13 @@ impl Payments<'_> {
             .map_err(OrderRefusal::from)?;
         let profile = self
             .directory
-            .get(name)
+            .payable_user(name)
             .await
-            .ok_or_else(|| OrderRefusal::NoUser(name.clone()))?;
+            .map_err(|refusal| match refusal {
+                Unpayable::Unknown => OrderRefusal::NoUser(name.clone()),
+                Unpayable::Disabled => OrderRefusal::Disabled(name.clone()),
+            })?;
         let user = &profile.user;
-        if user.disabled {
-            return Err(OrderRefusal::Disabled(name.clone()).into());
-        }
         let upstream = self.issuer.upstream(user).map_err(OrderRefusal::from)?;
         let order = order(user)?;
         let record = self

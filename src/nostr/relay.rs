@@ -3,7 +3,7 @@
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::connect::{self, ConnectError, ANSWER_TIMEOUT, MAX_MESSAGE};
+use super::connect::{self, ConnectError, Frames, ANSWER_TIMEOUT};
 use crate::domain::RelayUrl;
 use crate::net::Reach;
 
@@ -14,7 +14,7 @@ pub async fn publish(url: &RelayUrl, event: &str, reach: Reach) -> Result<(), Pu
         .ok()
         .and_then(|v| v["id"].as_str().map(str::to_owned))
         .ok_or(PublishError::NotAnEvent)?;
-    let socket = connect::connect(url, reach).await?;
+    let socket = connect::connect(url, reach, Frames::OneShot).await?;
     tokio::time::timeout(ANSWER_TIMEOUT, send_and_hear(socket, event, &event_id))
         .await
         .map_err(|_| PublishError::Timeout)?
@@ -49,8 +49,6 @@ async fn send_and_hear(
         .map_err(broken)?;
     while let Some(message) = socket.next().await {
         let text = match message.map_err(broken)? {
-            // Not an answer to us: answers are small.
-            Message::Text(text) if text.len() > MAX_MESSAGE => continue,
             Message::Text(text) => text.as_str().to_owned(),
             Message::Close(_) => break,
             _ => continue,
@@ -74,4 +72,43 @@ async fn send_and_hear(
         };
     }
     Err(PublishError::Closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relay that answers with `answer` for whatever event it is sent.
+    async fn relay_answering(answer: String) -> RelayUrl {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = RelayUrl::parse(&format!("ws://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let _event = socket.next().await;
+            let _ = socket.send(Message::text(answer)).await;
+            let _ = socket.next().await;
+        });
+        url
+    }
+
+    const EVENT: &str = r#"{"id":"ab","kind":9735}"#;
+
+    #[tokio::test]
+    async fn a_relay_that_accepts_the_event_is_a_delivery() {
+        let url = relay_answering(r#"["OK","ab",true,""]"#.into()).await;
+        assert_eq!(publish(&url, EVENT, Reach::Anywhere).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_stranger_named_relay_cannot_make_rayo_hold_a_huge_message() {
+        // A zap request names its relays: anyone's. One frame over what rayo reads ends that
+        // attempt (the outbox retries later) instead of being buffered.
+        let huge = format!(r#"["NOTICE","{}"]"#, "x".repeat(connect::MAX_MESSAGE + 1));
+        let url = relay_answering(huge).await;
+        assert!(matches!(
+            publish(&url, EVENT, Reach::Anywhere).await,
+            Err(PublishError::Connection(_))
+        ));
+    }
 }

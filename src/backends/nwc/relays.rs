@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::clock::OsRandom;
 use crate::domain::RelayUrl;
 use crate::net::Reach;
-use crate::nostr::connect::{self, RelaySocket, ANSWER_TIMEOUT, MAX_MESSAGE};
+use crate::nostr::connect::{self, Frames, RelaySocket, ANSWER_TIMEOUT, MAX_MESSAGE};
 use crate::retry::Backoff;
 
 /// A relay that sends nothing for this long (pings included) is taken for gone.
@@ -325,7 +325,7 @@ impl Link {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let mut generation = 0;
         loop {
-            match connect::connect(&self.url, reach).await {
+            match connect::connect(&self.url, reach, Frames::Shared).await {
                 Ok(socket) => {
                     generation += 1;
                     backoff.reset();

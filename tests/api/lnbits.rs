@@ -225,15 +225,8 @@ async fn a_payment_on_lnbits_is_noticed_within_seconds_verified_and_sent_to_the_
     // finds it).
     let open = "rayo_payment_channels_open{backend=\"default\"} 1";
     assert!(
-        app.eventually(10, || async {
-            app.get("/metrics")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains(open)
-        })
-        .await,
+        app.eventually(10, || async { app.metrics().await.contains(open) })
+            .await,
         "the payment channel to LNbits opens"
     );
 

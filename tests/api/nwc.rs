@@ -302,9 +302,6 @@ async fn backend_check_reports_the_connection_and_warns_when_it_can_spend() {
         .env("RAYO_NETWORK", "regtest")
         .env("RAYO_LOG", "debug");
     let server = LoggedServer::start(command, port);
-    tokio::task::spawn_blocking(move || crate::support::binary::wait_until_healthy(port))
-        .await
-        .unwrap();
     let answer = reqwest::get(format!(
         "http://127.0.0.1:{port}/lnurlp/satoshi/callback?amount=21000"
     ))

@@ -21,11 +21,8 @@ async fn metrics_count_requests_invoices_payments_and_the_outbox() {
     // The failed attempt is counted once rayo has recorded it.
     assert!(
         app.eventually(5, || async {
-            app.get("/metrics")
+            app.metrics()
                 .await
-                .text()
-                .await
-                .unwrap()
                 .contains("rayo_outbox_delivery_failures_total")
         })
         .await

@@ -114,14 +114,7 @@ async fn phoenixd_failures_cost_the_wallet_one_short_error_and_store_nothing() {
 async fn node_key_learned(app: &TestApp, times: u32) {
     let line = format!("rayo_backend_node_keys_learned_total{{backend=\"default\"}} {times}");
     let learned = app
-        .eventually(5, || async {
-            app.get("/metrics")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains(&line)
-        })
+        .eventually(5, || async { app.metrics().await.contains(&line) })
         .await;
     assert!(learned, "rayo learns the backend's node key ({times})");
 }

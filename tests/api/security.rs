@@ -405,7 +405,7 @@ async fn follow(
 }
 
 async fn followers_now(app: &TestApp) -> String {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     metrics
         .lines()
         .find(|l| l.starts_with("rayo_live_followers "))

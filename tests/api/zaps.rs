@@ -114,29 +114,11 @@ async fn a_zap_is_paid_and_its_signed_receipt_reaches_the_relay() {
     assert_preimage_matches(&tag(&receipt, "preimage").unwrap()[1], &hash);
 
     // The receipt also shows in the webhook view of events.
-    let events: Vec<Value> = app
-        .admin(
-            reqwest::Method::GET,
-            &format!("/webhooks?invoice={hash}"),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events = events_for(&app, &hash).await;
     assert_eq!(events[0]["type"], "zap.receipt");
     assert!(
         app.eventually(5, || async {
-            let events: Vec<Value> = app
-                .admin(
-                    reqwest::Method::GET,
-                    &format!("/webhooks?invoice={hash}"),
-                    None,
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
+            let events = events_for(&app, &hash).await;
             events[0]["state"] == "delivered"
         })
         .await
@@ -157,16 +139,7 @@ async fn a_relay_that_is_down_gets_the_receipt_once_it_is_up_even_across_a_resta
     app.settle(&hash).await;
     let tried = app
         .eventually(10, || async {
-            let queued: Vec<Value> = app
-                .admin(
-                    reqwest::Method::GET,
-                    &format!("/webhooks?invoice={hash}"),
-                    None,
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
+            let queued = events_for(&app, &hash).await;
             let receipts: Vec<&Value> = queued
                 .iter()
                 .filter(|q| q["type"] == "zap.receipt")
@@ -424,4 +397,18 @@ async fn nostr_tools_builds_a_zap_rayo_accepts_and_verifies_the_receipt_rayo_sig
             .status
             .success()
     );
+}
+
+/// The events queued for the invoice `hash` (webhooks and zap receipts), as the admin API
+/// lists them.
+async fn events_for(app: &TestApp, hash: &str) -> Vec<Value> {
+    app.admin(
+        reqwest::Method::GET,
+        &format!("/webhooks?invoice={hash}"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
 }

@@ -64,6 +64,20 @@ fn release(port: u16) {
         .insert(port, ReservedPort::again(port));
 }
 
+/// Where a rayo server on `port` answers.
+pub fn base_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// An HTTP client with a fresh connection for each request: steps between requests (the CLI,
+/// restarts) can outlast a server's keep-alive window.
+pub fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 /// A `rayo` command with its settings in the environment and a working directory of its own,
 /// so no `.env` from elsewhere leaks in.
 pub fn rayo(dir: &Path, port: u16) -> Command {
@@ -201,8 +215,8 @@ impl Drop for Server {
     }
 }
 
-/// `rayo serve` whose logs are drained while it runs (a full pipe would stall its logging) and
-/// handed back when it stops.
+/// `rayo serve`, started and healthy, whose logs are drained while it runs (a full pipe would
+/// stall its logging) and handed back when it stops.
 pub struct LoggedServer {
     child: Child,
     port: u16,
@@ -226,12 +240,14 @@ impl LoggedServer {
         };
         let stdout = Some(drain(Box::new(child.stdout.take().unwrap())));
         let stderr = Some(drain(Box::new(child.stderr.take().unwrap())));
-        Self {
+        let server = Self {
             child,
             port,
             stdout,
             stderr,
-        }
+        };
+        wait_until_healthy(port);
+        server
     }
 
     /// SIGTERM, wait, and everything it logged.

@@ -154,6 +154,11 @@ impl TestApp {
         .is_some()
     }
 
+    /// What `/metrics` says now.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+
     /// The invoice as the admin API shows it.
     pub async fn invoice(&self, payment_hash: &str) -> Value {
         let answer = self

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::binary::{rayo, reserve_port, run, run_failing, run_json, Server};
+use crate::support::binary::{
+    base_url, fresh_client, rayo, reserve_port, run, run_failing, run_json, Server,
+};
 use crate::support::wallet::check_invoice;
 use crate::support::{get_json_url, poll_until};
 
@@ -16,16 +18,13 @@ async fn a_webhook_cut_off_by_a_crash_is_delivered_after_restart_and_the_cli_sho
     let dir = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let server = Server::start(dir.path(), port);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let http = fresh_client();
     run(
         dir.path(),
         port,
         &["user", "add", "alice", "--webhook-url", &receiver.url],
     );
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let metadata = get_json_url(&http, &format!("{base}/.well-known/lnurlp/alice")).await
         ["metadata"]
         .as_str()
@@ -104,10 +103,7 @@ async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
     let old = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let server = Server::start(old.path(), port);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let http = fresh_client();
     run(
         old.path(),
         port,
@@ -119,7 +115,7 @@ async fn a_backup_restores_users_invoices_and_keys_into_a_new_data_directory() {
             "https://hooks.example/in",
         ],
     );
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let body = get_json_url(&http, &format!("{base}/lnurlp/alice/callback?amount=5000")).await;
     let verify = body["verify"].as_str().unwrap().to_owned();
     let hash = verify.rsplit('/').nth(1).unwrap().to_owned();
@@ -235,7 +231,7 @@ async fn sigkill_under_load_loses_no_invoice_no_payment_and_no_webhook() {
     let receiver = crate::support::receiver::Receiver::start();
     let dir = tempfile::tempdir().unwrap();
     let port = reserve_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let mut server = Server::start(dir.path(), port);
     run(
         dir.path(),

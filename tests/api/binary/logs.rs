@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::binary::{rayo, reserve_port, run, wait_until_healthy, LoggedServer, Server};
+use crate::support::binary::{base_url, rayo, reserve_port, run, LoggedServer, Server};
 use crate::support::{get_json_url, poll_until};
 
 #[tokio::test]
@@ -16,9 +16,8 @@ async fn the_server_never_logs_its_admin_token() {
         .env("RAYO_LOG", "trace")
         .env("RAYO_LOG_FORMAT", "json");
     let server = LoggedServer::start(command, port);
-    wait_until_healthy(port);
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let ok = http
         .get(format!("{base}/admin/v1/users"))
         .bearer_auth(token)
@@ -88,11 +87,8 @@ async fn a_full_run_with_every_backends_secrets_never_logs_one_of_them() {
         .env("RAYO_LOG_FORMAT", "json")
         .env("RAYO_BACKEND_TIMEOUT_MS", "1500");
     let server = LoggedServer::start(command, port);
-    tokio::task::spawn_blocking(move || wait_until_healthy(port))
-        .await
-        .unwrap();
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let admin = |method: reqwest::Method, path: &str| {
         http.request(method, format!("{base}/admin/v1{path}"))
             .bearer_auth("admin-token-ZK3P-0123456789abcdef0123")
@@ -235,11 +231,8 @@ async fn payer_data_comments_and_verify_tags_never_reach_the_logs() {
         .env("RAYO_LOG", "trace")
         .env("RAYO_LOG_FORMAT", "json");
     let server = LoggedServer::start(command, port);
-    tokio::task::spawn_blocking(move || wait_until_healthy(port))
-        .await
-        .unwrap();
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let payer_data = r#"{"name":"Payer Name 7f3a","email":"payer-7f3a@example.com"}"#;
     let body = get_json_url(
         &http,
@@ -282,9 +275,6 @@ async fn a_flood_of_forged_backend_webhooks_is_rate_limited_and_logged_once() {
         .env("RAYO_RATE_LIMIT_API_PER_MINUTE", "120")
         .env("RAYO_LOG", "info");
     let server = LoggedServer::start(command, port);
-    tokio::task::spawn_blocking(move || wait_until_healthy(port))
-        .await
-        .unwrap();
     let http = reqwest::Client::new();
     let mut statuses = std::collections::BTreeMap::new();
     for n in 0..200 {

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::binary::{rayo, reserve_port, run, run_json, Server};
+use crate::support::binary::{base_url, fresh_client, rayo, reserve_port, run, run_json, Server};
 use crate::support::get_json_url;
 use crate::support::wallet::{assert_preimage_matches, check_invoice};
 
@@ -14,12 +14,8 @@ async fn the_binary_serves_settles_and_remembers_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let server = Server::start(dir.path(), port);
-    // Fresh connections: the CLI steps can outlast the server's keep-alive window.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let http = fresh_client();
+    let base = base_url(port);
 
     let token = dir.path().join("data").join("admin.token");
     let mode =
@@ -248,7 +244,7 @@ async fn the_cli_shows_and_rotates_the_nostr_key_and_sets_nip05_identities() {
     assert_eq!(run_json(dir.path(), port, &["nostr", "show"]), first);
 
     let server = Server::start(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let http = reqwest::Client::new();
     let advertised = get_json_url(&http, &format!("{base}/.well-known/lnurlp/satoshi")).await;
     assert_eq!(advertised["nostrPubkey"], first["pubkey"]);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::binary::{rayo, reserve_port, run, run_json, Server};
+use crate::support::binary::{base_url, fresh_client, rayo, reserve_port, run, run_json, Server};
 use crate::support::fake_buda::FakeBuda;
 use crate::support::get_json_url;
 
@@ -40,7 +40,7 @@ fn paid_invoice_hashes(listed: &Value) -> Vec<String> {
 }
 
 async fn pay_alice(http: &reqwest::Client, dir: &Path, port: u16) -> String {
-    let base = format!("http://127.0.0.1:{port}");
+    let base = base_url(port);
     let body = get_json_url(http, &format!("{base}/lnurlp/alice/callback?amount=21000")).await;
     let verify = body["verify"].as_str().unwrap().to_owned();
     let hash = verify.rsplit('/').nth(1).unwrap().to_owned();
@@ -52,10 +52,7 @@ async fn pay_alice(http: &reqwest::Client, dir: &Path, port: u16) -> String {
 /// connections for each request (the CLI steps can outlast a server's keep-alive).
 fn database_and_wallet() -> Option<(String, reqwest::Client)> {
     let database = rayo::store::postgres::testing::database()?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let http = fresh_client();
     Some((database, http))
 }
 
@@ -108,7 +105,7 @@ async fn a_server_on_postgresql_keeps_its_invoices_across_restarts() {
     let users = json(
         {
             let mut cli = on(&database, rayo(elsewhere.path(), port));
-            cli.env("RAYO_ADMIN_URL", format!("http://127.0.0.1:{port}"));
+            cli.env("RAYO_ADMIN_URL", base_url(port));
             cli
         },
         &["user", "list"],

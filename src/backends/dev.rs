@@ -25,7 +25,6 @@ pub struct DevBackend {
     /// Preimages are derived, not stored: `preimage = HMAC(preimage_key, payment_secret)`, and the
     /// payment secret travels inside the invoice, so settling needs nothing but the bolt11.
     preimage_key: [u8; 32],
-    network: InvoiceNetwork,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 }
@@ -56,7 +55,6 @@ impl DevBackend {
                 payments: PaymentNotice::Manual,
             },
             Self {
-                network: InvoiceNetwork::Regtest,
                 node_key,
                 preimage_key: hmac_sha256(seed, b"rayo dev preimage key"),
                 clock,
@@ -89,7 +87,7 @@ impl InvoiceBackend for DevBackend {
         let payment_secret = self.random.bytes32();
         let preimage = Preimage(Hash32(hmac_sha256(&self.preimage_key, &payment_secret)));
         let payment_hash = preimage.payment_hash();
-        let builder = InvoiceBuilder::new(self.network.clone())
+        let builder = InvoiceBuilder::new(InvoiceNetwork::Regtest)
             .amount_milli_satoshis(request.amount.msat())
             .payment_hash(sha256::Hash::from_byte_array(payment_hash.0))
             .payment_secret(PaymentSecret(payment_secret))

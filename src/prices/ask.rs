@@ -51,7 +51,7 @@ impl PriceBook {
                 .minor_units(value)
                 .map_err(|e| AskError::Value(currency, e))?,
         };
-        self.convert(currency.code, minor).map_err(|e| match e {
+        self.convert(currency, minor).map_err(|e| match e {
             ConversionError::Price(e) => AskError::NoPrice(e),
             ConversionError::Convert(e) => AskError::OutOfRange(e),
         })

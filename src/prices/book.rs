@@ -391,13 +391,10 @@ impl PriceBook {
     /// through [`PriceBook::ask`].
     pub(super) fn convert(
         &self,
-        code: &str,
+        currency: &Currency,
         minor: u64,
     ) -> Result<(crate::domain::Msat, crate::domain::FiatAmount), ConversionError> {
-        let rate = self.rate(code)?;
-        let currency = self
-            .offered(code)
-            .ok_or_else(|| PriceError::NotOffered(code.chars().take(12).collect()))?;
+        let rate = self.rate(currency.code)?;
         let msat = super::convert::to_msat(minor, currency, &rate.price)?;
         let fiat = crate::domain::FiatAmount {
             currency: currency.code.to_owned(),

@@ -290,6 +290,9 @@ fn store_story(store: &dyn Store) {
     store.put_meta("k", b"v").unwrap();
     assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"v"[..]));
     store.flush().unwrap();
+
+    super::records::records_story(store);
+    store.flush().unwrap();
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Flushed, InvoicePage, MemoryStore, PruneRequest, PruneStep, Store, StoreError, Transitions,
+    Flushed, InvoicePage, MemoryStore, PruneRequest, PruneStep, RecordKind, Store, StoreError,
+    Swap, Transitions,
 };
 use crate::domain::{ApiKey, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 
@@ -59,6 +60,9 @@ impl Store for FaultyStore {
         put_meta(key: &str, value: &[u8]) -> Result<(), StoreError>;
         meta_entries() -> Result<Vec<(String, Vec<u8>)>, StoreError>;
         metadata_entries() -> Result<Vec<String>, StoreError>;
+        record(kind: RecordKind, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+        records(kind: RecordKind, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+        swap_record(swap: Swap<'_>) -> Result<bool, StoreError>;
         prune(request: &PruneRequest<'_>) -> Result<PruneStep, StoreError>;
     }
 

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    next_status, Flushed, InvoicePage, PruneRequest, PruneStep, Pruned, Store, StoreError,
-    Transitions,
+    next_status, Flushed, InvoicePage, PruneRequest, PruneStep, Pruned, RecordKind, Store,
+    StoreError, Swap, Transitions,
 };
 use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
@@ -25,6 +25,7 @@ struct State {
     outbox: BTreeMap<EventId, OutboxItem>,
     api_keys: BTreeMap<Hash32, ApiKey>,
     meta: BTreeMap<String, Vec<u8>>,
+    records: BTreeMap<(RecordKind, String), Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -227,6 +228,39 @@ impl Store for MemoryStore {
 
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.state().metadata.values().cloned().collect())
+    }
+
+    fn record(&self, kind: RecordKind, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.state().records.get(&(kind, key.to_owned())).cloned())
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .state()
+            .records
+            .range((kind, prefix.to_owned())..)
+            .take_while(|((k, key), _)| *k == kind && key.starts_with(prefix))
+            .take(limit)
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    fn swap_record(&self, swap: Swap<'_>) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let slot = (swap.kind, swap.key.to_owned());
+        if state.records.get(&slot).map(Vec::as_slice) != swap.old {
+            return Ok(false);
+        }
+        match swap.new {
+            Some(new) => state.records.insert(slot, new.to_vec()),
+            None => state.records.remove(&slot),
+        };
+        Ok(true)
     }
 
     /// The whole pass in one step: a test's store is small.

@@ -7,6 +7,7 @@ pub(crate) mod codec;
 mod db;
 mod memory;
 pub mod postgres;
+pub mod records;
 mod replace;
 pub mod retention;
 mod shared;
@@ -21,6 +22,7 @@ use crate::domain::{
 pub use db::Db;
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
+pub use records::{RecordKind, Swap};
 pub use replace::replace_sled;
 pub use retention::{PruneCursor, PruneStep, Pruned, Retention};
 pub use shared::{Change, Coordination, Lease};
@@ -187,6 +189,19 @@ pub trait Store: Send + Sync + 'static {
     fn meta_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Every metadata string (for backups).
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError>;
+
+    /// An account record (see `records`).
+    fn record(&self, kind: RecordKind, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The records of `kind` whose keys start with `prefix`, by key, at most `limit`.
+    fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// One compare-and-swap of an account record: whether it applied. Applied means part of
+    /// the group the next flush makes durable, like every other write.
+    fn swap_record(&self, swap: Swap<'_>) -> Result<bool, StoreError>;
 
     /// Moves up to `budget` finished invoices, past their expiry, into their long-term form
     /// (sled: chunks of invoices). Returns how many moved; stores with one form move none.

@@ -35,8 +35,8 @@ use tokio_postgres::Client;
 
 use super::codec::{decode_json, encode_json, invoice};
 use super::{
-    next_status, Flushed, InvoicePage, PruneCursor, PruneRequest, PruneStep, Pruned, SentAhead,
-    SharedStore, Store, StoreError, Transitions,
+    next_status, Flushed, InvoicePage, PruneCursor, PruneRequest, PruneStep, Pruned, RecordKind,
+    SentAhead, SharedStore, Store, StoreError, Swap, Transitions,
 };
 use crate::domain::{
     ApiKey, Delivery, EventId, Hash32, InvoiceRecord, InvoiceStatus, OutboxItem, User, Username,
@@ -416,6 +416,23 @@ impl Store for PgStore {
 
     fn metadata_entries(&self) -> Result<Vec<String>, StoreError> {
         records::metadata_entries(self)
+    }
+
+    fn record(&self, kind: RecordKind, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        records::record(self, kind, key)
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        records::records(self, kind, prefix, limit)
+    }
+
+    fn swap_record(&self, swap: Swap<'_>) -> Result<bool, StoreError> {
+        records::swap_record(self, swap)
     }
 
     fn prune(&self, request: &PruneRequest<'_>) -> Result<PruneStep, StoreError> {

@@ -178,3 +178,67 @@ pub(super) fn next_in_sequence(
     .map_err(db)?;
     Ok(uint(row.get(0)))
 }
+
+pub(super) fn record(
+    store: &PgStore,
+    kind: RecordKind,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = block_on(store.reads().query_opt(
+        "SELECT value FROM account_records WHERE kind = $1 AND key = $2",
+        &[&kind.name(), &key.as_bytes()],
+    ))
+    .map_err(db)?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+pub(super) fn records(
+    store: &PgStore,
+    kind: RecordKind,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    // A byte range, not LIKE: no character in a key means anything to the query.
+    let rows = block_on(store.reads().query(
+        "SELECT key, value FROM account_records
+         WHERE kind = $1 AND key >= $2 AND substring(key FROM 1 FOR octet_length($2)) = $2
+         ORDER BY key LIMIT $3",
+        &[&kind.name(), &prefix.as_bytes(), &int(limit as u64)],
+    ))
+    .map_err(db)?;
+    rows.iter()
+        .map(|row| {
+            let key: Vec<u8> = row.get(0);
+            let key = String::from_utf8(key)
+                .map_err(|e| StoreError::Corrupt(format!("an account record's key: {e}")))?;
+            Ok((key, row.get(1)))
+        })
+        .collect()
+}
+
+/// Each form is one statement: under the row's lock, a second instance swapping the same
+/// record waits for the first to commit, then finds the value changed and applies nothing.
+pub(super) fn swap_record(store: &PgStore, swap: Swap<'_>) -> Result<bool, StoreError> {
+    let (kind, key) = (swap.kind.name(), swap.key.as_bytes());
+    let mut w = store.writes()?;
+    let applied = match (swap.old, swap.new) {
+        (None, Some(new)) => w.execute(
+            "INSERT INTO account_records (kind, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, key) DO NOTHING",
+            &[&kind, &key, &new],
+        )?,
+        (Some(old), Some(new)) => w.execute(
+            "UPDATE account_records SET value = $4 WHERE kind = $1 AND key = $2 AND value = $3",
+            &[&kind, &key, &old, &new],
+        )?,
+        (Some(old), None) => w.execute(
+            "DELETE FROM account_records WHERE kind = $1 AND key = $2 AND value = $3",
+            &[&kind, &key, &old],
+        )?,
+        (None, None) => {
+            drop(w);
+            return Ok(record(store, swap.kind, swap.key)?.is_none());
+        }
+    };
+    Ok(applied == 1)
+}

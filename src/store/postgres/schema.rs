@@ -75,6 +75,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE servers_running ();
     ",
+    // 4: people's account records (see `store::records`), by kind and key. Keys are bytes:
+    // they are whatever the accounts service names things by, compared exactly.
+    "
+    CREATE TABLE account_records (
+        kind TEXT NOT NULL,
+        key BYTEA NOT NULL,
+        value BYTEA NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    ",
 ];
 
 /// The schema version this rayo writes.

@@ -12,7 +12,8 @@ use sled::Tree;
 
 use super::codec::{decode_json as decode, encode_json as encode};
 use super::{
-    Flushed, InvoicePage, PruneCursor, PruneRequest, PruneStep, Store, StoreError, Transitions,
+    Flushed, InvoicePage, PruneCursor, PruneRequest, PruneStep, RecordKind, Store, StoreError,
+    Swap, Transitions,
 };
 use crate::domain::{ApiKey, Delivery, EventId, Hash32, InvoiceRecord, OutboxItem, User, Username};
 use invoices::InvoiceTable;
@@ -35,6 +36,7 @@ const LAYOUT: &[u8] = b"1";
 ///   `x` time given up, id once dead (so pruning reads only what it removes).
 /// - `api_keys`: sha256 of the key -> ApiKey
 /// - `meta`: key -> bytes (server keys, settings, watcher cursors, the layout)
+/// - `records`: account records, `<kind name> 0x00 <key>` -> bytes (see `records`)
 pub struct SledStore {
     db: sled::Db,
     users: Tree,
@@ -43,6 +45,16 @@ pub struct SledStore {
     outbox: Tree,
     api_keys: Tree,
     meta: Tree,
+    records: Tree,
+}
+
+/// An account record's sled key: its kind's name, a zero byte (never in a name), its key.
+fn record_key(kind: RecordKind, key: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(kind.name().len() + 1 + key.len());
+    bytes.extend_from_slice(kind.name().as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
 }
 
 const EVENT: u8 = b'e';
@@ -182,6 +194,7 @@ impl SledStore {
             outbox: tree("outbox")?,
             api_keys: tree("api_keys")?,
             meta,
+            records: tree("records")?,
             db,
         };
         store.replay_journal()?;
@@ -490,6 +503,41 @@ impl Store for SledStore {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect()
+    }
+
+    fn record(&self, kind: RecordKind, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .records
+            .get(record_key(kind, key))
+            .map_err(io)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let skip = kind.name().len() + 1;
+        self.records
+            .scan_prefix(record_key(kind, prefix))
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(io)?;
+                let key = String::from_utf8(key[skip..].to_vec())
+                    .map_err(|e| StoreError::Corrupt(format!("an account record's key: {e}")))?;
+                Ok((key, value.to_vec()))
+            })
+            .collect()
+    }
+
+    fn swap_record(&self, swap: Swap<'_>) -> Result<bool, StoreError> {
+        let swapped = self
+            .records
+            .compare_and_swap(record_key(swap.kind, swap.key), swap.old, swap.new)
+            .map_err(io)?;
+        Ok(swapped.is_ok())
     }
 
     fn flush(&self) -> Result<Flushed, StoreError> {

@@ -4,6 +4,7 @@
 //! `watch`, `outbox`, `nostr`) -> `domain`, `store` and the `backends` trait. Nothing below
 //! `routes` knows HTTP; `domain` knows nothing of ours.
 
+pub mod accounts;
 pub mod backends;
 pub mod backup;
 pub mod cli;

@@ -63,6 +63,8 @@ pub struct Services {
     pub issuer: Issuer,
     pub ledger: Arc<Ledger>,
     pub operator: Operator,
+    /// The people behind the addresses: invites, passkeys, linked wallets, sessions.
+    pub accounts: crate::accounts::Accounts,
     pub nostr: NostrIdentity,
     pub verify_key: VerifyKey,
     pub limits: Arc<RateLimits>,
@@ -161,6 +163,13 @@ impl Services {
             settings.relay_reach(),
             settings.backend.network().into(),
         ));
+        let accounts = crate::accounts::Accounts::new(
+            &settings,
+            domains.clone(),
+            db.clone(),
+            clock.clone(),
+            random.clone(),
+        );
         let operator = Operator::new(OperatorParts {
             db: db.clone(),
             directory: directory.clone(),
@@ -202,6 +211,7 @@ impl Services {
             issuer,
             ledger,
             operator,
+            accounts,
             nostr,
             verify_key: VerifyKey::new(keys.verify_key),
             limits,

@@ -124,6 +124,18 @@ pub struct ServeArgs {
     /// Allow relays on private or loopback addresses.
     #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
     pub nostr_allow_private_relays: bool,
+    /// Who may claim an address on the account pages: invite (default), open or closed.
+    #[arg(long, env = "RAYO_SIGNUP", value_enum, default_value_t = super::Signup::Invite)]
+    pub signup: super::Signup,
+    /// Names people may not claim, beyond the built-in list (comma-separated).
+    #[arg(long, env = "RAYO_RESERVED_NAMES", value_delimiter = ',')]
+    pub reserved_names: Vec<String>,
+    /// A session ends after this long unused (e.g. 7d).
+    #[arg(long, env = "RAYO_SESSION_IDLE", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, used or not (e.g. 30d).
+    #[arg(long, env = "RAYO_SESSION_LIFETIME", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
     /// List the users on the landing page (`/`).
     #[arg(long, env = "RAYO_LIST_USERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub list_users: bool,
@@ -441,6 +453,10 @@ impl Settings {
             webhook_allow_private: args.webhook_allow_private,
             nostr_allow_private_relays: args.nostr_allow_private_relays,
             list_users: args.list_users,
+            signup: args.signup,
+            reserved_names: args.reserved_names,
+            session_idle: args.session_idle,
+            session_lifetime: args.session_lifetime.max(args.session_idle),
             rate_limit_callback_per_minute: args.rate_limit_callback_per_minute,
             rate_limit_api_per_minute: args.rate_limit_api_per_minute,
             client_ip_header: args.client_ip_header,

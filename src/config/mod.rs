@@ -103,6 +103,25 @@ pub struct Settings {
     pub max_followers_per_client: usize,
     /// How long a request body may take to arrive (slow clients are cut off).
     pub request_body_timeout: Duration,
+    /// Who may claim an address on the account pages.
+    pub signup: Signup,
+    /// Names people may not claim, beyond the built-in list.
+    pub reserved_names: Vec<String>,
+    /// A session ends after this long unused, and after `session_lifetime` in any case.
+    pub session_idle: Duration,
+    pub session_lifetime: Duration,
+}
+
+/// Who may claim an address on the account pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Signup {
+    /// Only with an invite from the operator.
+    #[default]
+    Invite,
+    /// Anyone may claim a free name (rate-limited per client).
+    Open,
+    /// Nobody: invites are refused too.
+    Closed,
 }
 
 impl Settings {
@@ -140,6 +159,10 @@ impl Settings {
             nostr_allow_private_relays: false,
             webhook_allow_private: PrivateWebhooks::None,
             list_users: false,
+            signup: Signup::Invite,
+            reserved_names: Vec::new(),
+            session_idle: Duration::from_secs(7 * 24 * 3600),
+            session_lifetime: Duration::from_secs(30 * 24 * 3600),
             rate_limit_callback_per_minute: 600,
             rate_limit_api_per_minute: 600,
             client_ip_header: None,
@@ -383,6 +406,23 @@ impl PublicUrl {
     /// `example.com`, or `localhost:8080`: what follows the `@` of an address.
     pub fn domain(&self) -> &Domain {
         &self.domain
+    }
+
+    /// Whether browsers reach it over TLS (cookies are then `Secure`, with the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.base.starts_with("https://")
+    }
+
+    /// The host alone, without a port: a passkey's relying party id.
+    pub fn host(&self) -> &str {
+        let authority = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, a)| a);
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        }
     }
 
     /// `path` starts with `/`.

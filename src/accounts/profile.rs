@@ -1,0 +1,126 @@
+//! What a person may change about their own address, and leaving. Every change goes through
+//! the operator's user services (the one path the CLI and the admin API take); this only
+//! decides which fields a person may touch: never the backend, the domain or `disabled`.
+
+use serde::Deserialize;
+
+use super::{refused, AccountError, Accounts};
+use crate::domain::{Msat, UserSettings, Username};
+use crate::operator::{Operator, UserView};
+use crate::store::RecordKind;
+
+/// The profile form, as typed. Empty optional fields clear what they set.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProfileForm {
+    pub description: String,
+    #[serde(default)]
+    pub long_description: String,
+    /// Sats, as typed.
+    pub min_sats: String,
+    pub max_sats: String,
+    #[serde(default)]
+    pub comment_allowed: String,
+    #[serde(default)]
+    pub success_message: String,
+    #[serde(default)]
+    pub currency: String,
+}
+
+/// The integrations form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WebhookForm {
+    #[serde(default)]
+    pub webhook_url: String,
+}
+
+/// How long a deleted account's name stays unclaimable, so nobody is paid in its place by
+/// wallets and contacts that still know it.
+pub const QUARANTINE: u64 = 30 * 24 * 3600;
+
+fn sats(field: &str, raw: &str) -> Result<Msat, AccountError> {
+    let sats: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| refused(format!("{field}: a whole number of sats.")))?;
+    sats.checked_mul(1000)
+        .map(Msat::from_msat)
+        .ok_or_else(|| refused(format!("{field}: too large.")))
+}
+
+impl ProfileForm {
+    fn settings(&self) -> Result<UserSettings, AccountError> {
+        let optional = |s: &str| Some(s.trim().to_owned());
+        let comment_allowed = match self.comment_allowed.trim() {
+            "" => 0,
+            raw => raw
+                .parse()
+                .map_err(|_| refused("Comment length: a whole number from 0 to 2000."))?,
+        };
+        Ok(UserSettings {
+            description: Some(self.description.trim().to_owned()),
+            long_description: optional(&self.long_description),
+            min_sendable: Some(sats("Smallest payment", &self.min_sats)?),
+            max_sendable: Some(sats("Largest payment", &self.max_sats)?),
+            comment_allowed: Some(comment_allowed),
+            success_message: optional(&self.success_message),
+            currency: optional(&self.currency),
+            ..UserSettings::default()
+        })
+    }
+}
+
+impl Accounts {
+    /// Changes `user`'s profile as the form says.
+    pub async fn update_profile(
+        &self,
+        operator: &Operator,
+        user: &Username,
+        form: &ProfileForm,
+    ) -> Result<UserView, AccountError> {
+        Ok(operator.update_user(user.clone(), form.settings()?).await?)
+    }
+
+    /// Sets (or, empty, removes) `user`'s webhook URL.
+    pub async fn update_webhook(
+        &self,
+        operator: &Operator,
+        user: &Username,
+        form: &WebhookForm,
+    ) -> Result<UserView, AccountError> {
+        let settings = UserSettings {
+            webhook_url: Some(form.webhook_url.trim().to_owned()),
+            ..UserSettings::default()
+        };
+        Ok(operator.update_user(user.clone(), settings).await?)
+    }
+
+    /// A new webhook secret, shown once (in the view).
+    pub async fn rotate_webhook_secret(
+        &self,
+        operator: &Operator,
+        user: &Username,
+    ) -> Result<UserView, AccountError> {
+        let settings = UserSettings {
+            rotate_webhook_secret: Some(true),
+            ..UserSettings::default()
+        };
+        Ok(operator.update_user(user.clone(), settings).await?)
+    }
+
+    /// Deletes `user`'s address and account: the user goes (their invoices stay, as records
+    /// of money, and follow retention), every way in and every session ends, and the name is
+    /// held back for `QUARANTINE`.
+    pub async fn delete_account(
+        &self,
+        operator: &Operator,
+        user: &Username,
+    ) -> Result<(), AccountError> {
+        let until = self.now() + QUARANTINE;
+        self.update::<u64, ()>(RecordKind::Quarantine, user.as_str(), |_| {
+            Ok((Some(until), ()))
+        })
+        .await?;
+        operator.remove_user(user).await?;
+        self.forget_account(user).await
+    }
+}

@@ -1,0 +1,235 @@
+//! Sessions: a random token in a cookie, stored only as its hash, with an idle and an
+//! absolute lifetime, a CSRF token of its own, and an index by person so they can be listed
+//! and ended. They live in the store, so every instance on PostgreSQL knows them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{encode, key_of, AccountError, Accounts};
+use crate::domain::Username;
+use crate::store::{RecordKind, Swap};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: Username,
+    pub created_at: u64,
+    pub seen_at: u64,
+    /// What every form of this session must carry.
+    pub csrf: String,
+    /// The browser, as its user agent said, shortened: to tell sessions apart on the page.
+    pub agent: String,
+}
+
+/// A session just started: the token goes into the cookie, once.
+pub struct SessionStarted {
+    pub token: String,
+    pub session: Session,
+}
+
+/// A session as the account page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    /// What forms name it by: the start of its key (never the token).
+    pub id: String,
+    pub created_at: u64,
+    pub seen_at: u64,
+    /// When it was last used, as people read it.
+    pub seen: String,
+    pub agent: String,
+    pub current: bool,
+}
+
+/// A person may have this many sessions; signing in once more ends the oldest.
+const MAX_SESSIONS: usize = 20;
+/// Seen-at is written at most this often per session, not on every request.
+const TOUCH_EVERY: u64 = 60;
+/// How much of a session's key names it on the page.
+const ID_LEN: usize = 16;
+
+fn index_key(user: &Username, session_key: &str) -> String {
+    format!("{}/{session_key}", user.as_str())
+}
+
+fn short_agent(agent: &str) -> String {
+    let agent: String = agent.chars().filter(|c| !c.is_control()).take(80).collect();
+    if agent.is_empty() {
+        "an unnamed browser".into()
+    } else {
+        agent
+    }
+}
+
+impl Accounts {
+    /// Starts a new session for `user`: always a new token (a session id is never carried over
+    /// from before sign-in).
+    pub async fn start_session(
+        &self,
+        user: &Username,
+        agent: &str,
+    ) -> Result<SessionStarted, AccountError> {
+        let token = self.token();
+        let now = self.now();
+        let session = Session {
+            user: user.clone(),
+            created_at: now,
+            seen_at: now,
+            csrf: self.token(),
+            agent: short_agent(agent),
+        };
+        let key = key_of(&token);
+        let record = encode(&session)?;
+        let index = index_key(user, &key);
+        let mut older = self.sessions_of_keys(user).await?;
+        self.db
+            .commit(move |s| {
+                s.swap_record(Swap::create(RecordKind::Session, &key, &record))?;
+                s.swap_record(Swap::create(RecordKind::SessionOf, &index, b""))
+            })
+            .await?;
+        // Beyond the cap, the oldest go.
+        if older.len() + 1 > MAX_SESSIONS {
+            let mut dated = Vec::new();
+            for (key, _) in older.drain(..) {
+                if let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? {
+                    dated.push((read.value.created_at, key));
+                }
+            }
+            dated.sort();
+            let excess = (dated.len() + 1).saturating_sub(MAX_SESSIONS);
+            for (_, key) in dated.into_iter().take(excess) {
+                self.end_session_key(user, &key).await?;
+            }
+        }
+        Ok(SessionStarted { token, session })
+    }
+
+    /// The live session `token` opens, if any: an ended, idle or too old one opens nothing
+    /// (and is removed).
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let key = key_of(token);
+        let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let session = read.value;
+        let idle = now.saturating_sub(session.seen_at) > self.session_idle;
+        let old = now.saturating_sub(session.created_at) > self.session_lifetime;
+        if idle || old {
+            self.end_session_key(&session.user, &key).await?;
+            return Ok(None);
+        }
+        if now.saturating_sub(session.seen_at) >= TOUCH_EVERY {
+            let seen = Session {
+                seen_at: now,
+                ..session.clone()
+            };
+            // Another request may have touched it meanwhile: either write is as good.
+            self.swap(
+                RecordKind::Session,
+                &key,
+                Some(read.bytes),
+                Some(encode(&seen)?),
+            )
+            .await?;
+        }
+        Ok(Some(session))
+    }
+
+    /// Ends the session `token` opens (signing out).
+    pub async fn end_session(&self, token: &str) -> Result<(), AccountError> {
+        let key = key_of(token);
+        if let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? {
+            self.end_session_key(&read.value.user, &key).await?;
+        }
+        Ok(())
+    }
+
+    async fn end_session_key(&self, user: &Username, key: &str) -> Result<(), AccountError> {
+        let key = key.to_owned();
+        let index = index_key(user, &key);
+        self.db
+            .commit(move |s| {
+                if let Some(bytes) = s.record(RecordKind::Session, &key)? {
+                    s.swap_record(Swap::remove(RecordKind::Session, &key, &bytes))?;
+                }
+                s.swap_record(Swap::remove(RecordKind::SessionOf, &index, b""))
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The keys of `user`'s sessions, each with its index record's bytes.
+    pub(super) async fn sessions_of_keys(
+        &self,
+        user: &Username,
+    ) -> Result<Vec<(String, Vec<u8>)>, AccountError> {
+        let prefix = format!("{}/", user.as_str());
+        let skip = prefix.len();
+        let found = self
+            .db
+            .read(move |s| s.records(RecordKind::SessionOf, &prefix, MAX_SESSIONS * 4))
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(key, bytes)| (key[skip..].to_owned(), bytes))
+            .collect())
+    }
+
+    /// `user`'s sessions, newest first; `current` is the token of the one asking.
+    pub async fn sessions(
+        &self,
+        user: &Username,
+        current: &str,
+    ) -> Result<Vec<SessionView>, AccountError> {
+        let current = key_of(current);
+        let mut views = Vec::new();
+        for (key, _) in self.sessions_of_keys(user).await? {
+            if let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? {
+                let session = read.value;
+                views.push(SessionView {
+                    id: key[..ID_LEN].to_owned(),
+                    created_at: session.created_at,
+                    seen_at: session.seen_at,
+                    seen: super::when(session.seen_at),
+                    agent: session.agent,
+                    current: key == current,
+                });
+            }
+        }
+        views.sort_by_key(|v| std::cmp::Reverse(v.seen_at));
+        Ok(views)
+    }
+
+    /// Ends one of `user`'s sessions by the id the page shows; another person's id finds
+    /// nothing.
+    pub async fn end_session_by_id(&self, user: &Username, id: &str) -> Result<(), AccountError> {
+        let found = self
+            .sessions_of_keys(user)
+            .await?
+            .into_iter()
+            .find(|(key, _)| id.len() == ID_LEN && key.starts_with(id));
+        match found {
+            Some((key, _)) => self.end_session_key(user, &key).await,
+            None => Err(AccountError::NotFound("no such session".into())),
+        }
+    }
+
+    /// Ends every session of `user` but the one `keep` opens (if given).
+    pub async fn end_sessions(
+        &self,
+        user: &Username,
+        keep: Option<&str>,
+    ) -> Result<usize, AccountError> {
+        let keep = keep.map(key_of);
+        let mut ended = 0;
+        for (key, _) in self.sessions_of_keys(user).await? {
+            if Some(&key) != keep.as_ref() {
+                self.end_session_key(user, &key).await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+}

@@ -44,6 +44,9 @@ pub enum Command {
     /// The server's Nostr identity, which signs zap receipts.
     #[command(subcommand)]
     Nostr(NostrCommand),
+    /// Invites: one-time URLs for people to claim an address (or take one over) themselves.
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Remove now what retention lets go of (RAYO_RETENTION_*), as the server does every ten
     /// minutes, and print what went.
     Prune {
@@ -69,6 +72,32 @@ pub enum Command {
     /// Read every price source now: each quote, its age, and the rate used (the median). For
     /// RAYO_CURRENCIES, or every currency rayo knows when none are set.
     Prices,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Make an invite and print its one-time URL (<public URL>/join/<token>).
+    Create {
+        /// The name it gives (default: the person picks a free one).
+        #[arg(long)]
+        name: Option<String>,
+        /// Hand over this existing address instead (recovery, a new owner).
+        #[arg(long = "for", conflicts_with = "name")]
+        for_user: Option<String>,
+        /// How long it stays usable (e.g. 7d, 12h).
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+        /// How many people may use it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// One of the server's domains (default: the primary one).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// List invites, newest first.
+    List,
+    /// Revoke an invite by its id: its URL opens nothing from now on.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -244,6 +244,49 @@ impl Console {
             local: |op| op.rotate_nostr_key().await?)
     }
 
+    pub async fn create_invite(
+        &self,
+        request: &crate::accounts::InviteRequest,
+    ) -> Result<crate::accounts::InviteCreated, CliError> {
+        match self {
+            Console::Remote { .. } => self.call(Method::POST, "/invites", Some(request)).await,
+            Console::Local(services) => Ok(services
+                .accounts
+                .create_invite(request.clone())
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?),
+        }
+    }
+
+    pub async fn invites(&self) -> Result<Vec<crate::accounts::InviteView>, CliError> {
+        match self {
+            Console::Remote { .. } => self.call(Method::GET, "/invites", None::<&()>).await,
+            Console::Local(services) => Ok(services
+                .accounts
+                .invites()
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?),
+        }
+    }
+
+    pub async fn revoke_invite(&self, id: &str) -> Result<crate::accounts::InviteView, CliError> {
+        match self {
+            Console::Remote { .. } => {
+                self.call(
+                    Method::DELETE,
+                    &format!("/invites/{}", segment(id)),
+                    None::<&()>,
+                )
+                .await
+            }
+            Console::Local(services) => Ok(services
+                .accounts
+                .revoke_invite(id)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?),
+        }
+    }
+
     pub async fn backup(&self) -> Result<crate::backup::Backup, CliError> {
         either!(self, remote: |c| c.call(Method::GET, "/backup", None::<&()>).await,
             local: |op| op.backup().await?)

@@ -146,6 +146,7 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         Command::Webhook(WebhookCommand::Retry { id }) => {
             output::webhook(&console.retry_webhook(&id).await?, json)
         }
+        Command::Invite(command) => invite(&console, command, json).await?,
         Command::Nostr(NostrCommand::Show) => output::nostr(&console.nostr().await?, json),
         Command::Nostr(NostrCommand::RotateKey) => {
             output::nostr(&console.rotate_nostr_key().await?, json)
@@ -285,6 +286,30 @@ async fn user(console: &Console, cmd: UserCommand, json: bool) -> Result<(), Cli
         UserCommand::ApiKey(ApiKeyCommand::Revoke { id }) => {
             output::api_keys(&[console.revoke_api_key(&id).await?], json)
         }
+    }
+    Ok(())
+}
+
+async fn invite(console: &Console, command: InviteCommand, json: bool) -> Result<(), CliError> {
+    match command {
+        InviteCommand::Create {
+            name,
+            for_user,
+            expires,
+            uses,
+            domain,
+        } => {
+            let request = crate::accounts::InviteRequest {
+                name,
+                for_user,
+                domain,
+                expires_in: Some(expires.as_secs()),
+                uses: Some(uses),
+            };
+            output::invite_created(&console.create_invite(&request).await?, json)
+        }
+        InviteCommand::List => output::invites(&console.invites().await?, json),
+        InviteCommand::Revoke { id } => output::invites(&[console.revoke_invite(&id).await?], json),
     }
     Ok(())
 }

@@ -480,6 +480,52 @@ pub fn api_keys(keys: &[ApiKeyView], as_json: bool) {
     table(&["ID", "USER", "CREATED", "REVOKED"], &rows);
 }
 
+pub fn invite_created(created: &crate::accounts::InviteCreated, as_json: bool) {
+    if as_json {
+        return json(created);
+    }
+    say!("{}", created.url);
+    say!(
+        "invite {} · {} use(s) · expires {}",
+        created.invite.id,
+        created.invite.uses_left,
+        crate::accounts::when(created.invite.expires_at)
+    );
+    say!("The URL is shown this once: send it to the person privately.");
+}
+
+pub fn invites(invites: &[crate::accounts::InviteView], as_json: bool) {
+    if as_json {
+        return json(&invites);
+    }
+    if invites.is_empty() {
+        say!("no invites");
+        return;
+    }
+    say!(
+        "{:<14} {:<8} {:<20} {:>5} expires",
+        "id",
+        "status",
+        "name",
+        "left"
+    );
+    for invite in invites {
+        let name = match (&invite.for_user, &invite.name) {
+            (Some(user), _) => format!("for {user}"),
+            (None, Some(name)) => name.clone(),
+            (None, None) => "(their choice)".into(),
+        };
+        say!(
+            "{:<14} {:<8} {:<20} {:>5} {}",
+            invite.id,
+            invite.status,
+            name,
+            invite.uses_left,
+            crate::accounts::when(invite.expires_at)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -45,6 +45,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/webhooks/{id}", web::get().to(show_webhook))
             .route("/webhooks/{id}/retry", web::post().to(retry_webhook))
             .route("/prune", web::post().to(prune))
+            .route("/invites", web::get().to(list_invites))
+            .route("/invites", web::post().to(create_invite))
+            .route("/invites/{id}", web::delete().to(revoke_invite))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::not_found("no such admin endpoint"))
             })),
@@ -189,4 +192,25 @@ async fn rotate_nostr(_: Admin, state: web::Data<State>) -> Answer {
 
 async fn backup(_: Admin, state: web::Data<State>) -> Answer {
     Ok(HttpResponse::Ok().json(state.services.operator.backup().await?))
+}
+
+async fn list_invites(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.accounts.invites().await?))
+}
+
+async fn create_invite(
+    _: Admin,
+    state: web::Data<State>,
+    body: web::Json<crate::accounts::InviteRequest>,
+) -> Answer {
+    let created = state
+        .services
+        .accounts
+        .create_invite(body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn revoke_invite(_: Admin, state: web::Data<State>, id: web::Path<String>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.accounts.revoke_invite(&id).await?))
 }

@@ -46,6 +46,22 @@ impl From<crate::payments::OrderRefusal> for ApiError {
     }
 }
 
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError as E;
+        match e {
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Refused(m) | E::Operator(m) => ApiError::invalid(m),
+            E::RateLimited => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many attempts; slow down",
+            ),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<OperatorError> for ApiError {
     fn from(e: OperatorError) -> Self {
         match e {

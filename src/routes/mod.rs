@@ -1,6 +1,7 @@
 //! Every HTTP handler, grouped by audience, each thin: parse the request into domain types,
 //! call a service, map the error. Handlers share one typed state.
 
+mod account;
 mod admin;
 mod api;
 mod auth;
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     hooks::configure(cfg);
     api::configure(cfg);
     pages::configure(cfg);
+    account::configure(cfg);
     ops::configure(cfg);
     // Last: `/{name}` must not shadow any endpoint above.
     pages::configure_short_names(cfg);

@@ -2,7 +2,7 @@
 //! page for one invoice. Templates are askama (escaped by default); CSS and the small
 //! progressive-enhancement script are served by rayo itself, never from a CDN.
 
-mod qr;
+pub(super) mod qr;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -21,9 +21,9 @@ const CSS: &str = include_str!("../../../templates/assets/rayo.css");
 const JS: &str = include_str!("../../../templates/assets/rayo.js");
 const ICON: &str = include_str!("../../../templates/assets/icon.svg");
 /// Pages load only what rayo serves; inline SVG and data: images are the exceptions.
-const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+pub(super) const CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-fn security_headers() -> DefaultHeaders {
+pub(super) fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("Content-Security-Policy", CSP))
         .add(("X-Content-Type-Options", "nosniff"))
@@ -72,7 +72,7 @@ pub fn configure_short_names(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn html(status: StatusCode, page: impl Template) -> HttpResponse {
+pub(super) fn html(status: StatusCode, page: impl Template) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
             .content_type(ContentType::html())
@@ -278,7 +278,7 @@ struct PayForm {
 
 /// Marks an answer that concerns one visitor's payment as theirs alone: never cached, by the
 /// browser's back-forward cache or by anything in between.
-fn private(mut answer: HttpResponse) -> HttpResponse {
+pub(super) fn private(mut answer: HttpResponse) -> HttpResponse {
     answer.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store, private"),
@@ -290,7 +290,7 @@ fn private(mut answer: HttpResponse) -> HttpResponse {
 /// against their invoice budget). Browsers say where a request comes from in
 /// `Sec-Fetch-Site`, and older ones in `Origin`; a client that sends neither is no browser
 /// page.
-fn from_another_site(req: &HttpRequest, state: &State) -> bool {
+pub(super) fn from_another_site(req: &HttpRequest, state: &State) -> bool {
     let said = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = said("sec-fetch-site") {
         return !matches!(site, "same-origin" | "none");

@@ -1,0 +1,243 @@
+//! The pages of the people behind the addresses: joining by invite, signing in (passkeys,
+//! LNURL-auth), and the account page. Thin: each handler parses the request and calls the
+//! accounts service (which changes users only through the operator's services). Every answer
+//! here is personal: never cached, never framed, and every form that changes state carries
+//! the session's CSRF token and comes from this site.
+
+mod page;
+mod signin;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::pages::{from_another_site, html, CSP};
+use super::{request_host, State};
+use crate::accounts::{AccountError, Session, SessionStarted};
+use crate::config::PublicUrl;
+
+/// Headers on every account page and answer.
+fn personal() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", CSP))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/assets/account.js").route(web::get().to(script)));
+    signin::configure(cfg);
+    page::configure(cfg);
+}
+
+/// Form bodies here are small; passkey answers a little larger.
+const MAX_FORM: usize = 16 * 1024;
+const MAX_JSON: usize = 64 * 1024;
+
+/// A personal resource: its headers, and its body limits.
+fn at(
+    path: &str,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .wrap(personal())
+        .app_data(web::FormConfig::default().limit(MAX_FORM))
+        .app_data(web::JsonConfig::default().limit(MAX_JSON))
+}
+
+const SCRIPT: &str = include_str!("../../../templates/assets/account.js");
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(SCRIPT)
+}
+
+/// The session cookie's name: `__Host-` over https (only this host, only `Secure`, path `/`).
+fn cookie_name(url: &PublicUrl, name: &'static str) -> String {
+    if url.is_https() {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+const SESSION: &str = "rayo_session";
+const LNURL_WAIT: &str = "rayo_k1";
+
+/// The public URL a request came in on (its domain's), else the primary one.
+fn public_url<'a>(req: &HttpRequest, state: &'a State) -> &'a PublicUrl {
+    let domains = state.services.directory.domains();
+    request_host(req)
+        .and_then(|host| {
+            domains
+                .for_host(&host)
+                .or_else(|| domains.for_host(host.split(':').next().unwrap_or("")))
+        })
+        .unwrap_or_else(|| domains.primary())
+}
+
+fn cookie(url: &PublicUrl, name: &'static str, value: String, max_age: u64) -> Cookie<'static> {
+    Cookie::build(cookie_name(url, name), value)
+        .path("/")
+        .http_only(true)
+        .secure(url.is_https())
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            max_age.min(i64::MAX as u64) as i64,
+        ))
+        .finish()
+}
+
+fn removal(url: &PublicUrl, name: &'static str) -> Cookie<'static> {
+    let mut gone = cookie(url, name, String::new(), 0);
+    gone.make_removal();
+    gone
+}
+
+fn read_cookie(req: &HttpRequest, url: &PublicUrl, name: &'static str) -> Option<String> {
+    req.cookie(&cookie_name(url, name))
+        .map(|c| c.value().to_owned())
+}
+
+/// A request's session, if its cookie opens a live one.
+struct SignedIn {
+    session: Session,
+    token: String,
+}
+
+async fn signed_in(req: &HttpRequest, state: &State) -> Option<SignedIn> {
+    let url = public_url(req, state);
+    let token = read_cookie(req, url, SESSION)?;
+    let session = state.services.accounts.session(&token).await.ok()??;
+    Some(SignedIn { session, token })
+}
+
+/// Sets the cookie of a session just started.
+fn with_session(
+    mut answer: HttpResponse,
+    url: &PublicUrl,
+    started: &SessionStarted,
+    lifetime: u64,
+) -> HttpResponse {
+    let _ = answer.add_cookie(&cookie(url, SESSION, started.token.clone(), lifetime));
+    answer
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "account/message.html")]
+struct Message<'a> {
+    domain: &'a str,
+    title: &'a str,
+    message: &'a str,
+    /// A secret shown this once (an API key, a webhook secret).
+    secret: Option<&'a str>,
+    back: &'a str,
+}
+
+fn message(state: &State, status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    html(
+        status,
+        Message {
+            domain: state.services.directory.public_url().domain().as_str(),
+            title,
+            message: text,
+            secret: None,
+            back: "/account",
+        },
+    )
+}
+
+/// Refuses a form post from another site, or without this session's CSRF token.
+fn form_checks(
+    req: &HttpRequest,
+    state: &State,
+    session: &Session,
+    csrf: &str,
+) -> Result<(), Box<HttpResponse>> {
+    if from_another_site(req, state) {
+        return Err(Box::new(message(
+            state,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Forms on other sites cannot change your account.",
+        )));
+    }
+    if !crate::crypto::secrets_match(csrf.as_bytes(), session.csrf.as_bytes()) {
+        return Err(Box::new(message(
+            state,
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Reload the page and try again.",
+        )));
+    }
+    Ok(())
+}
+
+/// An accounts error as a page.
+fn refusal(state: &State, e: &AccountError) -> HttpResponse {
+    let status = match e {
+        AccountError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AccountError::NotFound(_) => StatusCode::NOT_FOUND,
+        AccountError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        AccountError::Store(_) | AccountError::Operator(_) => {
+            tracing::error!(error = %e, "an account request failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    let text = match e {
+        AccountError::Store(_) | AccountError::Operator(_) => {
+            "Something went wrong on our side. Try again in a moment.".to_owned()
+        }
+        other => other.to_string(),
+    };
+    message(state, status, "That did not work", &text)
+}
+
+/// An accounts error as JSON, for the ceremonies' scripts.
+fn json_refusal(e: &AccountError) -> HttpResponse {
+    let status = match e {
+        AccountError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AccountError::NotFound(_) => StatusCode::NOT_FOUND,
+        AccountError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => {
+            tracing::error!(error = %e, "an account request failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    let text = match e {
+        AccountError::Store(_) | AccountError::Operator(_) => {
+            "Something went wrong on our side. Try again in a moment.".to_owned()
+        }
+        other => other.to_string(),
+    };
+    HttpResponse::build(status)
+        .content_type(ContentType::json())
+        .json(serde_json::json!({"error": text}))
+}
+
+fn agent(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}

@@ -1,0 +1,148 @@
+// Account pages: passkeys (they need a script), LNURL-auth sign-in learned of live, and the
+// payments list kept current. Every form on these pages also works without it.
+(function () {
+  "use strict";
+  var page = document.getElementById("account");
+  var csrf = page ? page.getAttribute("data-csrf") : "";
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf },
+      body: JSON.stringify(body || {})
+    }).then(function (r) {
+      return r.json().then(function (json) {
+        if (!r.ok) throw new Error(json.error || "That did not work.");
+        return json;
+      });
+    });
+  }
+
+  function say(id, text) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function failure(id) {
+    return function (e) {
+      // A person who closes the passkey prompt has not failed at anything.
+      if (e && e.name === "NotAllowedError") say(id, "The passkey prompt was closed. Try again when ready.");
+      else say(id, (e && e.message) || "That did not work.");
+    };
+  }
+
+  var supported = window.PublicKeyCredential && PublicKeyCredential.parseCreationOptionsFromJSON;
+
+  function create(start) {
+    return start.then(function (begun) {
+      var options = PublicKeyCredential.parseCreationOptionsFromJSON(begun.options.publicKey);
+      return navigator.credentials.create({ publicKey: options }).then(function (credential) {
+        return { challenge: begun.challenge, credential: credential.toJSON() };
+      });
+    });
+  }
+
+  // Joining: a name and a first passkey.
+  var join = document.getElementById("join");
+  if (join) {
+    join.addEventListener("submit", function (event) {
+      event.preventDefault();
+      say("join-error", "");
+      if (!supported) return say("join-error", "This browser cannot make passkeys. Try a current one.");
+      var name = join.querySelector("[name=name]").value;
+      create(post("/join/start", { token: join.getAttribute("data-token"), name: name }))
+        .then(function (done) { return post("/join/finish", done); })
+        .then(function (next) { window.location.assign(next.next); })
+        .catch(failure("join-error"));
+    });
+  }
+
+  // Signing in with a passkey: the authenticator says whose it is.
+  var login = document.getElementById("passkey-login");
+  if (login) {
+    login.addEventListener("click", function () {
+      say("login-error", "");
+      if (!supported) return say("login-error", "This browser cannot use passkeys. Sign in with a Lightning wallet.");
+      post("/login/passkey/start")
+        .then(function (begun) {
+          var options = PublicKeyCredential.parseRequestOptionsFromJSON(begun.options.publicKey);
+          return navigator.credentials.get({ publicKey: options }).then(function (credential) {
+            return post("/login/passkey/finish", { challenge: begun.challenge, credential: credential.toJSON() });
+          });
+        })
+        .then(function (next) { window.location.assign(next.next); })
+        .catch(failure("login-error"));
+    });
+  }
+
+  // Adding a passkey from the account page.
+  var add = document.getElementById("passkey-add");
+  if (add) {
+    add.addEventListener("click", function () {
+      say("passkey-error", "");
+      if (!supported) return say("passkey-error", "This browser cannot make passkeys.");
+      var count = document.querySelectorAll("#passkeys li").length;
+      create(post("/account/passkeys/start"))
+        .then(function (done) {
+          done.label = "Passkey " + (count + 1);
+          return post("/account/passkeys/finish", done);
+        })
+        .then(function (next) { window.location.assign(next.next); })
+        .catch(failure("passkey-error"));
+    });
+  }
+
+  // LNURL-auth: learn of the wallet's signature without a reload.
+  var waiting = document.getElementById("lnurl-auth-status");
+  if (waiting) {
+    var poll = function () {
+      fetch("/login/lnurl", { cache: "no-store", credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (s) {
+          if (s.status === "signed_in" || s.status === "linked") return window.location.assign(s.next);
+          if (s.status === "refused") { waiting.textContent = s.reason; waiting.classList.add("error"); return; }
+          if (s.status === "gone") { waiting.textContent = "This code has expired. Reload the page for a new one."; return; }
+          setTimeout(poll, 1500);
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    };
+    setTimeout(poll, 1500);
+  }
+
+  // Payments arrive live: a row changes, or a new one appears on top.
+  var table = document.querySelector("#payments tbody");
+  if (table && window.EventSource) {
+    var cell = function (text, small) {
+      var td = document.createElement("td");
+      if (small) { var s = document.createElement("small"); s.textContent = text; td.appendChild(s); }
+      else td.textContent = text || "";
+      return td;
+    };
+    var follow = function () {
+    var since = document.getElementById("payments").getAttribute("data-since");
+    var live = new EventSource("/account/payments/live?since=" + encodeURIComponent(since));
+    live.addEventListener("open", function () { table.parentNode.setAttribute("data-live", "open"); });
+    live.addEventListener("payment", function (event) {
+      var p = JSON.parse(event.data);
+      var row = table.querySelector('tr[data-hash="' + p.payment_hash + '"]');
+      var fresh = document.createElement("tr");
+      fresh.setAttribute("data-hash", p.payment_hash);
+      fresh.className = p.status;
+      fresh.appendChild(cell(p.when));
+      fresh.appendChild(cell(p.sats + (p.fiat ? " (" + p.fiat + ")" : "")));
+      var status = cell(p.status); status.className = "status"; fresh.appendChild(status);
+      fresh.appendChild(p.payer ? cell(p.payer) : cell(p.zap_from ? "⚡ " + p.zap_from : "", !!p.zap_from));
+      fresh.appendChild(cell(p.comment));
+      if (row) table.replaceChild(fresh, row); else table.insertBefore(fresh, table.firstChild);
+      var none = document.getElementById("no-payments");
+      if (none) none.hidden = true;
+    });
+    live.addEventListener("reload", function () { window.location.reload(); });
+    };
+    // After the page has loaded: an open stream is no part of loading it.
+    if (document.readyState === "complete") follow(); else window.addEventListener("load", follow);
+  }
+})();

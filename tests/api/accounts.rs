@@ -1,0 +1,575 @@
+//! The people behind the addresses: joining by invite, passkeys and LNURL-auth in a real
+//! browser (tests/browser/accounts.mjs, with a virtual authenticator and an independent
+//! LNURL-auth wallet), and every attack the issue names, tried against the routes.
+
+use serde_json::{json, Value};
+
+use crate::pages::browser_tools;
+use crate::support::{spawn_app_with, TestApp};
+
+/// Serves on `localhost` (a passkey's relying party must be a domain name).
+fn on_localhost(s: &mut rayo::config::Settings) {
+    let local = s.public_url.base().replace("127.0.0.1", "localhost");
+    s.public_url = rayo::config::PublicUrl::parse(&local).unwrap();
+}
+
+fn local_base(app: &TestApp) -> String {
+    app.address.replace("127.0.0.1", "localhost")
+}
+
+/// Runs the browser journey (`mode`: "join" stops after joining); what it saw.
+async fn journey(app: &TestApp, mode: Option<&str>) -> Value {
+    let tools = browser_tools().expect("browser tools");
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut command = std::process::Command::new("node");
+    command
+        .current_dir(&tools)
+        .arg("accounts.mjs")
+        .arg(local_base(app))
+        .arg(&app.admin_token)
+        .arg(artifacts);
+    command.args(mode);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_person_joins_by_invite_and_runs_their_address_from_the_browser() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let seen = journey(&app, None).await;
+    eprintln!("{}", serde_json::to_string_pretty(&seen).unwrap());
+
+    assert_eq!(seen["steps"].as_array().unwrap().len(), 8, "every step ran");
+    assert_eq!(
+        seen["address"],
+        format!("alice@{}", local_base(&app).trim_start_matches("http://"))
+    );
+    assert_eq!(seen["passkeysAfterJoin"], 1);
+    // The payRequest shows the new description at once, as text.
+    let metadata: Value = serde_json::from_str(seen["metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        metadata[0],
+        json!(["text/plain", "Tips for Alice <b>& friends</b>"])
+    );
+    // The payment arrived live, with its comment shown as text, and no reload.
+    let row = seen["liveRow"].as_str().unwrap();
+    assert!(row.contains("21") && row.contains("paid"), "{row}");
+    assert!(row.contains("for <script>coffee</script>"), "{row}");
+    assert_eq!(seen["reloadsWhileWaiting"], 0);
+    // Passkeys: a second added, the first removed, the second signs in.
+    assert_eq!(seen["passkeysAfterAdding"], 2);
+    assert_eq!(seen["passkeysAfterRemoving"], 1);
+    assert_eq!(seen["firstStillListed"], 0);
+    assert_eq!(seen["credentialsOnSecondDevice"], 1);
+    // LNURL-auth with an independent signer: linked, signs in, and each k1 works once.
+    assert_eq!(seen["linkAnswer"], json!({"status": "OK"}));
+    assert_eq!(seen["walletsAfterLinking"], 1);
+    assert_eq!(seen["replayedLink"]["status"], "ERROR");
+    assert_eq!(
+        seen["forgedK1"]["status"], "ERROR",
+        "a signature over another k1"
+    );
+    assert_eq!(
+        seen["strangerWallet"]["status"], "ERROR",
+        "a wallet linked to nobody"
+    );
+    assert_eq!(seen["loginAnswer"], json!({"status": "OK"}));
+    assert_eq!(seen["signedInByWallet"], seen["address"]);
+    assert_eq!(seen["replayedLogin"]["status"], "ERROR", "a replayed k1");
+    // Every page: no axe-core violations, no console errors, no sideways scrolling at 360 px.
+    for (page, violations) in seen["axe"].as_object().unwrap() {
+        assert_eq!(violations, &json!([]), "axe on {page}");
+        assert_eq!(seen[format!("{page}Overflows")], false, "{page} at 360 px");
+    }
+    assert_eq!(seen["consoleErrors"], json!([]));
+    assert_eq!(
+        seen["firstFocus"], "Sign out",
+        "the keyboard reaches the page's first control"
+    );
+}
+
+/// A person who joined in the browser, as HTTP sees them: their session cookie, and their
+/// account page.
+struct Person {
+    cookie: String,
+    invite_url: String,
+}
+
+async fn join(app: &TestApp, name: &str) -> Person {
+    let tools = browser_tools().expect("browser tools");
+    let mut command = std::process::Command::new("node");
+    command
+        .current_dir(&tools)
+        .args(["accounts.mjs", &local_base(app), &app.admin_token])
+        .arg(std::env::temp_dir())
+        .args(["join", name]);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cookie = seen["sessionCookie"]["value"].as_str().unwrap().to_owned();
+    assert_ne!(
+        cookie, "planted-by-an-attacker",
+        "sign-in makes a new session id"
+    );
+    Person {
+        cookie,
+        invite_url: seen["inviteUrl"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl Person {
+    async fn get(&self, base: &str, path: &str) -> reqwest::Response {
+        no_redirects()
+            .get(format!("{base}{path}"))
+            .header("cookie", format!("rayo_session={}", self.cookie))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, base: &str) -> String {
+        let page = self.get(base, "/account").await;
+        assert_eq!(page.status(), 200);
+        page.text().await.unwrap()
+    }
+
+    /// Posts a form from this person's browser on this site (unless `headers` say otherwise).
+    async fn post(
+        &self,
+        base: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = no_redirects()
+            .post(format!("{base}{path}"))
+            .header("cookie", format!("rayo_session={}", self.cookie))
+            .form(form);
+        if headers.is_empty() {
+            request = request.header("sec-fetch-site", "same-origin");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// The first match of `before(...)"` in `page`.
+fn between<'a>(page: &'a str, before: &str, after: &str) -> &'a str {
+    let start = page
+        .find(before)
+        .unwrap_or_else(|| panic!("{before} in the page"))
+        + before.len();
+    let end = start + page[start..].find(after).unwrap();
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn one_person_can_neither_see_nor_change_anothers_account() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let bob = join(&app, "bob").await;
+    let alice_page = alice.page(&base).await;
+    let bob_page = bob.page(&base).await;
+    let csrf = between(&alice_page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let bob_passkey = between(&bob_page, "data-passkey=\"", "\"").to_owned();
+    assert!(alice_page.contains("alice@") && !alice_page.contains("bob@"));
+
+    // Bob's passkey, a session and an API key of his, tried with Alice's session.
+    let key: Value = app
+        .client
+        .post(format!("{}/admin/v1/users/bob/api-keys", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob_key = key["id"].as_str().unwrap();
+    for path in [
+        format!("/account/passkeys/{bob_passkey}/remove"),
+        format!("/account/passkeys/{bob_passkey}/rename"),
+        format!("/account/api-keys/{bob_key}/revoke"),
+        "/account/sessions/0123456789abcdef/end".to_owned(),
+        format!("/account/wallets/{}/remove", "02".repeat(33)),
+    ] {
+        let tried = alice
+            .post(&base, &path, &[("csrf", &csrf), ("label", "mine now")], &[])
+            .await;
+        assert_eq!(tried.status(), 404, "{path}");
+    }
+    let bob_after = bob.page(&base).await;
+    assert!(bob_after.contains(&format!("data-passkey=\"{bob_passkey}\"")));
+    assert!(bob_after.contains(bob_key), "Bob's key is still active");
+    // Bob's cookie opens Bob's page only; Alice's CSV is Alice's.
+    let csv = alice
+        .get(&base, "/account/payments.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("payment_hash,"));
+    assert!(bob_after.contains("bob@") && !bob_after.contains("alice@"));
+}
+
+#[tokio::test]
+async fn forms_from_other_sites_or_without_the_token_change_nothing() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let page = alice.page(&base).await;
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let profile = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("description", "Hijacked".to_owned()),
+            ("min_sats", "1".to_owned()),
+            ("max_sats", "1000".to_owned()),
+        ]
+    };
+    for (fields, headers) in [
+        (profile(&csrf), vec![("sec-fetch-site", "cross-site")]),
+        (profile(&csrf), vec![("sec-fetch-site", "same-site")]),
+        (profile(""), vec![]),
+        (profile("forged"), vec![]),
+    ] {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = alice
+            .post(&base, "/account/profile", &pairs, &headers)
+            .await;
+        assert_eq!(refused.status(), 403, "{headers:?}");
+    }
+    let pay = app
+        .get("/.well-known/lnurlp/alice")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!pay.contains("Hijacked"), "nothing changed");
+    // The same form, from the page, with the token: saved.
+    let owned = profile(&csrf);
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        alice
+            .post(&base, "/account/profile", &pairs, &[])
+            .await
+            .status(),
+        303
+    );
+    let pay = app
+        .get("/.well-known/lnurlp/alice")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(pay.contains("Hijacked"));
+
+    // Bad values are refused with a clear error, and change nothing.
+    let mut bad = profile(&csrf);
+    bad[2].1 = "lots".into();
+    let pairs: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = alice.post(&base, "/account/profile", &pairs, &[]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("a whole number of sats"));
+
+    // Ceremonies are JSON from this site: another site's script is refused.
+    let cross = no_redirects()
+        .post(format!("{base}/login/passkey/start"))
+        .header("origin", "https://evil.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+}
+
+#[tokio::test]
+async fn hostile_text_is_escaped_and_personal_pages_are_private() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    app.client
+        .patch(format!("{}/admin/v1/users/alice", app.address))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"description": "<script>alert(1)</script>", "long_description": "\"><img src=x onerror=alert(2)>"}))
+        .send()
+        .await
+        .unwrap();
+    let page = alice.get(&base, "/account").await;
+    let headers = page.headers().clone();
+    let body = page.text().await.unwrap();
+    assert!(!body.contains("<script>alert(1)") && !body.contains("<img src=x"));
+    assert!(body.contains("&#60;script&#62;alert(1)") || body.contains("&lt;script&gt;alert(1)"));
+    for (name, want) in [
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(headers[name], want, "{name}");
+    }
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"));
+    for path in ["/login", "/join/whatever"] {
+        let page = app.get(path).await;
+        assert_eq!(page.headers()["cache-control"], "no-store", "{path}");
+    }
+    let login = app.get("/login").await;
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+}
+
+#[tokio::test]
+async fn after_sign_out_the_old_cookie_opens_nothing() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let page = alice.page(&base).await;
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let out = alice.post(&base, "/logout", &[("csrf", &csrf)], &[]).await;
+    assert_eq!(out.status(), 303);
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("rayo_session=;"));
+    for path in ["/account", "/account/payments.csv"] {
+        let after = alice.get(&base, path).await;
+        assert_eq!(after.status(), 303, "{path}");
+        assert_eq!(after.headers()["location"], "/login");
+    }
+    let form = alice
+        .post(
+            &base,
+            "/account/sessions/end-others",
+            &[("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(form.status(), 303);
+    assert_eq!(form.headers()["location"], "/login");
+}
+
+#[tokio::test]
+async fn invites_are_refused_when_used_revoked_expired_or_unknown() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let clock = std::sync::Arc::new(crate::support::ShiftedClock::default());
+    let app = crate::support::spawn_app_in(
+        tempfile::tempdir().unwrap(),
+        None,
+        Some(clock.clone()),
+        on_localhost,
+    )
+    .await;
+    let alice = join(&app, "alice").await;
+    let token = alice.invite_url.rsplit('/').next().unwrap().to_owned();
+    let admin = |body: Value| {
+        let client = app.client.clone();
+        let url = format!("{}/admin/v1/invites", app.address);
+        let token = app.admin_token.clone();
+        async move {
+            let answer = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let used = app.get(&format!("/join/{token}")).await;
+    assert_eq!(used.status(), 422);
+    assert!(used.text().await.unwrap().contains("has been used"));
+
+    let (status, revoked) = admin(json!({"name": "carol"})).await;
+    assert_eq!(status, 201);
+    let revoked_token = revoked["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let id = revoked["id"].as_str().unwrap();
+    let gone = app
+        .client
+        .delete(format!("{}/admin/v1/invites/{id}", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 200);
+    let refused = app.get(&format!("/join/{revoked_token}")).await;
+    assert!(refused.text().await.unwrap().contains("was revoked"));
+
+    let (_, expiring) = admin(json!({"expires_in": 60})).await;
+    let expiring_token = expiring["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get(&format!("/join/{expiring_token}")).await.status(),
+        200
+    );
+    clock.advance(61);
+    let expired = app.get(&format!("/join/{expiring_token}")).await;
+    assert!(expired.text().await.unwrap().contains("has expired"));
+
+    let unknown = app.get("/join/not-a-token").await;
+    assert!(unknown.text().await.unwrap().contains("does not exist"));
+    // Starting a join with a used invite is refused too, whatever the page was.
+    let start = no_redirects()
+        .post(format!("{}/join/start", local_base(&app)))
+        .json(&json!({"token": token, "name": "mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 422);
+    // Bad invites are refused at the admin API with reasons.
+    for body in [
+        json!({"name": "admin"}),
+        json!({"for": "nobody"}),
+        json!({"uses": 0}),
+        json!({"name": "alice"}),
+        json!({"colour": "red"}),
+    ] {
+        let (status, _) = admin(body.clone()).await;
+        assert!(
+            status == 400 || status == 404 || status == 422,
+            "{body}: {status}"
+        );
+    }
+    let listed: Value = app
+        .client
+        .get(format!("{}/admin/v1/invites", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"used")
+            && statuses.contains(&"revoked")
+            && statuses.contains(&"expired"),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_sign_in_attempts_is_cut_off() {
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let answer = no_redirects()
+            .post(format!("{base}/login/passkey/start"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(statuses[0], 200);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Wallet callbacks with bad signatures change nothing and say why.
+    let bad = app
+        .get(&format!(
+            "/auth/lnurl?tag=login&k1={}&sig=00&key=02{}",
+            "00".repeat(32),
+            "11".repeat(32)
+        ))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(bad["status"], "ERROR");
+}
+
+#[tokio::test]
+async fn a_session_started_on_one_instance_works_on_another() {
+    let Some(database) = rayo::store::postgres::testing::database() else {
+        return;
+    };
+    if browser_tools().is_none() {
+        return;
+    }
+    let on_database = |s: &mut rayo::config::Settings| {
+        on_localhost(s);
+        s.database_url = Some(rayo::domain::Secret::new(database.clone()));
+        s.demo_user = false;
+    };
+    let a = spawn_app_with(None, on_database).await;
+    let b = spawn_app_with(None, on_database).await;
+    let alice = join(&a, "alice").await;
+    let page = alice.page(&local_base(&b)).await;
+    assert!(page.contains("alice@"), "instance b knows the session");
+    // Signing out on b ends it on a too.
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    alice
+        .post(&local_base(&b), "/logout", &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(alice.get(&local_base(&a), "/account").await.status(), 303);
+}

@@ -339,11 +339,19 @@ impl Services {
                 .clone()
                 .refresh_forever(client, self.settings.price_refresh),
         ));
-        let limits = self.limits.clone();
+        let (limits, services) = (self.limits.clone(), self.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(60)).await;
                 limits.forget_idle();
+                services.accounts.limits.forget_idle();
+                // Sign-ins nobody finished (every login page makes a k1) are removed once they
+                // expire, so their records cannot pile up.
+                match services.accounts.sweep().await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::debug!(swept, "removed expired sign-in ceremonies"),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep sign-in ceremonies"),
+                }
             }
         }));
         Ok((hints, Background(tasks)))

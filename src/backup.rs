@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use crate::config::Domains;
 use crate::domain::{ApiKey, InvoiceRecord, OutboxItem, User};
-use crate::store::{InvoicePage, Store, StoreError};
+use crate::store::{InvoicePage, RecordKind, Store, StoreError, Swap};
 
 pub const FORMAT: &str = "rayo-backup";
 pub const VERSION: u32 = 1;
@@ -29,7 +29,29 @@ pub struct Backup {
     /// database keeps: a backup must not be an admin credential (a restored database makes a
     /// new token when its first server starts).
     pub meta: Vec<(String, String)>,
+    /// People's account records that outlive a restore (accounts with their passkeys and
+    /// linked wallets, invites, held-back names), values in base64. Sessions and sign-ins in
+    /// progress are left out: after a restore, people sign in again. Absent from backups made
+    /// before accounts existed.
+    #[serde(default)]
+    pub records: Vec<BackupRecord>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    pub kind: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// The kinds of account record a backup carries.
+const CARRIED: [RecordKind; 5] = [
+    RecordKind::Account,
+    RecordKind::Handle,
+    RecordKind::LinkingKey,
+    RecordKind::Invite,
+    RecordKind::Quarantine,
+];
 
 /// Meta entries that never travel in a backup.
 /// (The key that seals what instances tell each other is the database's own: a restored
@@ -72,6 +94,22 @@ pub fn export(store: &dyn Store, now: u64) -> Result<Backup, StoreError> {
             .filter(|(k, _)| !kept_out(k))
             .map(|(k, v)| (k, b64.encode(v)))
             .collect(),
+        records: CARRIED
+            .iter()
+            .map(|kind| {
+                Ok(store
+                    .records(*kind, "", usize::MAX)?
+                    .into_iter()
+                    .map(|(key, value)| BackupRecord {
+                        kind: kind.name().to_owned(),
+                        key,
+                        value: b64.encode(value),
+                    }))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
+            .into_iter()
+            .flatten()
+            .collect(),
     })
 }
 
@@ -80,6 +118,7 @@ pub fn export(store: &dyn Store, now: u64) -> Result<Backup, StoreError> {
 pub struct CheckedBackup {
     backup: Backup,
     meta: Vec<(String, Vec<u8>)>,
+    records: Vec<(RecordKind, String, Vec<u8>)>,
 }
 
 impl CheckedBackup {
@@ -145,7 +184,33 @@ pub fn check(backup: Backup, domains: &Domains) -> Result<CheckedBackup, Restore
             return Err(invalid(format!("API key {} appears twice", key.id)));
         }
     }
-    Ok(CheckedBackup { backup, meta })
+    let mut seen = HashSet::new();
+    let records = backup
+        .records
+        .iter()
+        .map(|record| {
+            let kind = RecordKind::from_name(&record.kind)
+                .filter(|kind| CARRIED.contains(kind))
+                .ok_or_else(|| {
+                    invalid(format!("account record of unknown kind {:?}", record.kind))
+                })?;
+            if !seen.insert((kind, record.key.clone())) {
+                return Err(invalid(format!(
+                    "{} {} appears twice",
+                    record.kind, record.key
+                )));
+            }
+            let value = b64
+                .decode(&record.value)
+                .map_err(|e| invalid(format!("{} {}: not base64: {e}", record.kind, record.key)))?;
+            Ok((kind, record.key.clone(), value))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CheckedBackup {
+        backup,
+        meta,
+        records,
+    })
 }
 
 /// Whether `store` holds users or invoices (a restore then needs `--force`).
@@ -182,6 +247,9 @@ pub fn load(store: &dyn Store, checked: &CheckedBackup) -> Result<(), StoreError
     }
     for key in &backup.api_keys {
         store.put_api_key(key)?;
+    }
+    for (kind, key, value) in &checked.records {
+        store.swap_record(Swap::create(*kind, key, value))?;
     }
     let sent = store.sent_ahead();
     store.flush()?.verdict(&sent)
@@ -225,5 +293,48 @@ mod tests {
             restored.meta("key.verify").unwrap(),
             Some(b"verify-key".to_vec())
         );
+    }
+
+    #[test]
+    fn a_backup_carries_accounts_but_not_sessions() {
+        let store = MemoryStore::new();
+        for (kind, key) in [
+            (RecordKind::Account, "alice"),
+            (RecordKind::Handle, "00ff"),
+            (RecordKind::Invite, "abc"),
+            (RecordKind::Session, "s1"),
+            (RecordKind::Challenge, "c1"),
+        ] {
+            store
+                .swap_record(Swap::create(kind, key, b"\x00value"))
+                .unwrap();
+        }
+        let backup = export(&store, 1).unwrap();
+        let kinds: Vec<&str> = backup.records.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["account", "handle", "invite"]);
+        let domains =
+            Domains::single(crate::config::PublicUrl::parse("https://example.com").unwrap());
+        let restored = MemoryStore::new();
+        load(&restored, &check(backup, &domains).unwrap()).unwrap();
+        assert_eq!(
+            restored
+                .record(RecordKind::Account, "alice")
+                .unwrap()
+                .as_deref(),
+            Some(&b"\x00value"[..])
+        );
+        assert_eq!(restored.record(RecordKind::Session, "s1").unwrap(), None);
+
+        // A record of a kind a backup never carries is refused, and nothing changes.
+        let mut forged = export(&store, 1).unwrap();
+        forged.records.push(BackupRecord {
+            kind: "session".into(),
+            key: "planted".into(),
+            value: String::new(),
+        });
+        assert!(matches!(
+            check(forged, &domains),
+            Err(RestoreError::Invalid(_))
+        ));
     }
 }

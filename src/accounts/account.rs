@@ -6,6 +6,7 @@ use webauthn_rs::prelude::Passkey;
 
 use super::{encode, refused, AccountError, Accounts};
 use crate::domain::Username;
+use crate::store::records::owner_value;
 use crate::store::{RecordKind, Swap};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,7 +106,7 @@ impl Accounts {
     /// handle, in one durable write; refuses if the name already has an account.
     pub(super) async fn create_account(&self, account: Account) -> Result<(), AccountError> {
         let record = encode(&account)?;
-        let name = encode(&account.name)?;
+        let name = owner_value(&account.name);
         let created = self
             .db
             .commit(move |s| {
@@ -219,7 +220,7 @@ impl Accounts {
             Ok(())
         })
         .await?;
-        let owner = encode(name)?;
+        let owner = owner_value(name);
         self.swap(RecordKind::LinkingKey, key, Some(owner), None)
             .await?;
         Ok(())
@@ -227,7 +228,7 @@ impl Accounts {
 
     /// Links a wallet's key to `name`'s account: refused if the key signs in elsewhere.
     pub(super) async fn link_wallet(&self, name: &Username, key: &str) -> Result<(), AccountError> {
-        let owner = encode(name)?;
+        let owner = owner_value(name);
         let claimed = self
             .swap(RecordKind::LinkingKey, key, None, Some(owner.clone()))
             .await?;
@@ -261,42 +262,5 @@ impl Accounts {
                 .await?;
         }
         linked
-    }
-
-    /// Forgets `name`'s account and everything that finds it: passkeys, wallets, sessions.
-    pub(super) async fn forget_account(&self, name: &Username) -> Result<(), AccountError> {
-        let Some(account) = self
-            .read::<Account>(RecordKind::Account, name.as_str())
-            .await?
-        else {
-            return Ok(());
-        };
-        let sessions = self.sessions_of_keys(name).await?;
-        let owner = encode(name)?;
-        let bytes = account.bytes;
-        let account = account.value;
-        let prefix = format!("{}/", name.as_str());
-        self.db
-            .commit(move |s| {
-                s.swap_record(Swap::remove(
-                    RecordKind::Account,
-                    account.name.as_str(),
-                    &bytes,
-                ))?;
-                s.swap_record(Swap::remove(RecordKind::Handle, &account.handle, &owner))?;
-                for wallet in &account.wallets {
-                    s.swap_record(Swap::remove(RecordKind::LinkingKey, &wallet.key, &owner))?;
-                }
-                for (session_key, record) in &sessions {
-                    if let Some(session) = s.record(RecordKind::Session, session_key)? {
-                        s.swap_record(Swap::remove(RecordKind::Session, session_key, &session))?;
-                    }
-                    let index = format!("{prefix}{session_key}");
-                    s.swap_record(Swap::remove(RecordKind::SessionOf, &index, record))?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(())
     }
 }

@@ -120,7 +120,7 @@ impl Accounts {
             Ok((Some(until), ()))
         })
         .await?;
-        operator.remove_user(user).await?;
-        self.forget_account(user).await
+        // Removing the user forgets the account with it (see `records::forget_person`).
+        Ok(operator.remove_user(user).await?)
     }
 }

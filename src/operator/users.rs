@@ -128,6 +128,8 @@ impl Operator {
                 if !s.remove_user(&removed_name)? {
                     return Ok(false);
                 }
+                // Their passkeys, wallets and sessions go with them.
+                crate::store::records::forget_person(s, &removed_name)?;
                 for mut key in s.api_keys()? {
                     if key.user == removed_name && key.is_active() {
                         key.revoked_at = Some(now);

@@ -2,6 +2,9 @@
 //! They change only by compare-and-swap, so what must happen once (an invite's last use, a
 //! sign-in challenge, removing a person's last passkey) happens once, on every instance.
 
+use super::{Store, StoreError};
+use crate::domain::Username;
+
 /// What a record is. Each kind is its own key space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RecordKind {
@@ -96,6 +99,40 @@ impl<'a> Swap<'a> {
     }
 }
 
+/// What an index record (a passkey's handle, a wallet's linking key) holds: its owner's
+/// name, as a JSON string.
+pub fn owner_value(name: &Username) -> Vec<u8> {
+    serde_json::to_vec(name.as_str()).unwrap_or_default()
+}
+
+/// Removes every account record of `name`, as part of the caller's write: the account, what
+/// finds it (handles, linking keys) and its sessions. Removing a user calls this, so a name
+/// given to someone else later opens nothing for whoever held it before.
+pub fn forget_person(store: &dyn Store, name: &Username) -> Result<(), StoreError> {
+    use RecordKind::*;
+    if let Some(bytes) = store.record(Account, name.as_str())? {
+        store.swap_record(Swap::remove(Account, name.as_str(), &bytes))?;
+    }
+    // Indexes are few per person and people are removed rarely: a scan is enough.
+    let owner = owner_value(name);
+    for kind in [Handle, LinkingKey] {
+        for (key, value) in store.records(kind, "", usize::MAX)? {
+            if value == owner {
+                store.swap_record(Swap::remove(kind, &key, &value))?;
+            }
+        }
+    }
+    let prefix = format!("{}/", name.as_str());
+    for (index, value) in store.records(SessionOf, &prefix, usize::MAX)? {
+        let session = &index[prefix.len()..];
+        if let Some(bytes) = store.record(Session, session)? {
+            store.swap_record(Swap::remove(Session, session, &bytes))?;
+        }
+        store.swap_record(Swap::remove(SessionOf, &index, &value))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) fn records_story(store: &dyn super::Store) {
     use RecordKind::*;
@@ -154,4 +191,48 @@ pub(crate) fn records_story(store: &dyn super::Store) {
     }
     assert_eq!(store.records(Quarantine, "50%", 10).unwrap().len(), 1);
     assert_eq!(store.records(Quarantine, "a", 10).unwrap().len(), 1);
+
+    // Forgetting a person removes their account, indexes and sessions, and no one else's.
+    let (carol, dave) = (
+        Username::parse("carol").unwrap(),
+        Username::parse("dave").unwrap(),
+    );
+    for (name, handle, key, session) in [(&carol, "h1", "k1", "s1"), (&dave, "h2", "k2", "s2")] {
+        let owner = owner_value(name);
+        assert!(store
+            .swap_record(Swap::create(Account, name.as_str(), b"{}"))
+            .unwrap());
+        assert!(store
+            .swap_record(Swap::create(Handle, handle, &owner))
+            .unwrap());
+        assert!(store
+            .swap_record(Swap::create(LinkingKey, key, &owner))
+            .unwrap());
+        assert!(store
+            .swap_record(Swap::create(Session, session, b"{}"))
+            .unwrap());
+        let index = format!("{name}/{session}");
+        assert!(store
+            .swap_record(Swap::create(SessionOf, &index, b""))
+            .unwrap());
+    }
+    forget_person(store, &carol).unwrap();
+    for (kind, key) in [
+        (Account, "carol"),
+        (Handle, "h1"),
+        (LinkingKey, "k1"),
+        (Session, "s1"),
+        (SessionOf, "carol/s1"),
+    ] {
+        assert_eq!(store.record(kind, key).unwrap(), None, "{key}");
+    }
+    for (kind, key) in [
+        (Account, "dave"),
+        (Handle, "h2"),
+        (LinkingKey, "k2"),
+        (Session, "s2"),
+        (SessionOf, "dave/s2"),
+    ] {
+        assert!(store.record(kind, key).unwrap().is_some(), "{key}");
+    }
 }

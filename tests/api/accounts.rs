@@ -573,3 +573,27 @@ async fn a_session_started_on_one_instance_works_on_another() {
         .await;
     assert_eq!(alice.get(&local_base(&a), "/account").await.status(), 303);
 }
+
+#[tokio::test]
+async fn removing_a_user_forgets_their_account_so_the_name_opens_nothing_for_them_later() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    assert_eq!(alice.get(&base, "/account").await.status(), 200);
+    let removed = app
+        .client
+        .delete(format!("{}/admin/v1/users/alice", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    // Someone else gets the name: the old session (and passkey) open nothing of theirs.
+    app.add_user("alice", json!({})).await;
+    let after = alice.get(&base, "/account").await;
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()["location"], "/login");
+}

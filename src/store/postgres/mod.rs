@@ -280,7 +280,7 @@ impl PgStore {
                 });
             }
             block_on(writer.client.batch_execute(
-                "TRUNCATE users, metadata, invoices, outbox, api_keys, meta, sequences",
+                "TRUNCATE users, metadata, invoices, outbox, api_keys, meta, sequences, account_records",
             ))
             .map_err(db)?;
             writer.open = Some(OpenGroup::new(true));

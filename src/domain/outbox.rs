@@ -75,6 +75,9 @@ pub enum EventKind {
     /// A signed NIP-57 kind 9735 receipt, published to a relay.
     #[serde(rename = "zap.receipt")]
     ZapReceipt,
+    /// A delivery the user asked for, to try their webhook; about no invoice.
+    #[serde(rename = "webhook.test")]
+    WebhookTest,
 }
 
 impl EventKind {
@@ -83,6 +86,7 @@ impl EventKind {
             Self::InvoicePaid => "invoice.paid",
             Self::InvoiceExpired => "invoice.expired",
             Self::ZapReceipt => "zap.receipt",
+            Self::WebhookTest => "webhook.test",
         }
     }
 }

@@ -159,6 +159,32 @@ fn webhook_events(
         .collect()
 }
 
+/// A test delivery to `user`'s own webhook, signed and retried like every event. Its payment
+/// hash is `nonce`, which names no invoice, so each test is an event of its own.
+pub fn test_event(
+    user: &User,
+    nonce: crate::domain::Hash32,
+    now: u64,
+    max_age: u64,
+) -> Option<OutboxItem> {
+    let url = user.webhook_url.as_ref()?;
+    let kind = EventKind::WebhookTest;
+    let target = Target::Webhook {
+        url: url.clone(),
+        user: user.name.clone(),
+        operator: true,
+    };
+    let id = EventId::derive(&nonce, kind, &target);
+    let body = serde_json::json!({
+        "id": id,
+        "type": kind,
+        "created_at": now,
+        "data": {"user": user.name, "message": "A test delivery from rayo: this webhook works."},
+    })
+    .to_string();
+    Some(OutboxItem::new(kind, nonce, target, body, now, max_age))
+}
+
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, timestamp: u64, body: &str) -> String {
     let signed = format!("{timestamp}.{body}");

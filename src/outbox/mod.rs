@@ -6,6 +6,6 @@ mod event;
 
 pub use deliver::{Deliverer, DeliveryPolicy};
 pub use event::{
-    events_for, prepare_zap_receipt, signature, ZapContext, ZapReceipt, EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
+    events_for, prepare_zap_receipt, signature, test_event, ZapContext, ZapReceipt,
+    EVENT_ID_HEADER, SIGNATURE_HEADER,
 };

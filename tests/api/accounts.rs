@@ -597,3 +597,100 @@ async fn removing_a_user_forgets_their_account_so_the_name_opens_nothing_for_the
     assert_eq!(after.status(), 303);
     assert_eq!(after.headers()["location"], "/login");
 }
+
+#[tokio::test]
+async fn a_person_tries_their_webhook_and_redelivers_an_event_from_the_page() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let receiver = crate::support::receiver::Receiver::start();
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let bob = join(&app, "bob").await;
+    let page = alice.page(&base).await;
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    assert!(!page.contains("Send a test delivery"), "no webhook yet");
+
+    let saved = alice
+        .post(
+            &base,
+            "/account/webhook",
+            &[("csrf", &csrf), ("webhook_url", &receiver.url)],
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    // A new secret, shown once.
+    let rotated = alice
+        .post(&base, "/account/webhook/rotate", &[("csrf", &csrf)], &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let secret = between(&rotated, "<code id=\"secret\">", "<").to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert!(
+        !alice.page(&base).await.contains(&secret),
+        "never shown again"
+    );
+
+    // A test delivery arrives, signed with that secret, and the log shows it delivered.
+    let test = alice
+        .post(&base, "/account/webhook/test", &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(test.status(), 303);
+    assert!(
+        app.eventually(10, || async { !receiver.received().is_empty() })
+            .await
+    );
+    let delivery = receiver.received()[0].clone();
+    let body: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"]["user"], "alice");
+    assert!(crate::support::receiver::documented_verifier_accepts(
+        &secret,
+        &delivery.signature,
+        &delivery.body
+    ));
+    let delivered = app
+        .eventually(10, || async {
+            alice
+                .page(&base)
+                .await
+                .contains("<span class=\"state\">delivered</span>")
+        })
+        .await;
+    assert!(delivered, "the log shows the delivery");
+
+    // Redelivered on request; another person's event is not theirs to redeliver.
+    let id = delivery.event_id.clone();
+    let bob_page = bob.page(&base).await;
+    let bob_csrf = between(&bob_page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let stolen = bob
+        .post(
+            &base,
+            &format!("/account/deliveries/{id}/redeliver"),
+            &[("csrf", &bob_csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(stolen.status(), 404);
+    let again = alice
+        .post(
+            &base,
+            &format!("/account/deliveries/{id}/redeliver"),
+            &[("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(again.status(), 303);
+    assert!(
+        app.eventually(10, || async { receiver.received().len() == 2 })
+            .await
+    );
+    assert!(
+        !bob_page.contains(&id),
+        "Bob's log shows none of Alice's events"
+    );
+}

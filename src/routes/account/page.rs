@@ -25,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(at("/account/profile").route(web::post().to(profile)))
         .service(at("/account/webhook").route(web::post().to(webhook)))
         .service(at("/account/webhook/rotate").route(web::post().to(rotate_secret)))
+        .service(at("/account/webhook/test").route(web::post().to(test_delivery)))
+        .service(at("/account/deliveries/{id}/redeliver").route(web::post().to(redeliver)))
         .service(at("/account/api-keys").route(web::post().to(create_key)))
         .service(at("/account/api-keys/{id}/revoke").route(web::post().to(revoke_key)))
         .service(at("/account/passkeys/start").route(web::post().to(passkey_start)))
@@ -55,12 +57,27 @@ struct AccountPage<'a> {
     filter: &'a PaymentFilter,
     sessions: Vec<SessionView>,
     keys: Vec<ApiKeyView>,
+    deliveries: Vec<DeliveryRow>,
     success_message: String,
     /// When the page was made: the live list catches up from here.
     now: u64,
     notice: Option<&'a str>,
     error: Option<String>,
 }
+
+/// One of the person's webhook events, as the integrations section lists it.
+struct DeliveryRow {
+    id: String,
+    kind: String,
+    state: &'static str,
+    attempts: u32,
+    when: String,
+    /// The last attempt's outcome (an HTTP status, or what went wrong): shown as text.
+    outcome: String,
+}
+
+/// The delivery log lists this many events, newest first.
+const DELIVERIES_LISTED: usize = 20;
 
 #[derive(Deserialize, Default)]
 struct PageQuery {
@@ -82,6 +99,8 @@ fn notice(done: &str) -> Option<&'static str> {
         "session" => "Session ended.",
         "sessions" => "Every other session ended.",
         "revoked" => "API key revoked.",
+        "test" => "A test delivery is on its way to your webhook; it shows below.",
+        "redelivered" => "The event is on its way again.",
         _ => return None,
     })
 }
@@ -136,6 +155,21 @@ async fn render(
         .api_keys(Some(name))
         .await
         .unwrap_or_default();
+    let deliveries = services
+        .operator
+        .webhooks_of(name, DELIVERIES_LISTED)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|event| DeliveryRow {
+            state: event.state.as_str(),
+            when: crate::accounts::when(event.created_at),
+            outcome: event.last_outcome.unwrap_or_default(),
+            id: event.id,
+            kind: event.kind,
+            attempts: event.attempts,
+        })
+        .collect();
     let url = match services.directory.get(name).await {
         Some(profile) => services.directory.public_url_for(&profile.user).clone(),
         None => public_url(req, state).clone(),
@@ -163,6 +197,7 @@ async fn render(
                 .into_iter()
                 .filter(|k| k.revoked_at.is_none())
                 .collect(),
+            deliveries,
             now: services.clock.unix(),
             success_message: match &user.success_action {
                 Some(crate::domain::SuccessAction::Message { message }) => message.clone(),
@@ -299,6 +334,42 @@ async fn rotate_secret(
         },
         Err(e) => refusal(&state, &e),
     }
+}
+
+async fn test_delivery(
+    req: HttpRequest,
+    post: web::Form<Csrf>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let operator = &state.services.operator;
+    form!(
+        req,
+        state,
+        &post.csrf,
+        |me| operator.test_webhook(&me.session.user).await,
+        "test"
+    )
+}
+
+async fn redeliver(
+    req: HttpRequest,
+    id: web::Path<String>,
+    post: web::Form<Csrf>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let operator = &state.services.operator;
+    form!(
+        req,
+        state,
+        &post.csrf,
+        |me| match id.parse::<crate::domain::EventId>() {
+            Ok(event) => operator.retry_webhook_of(&me.session.user, &event).await,
+            Err(_) => Err(crate::operator::OperatorError::NotFound(
+                "no such event".into()
+            )),
+        },
+        "redelivered"
+    )
 }
 
 async fn create_key(

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::{refused, AccountError, Accounts};
-use crate::domain::{Msat, UserSettings, Username};
+use crate::domain::{Image, Msat, UserSettings, Username, MAX_IMAGE_BYTES};
 use crate::operator::{Operator, UserView};
 use crate::store::RecordKind;
 
@@ -90,6 +90,32 @@ impl Accounts {
         let settings = UserSettings {
             webhook_url: Some(form.webhook_url.trim().to_owned()),
             ..UserSettings::default()
+        };
+        Ok(operator.update_user(user.clone(), settings).await?)
+    }
+
+    /// Replaces `user`'s picture with `bytes` (PNG or JPEG, recognised by their first bytes,
+    /// at most `MAX_IMAGE_BYTES`), or removes it.
+    pub async fn update_picture(
+        &self,
+        operator: &Operator,
+        user: &Username,
+        picture: Option<&[u8]>,
+    ) -> Result<UserView, AccountError> {
+        let settings = match picture {
+            Some(bytes) => UserSettings {
+                image: Some(Image::from_bytes(bytes).map_err(|_| {
+                    refused(format!(
+                        "A picture is a PNG or JPEG file of at most {} KiB.",
+                        MAX_IMAGE_BYTES / 1024
+                    ))
+                })?),
+                ..UserSettings::default()
+            },
+            None => UserSettings {
+                remove_image: Some(true),
+                ..UserSettings::default()
+            },
         };
         Ok(operator.update_user(user.clone(), settings).await?)
     }

@@ -197,6 +197,9 @@ pub struct UserFlags {
     /// PNG or JPEG file for the metadata image (64 KiB at most).
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// Remove the picture.
+    #[arg(long, conflicts_with = "image")]
+    pub no_image: bool,
     /// Smallest payment, in millisatoshis.
     #[arg(long)]
     pub min_sendable: Option<u64>,
@@ -278,6 +281,7 @@ impl UserFlags {
             description: self.description,
             long_description: self.long_description,
             image,
+            remove_image: self.no_image.then_some(true),
             min_sendable: self.min_sendable.map(Msat::from_msat),
             max_sendable: self.max_sendable.map(Msat::from_msat),
             comment_allowed: self.comment_allowed,

@@ -77,6 +77,9 @@ pub struct UserSettings {
     pub long_description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// Remove the picture (an `image` given too replaces it instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_image: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sendable: Option<Msat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,6 +193,7 @@ impl User {
             description,
             long_description,
             image,
+            remove_image,
             min_sendable,
             max_sendable,
             comment_allowed,
@@ -215,6 +219,9 @@ impl User {
         if let Some(d) = long_description {
             check_text("long_description", &d, true)?;
             self.long_description = Some(d).filter(|d| !d.is_empty());
+        }
+        if remove_image == Some(true) {
+            self.image = None;
         }
         if let Some(image) = image {
             image.check()?;
@@ -388,6 +395,7 @@ impl User {
             description: Some(self.description.clone()),
             long_description: self.long_description.clone(),
             image: self.image.clone(),
+            remove_image: None,
             min_sendable: Some(self.min_sendable),
             max_sendable: Some(self.max_sendable),
             comment_allowed: Some(self.comment_allowed),

@@ -694,3 +694,122 @@ async fn a_person_tries_their_webhook_and_redelivers_an_event_from_the_page() {
         "Bob's log shows none of Alice's events"
     );
 }
+
+/// A multipart/form-data body, as a browser's file form sends it.
+fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----rayo-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, filename, data) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(file) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn a_picture_must_be_a_small_png_or_jpeg() {
+    if browser_tools().is_none() {
+        return;
+    }
+    use base64::Engine;
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let page = alice.page(&base).await;
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let upload = |fields: Vec<(&'static str, Option<&'static str>, Vec<u8>)>| {
+        let cookie = alice.cookie.clone();
+        let base = base.clone();
+        async move {
+            let borrowed: Vec<(&str, Option<&str>, &[u8])> = fields
+                .iter()
+                .map(|(n, f, d)| (*n, *f, d.as_slice()))
+                .collect();
+            let (content_type, body) = multipart(&borrowed);
+            no_redirects()
+                .post(format!("{base}/account/picture"))
+                .header("cookie", format!("rayo_session={cookie}"))
+                .header("sec-fetch-site", "same-origin")
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let metadata = || async {
+        app.get("/.well-known/lnurlp/alice")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["metadata"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A 1×1 PNG.
+    let png = base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+        .unwrap();
+    let token = csrf.clone().into_bytes();
+
+    // Not an image, an image of another type, too large, or without the token: refused,
+    // and nothing changes.
+    let text = upload(vec![
+        ("csrf", None, token.clone()),
+        ("picture", Some("a.png"), b"<svg onload=alert(1)>".to_vec()),
+    ])
+    .await;
+    assert_eq!(text.status(), 422);
+    assert!(text
+        .text()
+        .await
+        .unwrap()
+        .contains("PNG or JPEG file of at most 64 KiB"));
+    let gif = upload(vec![
+        ("csrf", None, token.clone()),
+        ("picture", Some("a.gif"), b"GIF89a....".to_vec()),
+    ])
+    .await;
+    assert_eq!(gif.status(), 422);
+    let mut huge = png.clone();
+    huge.resize(70 * 1024, 0);
+    let too_large = upload(vec![
+        ("csrf", None, token.clone()),
+        ("picture", Some("big.png"), huge),
+    ])
+    .await;
+    assert_eq!(too_large.status(), 413);
+    let forged = upload(vec![
+        ("csrf", None, b"forged".to_vec()),
+        ("picture", Some("a.png"), png.clone()),
+    ])
+    .await;
+    assert_eq!(forged.status(), 403);
+    assert!(!metadata().await.contains("image/png"), "no picture yet");
+
+    // A small PNG: in the payRequest at once, and on the page.
+    let saved = upload(vec![
+        ("csrf", None, token.clone()),
+        ("picture", Some("me.png"), png.clone()),
+    ])
+    .await;
+    assert_eq!(saved.status(), 303);
+    assert!(metadata().await.contains("image/png;base64"));
+    assert!(alice
+        .page(&base)
+        .await
+        .contains("id=\"picture\" src=\"data:image/png;base64,"));
+    // And removed.
+    let removed = upload(vec![("csrf", None, token), ("remove", None, b"1".to_vec())]).await;
+    assert_eq!(removed.status(), 303);
+    assert!(!metadata().await.contains("image/png"));
+}

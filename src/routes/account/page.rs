@@ -23,6 +23,7 @@ use crate::routes::State;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(at("/account").route(web::get().to(account_page)))
         .service(at("/account/profile").route(web::post().to(profile)))
+        .service(at("/account/picture").route(web::post().to(picture)))
         .service(at("/account/webhook").route(web::post().to(webhook)))
         .service(at("/account/webhook/rotate").route(web::post().to(rotate_secret)))
         .service(at("/account/webhook/test").route(web::post().to(test_delivery)))
@@ -58,6 +59,8 @@ struct AccountPage<'a> {
     sessions: Vec<SessionView>,
     keys: Vec<ApiKeyView>,
     deliveries: Vec<DeliveryRow>,
+    /// The picture as a data URL.
+    picture: Option<String>,
     success_message: String,
     /// When the page was made: the live list catches up from here.
     now: u64,
@@ -93,6 +96,7 @@ struct PageQuery {
 fn notice(done: &str) -> Option<&'static str> {
     Some(match done {
         "profile" => "Your profile is saved. Wallets see it at once.",
+        "picture" => "Your picture is saved.",
         "webhook" => "Your webhook is saved.",
         "passkey" => "Passkey saved.",
         "removed" => "Removed.",
@@ -170,10 +174,15 @@ async fn render(
             attempts: event.attempts,
         })
         .collect();
-    let url = match services.directory.get(name).await {
+    let profile = services.directory.get(name).await;
+    let url = match &profile {
         Some(profile) => services.directory.public_url_for(&profile.user).clone(),
         None => public_url(req, state).clone(),
     };
+    let picture = profile
+        .as_ref()
+        .and_then(|p| p.user.image.as_ref())
+        .map(|i| format!("data:{};base64,{}", i.mime, i.base64));
     let lnurl = crate::lnurl::lnurl(&url, name);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -198,6 +207,7 @@ async fn render(
                 .filter(|k| k.revoked_at.is_none())
                 .collect(),
             deliveries,
+            picture,
             now: services.clock.unix(),
             success_message: match &user.success_action {
                 Some(crate::domain::SuccessAction::Message { message }) => message.clone(),
@@ -299,6 +309,132 @@ async fn webhook(
             .await,
         "webhook"
     )
+}
+
+/// An upload is read only this far: a picture of at most `MAX_IMAGE_BYTES`, the token, and the
+/// multipart framing around them.
+const MAX_UPLOAD: usize = crate::domain::MAX_IMAGE_BYTES + 4 * 1024;
+
+/// What the picture form sent: its token, a file or the wish to remove the picture.
+#[derive(Default)]
+struct PictureForm {
+    csrf: String,
+    file: Option<Vec<u8>>,
+    remove: bool,
+}
+
+enum UploadError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Reads the picture form, refusing it as soon as it grows past `MAX_UPLOAD` in all.
+async fn read_picture_form(
+    mut form: actix_multipart::Multipart,
+) -> Result<PictureForm, UploadError> {
+    let mut read = PictureForm::default();
+    let mut total = 0usize;
+    let mut fields = 0;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|_| UploadError::Unreadable)?;
+        fields += 1;
+        if fields > 4 {
+            return Err(UploadError::Unreadable);
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| UploadError::Unreadable)?;
+            total += chunk.len();
+            if total > MAX_UPLOAD {
+                return Err(UploadError::TooLarge);
+            }
+            data.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "csrf" => read.csrf = String::from_utf8_lossy(&data).into_owned(),
+            "picture" if !data.is_empty() => read.file = Some(data),
+            "remove" => read.remove = true,
+            _ => {}
+        }
+    }
+    Ok(read)
+}
+
+/// The picture form (multipart): a new picture, checked for type and size, or none.
+async fn picture(
+    req: HttpRequest,
+    form: actix_multipart::Multipart,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let Some(me) = signed_in(&req, &state).await else {
+        return redirect("/login");
+    };
+    let limit = crate::domain::MAX_IMAGE_BYTES / 1024;
+    let read = match read_picture_form(form).await {
+        Ok(read) => read,
+        Err(UploadError::TooLarge) => {
+            let mut refused = super::message(
+                &state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "That picture is too large",
+                &format!("A picture is a PNG or JPEG file of at most {limit} KiB."),
+            );
+            // The rest of the upload is not read: the connection ends with this answer.
+            refused
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            return refused;
+        }
+        Err(UploadError::Unreadable) => {
+            return super::message(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                "The upload could not be read. Try again.",
+            )
+        }
+    };
+    if let Err(refused) = form_checks(&req, &state, &me.session, &read.csrf) {
+        return *refused;
+    }
+    let services = &state.services;
+    let change = match (&read.file, read.remove) {
+        (_, true) => None,
+        (Some(bytes), false) => Some(bytes.as_slice()),
+        (None, false) => {
+            return render(
+                &req,
+                &state,
+                &me,
+                &PaymentFilter::default(),
+                None,
+                Some("Choose a picture to upload.".into()),
+            )
+            .await
+        }
+    };
+    match services
+        .accounts
+        .update_picture(&services.operator, &me.session.user, change)
+        .await
+    {
+        Ok(_) => redirect("/account?done=picture"),
+        Err(crate::accounts::AccountError::Refused(why)) => {
+            let mut page = render(
+                &req,
+                &state,
+                &me,
+                &PaymentFilter::default(),
+                None,
+                Some(why),
+            )
+            .await;
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+        Err(e) => refusal(&state, &e),
+    }
 }
 
 /// A page that shows a secret this once.

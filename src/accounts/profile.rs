@@ -120,6 +120,44 @@ impl Accounts {
         Ok(operator.update_user(user.clone(), settings).await?)
     }
 
+    /// Connects `user`'s own wallet (an NWC URI) after trying it: a connection with problems is
+    /// not saved. The report says what was found, and warns when the connection can spend.
+    pub async fn connect_wallet(
+        &self,
+        operator: &Operator,
+        user: &Username,
+        uri: &str,
+    ) -> Result<crate::operator::CheckReport, AccountError> {
+        let uri = uri.trim();
+        if uri.is_empty() {
+            return Err(refused(
+                "Paste the connection (nostr+walletconnect://…) from your wallet.",
+            ));
+        }
+        let report = operator.check_user_wallet(uri).await?;
+        if report.ok() {
+            let settings = UserSettings {
+                nwc: Some(uri.to_owned()),
+                ..UserSettings::default()
+            };
+            operator.update_user(user.clone(), settings).await?;
+        }
+        Ok(report)
+    }
+
+    /// Goes back to the operator's backend: the person's wallet connection is forgotten.
+    pub async fn disconnect_wallet(
+        &self,
+        operator: &Operator,
+        user: &Username,
+    ) -> Result<UserView, AccountError> {
+        let settings = UserSettings {
+            nwc: Some(String::new()),
+            ..UserSettings::default()
+        };
+        Ok(operator.update_user(user.clone(), settings).await?)
+    }
+
     /// A new webhook secret, shown once (in the view).
     pub async fn rotate_webhook_secret(
         &self,

@@ -71,6 +71,16 @@ impl UserWallets {
         }
     }
 
+    /// A wallet made from `uri` to be tried (`backend check`) before anyone uses it: on the
+    /// same relay connections, watched by nobody, kept by nobody.
+    pub fn trial(&self, uri: &NwcUri) -> AnyBackend {
+        Arc::new(NwcBackend::new(
+            uri.clone(),
+            &self.pool,
+            self.network.clone(),
+        ))
+    }
+
     /// `user`'s own wallet, if they have one: connected, and its watcher started, on first
     /// use, and again whenever their connection URI changes.
     pub fn connect(&self, user: &User) -> Option<AnyBackend> {

@@ -234,6 +234,21 @@ impl Operator {
         Ok(())
     }
 
+    /// Tries a wallet connection before it is saved: the relays it names must be reachable as
+    /// users' relays are, and then `backend check` runs on it (a 1-sat test invoice, looked up
+    /// again), with its findings (among them whether the connection can spend).
+    pub async fn check_user_wallet(&self, uri: &str) -> Result<super::CheckReport, OperatorError> {
+        let settings = UserSettings {
+            nwc: Some(uri.to_owned()),
+            ..UserSettings::default()
+        };
+        self.check_wallet_relays(&settings).await?;
+        let uri = crate::domain::NwcUri::parse(uri.trim())
+            .map_err(|e| OperatorError::Invalid(format!("nwc: {e}")))?;
+        let wallet = self.user_wallets.trial(&uri);
+        Ok(super::check_backend(&wallet, self.clock.now(), self.random.as_ref()).await)
+    }
+
     /// What a user's settings name must exist here: their backend, and a webhook this server
     /// may reach.
     fn check_settings(&self, settings: &UserSettings) -> Result<(), OperatorError> {

@@ -813,3 +813,115 @@ async fn a_picture_must_be_a_small_png_or_jpeg() {
     assert_eq!(removed.status(), 303);
     assert!(!metadata().await.contains("image/png"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_connects_their_own_wallet_after_it_is_tried_and_warned_about() {
+    use crate::support::nwc::{FakeNwcWallet, NostrRelay, WalletSetup};
+    if browser_tools().is_none() {
+        return;
+    }
+    let Some(relay) = NostrRelay::start() else {
+        return;
+    };
+    let Some(spender) = FakeNwcWallet::start(
+        &relay,
+        WalletSetup {
+            methods: "make_invoice lookup_invoice get_info pay_invoice",
+            ..WalletSetup::default()
+        },
+    ) else {
+        return;
+    };
+    let Some(no_lookup) = FakeNwcWallet::start(
+        &relay,
+        WalletSetup {
+            methods: "make_invoice get_info",
+            ..WalletSetup::default()
+        },
+    ) else {
+        return;
+    };
+    let app = spawn_app_with(None, |s| {
+        on_localhost(s);
+        s.nostr_allow_private_relays = true;
+    })
+    .await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let page = alice.page(&base).await;
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    assert!(page.contains("id=\"wallet-operator\""));
+
+    // Not a connection, and a wallet that cannot look invoices up: refused, nothing saved.
+    let garbage = alice
+        .post(
+            &base,
+            "/account/wallet",
+            &[("csrf", &csrf), ("nwc", "https://example.com")],
+            &[],
+        )
+        .await;
+    assert_eq!(garbage.status(), 422);
+    assert!(garbage.text().await.unwrap().contains("nwc:"));
+    let lacking = alice
+        .post(
+            &base,
+            "/account/wallet",
+            &[("csrf", &csrf), ("nwc", &no_lookup.uri)],
+            &[],
+        )
+        .await;
+    assert_eq!(lacking.status(), 422);
+    let said = lacking.text().await.unwrap();
+    assert!(said.contains("does not allow lookup_invoice"), "{said}");
+    assert!(
+        alice.page(&base).await.contains("id=\"wallet-operator\""),
+        "not saved"
+    );
+
+    // A working one that can spend: tried, connected, warned about; its secret never shown.
+    let secret = spender.uri.rsplit("secret=").next().unwrap().to_owned();
+    let connected = alice
+        .post(
+            &base,
+            "/account/wallet",
+            &[("csrf", &csrf), ("nwc", &spender.uri)],
+            &[],
+        )
+        .await;
+    assert_eq!(connected.status(), 200);
+    let report = connected.text().await.unwrap();
+    assert!(report.contains("Your wallet is connected"), "{report}");
+    assert!(report.contains("this connection can spend (pay_invoice)"));
+    assert!(
+        report.contains("test invoice"),
+        "the 1-sat test invoice was checked"
+    );
+    assert!(!report.contains(&secret));
+    let after = alice.page(&base).await;
+    assert!(after.contains("id=\"wallet-own\"") && !after.contains(&secret));
+
+    // Payments now go to that wallet; and back to the server's on request.
+    let pay = app
+        .get("/.well-known/lnurlp/alice")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let invoice: Value = reqwest::get(format!("{}?amount=5000", pay["callback"].as_str().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(invoice["pr"].is_string(), "{invoice}");
+    assert!(
+        spender.invoices_made() >= 2,
+        "the test invoice and the payer's"
+    );
+    let back = alice
+        .post(&base, "/account/wallet/disconnect", &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(back.status(), 303);
+    assert!(alice.page(&base).await.contains("id=\"wallet-operator\""));
+}

@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(at("/account").route(web::get().to(account_page)))
         .service(at("/account/profile").route(web::post().to(profile)))
         .service(at("/account/picture").route(web::post().to(picture)))
+        .service(at("/account/wallet").route(web::post().to(wallet_connect)))
+        .service(at("/account/wallet/disconnect").route(web::post().to(wallet_disconnect)))
         .service(at("/account/webhook").route(web::post().to(webhook)))
         .service(at("/account/webhook/rotate").route(web::post().to(rotate_secret)))
         .service(at("/account/webhook/test").route(web::post().to(test_delivery)))
@@ -97,6 +99,7 @@ fn notice(done: &str) -> Option<&'static str> {
     Some(match done {
         "profile" => "Your profile is saved. Wallets see it at once.",
         "picture" => "Your picture is saved.",
+        "wallet" => "Payments now go to this server's wallet.",
         "webhook" => "Your webhook is saved.",
         "passkey" => "Passkey saved.",
         "removed" => "Removed.",
@@ -435,6 +438,92 @@ async fn picture(
         }
         Err(e) => refusal(&state, &e),
     }
+}
+
+#[derive(Template)]
+#[template(path = "account/wallet.html")]
+struct WalletReport<'a> {
+    domain: &'a str,
+    saved: bool,
+    facts: &'a [String],
+    warnings: &'a [String],
+    problems: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct WalletPost {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    nwc: String,
+}
+
+/// Connects the person's own wallet, after trying it as `backend check` does; the page says
+/// what was found. The connection itself is never shown again.
+async fn wallet_connect(
+    req: HttpRequest,
+    post: web::Form<WalletPost>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let Some(me) = signed_in(&req, &state).await else {
+        return redirect("/login");
+    };
+    if let Err(refused) = form_checks(&req, &state, &me.session, &post.csrf) {
+        return *refused;
+    }
+    let services = &state.services;
+    match services
+        .accounts
+        .connect_wallet(&services.operator, &me.session.user, &post.nwc)
+        .await
+    {
+        Ok(report) => html(
+            if report.ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            WalletReport {
+                domain: public_url(&req, &state).domain().as_str(),
+                saved: report.ok(),
+                facts: &report.facts,
+                warnings: &report.warnings,
+                problems: &report.problems,
+            },
+        ),
+        Err(crate::accounts::AccountError::Refused(why)) => {
+            let mut page = render(
+                &req,
+                &state,
+                &me,
+                &PaymentFilter::default(),
+                None,
+                Some(why),
+            )
+            .await;
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+        Err(e) => refusal(&state, &e),
+    }
+}
+
+async fn wallet_disconnect(
+    req: HttpRequest,
+    post: web::Form<Csrf>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let services = &state.services;
+    form!(
+        req,
+        state,
+        &post.csrf,
+        |me| services
+            .accounts
+            .disconnect_wallet(&services.operator, &me.session.user)
+            .await,
+        "wallet"
+    )
 }
 
 /// A page that shows a secret this once.

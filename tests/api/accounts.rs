@@ -108,13 +108,18 @@ struct Person {
 }
 
 async fn join(app: &TestApp, name: &str) -> Person {
+    join_by(app, name, "join").await
+}
+
+/// Joins as `name` by invite (`how`: "join") or by open sign-up ("open").
+async fn join_by(app: &TestApp, name: &str, how: &str) -> Person {
     let tools = browser_tools().expect("browser tools");
     let mut command = std::process::Command::new("node");
     command
         .current_dir(&tools)
         .args(["accounts.mjs", &local_base(app), &app.admin_token])
         .arg(std::env::temp_dir())
-        .args(["join", name]);
+        .args([how, name]);
     let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
         .await
         .unwrap();
@@ -924,4 +929,106 @@ async fn a_person_connects_their_own_wallet_after_it_is_tried_and_warned_about()
         .await;
     assert_eq!(back.status(), 303);
     assert!(alice.page(&base).await.contains("id=\"wallet-operator\""));
+}
+
+#[tokio::test]
+async fn where_sign_up_is_open_anyone_claims_a_free_name_within_limits() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, |s| {
+        on_localhost(s);
+        s.signup = rayo::config::Signup::Open;
+        s.reserved_names = vec!["shop".into()];
+    })
+    .await;
+    let base = local_base(&app);
+    let carol = join_by(&app, "carol", "open").await;
+    assert!(carol.page(&base).await.contains("carol@"));
+    assert!(app
+        .get("/login")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("href=\"/join\""));
+
+    // Reserved and taken names are refused with the reason (malformed ones: `names` unit
+    // tests); then the limit of five sign-up starts per client and hour, Carol's included.
+    let start = |name: &'static str| {
+        let base = base.clone();
+        async move {
+            let answer = no_redirects()
+                .post(format!("{base}/join/start"))
+                .json(&json!({"name": name}))
+                .send()
+                .await
+                .unwrap();
+            (
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    for (name, reason) in [
+        ("_", "reserved"),
+        ("admin", "reserved"),
+        ("shop", "reserved"),
+        ("carol", "taken"),
+        ("satoshi", "taken"),
+        ("a b", "may only contain"),
+    ] {
+        let (status, body) = start(name).await;
+        assert!(status == 422 || status == 429, "{name}: {status}");
+        if status == 422 {
+            assert!(
+                body["error"].as_str().unwrap().contains(reason),
+                "{name}: {body}"
+            );
+        }
+    }
+    let (status, _) = start("dave").await;
+    assert_eq!(status, 429, "a few sign-ups an hour per client");
+}
+
+#[tokio::test]
+async fn where_joining_is_closed_even_an_invite_opens_nothing() {
+    let app = spawn_app_with(None, |s| {
+        on_localhost(s);
+        s.signup = rayo::config::Signup::Closed;
+    })
+    .await;
+    let invite: Value = app
+        .client
+        .post(format!("{}/admin/v1/invites", app.address))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = invite["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = app
+        .get(&format!("/join/{token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Joining is turned off"));
+    assert_eq!(app.get("/join").await.status(), 404);
+    let start = no_redirects()
+        .post(format!("{}/join/start", local_base(&app)))
+        .json(&json!({"token": token, "name": "eve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 422);
 }

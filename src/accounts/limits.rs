@@ -20,8 +20,10 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
 }
 
 impl Default for SignInLimits {
+    /// A person signing in, linking a wallet and adding a passkey in a few minutes stays well
+    /// inside these; a script guessing does not.
     fn default() -> Self {
-        Self::new(30, 10, 5)
+        Self::new(60, 10, 5)
     }
 }
 
@@ -30,7 +32,7 @@ impl SignInLimits {
     pub fn new(per_client: u32, per_account: u32, signups_per_hour: u32) -> Self {
         let hourly = NonZeroU32::new(signups_per_hour).unwrap_or(NonZeroU32::MIN);
         Self {
-            per_client: RateLimiter::keyed(quota(per_client, per_client / 3 + 1)),
+            per_client: RateLimiter::keyed(quota(per_client, per_client / 2)),
             per_account: RateLimiter::keyed(quota(per_account, per_account / 2 + 1)),
             signups: RateLimiter::keyed(Quota::per_hour(hourly).allow_burst(hourly)),
         }

@@ -129,6 +129,29 @@ try {
   await Promise.all([page.waitForURL(`${base}/account`), page.click('#passkey-login')])
   step('signed in with the passkey')
 
+  // The same passkey on a second browser (its credential copied to that browser's
+  // authenticator): two sessions, listed; the first ends the second, which then opens nothing.
+  const other = await browser.newContext()
+  const otherPage = await other.newPage()
+  const otherCdp = await other.newCDPSession(otherPage)
+  await otherCdp.send('WebAuthn.enable')
+  const { authenticatorId: otherAuthenticator } = await otherCdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  })
+  for (const credential of (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials) {
+    await otherCdp.send('WebAuthn.addCredential', { authenticatorId: otherAuthenticator, credential })
+  }
+  await otherPage.goto(`${base}/login`)
+  await Promise.all([otherPage.waitForURL(`${base}/account`), otherPage.click('#passkey-login')])
+  await page.reload()
+  report.sessionsListed = await page.locator('#sessions li').count()
+  await Promise.all([page.waitForURL(/done=session/), page.click('#sessions li form[action$="/end"] button')])
+  report.sessionsAfterEnding = await page.locator('#sessions li').count()
+  await otherPage.goto(`${base}/account`)
+  report.endedSessionLandsOn = new URL(otherPage.url()).pathname
+  await other.close()
+  step('ended the session of another browser')
+
   // 7. A second passkey, on a second device (an authenticator holds one passkey per account:
   // the page asks it to exclude those it has), then the first removed; the second signs in.
   const first = await page.locator('#passkeys li').first().getAttribute('data-passkey')

@@ -111,6 +111,12 @@ impl Accounts {
             .db
             .commit(move |s| {
                 let key = account.name.as_str();
+                // A wallet that signs in elsewhere cannot be another account's way in.
+                for wallet in &account.wallets {
+                    if s.record(RecordKind::LinkingKey, &wallet.key)?.is_some() {
+                        return Ok(false);
+                    }
+                }
                 if !s.swap_record(Swap::create(RecordKind::Account, key, &record))? {
                     return Ok(false);
                 }
@@ -124,7 +130,9 @@ impl Accounts {
         if created {
             Ok(())
         } else {
-            Err(refused("That address already has an account."))
+            Err(refused(
+                "That address already has an account, or the wallet signs in to another.",
+            ))
         }
     }
 

@@ -20,6 +20,13 @@ pub enum LoginAction {
     Login,
     /// Link the key to this person's account.
     Link(Username),
+    /// Join with the key as the account's first way in: by invite (its key; `None` where
+    /// sign-up is open), under `name`, on `domain`.
+    Join {
+        invite: Option<String>,
+        name: Username,
+        domain: String,
+    },
 }
 
 /// A `k1` waiting for its wallet.
@@ -110,6 +117,7 @@ impl Accounts {
         let action_name = match action {
             LoginAction::Login => "login",
             LoginAction::Link(_) => "link",
+            LoginAction::Join { .. } => "register",
         };
         self.put_challenge_as(
             &challenge_key(&k1),
@@ -138,6 +146,7 @@ impl Accounts {
     /// The wallet's callback: checks the signature, then marks the `k1` signed (once).
     pub async fn lnurl_auth_callback(
         &self,
+        operator: &crate::operator::Operator,
         k1: &str,
         sig: &str,
         key: &str,
@@ -177,6 +186,18 @@ impl Accounts {
             LoginAction::Link(user) => match self.link_wallet(user, &key).await {
                 Ok(()) => Ok(()),
                 Err(AccountError::Refused(why)) => Err(why),
+                Err(_) => return Err(LnurlAuthError::Store),
+            },
+            LoginAction::Join {
+                invite,
+                name,
+                domain,
+            } => match self
+                .join_with_wallet(operator, invite.as_deref(), name, domain, &key)
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(AccountError::Refused(why) | AccountError::NotFound(why)) => Err(why),
                 Err(_) => return Err(LnurlAuthError::Store),
             },
         };
@@ -237,7 +258,7 @@ impl Accounts {
         }
         match &waiting.body.action {
             LoginAction::Link(_) => Ok(LoginWait::Linked),
-            LoginAction::Login => {
+            LoginAction::Login | LoginAction::Join { .. } => {
                 let Some(account) = self.account_by_linking_key(&signed_by).await? else {
                     return Ok(LoginWait::Refused(
                         "That wallet is no longer linked here.".into(),

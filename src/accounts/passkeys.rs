@@ -11,7 +11,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::account::{clean_label, Account, StoredPasskey};
+use super::account::{clean_label, Account, LinkedWallet, StoredPasskey};
 use super::invites::invite_key;
 use super::{refused, AccountError, Accounts, SessionStarted};
 use crate::config::{Domains, PublicUrl};
@@ -96,6 +96,13 @@ fn ceremony_failed(e: impl std::fmt::Display) -> AccountError {
     refused("The passkey could not be checked. Try again.")
 }
 
+/// An account's first way to sign in.
+enum FirstWay {
+    Passkey(Box<webauthn_rs::prelude::Passkey>),
+    /// A wallet's linking key (hex).
+    Wallet(String),
+}
+
 /// A new passkey, labelled.
 fn stored(passkey: webauthn_rs::prelude::Passkey, label: String, now: u64) -> StoredPasskey {
     StoredPasskey {
@@ -126,6 +133,32 @@ impl Accounts {
         if !self.limits.allow_client(client) {
             return Err(AccountError::RateLimited);
         }
+        let (invite, name, domain) = self.joining(invite_token, typed, url).await?;
+        let handle = self.handle();
+        let party = self.relying.party(&domain)?;
+        let (options, state) = party
+            .start_passkey_registration(handle, name.as_str(), &format!("{name}@{domain}"), None)
+            .map_err(ceremony_failed)?;
+        let id = self
+            .put_challenge(PasskeyCeremony::Join {
+                invite,
+                name,
+                domain,
+                handle: handle.simple().to_string(),
+                state,
+            })
+            .await?;
+        Ok((id, discoverable(options)))
+    }
+
+    /// What joining with `invite_token` (or by open sign-up) as `typed` on `url` claims: the
+    /// invite's key, the name, the domain; or why not.
+    pub async fn joining(
+        &self,
+        invite_token: Option<&str>,
+        typed: &str,
+        url: &PublicUrl,
+    ) -> Result<(Option<String>, Username, String), AccountError> {
         let (invite, name, domain) = match invite_token {
             Some(token) => {
                 let invite = self.invite(token).await?;
@@ -147,21 +180,7 @@ impl Accounts {
             return Err(refused(format!("Open this invite on {domain}.")));
         }
         self.name_is_free(&name, invite.is_some()).await?;
-        let handle = self.handle();
-        let party = self.relying.party(&domain)?;
-        let (options, state) = party
-            .start_passkey_registration(handle, name.as_str(), &format!("{name}@{domain}"), None)
-            .map_err(ceremony_failed)?;
-        let id = self
-            .put_challenge(PasskeyCeremony::Join {
-                invite,
-                name,
-                domain,
-                handle: handle.simple().to_string(),
-                state,
-            })
-            .await?;
-        Ok((id, discoverable(options)))
+        Ok((invite, name, domain))
     }
 
     /// A new name must be free of users and of quarantine; an invite to an existing address
@@ -209,7 +228,14 @@ impl Accounts {
             None => None,
         };
         let joined = self
-            .join_with(operator, used.as_ref(), &name, &domain, handle, passkey)
+            .join_with(
+                operator,
+                used.as_ref(),
+                &name,
+                &domain,
+                handle,
+                FirstWay::Passkey(Box::new(passkey)),
+            )
             .await;
         if joined.is_err() {
             if let Some(key) = &invite {
@@ -220,6 +246,44 @@ impl Accounts {
         self.start_session(&name, agent).await
     }
 
+    /// Joins with a wallet's linking key as the first way in: the wallet's callback, once its
+    /// signature is checked.
+    pub(super) async fn join_with_wallet(
+        &self,
+        operator: &Operator,
+        invite: Option<&str>,
+        name: &Username,
+        domain: &str,
+        key: &str,
+    ) -> Result<(), AccountError> {
+        if self.account_by_linking_key(key).await?.is_some() {
+            return Err(refused(
+                "This wallet already signs in to an account here: sign in with it instead.",
+            ));
+        }
+        let used = match invite {
+            Some(invite) => Some(self.use_invite(invite).await?),
+            None => None,
+        };
+        let handle = self.handle().simple().to_string();
+        let joined = self
+            .join_with(
+                operator,
+                used.as_ref(),
+                name,
+                domain,
+                handle,
+                FirstWay::Wallet(key.to_owned()),
+            )
+            .await;
+        if joined.is_err() {
+            if let Some(invite) = invite {
+                self.give_back_invite(invite).await?;
+            }
+        }
+        joined
+    }
+
     async fn join_with(
         &self,
         operator: &Operator,
@@ -227,24 +291,28 @@ impl Accounts {
         name: &Username,
         domain: &str,
         handle: String,
-        passkey: webauthn_rs::prelude::Passkey,
+        first: FirstWay,
     ) -> Result<(), AccountError> {
         let now = self.now();
         let handing_over = invite.is_some_and(|i| i.for_user.is_some());
-        if handing_over {
-            // Recovery or hand-over: the new passkey joins the address's account (made now
-            // if it had none), and every old session ends.
-            let key = stored(passkey.clone(), "Passkey".into(), now);
-            if self.account(name).await?.is_some() {
-                self.change_account(name, |account| {
-                    account.passkeys.push(key.clone());
-                    Ok(())
-                })
-                .await?;
-                self.end_sessions(name, None).await?;
-                return Ok(());
+        if handing_over && self.account(name).await?.is_some() {
+            // Recovery or hand-over: the new way in joins the address's account, and every
+            // old session ends.
+            match first {
+                FirstWay::Passkey(passkey) => {
+                    let key = stored(*passkey, "Passkey".into(), now);
+                    self.change_account(name, |account| {
+                        account.passkeys.push(key.clone());
+                        Ok(())
+                    })
+                    .await?;
+                }
+                FirstWay::Wallet(key) => self.link_wallet(name, &key).await?,
             }
-        } else {
+            self.end_sessions(name, None).await?;
+            return Ok(());
+        }
+        if !handing_over {
             let settings = UserSettings {
                 domain: (Some(domain) != Some(self.domains.primary().domain().as_str()))
                     .then(|| domain.to_owned()),
@@ -252,12 +320,26 @@ impl Accounts {
             };
             operator.add_user(name.clone(), settings).await?;
         }
+        let (passkeys, wallets) = match first {
+            FirstWay::Passkey(passkey) => {
+                (vec![stored(*passkey, "Passkey 1".into(), now)], Vec::new())
+            }
+            FirstWay::Wallet(key) => (
+                Vec::new(),
+                vec![LinkedWallet {
+                    key,
+                    label: "Wallet 1".into(),
+                    added_at: now,
+                    last_used_at: Some(now),
+                }],
+            ),
+        };
         self.create_account(Account {
             name: name.clone(),
             handle,
             created_at: now,
-            passkeys: vec![stored(passkey, "Passkey 1".into(), now)],
-            wallets: Vec::new(),
+            passkeys,
+            wallets,
         })
         .await
     }

@@ -49,6 +49,8 @@
   var join = document.getElementById("join");
   if (join) {
     join.addEventListener("submit", function (event) {
+      // The wallet button posts the form as it is (LNURL-auth needs no script).
+      if (event.submitter && event.submitter.id === "join-wallet") return;
       event.preventDefault();
       say("join-error", "");
       if (!supported) return say("join-error", "This browser cannot make passkeys. Try a current one.");

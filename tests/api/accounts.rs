@@ -1036,3 +1036,167 @@ async fn where_joining_is_closed_even_an_invite_opens_nothing() {
         .unwrap();
     assert_eq!(start.status(), 422);
 }
+
+/// The independent LNURL-auth wallet (tests/nostr-tools/lnurl-auth.mjs): scans `code`, signs
+/// with the key LUD-05 derives from `seed` for this domain, and says what the server answered.
+async fn wallet_scans(seed: &str, code: &str) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nostr-tools");
+    let mut command = std::process::Command::new("node");
+    command
+        .current_dir(dir)
+        .args(["lnurl-auth.mjs", seed, code]);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice::<Value>(&output.stdout).unwrap()["answer"].clone()
+}
+
+/// The value of cookie `name` that `answer` sets.
+fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+}
+
+#[tokio::test]
+async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let invite = |body: Value| {
+        let (client, address, token) = (
+            app.client.clone(),
+            app.address.clone(),
+            app.admin_token.clone(),
+        );
+        async move {
+            let created: Value = client
+                .post(format!("{address}/admin/v1/invites"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            created["url"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let seed = "1f1e1d1c1b1a19181716151413121110";
+
+    // The join form's wallet button: a code to scan, and a cookie for this browser.
+    let token = invite(json!({})).await;
+    let shown = no_redirects()
+        .post(format!("{base}/join/wallet"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", token.as_str()), ("name", "Walt")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+    let waiting = set_cookie(&shown, "rayo_k1").expect("the browser's cookie");
+    let page = shown.text().await.unwrap();
+    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    assert!(code.starts_with("lightning:LNURL1"));
+
+    // Before the wallet signs, "continue" says not yet; after, it signs this browser in.
+    let continue_ = |cookie: String| {
+        let base = base.clone();
+        async move {
+            no_redirects()
+                .post(format!("{base}/login/lnurl"))
+                .header("sec-fetch-site", "same-origin")
+                .header("cookie", format!("rayo_k1={cookie}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(continue_(waiting.clone()).await.status(), 202);
+    assert_eq!(wallet_scans(seed, &code).await, json!({"status": "OK"}));
+    let signed_in = continue_(waiting.clone()).await;
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/account");
+    let walt = Person {
+        cookie: set_cookie(&signed_in, "rayo_session").expect("a session"),
+        invite_url: String::new(),
+    };
+    let account = walt.page(&base).await;
+    assert!(
+        account.contains("walt@") && account.contains("Wallet 1"),
+        "joined with the wallet"
+    );
+    assert!(app
+        .get("/.well-known/lnurlp/walt")
+        .await
+        .status()
+        .is_success());
+    // The code is spent: this browser cannot collect it twice, nor the wallet sign it again.
+    assert_eq!(continue_(waiting).await.status(), 303, "back to /login");
+    assert_eq!(wallet_scans(seed, &code).await["status"], "ERROR");
+
+    // Later, the same wallet signs in from the login page, without a script.
+    let login = no_redirects()
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap();
+    let waiting = set_cookie(&login, "rayo_k1").unwrap();
+    let page = login.text().await.unwrap();
+    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    assert_eq!(wallet_scans(seed, &code).await, json!({"status": "OK"}));
+    let again = continue_(waiting).await;
+    assert_eq!(again.status(), 303);
+    assert!(set_cookie(&again, "rayo_session").is_some());
+
+    // The same wallet cannot make a second account.
+    let second = invite(json!({})).await;
+    let shown = no_redirects()
+        .post(format!("{base}/join/wallet"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", second.as_str()), ("name", "walt2")])
+        .send()
+        .await
+        .unwrap();
+    let page = shown.text().await.unwrap();
+    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    let refused = wallet_scans(seed, &code).await;
+    assert_eq!(refused["status"], "ERROR");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already signs in"),
+        "{refused}"
+    );
+    let walt2 = app
+        .client
+        .get(format!("{}/admin/v1/users/walt2", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(walt2.status(), 404, "no user was made");
+    // And its invite was not used up.
+    assert_eq!(app.get(&format!("/join/{second}")).await.status(), 200);
+}

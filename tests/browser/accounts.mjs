@@ -83,7 +83,7 @@ try {
 
   // 2. A name and a passkey.
   await page.fill('#join-name', who || 'Alice')
-  await Promise.all([page.waitForURL(`${base}/account`), page.click('#join button[type=submit]')])
+  await Promise.all([page.waitForURL(`${base}/account`), page.click('#join-passkey')])
   report.address = (await page.locator('#address').textContent()).trim()
   report.passkeysAfterJoin = await page.locator('#passkeys li').count()
   step('picked a name and registered a passkey')

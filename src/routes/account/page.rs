@@ -764,8 +764,38 @@ async fn passkey_remove(
 #[template(path = "account/link.html")]
 struct LinkPage<'a> {
     domain: &'a str,
+    title: &'a str,
+    text: &'a str,
     lnurl: String,
     qr_svg: String,
+}
+
+/// A page with an LNURL-auth code for a wallet to scan, and the cookie that lets only this
+/// browser collect the outcome.
+pub(super) fn wallet_code(
+    url: &crate::config::PublicUrl,
+    auth: crate::accounts::LnurlAuth,
+    title: &str,
+    text: &str,
+) -> HttpResponse {
+    let mut page = html(
+        StatusCode::OK,
+        LinkPage {
+            domain: url.domain().as_str(),
+            title,
+            text,
+            qr_svg: qr::svg(&format!("LIGHTNING:{}", auth.lnurl)),
+            lnurl: auth.lnurl,
+        },
+    );
+    let waiting = format!("{}.{}", auth.k1, auth.browser_secret);
+    let _ = page.add_cookie(&super::cookie(
+        url,
+        super::LNURL_WAIT,
+        waiting,
+        crate::accounts::CHALLENGE_LIFETIME,
+    ));
+    page
 }
 
 /// A page with a fresh `k1` to link a wallet with (as the login page has one to sign in with).
@@ -784,22 +814,12 @@ async fn wallet_link(req: HttpRequest, state: web::Data<State>) -> HttpResponse 
         Ok(auth) => auth,
         Err(e) => return refusal(&state, &e),
     };
-    let mut page = html(
-        StatusCode::OK,
-        LinkPage {
-            domain: url.domain().as_str(),
-            qr_svg: qr::svg(&format!("LIGHTNING:{}", auth.lnurl)),
-            lnurl: auth.lnurl,
-        },
-    );
-    let waiting = format!("{}.{}", auth.k1, auth.browser_secret);
-    let _ = page.add_cookie(&super::cookie(
+    wallet_code(
         url,
-        super::LNURL_WAIT,
-        waiting,
-        crate::accounts::CHALLENGE_LIFETIME,
-    ));
-    page
+        auth,
+        "Link a Lightning wallet",
+        "Scan this with your wallet: it signs in to this account from then on.",
+    )
 }
 
 async fn wallet_rename(

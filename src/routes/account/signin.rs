@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(at("/join").route(web::get().to(join_open)))
         .service(at("/join/start").route(web::post().to(join_start)))
         .service(at("/join/finish").route(web::post().to(join_finish)))
+        .service(at("/join/wallet").route(web::post().to(join_wallet)))
         .service(at("/join/{token}").route(web::get().to(join_page)))
         .service(at("/login").route(web::get().to(login_page)))
         .service(at("/login/passkey/start").route(web::post().to(passkey_start)))
@@ -177,6 +178,52 @@ async fn join_finish(
         Ok(started) => signed_in_answer(&state, &req, &started),
         Err(e) => json_refusal(&e),
     }
+}
+
+#[derive(Deserialize)]
+struct JoinWallet {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Joining with a Lightning wallet instead of a passkey (and without JavaScript): the name is
+/// checked now, and the wallet's signature makes the account (see `lnurl_auth_callback`).
+async fn join_wallet(
+    req: HttpRequest,
+    form: web::Form<JoinWallet>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    if from_another_site(&req, &state) {
+        return super::message(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Forms on other sites cannot make accounts here.",
+        );
+    }
+    let url = public_url(&req, &state);
+    let accounts = &state.services.accounts;
+    let client = state.client(&req);
+    let token = (!form.token.is_empty()).then_some(form.token.as_str());
+    if token.is_none() && !accounts.limits.allow_signup(client) {
+        return refusal(&state, &AccountError::RateLimited);
+    }
+    let (invite, name, domain) = match accounts.joining(token, &form.name, url).await {
+        Ok(joining) => joining,
+        Err(e) => return refusal(&state, &e),
+    };
+    let action = LoginAction::Join {
+        invite,
+        name,
+        domain,
+    };
+    let auth = match accounts.start_lnurl_auth(action, url, client).await {
+        Ok(auth) => auth,
+        Err(e) => return refusal(&state, &e),
+    };
+    super::page::wallet_code(url, auth, "Join with a Lightning wallet", "Scan this with your wallet: its signature makes your account, and signs you in from then on.")
 }
 
 #[derive(Template)]
@@ -351,7 +398,7 @@ async fn lnurl_callback(query: web::Query<WalletCall>, state: web::Data<State>) 
     let answer = match state
         .services
         .accounts
-        .lnurl_auth_callback(&query.k1, &query.sig, &query.key)
+        .lnurl_auth_callback(&state.services.operator, &query.k1, &query.sig, &query.key)
         .await
     {
         Ok(()) => serde_json::json!({"status": "OK"}),

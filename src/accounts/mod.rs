@@ -6,6 +6,7 @@
 mod account;
 mod challenges;
 mod invites;
+mod join;
 mod limits;
 mod lnurl_auth;
 mod names;

@@ -11,11 +11,11 @@ use webauthn_rs::prelude::{
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::account::{clean_label, Account, LinkedWallet, StoredPasskey};
-use super::invites::invite_key;
+use super::account::{clean_label, StoredPasskey};
+use super::join::FirstWay;
 use super::{refused, AccountError, Accounts, SessionStarted};
 use crate::config::{Domains, PublicUrl};
-use crate::domain::{Hash32, UserSettings, Username};
+use crate::domain::{Hash32, Username};
 use crate::limits::ClientKey;
 use crate::operator::Operator;
 
@@ -96,15 +96,12 @@ fn ceremony_failed(e: impl std::fmt::Display) -> AccountError {
     refused("The passkey could not be checked. Try again.")
 }
 
-/// An account's first way to sign in.
-enum FirstWay {
-    Passkey(Box<webauthn_rs::prelude::Passkey>),
-    /// A wallet's linking key (hex).
-    Wallet(String),
-}
-
 /// A new passkey, labelled.
-fn stored(passkey: webauthn_rs::prelude::Passkey, label: String, now: u64) -> StoredPasskey {
+pub(super) fn stored(
+    passkey: webauthn_rs::prelude::Passkey,
+    label: String,
+    now: u64,
+) -> StoredPasskey {
     StoredPasskey {
         id: passkey_id(passkey.cred_id().as_ref()),
         label,
@@ -115,7 +112,7 @@ fn stored(passkey: webauthn_rs::prelude::Passkey, label: String, now: u64) -> St
 }
 
 impl Accounts {
-    fn handle(&self) -> Uuid {
+    pub(super) fn handle(&self) -> Uuid {
         let mut bytes = [0u8; 16];
         self.random.fill(&mut bytes);
         Uuid::from_bytes(bytes)
@@ -149,54 +146,6 @@ impl Accounts {
             })
             .await?;
         Ok((id, discoverable(options)))
-    }
-
-    /// What joining with `invite_token` (or by open sign-up) as `typed` on `url` claims: the
-    /// invite's key, the name, the domain; or why not.
-    pub async fn joining(
-        &self,
-        invite_token: Option<&str>,
-        typed: &str,
-        url: &PublicUrl,
-    ) -> Result<(Option<String>, Username, String), AccountError> {
-        let (invite, name, domain) = match invite_token {
-            Some(token) => {
-                let invite = self.invite(token).await?;
-                let name = invite.name_for(typed, self)?;
-                let domain = match &invite.domain {
-                    Some(domain) => domain.clone(),
-                    None => url.domain().to_string(),
-                };
-                (Some(invite_key(token)), name, domain)
-            }
-            None => {
-                if self.signup != crate::config::Signup::Open {
-                    return Err(refused("Joining needs an invite on this server."));
-                }
-                (None, self.names.claimable(typed)?, url.domain().to_string())
-            }
-        };
-        if domain != url.domain().as_str() {
-            return Err(refused(format!("Open this invite on {domain}.")));
-        }
-        self.name_is_free(&name, invite.is_some()).await?;
-        Ok((invite, name, domain))
-    }
-
-    /// A new name must be free of users and of quarantine; an invite to an existing address
-    /// (`handing_over`) needs the address to exist instead.
-    async fn name_is_free(&self, name: &Username, by_invite: bool) -> Result<(), AccountError> {
-        let found = name.clone();
-        let user = self.db.point(move |s| s.user(&found)).await?;
-        let held = self
-            .read::<u64>(crate::store::RecordKind::Quarantine, name.as_str())
-            .await?
-            .is_some_and(|until| until.value > self.now());
-        match (user, by_invite) {
-            (Some(_), false) => Err(refused(format!("'{name}' is taken."))),
-            (None, _) if held => Err(refused(format!("'{name}' is not available yet."))),
-            _ => Ok(()),
-        }
     }
 
     /// Finishes joining: the invite is used, the address made (through the operator's
@@ -244,104 +193,6 @@ impl Accounts {
         }
         joined?;
         self.start_session(&name, agent).await
-    }
-
-    /// Joins with a wallet's linking key as the first way in: the wallet's callback, once its
-    /// signature is checked.
-    pub(super) async fn join_with_wallet(
-        &self,
-        operator: &Operator,
-        invite: Option<&str>,
-        name: &Username,
-        domain: &str,
-        key: &str,
-    ) -> Result<(), AccountError> {
-        if self.account_by_linking_key(key).await?.is_some() {
-            return Err(refused(
-                "This wallet already signs in to an account here: sign in with it instead.",
-            ));
-        }
-        let used = match invite {
-            Some(invite) => Some(self.use_invite(invite).await?),
-            None => None,
-        };
-        let handle = self.handle().simple().to_string();
-        let joined = self
-            .join_with(
-                operator,
-                used.as_ref(),
-                name,
-                domain,
-                handle,
-                FirstWay::Wallet(key.to_owned()),
-            )
-            .await;
-        if joined.is_err() {
-            if let Some(invite) = invite {
-                self.give_back_invite(invite).await?;
-            }
-        }
-        joined
-    }
-
-    async fn join_with(
-        &self,
-        operator: &Operator,
-        invite: Option<&super::Invite>,
-        name: &Username,
-        domain: &str,
-        handle: String,
-        first: FirstWay,
-    ) -> Result<(), AccountError> {
-        let now = self.now();
-        let handing_over = invite.is_some_and(|i| i.for_user.is_some());
-        if handing_over && self.account(name).await?.is_some() {
-            // Recovery or hand-over: the new way in joins the address's account, and every
-            // old session ends.
-            match first {
-                FirstWay::Passkey(passkey) => {
-                    let key = stored(*passkey, "Passkey".into(), now);
-                    self.change_account(name, |account| {
-                        account.passkeys.push(key.clone());
-                        Ok(())
-                    })
-                    .await?;
-                }
-                FirstWay::Wallet(key) => self.link_wallet(name, &key).await?,
-            }
-            self.end_sessions(name, None).await?;
-            return Ok(());
-        }
-        if !handing_over {
-            let settings = UserSettings {
-                domain: (Some(domain) != Some(self.domains.primary().domain().as_str()))
-                    .then(|| domain.to_owned()),
-                ..UserSettings::default()
-            };
-            operator.add_user(name.clone(), settings).await?;
-        }
-        let (passkeys, wallets) = match first {
-            FirstWay::Passkey(passkey) => {
-                (vec![stored(*passkey, "Passkey 1".into(), now)], Vec::new())
-            }
-            FirstWay::Wallet(key) => (
-                Vec::new(),
-                vec![LinkedWallet {
-                    key,
-                    label: "Wallet 1".into(),
-                    added_at: now,
-                    last_used_at: Some(now),
-                }],
-            ),
-        };
-        self.create_account(Account {
-            name: name.clone(),
-            handle,
-            created_at: now,
-            passkeys,
-            wallets,
-        })
-        .await
     }
 
     /// Starts adding a passkey to `user`'s account.

@@ -1200,3 +1200,94 @@ async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript(
     // And its invite was not used up.
     assert_eq!(app.get(&format!("/join/{second}")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn an_invite_for_an_existing_address_hands_it_over_and_ends_the_old_sessions() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, on_localhost).await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    let invite = |body: Value| {
+        let (client, address, token) = (
+            app.client.clone(),
+            app.address.clone(),
+            app.admin_token.clone(),
+        );
+        async move {
+            let created: Value = client
+                .post(format!("{address}/admin/v1/invites"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            created["url"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    // The new owner opens the hand-over invite and joins with their wallet.
+    let token = invite(json!({"for": "alice"})).await;
+    let page = app
+        .get(&format!("/join/{token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Take over your address") && page.contains("alice@"));
+    let shown = no_redirects()
+        .post(format!("{base}/join/wallet"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", token.as_str()), ("name", "ignored")])
+        .send()
+        .await
+        .unwrap();
+    let waiting = set_cookie(&shown, "rayo_k1").unwrap();
+    let page = shown.text().await.unwrap();
+    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    assert_eq!(
+        wallet_scans("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", &code).await,
+        json!({"status": "OK"})
+    );
+    let signed_in = no_redirects()
+        .post(format!("{base}/login/lnurl"))
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", format!("rayo_k1={waiting}"))
+        .send()
+        .await
+        .unwrap();
+    let heir = Person {
+        cookie: set_cookie(&signed_in, "rayo_session").expect("a session"),
+        invite_url: String::new(),
+    };
+    let account = heir.page(&base).await;
+    assert!(account.contains("alice@") && account.contains("Wallet 1"));
+    assert!(
+        account.contains("data-passkey="),
+        "the old passkey is still listed, for the new owner to remove"
+    );
+    // Every session from before the hand-over ended.
+    assert_eq!(alice.get(&base, "/account").await.status(), 303);
+
+    // An invite naming a name that was taken since is refused before any ceremony.
+    let late = invite(json!({"name": "bob"})).await;
+    app.add_user("bob", json!({})).await;
+    let refused = no_redirects()
+        .post(format!("{base}/join/start"))
+        .json(&json!({"token": late, "name": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("is taken"));
+}

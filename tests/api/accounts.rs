@@ -1291,3 +1291,50 @@ async fn an_invite_for_an_existing_address_hands_it_over_and_ends_the_old_sessio
     assert_eq!(refused.status(), 422);
     assert!(refused.text().await.unwrap().contains("is taken"));
 }
+
+#[tokio::test]
+async fn live_payment_streams_are_capped_per_person() {
+    if browser_tools().is_none() {
+        return;
+    }
+    let app = spawn_app_with(None, |s| {
+        on_localhost(s);
+        s.max_followers_per_client = 3;
+    })
+    .await;
+    let base = local_base(&app);
+    let alice = join(&app, "alice").await;
+    // The joining browser's own stream ends with the browser (noticed at a keep-alive).
+    let quiet = app
+        .eventually(20, || async {
+            app.metrics().await.contains("rayo_live_followers 0")
+        })
+        .await;
+    assert!(quiet);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let stream = alice.get(&base, "/account/payments/live").await;
+        assert_eq!(stream.status(), 200);
+        assert_eq!(stream.headers()["content-type"], "text/event-stream");
+        open.push(stream);
+    }
+    assert_eq!(
+        alice.get(&base, "/account/payments/live").await.status(),
+        429
+    );
+    // A stream that ends gives its place back.
+    drop(open.pop());
+    let freed = app
+        .eventually(20, || async {
+            alice.get(&base, "/account/payments/live").await.status() == 200
+        })
+        .await;
+    assert!(freed);
+    // Without a session there is no stream at all.
+    let stranger = no_redirects()
+        .get(format!("{base}/account/payments/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401);
+}

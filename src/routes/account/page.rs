@@ -982,6 +982,11 @@ async fn payments_live(
     let Some(me) = signed_in(&req, &state).await else {
         return HttpResponse::Unauthorized().finish();
     };
+    // Capped like the invoice API's followers: per person and per client address.
+    let holder = format!("account:{}", me.session.user);
+    let Some(slot) = state.followers.enter(Some(&holder), state.client(&req)) else {
+        return HttpResponse::TooManyRequests().finish();
+    };
     let services = state.services.clone();
     let user = me.session.user.clone();
     let token = me.token.clone();
@@ -998,44 +1003,72 @@ async fn payments_live(
             .collect(),
         None => Vec::new(),
     };
-    let events = futures_util::stream::unfold(
-        (updates, services, user, token),
-        |(mut updates, services, user, token)| async move {
-            loop {
-                let next =
-                    tokio::time::timeout(std::time::Duration::from_secs(15), updates.recv()).await;
-                match next {
-                    Ok(Ok(record)) if record.user == user => {
-                        let row = PaymentRow::of(&record, services.clock.unix());
-                        let chunk = payment_event(&row);
-                        return Some((
-                            Ok::<_, actix_web::Error>(chunk),
-                            (updates, services, user, token),
-                        ));
-                    }
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                        // Missed some: the page reloads its list.
-                        let chunk = web::Bytes::from_static(b"event: reload\ndata: {}\n\n");
-                        return Some((Ok(chunk), (updates, services, user, token)));
-                    }
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
-                    Err(_) => {
-                        // Quiet: a keep-alive, and the session must still be live.
-                        if !matches!(services.accounts.session(&token).await, Ok(Some(_))) {
-                            return None;
-                        }
-                        let chunk = web::Bytes::from_static(b": keep-alive\n\n");
-                        return Some((Ok(chunk), (updates, services, user, token)));
-                    }
-                }
-            }
-        },
-    );
+    let events = payment_events(Following {
+        updates,
+        services,
+        user,
+        token,
+        checked: std::time::Instant::now(),
+    });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(futures_util::stream::iter(caught_up).chain(events))
+        .streaming(
+            futures_util::stream::iter(caught_up)
+                .chain(events)
+                .map(move |chunk| {
+                    // The place is held for as long as the stream lives.
+                    let _held = &slot;
+                    chunk
+                }),
+        )
+}
+
+/// A quiet stream says so this often: a client that left is noticed when that write fails.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The session behind a stream is read again this often: a stream ends with its session.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One person's payment stream.
+struct Following {
+    updates: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::domain::InvoiceRecord>>,
+    services: std::sync::Arc<crate::services::Services>,
+    user: crate::domain::Username,
+    token: String,
+    checked: std::time::Instant,
+}
+
+/// The person's invoices as they become final, keep-alives while quiet, a "reload" when the
+/// stream fell behind; the end when the session did.
+fn payment_events(
+    following: Following,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    use tokio::sync::broadcast::error::RecvError;
+    futures_util::stream::unfold(following, |mut f| async move {
+        loop {
+            let chunk = match tokio::time::timeout(KEEP_ALIVE, f.updates.recv()).await {
+                Ok(Ok(record)) if record.user == f.user => {
+                    payment_event(&PaymentRow::of(&record, f.services.clock.unix()))
+                }
+                Ok(Ok(_)) => continue,
+                // Missed some: the page reloads its list.
+                Ok(Err(RecvError::Lagged(_))) => {
+                    web::Bytes::from_static(b"event: reload\ndata: {}\n\n")
+                }
+                Ok(Err(RecvError::Closed)) => return None,
+                Err(_) => {
+                    if f.checked.elapsed() >= SESSION_CHECK {
+                        if !matches!(f.services.accounts.session(&f.token).await, Ok(Some(_))) {
+                            return None;
+                        }
+                        f.checked = std::time::Instant::now();
+                    }
+                    web::Bytes::from_static(b": keep-alive\n\n")
+                }
+            };
+            return Some((Ok(chunk), f));
+        }
+    })
 }
 
 #[derive(Deserialize)]

@@ -63,7 +63,7 @@ impl Followers {
     }
 
     /// A place for one more follower, unless its key or its client holds as many as allowed.
-    fn enter(self: &Arc<Self>, key: Option<&str>, client: Option<ClientKey>) -> Option<Slot> {
+    pub fn enter(self: &Arc<Self>, key: Option<&str>, client: Option<ClientKey>) -> Option<Slot> {
         let holders: Vec<Holder> = key
             .map(|k| Holder::Key(k.to_owned()))
             .into_iter()
@@ -93,7 +93,7 @@ impl Followers {
 }
 
 /// One follower's place; given back when the follower ends, however it ends.
-struct Slot {
+pub struct Slot {
     followers: Arc<Followers>,
     holders: Vec<Holder>,
 }

@@ -233,3 +233,102 @@ impl Accounts {
         Ok(ended)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::clock::{Clock, CountingRandom};
+    use crate::config::Settings;
+    use crate::store::{Db, MemoryStore};
+
+    struct Hand(AtomicU64);
+
+    impl Clock for Hand {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    fn accounts(clock: Arc<Hand>) -> Accounts {
+        let mut settings = Settings::defaults();
+        settings.session_idle = Duration::from_secs(3600);
+        settings.session_lifetime = Duration::from_secs(5 * 3600);
+        Accounts::new(
+            &settings,
+            settings.domains().unwrap(),
+            Db::new(Arc::new(MemoryStore::new())),
+            clock,
+            Arc::new(CountingRandom::new(1)),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_when_idle_and_when_old_however_busy() {
+        let clock = Arc::new(Hand(AtomicU64::new(1_000_000)));
+        let accounts = accounts(clock.clone());
+        let alice = Username::parse("alice").unwrap();
+        let idle = accounts.start_session(&alice, "A").await.unwrap();
+        let busy = accounts.start_session(&alice, "B").await.unwrap();
+        assert_ne!(
+            idle.token, busy.token,
+            "every sign-in makes a new session id"
+        );
+        assert_eq!(
+            accounts.sessions(&alice, &busy.token).await.unwrap().len(),
+            2
+        );
+
+        // Used every 50 minutes: the busy one lives on, the idle one ends after an hour.
+        for _ in 0..2 {
+            clock.0.fetch_add(50 * 60, Ordering::SeqCst);
+            assert!(accounts.session(&busy.token).await.unwrap().is_some());
+        }
+        assert!(accounts.session(&idle.token).await.unwrap().is_none());
+        assert_eq!(
+            accounts.sessions(&alice, &busy.token).await.unwrap().len(),
+            1,
+            "and is gone"
+        );
+
+        // However busy, five hours after sign-in it ends.
+        for _ in 0..4 {
+            clock.0.fetch_add(50 * 60, Ordering::SeqCst);
+            assert!(accounts.session(&busy.token).await.unwrap().is_some());
+        }
+        clock.0.fetch_add(50 * 60 + 1, Ordering::SeqCst);
+        assert!(accounts.session(&busy.token).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_person_has_at_most_twenty_sessions_and_can_end_all_but_this_one() {
+        let clock = Arc::new(Hand(AtomicU64::new(1_000_000)));
+        let accounts = accounts(clock.clone());
+        let alice = Username::parse("alice").unwrap();
+        let mut tokens = Vec::new();
+        for _ in 0..22 {
+            clock.0.fetch_add(1, Ordering::SeqCst);
+            tokens.push(accounts.start_session(&alice, "x").await.unwrap().token);
+        }
+        let this = tokens.last().unwrap();
+        assert_eq!(
+            accounts.sessions(&alice, this).await.unwrap().len(),
+            MAX_SESSIONS
+        );
+        assert!(
+            accounts.session(&tokens[0]).await.unwrap().is_none(),
+            "the oldest went"
+        );
+        assert_eq!(
+            accounts.end_sessions(&alice, Some(this)).await.unwrap(),
+            MAX_SESSIONS - 1
+        );
+        let left = accounts.sessions(&alice, this).await.unwrap();
+        assert_eq!((left.len(), left[0].current), (1, true));
+        assert!(accounts.session("").await.unwrap().is_none());
+        assert!(accounts.session(&"x".repeat(500)).await.unwrap().is_none());
+    }
+}

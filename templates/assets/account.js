@@ -97,6 +97,52 @@
     });
   }
 
+  // Scanning a wallet connection's QR code with the camera: the reader is fetched only now.
+  var scan = document.getElementById("nwc-scan");
+  if (scan && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    scan.hidden = false;
+    scan.addEventListener("click", function () {
+      var video = document.getElementById("nwc-video");
+      var status = document.getElementById("nwc-scan-status");
+      var field = document.getElementById("nwc");
+      var canvas = document.createElement("canvas");
+      var stream = null;
+      var stop = function () {
+        if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+        video.hidden = true;
+      };
+      var look = function () {
+        if (!stream) return;
+        if (video.videoWidth) {
+          canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+          var context = canvas.getContext("2d", { willReadFrequently: true });
+          context.drawImage(video, 0, 0);
+          var frame = context.getImageData(0, 0, canvas.width, canvas.height);
+          var code = window.jsQR(frame.data, frame.width, frame.height);
+          if (code && /^nostr\+walletconnect:/i.test(code.data)) {
+            field.value = code.data;
+            status.textContent = "Read the connection. Press \u201cTry it and connect\u201d.";
+            stop(); stream = null;
+            return;
+          }
+        }
+        setTimeout(look, 200);
+      };
+      status.hidden = false;
+      status.textContent = "Point the camera at the wallet's connection code\u2026";
+      var reader = window.jsQR ? Promise.resolve() : new Promise(function (done, fail) {
+        var tag = document.createElement("script");
+        tag.src = "/assets/jsqr.js"; tag.onload = done; tag.onerror = fail;
+        document.head.appendChild(tag);
+      });
+      reader
+        .then(function () { return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }); })
+        .then(function (s) { stream = s; video.srcObject = s; video.hidden = false; return video.play(); })
+        .then(look)
+        .catch(function () { status.textContent = "The camera could not be used: paste the connection instead."; stop(); });
+    });
+  }
+
   // LNURL-auth: learn of the wallet's signature without a reload.
   var waiting = document.getElementById("lnurl-auth-status");
   if (waiting) {

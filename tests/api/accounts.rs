@@ -51,7 +51,14 @@ async fn a_person_joins_by_invite_and_runs_their_address_from_the_browser() {
     let seen = journey(&app, None).await;
     eprintln!("{}", serde_json::to_string_pretty(&seen).unwrap());
 
-    assert_eq!(seen["steps"].as_array().unwrap().len(), 9, "every step ran");
+    assert_eq!(
+        seen["steps"].as_array().unwrap().len(),
+        10,
+        "every step ran"
+    );
+    // A wallet connection's QR code, read from the camera into the wallet form.
+    assert_eq!(seen["scannedConnection"], true);
+    assert_eq!(seen["cameraStopped"], true);
     // Two browsers, two sessions; one ends the other, whose cookie then opens nothing.
     assert_eq!(seen["sessionsListed"], 2);
     assert_eq!(seen["sessionsAfterEnding"], 1);

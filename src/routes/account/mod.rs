@@ -29,7 +29,8 @@ fn personal() -> DefaultHeaders {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/assets/account.js").route(web::get().to(script)));
+    cfg.service(web::resource("/assets/account.js").route(web::get().to(script)))
+        .service(web::resource("/assets/jsqr.js").route(web::get().to(qr_reader)));
     signin::configure(cfg);
     page::configure(cfg);
 }
@@ -57,6 +58,16 @@ fn at(
 }
 
 const SCRIPT: &str = include_str!("../../../templates/assets/account.js");
+
+/// A QR code reader (jsQR), fetched only when someone scans a wallet connection.
+const QR_READER: &str = include_str!("../../../templates/assets/jsqr.js");
+
+async fn qr_reader() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(QR_READER)
+}
 
 async fn script() -> HttpResponse {
     HttpResponse::Ok()

@@ -31,6 +31,25 @@ impl Clock for FixedClock {
     }
 }
 
+/// A clock that moves only when a test moves it, in whole seconds.
+pub struct HandClock(AtomicU64);
+
+impl HandClock {
+    pub fn at(unix: u64) -> Self {
+        Self(AtomicU64::new(unix))
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for HandClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
+    }
+}
+
 /// Where secrets, keys, ids and jitter come from.
 pub trait Random: Send + Sync + 'static {
     fn fill(&self, bytes: &mut [u8]);

@@ -97,27 +97,17 @@ impl Accounts {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::*;
-    use crate::clock::{Clock, CountingRandom};
+    use crate::clock::{CountingRandom, HandClock};
     use crate::config::Settings;
     use crate::store::{Db, MemoryStore};
-
-    struct Hand(AtomicU64);
-
-    impl Clock for Hand {
-        fn now(&self) -> SystemTime {
-            UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
-        }
-    }
 
     #[tokio::test]
     async fn a_ceremony_is_taken_once_and_swept_when_nobody_finished_it() {
         let settings = Settings::defaults();
-        let clock = Arc::new(Hand(AtomicU64::new(1_000)));
+        let clock = Arc::new(HandClock::at(1_000));
         let accounts = Accounts::new(
             &settings,
             settings.domains().unwrap(),
@@ -142,7 +132,7 @@ mod tests {
 
         let abandoned = accounts.put_challenge("second".to_owned()).await.unwrap();
         assert_eq!(accounts.sweep().await.unwrap(), 0, "not expired yet");
-        clock.0.fetch_add(CHALLENGE_LIFETIME + 1, Ordering::SeqCst);
+        clock.advance(CHALLENGE_LIFETIME + 1);
         assert_eq!(accounts.sweep().await.unwrap(), 1);
         assert_eq!(
             accounts.take_challenge::<String>(&abandoned).await.unwrap(),

@@ -236,24 +236,15 @@ impl Accounts {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::Duration;
 
     use super::*;
-    use crate::clock::{Clock, CountingRandom};
+    use crate::clock::{CountingRandom, HandClock};
     use crate::config::Settings;
     use crate::store::{Db, MemoryStore};
 
-    struct Hand(AtomicU64);
-
-    impl Clock for Hand {
-        fn now(&self) -> SystemTime {
-            UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
-        }
-    }
-
-    fn accounts(clock: Arc<Hand>) -> Accounts {
+    fn accounts(clock: Arc<HandClock>) -> Accounts {
         let mut settings = Settings::defaults();
         settings.session_idle = Duration::from_secs(3600);
         settings.session_lifetime = Duration::from_secs(5 * 3600);
@@ -268,7 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_ends_when_idle_and_when_old_however_busy() {
-        let clock = Arc::new(Hand(AtomicU64::new(1_000_000)));
+        let clock = Arc::new(HandClock::at(1_000_000));
         let accounts = accounts(clock.clone());
         let alice = Username::parse("alice").unwrap();
         let idle = accounts.start_session(&alice, "A").await.unwrap();
@@ -284,7 +275,7 @@ mod tests {
 
         // Used every 50 minutes: the busy one lives on, the idle one ends after an hour.
         for _ in 0..2 {
-            clock.0.fetch_add(50 * 60, Ordering::SeqCst);
+            clock.advance(50 * 60);
             assert!(accounts.session(&busy.token).await.unwrap().is_some());
         }
         assert!(accounts.session(&idle.token).await.unwrap().is_none());
@@ -296,21 +287,21 @@ mod tests {
 
         // However busy, five hours after sign-in it ends.
         for _ in 0..4 {
-            clock.0.fetch_add(50 * 60, Ordering::SeqCst);
+            clock.advance(50 * 60);
             assert!(accounts.session(&busy.token).await.unwrap().is_some());
         }
-        clock.0.fetch_add(50 * 60 + 1, Ordering::SeqCst);
+        clock.advance(50 * 60 + 1);
         assert!(accounts.session(&busy.token).await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn a_person_has_at_most_twenty_sessions_and_can_end_all_but_this_one() {
-        let clock = Arc::new(Hand(AtomicU64::new(1_000_000)));
+        let clock = Arc::new(HandClock::at(1_000_000));
         let accounts = accounts(clock.clone());
         let alice = Username::parse("alice").unwrap();
         let mut tokens = Vec::new();
         for _ in 0..22 {
-            clock.0.fetch_add(1, Ordering::SeqCst);
+            clock.advance(1);
             tokens.push(accounts.start_session(&alice, "x").await.unwrap().token);
         }
         let this = tokens.last().unwrap();

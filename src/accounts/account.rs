@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::Passkey;
 
 use super::{encode, refused, AccountError, Accounts};
-use crate::domain::Username;
+use crate::domain::{Hash32, Username};
 use crate::store::records::owner_value;
 use crate::store::{RecordKind, Swap};
 
@@ -40,6 +40,24 @@ pub struct LinkedWallet {
     pub added_at: u64,
     #[serde(default)]
     pub last_used_at: Option<u64>,
+}
+
+/// A short id for a credential, for pages and forms.
+pub(super) fn passkey_id(credential_id: &[u8]) -> String {
+    Hash32::sha256(credential_id).to_hex()[..16].to_owned()
+}
+
+impl StoredPasskey {
+    /// A new passkey, labelled, as added at `now`.
+    pub(super) fn labelled(passkey: Passkey, label: String, now: u64) -> Self {
+        Self {
+            id: passkey_id(passkey.cred_id().as_ref()),
+            label,
+            added_at: now,
+            last_used_at: None,
+            passkey,
+        }
+    }
 }
 
 impl LinkedWallet {

@@ -2,9 +2,8 @@
 //! its account with a first way in, a passkey or a wallet's linking key, through the
 //! operator's services. A hand-over (`invite --for`) adds the way in to the existing account.
 
-use super::account::{Account, LinkedWallet};
+use super::account::{Account, LinkedWallet, StoredPasskey};
 use super::invites::invite_key;
-use super::passkeys::stored;
 use super::{refused, AccountError, Accounts};
 use crate::config::PublicUrl;
 use crate::domain::{UserSettings, Username};
@@ -140,7 +139,7 @@ impl Accounts {
             // old session ends.
             match first {
                 FirstWay::Passkey(passkey) => {
-                    let key = stored(*passkey, "Passkey".into(), now);
+                    let key = StoredPasskey::labelled(*passkey, "Passkey".into(), now);
                     self.change_account(name, |account| {
                         account.passkeys.push(key.clone());
                         Ok(())
@@ -161,9 +160,10 @@ impl Accounts {
             operator.add_user(name.clone(), settings).await?;
         }
         let (passkeys, wallets) = match first {
-            FirstWay::Passkey(passkey) => {
-                (vec![stored(*passkey, "Passkey 1".into(), now)], Vec::new())
-            }
+            FirstWay::Passkey(passkey) => (
+                vec![StoredPasskey::labelled(*passkey, "Passkey 1".into(), now)],
+                Vec::new(),
+            ),
             FirstWay::Wallet(key) => (
                 Vec::new(),
                 vec![LinkedWallet {

@@ -15,7 +15,7 @@ use super::account::{clean_label, StoredPasskey};
 use super::join::FirstWay;
 use super::{refused, AccountError, Accounts, SessionStarted};
 use crate::config::{Domains, PublicUrl};
-use crate::domain::{Hash32, Username};
+use crate::domain::Username;
 use crate::limits::ClientKey;
 use crate::operator::Operator;
 
@@ -87,28 +87,9 @@ fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResp
     options
 }
 
-fn passkey_id(credential_id: &[u8]) -> String {
-    Hash32::sha256(credential_id).to_hex()[..16].to_owned()
-}
-
 fn ceremony_failed(e: impl std::fmt::Display) -> AccountError {
     tracing::info!(error = %e, "a passkey ceremony failed");
     refused("The passkey could not be checked. Try again.")
-}
-
-/// A new passkey, labelled.
-pub(super) fn stored(
-    passkey: webauthn_rs::prelude::Passkey,
-    label: String,
-    now: u64,
-) -> StoredPasskey {
-    StoredPasskey {
-        id: passkey_id(passkey.cred_id().as_ref()),
-        label,
-        added_at: now,
-        last_used_at: None,
-        passkey,
-    }
 }
 
 impl Accounts {
@@ -265,7 +246,7 @@ impl Accounts {
             .party(&domain)?
             .finish_passkey_registration(credential, &state)
             .map_err(ceremony_failed)?;
-        let key = stored(passkey, label, self.now());
+        let key = StoredPasskey::labelled(passkey, label, self.now());
         self.change_account(user, |account| {
             if account.passkeys.iter().any(|p| p.id == key.id) {
                 return Err(refused("That passkey is already on this account."));
@@ -327,7 +308,7 @@ impl Accounts {
         if !self.limits.allow_account(account.name.as_str()) {
             return Err(AccountError::RateLimited);
         }
-        let key_id = passkey_id(credential_id);
+        let key_id = super::account::passkey_id(credential_id);
         let known = account
             .passkeys
             .iter()

@@ -4,7 +4,44 @@
 //! here is personal: never cached, never framed, and every form that changes state carries
 //! the session's CSRF token and comes from this site.
 
+// Before the modules that use it: a macro is seen from where it is written on.
+/// Runs a form: the session, the checks, then `act`; on success back to the page (with
+/// `done`), on refusal the page again with the error beside the forms.
+macro_rules! form {
+    ($req:ident, $state:ident, $csrf:expr, |$me:ident| $act:expr, $done:expr) => {{
+        let Some($me) = signed_in(&$req, &$state).await else {
+            return redirect("/login");
+        };
+        if let Err(refused) = form_checks(&$req, &$state, &$me.session, $csrf) {
+            return *refused;
+        }
+        match $act {
+            Ok(_) => redirect(&format!("/account?done={}", $done)),
+            Err(e) => {
+                let e: crate::accounts::AccountError = e.into();
+                match e {
+                    crate::accounts::AccountError::Refused(why) => {
+                        render(
+                            &$req,
+                            &$state,
+                            &$me,
+                            &PaymentFilter::default(),
+                            None,
+                            Some(why),
+                        )
+                        .await
+                    }
+                    other => refusal(&$state, &other),
+                }
+            }
+        }
+    }};
+}
+
 mod page;
+mod payments;
+mod security;
+mod settings;
 mod signin;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -33,6 +70,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/assets/jsqr.js").route(web::get().to(qr_reader)));
     signin::configure(cfg);
     page::configure(cfg);
+    settings::configure(cfg);
+    security::configure(cfg);
+    payments::configure(cfg);
 }
 
 /// Form bodies here are small; passkey answers a little larger.

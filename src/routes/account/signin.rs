@@ -223,7 +223,7 @@ async fn join_wallet(
         Ok(auth) => auth,
         Err(e) => return refusal(&state, &e),
     };
-    super::page::wallet_code(url, auth, "Join with a Lightning wallet", "Scan this with your wallet: its signature makes your account, and signs you in from then on.")
+    super::security::wallet_code(url, auth, "Join with a Lightning wallet", "Scan this with your wallet: its signature makes your account, and signs you in from then on.")
 }
 
 #[derive(Template)]

@@ -111,6 +111,28 @@ async fn a_person_joins_by_invite_and_runs_their_address_from_the_browser() {
     );
 }
 
+/// A new invite's token, made through the admin API with `body`.
+async fn invite_token(app: &TestApp, body: Value) -> String {
+    let created: Value = app
+        .client
+        .post(format!("{}/admin/v1/invites", app.address))
+        .bearer_auth(&app.admin_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// A person who joined in the browser, as HTTP sees them: their session cookie, and their
 /// account page.
 struct Person {
@@ -1083,36 +1105,10 @@ async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript(
     }
     let app = spawn_app_with(None, on_localhost).await;
     let base = local_base(&app);
-    let invite = |body: Value| {
-        let (client, address, token) = (
-            app.client.clone(),
-            app.address.clone(),
-            app.admin_token.clone(),
-        );
-        async move {
-            let created: Value = client
-                .post(format!("{address}/admin/v1/invites"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            created["url"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned()
-        }
-    };
     let seed = "1f1e1d1c1b1a19181716151413121110";
 
     // The join form's wallet button: a code to scan, and a cookie for this browser.
-    let token = invite(json!({})).await;
+    let token = invite_token(&app, json!({})).await;
     let shown = no_redirects()
         .post(format!("{base}/join/wallet"))
         .header("sec-fetch-site", "same-origin")
@@ -1177,7 +1173,7 @@ async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript(
     assert!(set_cookie(&again, "rayo_session").is_some());
 
     // The same wallet cannot make a second account.
-    let second = invite(json!({})).await;
+    let second = invite_token(&app, json!({})).await;
     let shown = no_redirects()
         .post(format!("{base}/join/wallet"))
         .header("sec-fetch-site", "same-origin")
@@ -1216,35 +1212,9 @@ async fn an_invite_for_an_existing_address_hands_it_over_and_ends_the_old_sessio
     let app = spawn_app_with(None, on_localhost).await;
     let base = local_base(&app);
     let alice = join(&app, "alice").await;
-    let invite = |body: Value| {
-        let (client, address, token) = (
-            app.client.clone(),
-            app.address.clone(),
-            app.admin_token.clone(),
-        );
-        async move {
-            let created: Value = client
-                .post(format!("{address}/admin/v1/invites"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            created["url"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned()
-        }
-    };
 
     // The new owner opens the hand-over invite and joins with their wallet.
-    let token = invite(json!({"for": "alice"})).await;
+    let token = invite_token(&app, json!({"for": "alice"})).await;
     let page = app
         .get(&format!("/join/{token}"))
         .await
@@ -1287,7 +1257,7 @@ async fn an_invite_for_an_existing_address_hands_it_over_and_ends_the_old_sessio
     assert_eq!(alice.get(&base, "/account").await.status(), 303);
 
     // An invite naming a name that was taken since is refused before any ceremony.
-    let late = invite(json!({"name": "bob"})).await;
+    let late = invite_token(&app, json!({"name": "bob"})).await;
     app.add_user("bob", json!({})).await;
     let refused = no_redirects()
         .post(format!("{base}/join/start"))

@@ -241,6 +241,27 @@ async fn one_person_can_neither_see_nor_change_anothers_account() {
     let bob_page = bob.page(&base).await;
     let csrf = between(&alice_page, "name=\"csrf\" value=\"", "\"").to_owned();
     let bob_passkey = between(&bob_page, "data-passkey=\"", "\"").to_owned();
+
+    // Nobody removes their own last way in.
+    let alice_passkey = between(&alice_page, "data-passkey=\"", "\"").to_owned();
+    let last = alice
+        .post(
+            &base,
+            &format!("/account/passkeys/{alice_passkey}/remove"),
+            &[("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(last.status(), 422);
+    assert!(last
+        .text()
+        .await
+        .unwrap()
+        .contains("your only way to sign in"));
+    assert!(alice
+        .page(&base)
+        .await
+        .contains(&format!("data-passkey=\"{alice_passkey}\"")));
     assert!(alice_page.contains("alice@") && !alice_page.contains("bob@"));
 
     // Bob's passkey, a session and an API key of his, tried with Alice's session.

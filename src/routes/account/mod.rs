@@ -292,3 +292,28 @@ fn agent(req: &HttpRequest) -> String {
         .unwrap_or("")
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_https_the_session_cookie_is_secure_and_host_only() {
+        let https = PublicUrl::parse("https://pay.example.com").unwrap();
+        let made = cookie(&https, SESSION, "token".into(), 60);
+        assert_eq!(made.name(), "__Host-rayo_session");
+        assert_eq!(made.secure(), Some(true));
+        assert_eq!(made.http_only(), Some(true));
+        assert_eq!(made.same_site(), Some(SameSite::Lax));
+        assert_eq!((made.path(), made.domain()), (Some("/"), None));
+
+        let http = PublicUrl::parse("http://localhost:8080").unwrap();
+        let local = cookie(&http, SESSION, "token".into(), 60);
+        assert_eq!(local.name(), "rayo_session");
+        assert_eq!(local.secure(), Some(false));
+        assert_eq!(
+            removal(&https, SESSION).max_age(),
+            Some(actix_web::cookie::time::Duration::ZERO)
+        );
+    }
+}

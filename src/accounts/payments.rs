@@ -36,17 +36,6 @@ pub struct PaymentRow {
     pub zap_from: Option<String>,
 }
 
-/// Sats with up to three decimals.
-pub fn sats(msat: u64) -> String {
-    if msat.is_multiple_of(1000) {
-        (msat / 1000).to_string()
-    } else {
-        format!("{}.{:03}", msat / 1000, msat % 1000)
-            .trim_end_matches('0')
-            .to_owned()
-    }
-}
-
 fn payer_of(payer_data: &str) -> Option<String> {
     let data: serde_json::Value = serde_json::from_str(payer_data).ok()?;
     ["name", "identifier", "email", "pubkey"]
@@ -76,10 +65,9 @@ impl PaymentRow {
             created_at: record.created_at,
             paid_at: paid.map(|p| p.paid_at),
             when: super::when(paid.map_or(record.created_at, |p| p.paid_at)),
-            sats: sats(
-                paid.map_or(record.amount_msat, |p| p.amount_received_msat)
-                    .msat(),
-            ),
+            sats: paid
+                .map_or(record.amount_msat, |p| p.amount_received_msat)
+                .sats_decimal(),
             fiat: record
                 .fiat
                 .as_ref()

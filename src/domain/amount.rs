@@ -60,6 +60,18 @@ impl Msat {
     pub const fn whole_sats(self) -> u64 {
         self.0 / 1000
     }
+
+    /// Sats as a plain decimal, with up to three places (invoices may be for fractions of a
+    /// satoshi): "21", "1.5", "0.001".
+    pub fn sats_decimal(self) -> String {
+        if self.is_whole_sat() {
+            self.whole_sats().to_string()
+        } else {
+            format!("{}.{:03}", self.0 / 1000, self.0 % 1000)
+                .trim_end_matches('0')
+                .to_owned()
+        }
+    }
 }
 
 impl fmt::Display for Msat {

@@ -378,17 +378,6 @@ struct Checkout<'a> {
     return_url: Option<&'a str>,
 }
 
-/// Sats with up to three decimals (invoices may be for fractions of a satoshi).
-fn sats(msat: u64) -> String {
-    if msat.is_multiple_of(1000) {
-        (msat / 1000).to_string()
-    } else {
-        format!("{}.{:03}", msat / 1000, msat % 1000)
-            .trim_end_matches('0')
-            .to_owned()
-    }
-}
-
 async fn find(state: &State, hash: &str) -> Option<crate::domain::InvoiceRecord> {
     let hash: Hash32 = hash.parse().ok()?;
     // The hash is the capability: whoever has it was handed this page.
@@ -424,7 +413,7 @@ async fn checkout_page(hash: &str, state: &State) -> HttpResponse {
             domain: public_url.domain().as_str(),
             payment_hash: record.payment_hash.to_hex(),
             user: crate::lnurl::address(public_url, &record.user),
-            amount_sats: sats(record.amount_msat.msat()),
+            amount_sats: record.amount_msat.sats_decimal(),
             description,
             bolt11: &record.bolt11,
             qr_svg: qr::svg(&format!("LIGHTNING:{}", record.bolt11.to_uppercase())),
@@ -466,8 +455,9 @@ async fn checkout_status(hash: web::Path<String>, state: web::Data<State>) -> Ht
 mod tests {
     #[test]
     fn amounts_read_as_sats() {
-        assert_eq!(super::sats(21_000), "21");
-        assert_eq!(super::sats(1_500), "1.5");
-        assert_eq!(super::sats(1), "0.001");
+        use crate::domain::Msat;
+        assert_eq!(Msat::from_msat(21_000).sats_decimal(), "21");
+        assert_eq!(Msat::from_msat(1_500).sats_decimal(), "1.5");
+        assert_eq!(Msat::from_msat(1).sats_decimal(), "0.001");
     }
 }

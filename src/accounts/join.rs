@@ -7,6 +7,7 @@ use super::invites::invite_key;
 use super::{refused, AccountError, Accounts};
 use crate::config::PublicUrl;
 use crate::domain::{UserSettings, Username};
+use crate::limits::ClientKey;
 use crate::operator::Operator;
 
 /// An account's first way to sign in.
@@ -24,6 +25,7 @@ impl Accounts {
         invite_token: Option<&str>,
         typed: &str,
         url: &PublicUrl,
+        client: Option<ClientKey>,
     ) -> Result<(Option<String>, Username, String), AccountError> {
         let (invite, name, domain, handing_over) = match invite_token {
             Some(token) => {
@@ -39,6 +41,10 @@ impl Accounts {
             None => {
                 if self.signup != crate::config::Signup::Open {
                     return Err(refused("Joining needs an invite on this server."));
+                }
+                // Open sign-up: a few names an hour per client.
+                if !self.limits.allow_signup(client) {
+                    return Err(AccountError::RateLimited);
                 }
                 (
                     None,

@@ -47,8 +47,6 @@ pub enum AccountError {
     RateLimited,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Operator(String),
 }
 
 impl From<crate::operator::OperatorError> for AccountError {

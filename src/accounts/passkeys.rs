@@ -111,7 +111,7 @@ impl Accounts {
         if !self.limits.allow_client(client) {
             return Err(AccountError::RateLimited);
         }
-        let (invite, name, domain) = self.joining(invite_token, typed, url).await?;
+        let (invite, name, domain) = self.joining(invite_token, typed, url, client).await?;
         let handle = self.handle();
         let party = self.relying.party(&domain)?;
         let (options, state) = party

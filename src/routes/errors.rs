@@ -51,7 +51,7 @@ impl From<crate::accounts::AccountError> for ApiError {
         use crate::accounts::AccountError as E;
         match e {
             E::NotFound(m) => ApiError::not_found(m),
-            E::Refused(m) | E::Operator(m) => ApiError::invalid(m),
+            E::Refused(m) => ApiError::invalid(m),
             E::RateLimited => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

@@ -243,46 +243,55 @@ fn form_checks(
     Ok(())
 }
 
+/// How an accounts error is answered: its status, and words a person can act on (never the
+/// inside of a failure, which goes to the log).
+fn answer_to(e: &AccountError) -> (StatusCode, String) {
+    match e {
+        AccountError::Refused(why) => (StatusCode::UNPROCESSABLE_ENTITY, why.clone()),
+        AccountError::NotFound(what) => (StatusCode::NOT_FOUND, what.clone()),
+        AccountError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+        AccountError::Store(_) => {
+            tracing::error!(error = %e, "an account request failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong on our side. Try again in a moment.".to_owned(),
+            )
+        }
+    }
+}
+
 /// An accounts error as a page.
 fn refusal(state: &State, e: &AccountError) -> HttpResponse {
-    let status = match e {
-        AccountError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        AccountError::NotFound(_) => StatusCode::NOT_FOUND,
-        AccountError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        AccountError::Store(_) | AccountError::Operator(_) => {
-            tracing::error!(error = %e, "an account request failed");
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
-    let text = match e {
-        AccountError::Store(_) | AccountError::Operator(_) => {
-            "Something went wrong on our side. Try again in a moment.".to_owned()
-        }
-        other => other.to_string(),
-    };
+    let (status, text) = answer_to(e);
     message(state, status, "That did not work", &text)
 }
 
 /// An accounts error as JSON, for the ceremonies' scripts.
 fn json_refusal(e: &AccountError) -> HttpResponse {
-    let status = match e {
-        AccountError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        AccountError::NotFound(_) => StatusCode::NOT_FOUND,
-        AccountError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        _ => {
-            tracing::error!(error = %e, "an account request failed");
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
-    let text = match e {
-        AccountError::Store(_) | AccountError::Operator(_) => {
-            "Something went wrong on our side. Try again in a moment.".to_owned()
-        }
-        other => other.to_string(),
-    };
+    let (status, text) = answer_to(e);
     HttpResponse::build(status)
         .content_type(ContentType::json())
         .json(serde_json::json!({"error": text}))
+}
+
+/// The session of a ceremony's JSON request from this site's script, which sends the session's
+/// CSRF token in `X-CSRF-Token`; or the answer that refuses it.
+async fn signed_in_script(req: &HttpRequest, state: &State) -> Result<SignedIn, HttpResponse> {
+    let Some(me) = signed_in(req, state).await else {
+        return Err(
+            HttpResponse::Unauthorized().json(serde_json::json!({"error": "Sign in first."}))
+        );
+    };
+    let csrf = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if form_checks(req, state, &me.session, csrf).is_err() {
+        return Err(HttpResponse::Forbidden()
+            .json(serde_json::json!({"error": "Reload the page and try again."})));
+    }
+    Ok(me)
 }
 
 fn agent(req: &HttpRequest) -> String {

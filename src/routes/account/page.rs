@@ -58,10 +58,9 @@ const DELIVERIES_LISTED: usize = 20;
 
 #[derive(Deserialize, Default)]
 pub(super) struct PageQuery {
-    #[serde(default)]
-    pub(super) status: String,
-    #[serde(default)]
-    pub(super) q: String,
+    #[serde(flatten)]
+    pub(super) filter: PaymentFilter,
+    /// Which form just succeeded, for the notice.
     #[serde(default)]
     done: String,
 }
@@ -92,11 +91,7 @@ async fn account_page(
     let Some(me) = signed_in(&req, &state).await else {
         return redirect("/login");
     };
-    let filter = PaymentFilter {
-        status: query.status.clone(),
-        q: query.q.clone(),
-    };
-    render(&req, &state, &me, &filter, notice(&query.done), None).await
+    render(&req, &state, &me, &query.filter, notice(&query.done), None).await
 }
 
 pub(super) async fn render(

@@ -23,14 +23,10 @@ async fn payments_csv(
     let Some(me) = signed_in(&req, &state).await else {
         return redirect("/login");
     };
-    let filter = PaymentFilter {
-        status: query.status.clone(),
-        q: query.q.clone(),
-    };
     match state
         .services
         .accounts
-        .payments(&me.session.user, &filter, crate::accounts::EXPORTED)
+        .payments(&me.session.user, &query.filter, crate::accounts::EXPORTED)
         .await
     {
         Ok(rows) => HttpResponse::Ok()

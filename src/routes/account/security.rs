@@ -8,7 +8,9 @@ use serde::Deserialize;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::page::{render, Csrf, Rename};
-use super::{at, form_checks, json_refusal, public_url, redirect, refusal, signed_in};
+use super::{
+    at, form_checks, json_refusal, public_url, redirect, refusal, signed_in, signed_in_script,
+};
 use crate::accounts::{LoginAction, PaymentFilter};
 use crate::routes::pages::{html, qr};
 use crate::routes::State;
@@ -27,18 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn passkey_start(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
-    let Some(me) = signed_in(&req, &state).await else {
-        return HttpResponse::Unauthorized().json(serde_json::json!({"error": "Sign in first."}));
+    let me = match signed_in_script(&req, &state).await {
+        Ok(me) => me,
+        Err(refused) => return refused,
     };
-    let csrf = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if form_checks(&req, &state, &me.session, csrf).is_err() {
-        return HttpResponse::Forbidden()
-            .json(serde_json::json!({"error": "Reload the page and try again."}));
-    }
     let url = public_url(&req, &state);
     match state
         .services
@@ -66,18 +60,10 @@ async fn passkey_finish(
     body: web::Json<AddPasskey>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    let Some(me) = signed_in(&req, &state).await else {
-        return HttpResponse::Unauthorized().json(serde_json::json!({"error": "Sign in first."}));
+    let me = match signed_in_script(&req, &state).await {
+        Ok(me) => me,
+        Err(refused) => return refused,
     };
-    let csrf = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if form_checks(&req, &state, &me.session, csrf).is_err() {
-        return HttpResponse::Forbidden()
-            .json(serde_json::json!({"error": "Reload the page and try again."}));
-    }
     let label = if body.label.trim().is_empty() {
         "Passkey"
     } else {

@@ -188,7 +188,7 @@ async fn picture(
     {
         Ok(_) => redirect("/account?done=picture"),
         Err(crate::accounts::AccountError::Refused(why)) => {
-            let mut page = render(
+            render(
                 &req,
                 &state,
                 &me,
@@ -196,9 +196,7 @@ async fn picture(
                 None,
                 Some(why),
             )
-            .await;
-            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            page
+            .await
         }
         Err(e) => refusal(&state, &e),
     }
@@ -256,7 +254,7 @@ async fn wallet_connect(
             },
         ),
         Err(crate::accounts::AccountError::Refused(why)) => {
-            let mut page = render(
+            render(
                 &req,
                 &state,
                 &me,
@@ -264,9 +262,7 @@ async fn wallet_connect(
                 None,
                 Some(why),
             )
-            .await;
-            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            page
+            .await
         }
         Err(e) => refusal(&state, &e),
     }

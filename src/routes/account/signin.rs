@@ -122,10 +122,6 @@ async fn join_start(
     let url = public_url(&req, &state);
     let accounts = &state.services.accounts;
     let client = state.client(&req);
-    let signup_allowed = !body.token.is_empty() || accounts.limits.allow_signup(client);
-    if !signup_allowed {
-        return json_refusal(&AccountError::RateLimited);
-    }
     let token = (!body.token.is_empty()).then_some(body.token.as_str());
     match accounts.start_join(token, &body.name, url, client).await {
         Ok((challenge, options)) => {
@@ -207,10 +203,7 @@ async fn join_wallet(
     let accounts = &state.services.accounts;
     let client = state.client(&req);
     let token = (!form.token.is_empty()).then_some(form.token.as_str());
-    if token.is_none() && !accounts.limits.allow_signup(client) {
-        return refusal(&state, &AccountError::RateLimited);
-    }
-    let (invite, name, domain) = match accounts.joining(token, &form.name, url).await {
+    let (invite, name, domain) = match accounts.joining(token, &form.name, url, client).await {
         Ok(joining) => joining,
         Err(e) => return refusal(&state, &e),
     };

@@ -39,6 +39,9 @@ struct Waiting {
     signed_by: Option<String>,
     /// Why the signature was refused, for the page to say.
     refusal: Option<String>,
+    /// Whether what the signature asked for is done: until then the page waits.
+    #[serde(default)]
+    settled: bool,
 }
 
 /// A `k1` handed to a page: what to show, and the secret its browser keeps.
@@ -126,6 +129,7 @@ impl Accounts {
                 action,
                 signed_by: None,
                 refusal: None,
+                settled: false,
             },
         )
         .await?;
@@ -143,7 +147,9 @@ impl Accounts {
         })
     }
 
-    /// The wallet's callback: checks the signature, then marks the `k1` signed (once).
+    /// The wallet's callback: checks the signature, claims the `k1` for its key (once: two
+    /// callbacks racing with the same `k1` cannot both act), does what it asks, and records
+    /// the outcome for the page.
     pub async fn lnurl_auth_callback(
         &self,
         operator: &crate::operator::Operator,
@@ -175,8 +181,25 @@ impl Accounts {
                 "too many attempts; wait a minute".into(),
             ));
         }
+        let k1_key = challenge_key(k1);
+        waiting.body.signed_by = Some(key.clone());
+        let claimed = super::encode(&waiting).map_err(store)?;
+        if !self
+            .swap(
+                RecordKind::Challenge,
+                &k1_key,
+                Some(read.bytes),
+                Some(claimed.clone()),
+            )
+            .await
+            .map_err(store)?
+        {
+            return Err(LnurlAuthError::Bad(
+                "this login was used already: reload the page",
+            ));
+        }
         // A login needs the key linked to an account; a link needs it free (or already this
-        // person's). The page is told either way.
+        // person's); a join needs it linked nowhere. The page is told either way.
         let outcome = match &waiting.body.action {
             LoginAction::Login => match self.account_by_linking_key(&key).await {
                 Ok(Some(_)) => Ok(()),
@@ -201,24 +224,14 @@ impl Accounts {
                 Err(_) => return Err(LnurlAuthError::Store),
             },
         };
-        waiting.body.signed_by = Some(key);
         waiting.body.refusal = outcome.clone().err();
-        let bytes = super::encode(&waiting).map_err(store)?;
-        let k1_key = challenge_key(k1);
-        if !self
-            .swap(
-                RecordKind::Challenge,
-                &k1_key,
-                Some(read.bytes),
-                Some(bytes),
-            )
+        waiting.body.settled = true;
+        let settled = super::encode(&waiting).map_err(store)?;
+        // Only this callback holds the claim, and the page takes the record only once it is
+        // settled: nothing else can have changed it.
+        self.swap(RecordKind::Challenge, &k1_key, Some(claimed), Some(settled))
             .await
-            .map_err(store)?
-        {
-            return Err(LnurlAuthError::Bad(
-                "this login was used already: reload the page",
-            ));
-        }
+            .map_err(store)?;
         outcome.map_err(LnurlAuthError::Refused)
     }
 
@@ -247,7 +260,12 @@ impl Accounts {
         if waiting.expires_at < self.now() {
             return Ok(LoginWait::Gone);
         }
-        let Some(signed_by) = waiting.body.signed_by.clone() else {
+        let Some(signed_by) = waiting
+            .body
+            .signed_by
+            .clone()
+            .filter(|_| waiting.body.settled)
+        else {
             return Ok(LoginWait::Waiting);
         };
         if self.take_challenge::<Waiting>(&key).await?.is_none() {
@@ -312,6 +330,58 @@ mod tests {
             .serialize_compact();
         assert!(verify(&hex::encode(k1), &hex::encode(compact), &key).is_err());
         assert!(verify("zz", &sig, &key).is_err());
+    }
+
+    #[tokio::test]
+    async fn two_wallets_racing_one_k1_cannot_both_act() {
+        use crate::config::Settings;
+        use crate::services::{Overrides, Services};
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults();
+        settings.data_dir = dir.path().to_path_buf();
+        let services = Services::open(settings, Overrides::default())
+            .await
+            .unwrap();
+        let (accounts, operator) = (&services.accounts, &services.operator);
+        let alice = Username::parse("alice").unwrap();
+        operator
+            .add_user(alice.clone(), Default::default())
+            .await
+            .unwrap();
+        accounts
+            .create_account(super::super::Account {
+                name: alice.clone(),
+                handle: "00".repeat(16),
+                created_at: 1,
+                passkeys: Vec::new(),
+                wallets: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let url = services.directory.public_url().clone();
+        let auth = accounts
+            .start_lnurl_auth(LoginAction::Link(alice.clone()), &url, None)
+            .await
+            .unwrap();
+        let k1: [u8; 32] = hex::decode(&auth.k1).unwrap().try_into().unwrap();
+        let (one, two) = (
+            signed(&k1, &SecretKey::from_slice(&[5u8; 32]).unwrap()),
+            signed(&k1, &SecretKey::from_slice(&[6u8; 32]).unwrap()),
+        );
+        let (first, second) = tokio::join!(
+            accounts.lnurl_auth_callback(operator, &auth.k1, &one.0, &one.1),
+            accounts.lnurl_auth_callback(operator, &auth.k1, &two.0, &two.1),
+        );
+        assert_eq!(
+            [first.is_ok(), second.is_ok()]
+                .iter()
+                .filter(|ok| **ok)
+                .count(),
+            1,
+            "{first:?} {second:?}"
+        );
+        let account = accounts.account(&alice).await.unwrap().unwrap();
+        assert_eq!(account.wallets.len(), 1, "one link for one k1");
     }
 
     proptest::proptest! {

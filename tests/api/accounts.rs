@@ -218,6 +218,11 @@ impl Person {
     }
 }
 
+/// The CSRF token an account page's forms carry.
+fn csrf_of(page: &str) -> String {
+    between(page, "name=\"csrf\" value=\"", "\"").to_owned()
+}
+
 /// The first match of `before(...)"` in `page`.
 fn between<'a>(page: &'a str, before: &str, after: &str) -> &'a str {
     let start = page
@@ -239,7 +244,7 @@ async fn one_person_can_neither_see_nor_change_anothers_account() {
     let bob = join(&app, "bob").await;
     let alice_page = alice.page(&base).await;
     let bob_page = bob.page(&base).await;
-    let csrf = between(&alice_page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&alice_page);
     let bob_passkey = between(&bob_page, "data-passkey=\"", "\"").to_owned();
 
     // Nobody removes their own last way in.
@@ -311,7 +316,7 @@ async fn forms_from_other_sites_or_without_the_token_change_nothing() {
     let base = local_base(&app);
     let alice = join(&app, "alice").await;
     let page = alice.page(&base).await;
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&page);
     let profile = |csrf: &str| {
         vec![
             ("csrf", csrf.to_owned()),
@@ -431,7 +436,7 @@ async fn after_sign_out_the_old_cookie_opens_nothing() {
     let base = local_base(&app);
     let alice = join(&app, "alice").await;
     let page = alice.page(&base).await;
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&page);
     let out = alice.post(&base, "/logout", &[("csrf", &csrf)], &[]).await;
     assert_eq!(out.status(), 303);
     assert!(out.headers()["set-cookie"]
@@ -626,7 +631,7 @@ async fn a_session_started_on_one_instance_works_on_another() {
     let page = alice.page(&local_base(&b)).await;
     assert!(page.contains("alice@"), "instance b knows the session");
     // Signing out on b ends it on a too.
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&page);
     alice
         .post(&local_base(&b), "/logout", &[("csrf", &csrf)], &[])
         .await;
@@ -668,7 +673,7 @@ async fn a_person_tries_their_webhook_and_redelivers_an_event_from_the_page() {
     let alice = join(&app, "alice").await;
     let bob = join(&app, "bob").await;
     let page = alice.page(&base).await;
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&page);
     assert!(!page.contains("Send a test delivery"), "no webhook yet");
 
     let saved = alice
@@ -725,7 +730,7 @@ async fn a_person_tries_their_webhook_and_redelivers_an_event_from_the_page() {
     // Redelivered on request; another person's event is not theirs to redeliver.
     let id = delivery.event_id.clone();
     let bob_page = bob.page(&base).await;
-    let bob_csrf = between(&bob_page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let bob_csrf = csrf_of(&bob_page);
     let stolen = bob
         .post(
             &base,
@@ -783,7 +788,7 @@ async fn a_picture_must_be_a_small_png_or_jpeg() {
     let base = local_base(&app);
     let alice = join(&app, "alice").await;
     let page = alice.page(&base).await;
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&page);
     let upload = |fields: Vec<(&'static str, Option<&'static str>, Vec<u8>)>| {
         let cookie = alice.cookie.clone();
         let base = base.clone();
@@ -908,7 +913,7 @@ async fn a_person_connects_their_own_wallet_after_it_is_tried_and_warned_about()
     let base = local_base(&app);
     let alice = join(&app, "alice").await;
     let page = alice.page(&base).await;
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let csrf = csrf_of(&page);
     assert!(page.contains("id=\"wallet-operator\""));
 
     // Not a connection, and a wallet that cannot look invoices up: refused, nothing saved.
@@ -1119,6 +1124,23 @@ fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
         })
 }
 
+/// The join form's wallet button, pressed with `token` and `name`: the code shown for a wallet
+/// to scan, and the cookie that lets this browser collect the outcome.
+async fn wallet_join_code(base: &str, token: &str, name: &str) -> (String, String) {
+    let shown = no_redirects()
+        .post(format!("{base}/join/wallet"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", token), ("name", name)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+    let waiting = set_cookie(&shown, "rayo_k1").expect("the browser's cookie");
+    let page = shown.text().await.unwrap();
+    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    (waiting, code)
+}
+
 #[tokio::test]
 async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript() {
     if browser_tools().is_none() {
@@ -1130,17 +1152,7 @@ async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript(
 
     // The join form's wallet button: a code to scan, and a cookie for this browser.
     let token = invite_token(&app, json!({})).await;
-    let shown = no_redirects()
-        .post(format!("{base}/join/wallet"))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("token", token.as_str()), ("name", "Walt")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shown.status(), 200);
-    let waiting = set_cookie(&shown, "rayo_k1").expect("the browser's cookie");
-    let page = shown.text().await.unwrap();
-    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    let (waiting, code) = wallet_join_code(&base, &token, "Walt").await;
     assert!(code.starts_with("lightning:LNURL1"));
 
     // Before the wallet signs, "continue" says not yet; after, it signs this browser in.
@@ -1195,15 +1207,7 @@ async fn a_person_joins_and_signs_in_with_a_lightning_wallet_without_javascript(
 
     // The same wallet cannot make a second account.
     let second = invite_token(&app, json!({})).await;
-    let shown = no_redirects()
-        .post(format!("{base}/join/wallet"))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("token", second.as_str()), ("name", "walt2")])
-        .send()
-        .await
-        .unwrap();
-    let page = shown.text().await.unwrap();
-    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    let (_, code) = wallet_join_code(&base, &second, "walt2").await;
     let refused = wallet_scans(seed, &code).await;
     assert_eq!(refused["status"], "ERROR");
     assert!(
@@ -1243,16 +1247,7 @@ async fn an_invite_for_an_existing_address_hands_it_over_and_ends_the_old_sessio
         .await
         .unwrap();
     assert!(page.contains("Take over your address") && page.contains("alice@"));
-    let shown = no_redirects()
-        .post(format!("{base}/join/wallet"))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("token", token.as_str()), ("name", "ignored")])
-        .send()
-        .await
-        .unwrap();
-    let waiting = set_cookie(&shown, "rayo_k1").unwrap();
-    let page = shown.text().await.unwrap();
-    let code = between(&page, "id=\"lnurl-auth-qr\" href=\"", "\"").to_owned();
+    let (waiting, code) = wallet_join_code(&base, &token, "ignored").await;
     assert_eq!(
         wallet_scans("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", &code).await,
         json!({"status": "OK"})

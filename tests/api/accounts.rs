@@ -630,8 +630,36 @@ async fn a_session_started_on_one_instance_works_on_another() {
     let alice = join(&a, "alice").await;
     let page = alice.page(&local_base(&b)).await;
     assert!(page.contains("alice@"), "instance b knows the session");
-    // Signing out on b ends it on a too.
     let csrf = csrf_of(&page);
+
+    // A profile saved on b shows in the payRequest a serves.
+    let saved = alice
+        .post(
+            &local_base(&b),
+            "/account/profile",
+            &[
+                ("csrf", &csrf),
+                ("description", "Saved on the other instance"),
+                ("min_sats", "1"),
+                ("max_sats", "1000"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    let seen_on_a = a
+        .eventually(10, || async {
+            a.get("/.well-known/lnurlp/alice")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Saved on the other instance")
+        })
+        .await;
+    assert!(seen_on_a, "a forgot its cached profile when told");
+
+    // Signing out on b ends it on a too.
     alice
         .post(&local_base(&b), "/logout", &[("csrf", &csrf)], &[])
         .await;

@@ -45,12 +45,15 @@ pub struct BackupRecord {
 }
 
 /// The kinds of account record a backup carries.
-const CARRIED: [RecordKind; 5] = [
+const CARRIED: [RecordKind; 8] = [
     RecordKind::Account,
     RecordKind::Handle,
     RecordKind::LinkingKey,
     RecordKind::Invite,
     RecordKind::Quarantine,
+    RecordKind::Operator,
+    RecordKind::OperatorHandle,
+    RecordKind::Audit,
 ];
 
 /// Meta entries that never travel in a backup.

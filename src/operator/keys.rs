@@ -68,9 +68,12 @@ impl Operator {
         Ok(NostrView::of(&public_key))
     }
 
-    /// The whole store as a backup document.
+    /// The whole store as a backup document: on sled, one consistent moment of it.
     pub async fn backup(&self) -> Result<crate::backup::Backup, OperatorError> {
         let now = self.clock.unix();
-        Ok(self.db.read(move |s| crate::backup::export(s, now)).await?)
+        Ok(self
+            .db
+            .snapshot(move |s| crate::backup::export(s, now))
+            .await?)
     }
 }

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use super::{SharedStore, Store, StoreError, StoreWriter};
+use super::{ClusterView, SharedStore, Store, StoreError, StoreWriter};
 
 /// The server's handle on its store: point reads straight from the store where it answers
 /// from memory (sled, in microseconds), every read on the blocking pool where each is a round
@@ -61,6 +61,21 @@ impl Db {
             .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
     }
 
+    /// For a read that must see one moment of the whole store (a backup): on a store of this
+    /// process's own, on the writer, so that no write lands between its parts; a shared
+    /// database is read as it is.
+    pub async fn snapshot<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.shared.is_some() {
+            self.read(op).await
+        } else {
+            self.writer.commit(op).await
+        }
+    }
+
     /// Applies `op` and returns once it is durable.
     pub async fn commit<T, F>(&self, op: F) -> Result<T, StoreError>
     where
@@ -79,6 +94,18 @@ impl Db {
         tokio::task::spawn_blocking(move || shared.claim_for_server())
             .await
             .map_err(|e| StoreError::Io(format!("claim task failed: {e}")))?
+    }
+
+    /// The server processes sharing the store and the jobs each leads; `None` on a store of
+    /// this process's own.
+    pub async fn cluster(&self) -> Result<Option<ClusterView>, StoreError> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || shared.cluster())
+            .await
+            .map_err(|e| StoreError::Io(format!("cluster task failed: {e}")))?
+            .map(Some)
     }
 
     /// The next number of the sequence `name` across every server sharing the store, at least

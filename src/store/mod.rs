@@ -221,6 +221,11 @@ pub trait Store: Send + Sync + 'static {
     /// kept. An insert sent ahead whose payment hash was already stored is the exception: it
     /// alone is left out, and `Flushed` names it, so one bad insert fails only its own caller.
     fn flush(&self) -> Result<Flushed, StoreError>;
+
+    /// How many bytes the store takes on disk, where it can say.
+    fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// What only a store that several server processes share does, beside the `Store` contract
@@ -232,6 +237,33 @@ pub trait SharedStore: Send + Sync + 'static {
     /// The next number of the sequence `name`, at least `at_least` and above every number it
     /// gave before, whichever process asked.
     fn next_in_sequence(&self, name: &str, at_least: u64) -> Result<u64, StoreError>;
+    /// The server processes on the store now, and who leads which job.
+    fn cluster(&self) -> Result<ClusterView, StoreError>;
+}
+
+/// The server processes sharing a store, as the console shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterView {
+    /// This process's id among them.
+    pub this: String,
+    pub instances: Vec<Instance>,
+    pub leases: Vec<LeaseView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Instance {
+    pub id: String,
+    /// Its address as the database sees it (`local` for a Unix socket).
+    pub client: String,
+    /// Since when it has been running, unix seconds.
+    pub since: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseView {
+    pub role: String,
+    /// The instance holding it.
+    pub holder: String,
 }
 
 /// An insert sent ahead: a number of its own (one payment hash may be sent twice, and only the

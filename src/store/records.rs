@@ -24,10 +24,24 @@ pub enum RecordKind {
     Challenge,
     /// A name freed by a deleted account, held back until the quarantine ends.
     Quarantine,
+    /// An operator of the console, by name: their passkeys.
+    Operator,
+    /// An operator's passkey user handle (hex), to the operator's name.
+    OperatorHandle,
+    /// An invite to become an operator, by the SHA-256 of its token.
+    OperatorInvite,
+    /// A console session, by the SHA-256 of its token: never opens a person's account, and a
+    /// person's session never opens the console.
+    ConsoleSession,
+    /// An operator's console sessions, by `<name>/<session key>`.
+    ConsoleSessionOf,
+    /// One line of the operators' audit log, by `<u64::MAX - time, 20 digits>/…`: the newest
+    /// first in key order.
+    Audit,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 14] = [
         RecordKind::Account,
         RecordKind::Handle,
         RecordKind::LinkingKey,
@@ -36,6 +50,12 @@ impl RecordKind {
         RecordKind::SessionOf,
         RecordKind::Challenge,
         RecordKind::Quarantine,
+        RecordKind::Operator,
+        RecordKind::OperatorHandle,
+        RecordKind::OperatorInvite,
+        RecordKind::ConsoleSession,
+        RecordKind::ConsoleSessionOf,
+        RecordKind::Audit,
     ];
 
     /// The kind's stored name: never changes once written.
@@ -49,6 +69,12 @@ impl RecordKind {
             RecordKind::SessionOf => "session_of",
             RecordKind::Challenge => "challenge",
             RecordKind::Quarantine => "quarantine",
+            RecordKind::Operator => "operator",
+            RecordKind::OperatorHandle => "operator_handle",
+            RecordKind::OperatorInvite => "operator_invite",
+            RecordKind::ConsoleSession => "console_session",
+            RecordKind::ConsoleSessionOf => "console_session_of",
+            RecordKind::Audit => "audit",
         }
     }
 

@@ -21,6 +21,21 @@ pub struct Retention {
     pub dead_letters: u64,
 }
 
+impl Retention {
+    /// The rules in words (the console shows them beside what a prune would remove).
+    pub fn describe(&self) -> String {
+        let days = |secs: u64| format!("{} days", secs / DAY);
+        format!(
+            "expired unpaid invoices {} after expiry; paid invoices {}; delivered events {} after delivery; dead letters {} after giving up",
+            days(self.unpaid),
+            self.paid
+                .map_or_else(|| "forever".to_owned(), |paid| format!("{} after payment", days(paid))),
+            days(self.events),
+            days(self.dead_letters)
+        )
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Self {

@@ -455,6 +455,15 @@ impl Store for PgStore {
     fn flush(&self) -> Result<Flushed, StoreError> {
         group::flush(self)
     }
+
+    fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        let row = block_on(
+            self.reads()
+                .query_one("SELECT pg_database_size(current_database())", &[]),
+        )
+        .map_err(db)?;
+        Ok(Some(uint(row.get(0))))
+    }
 }
 
 impl Drop for PgStore {
@@ -472,6 +481,10 @@ impl SharedStore for PgStore {
 
     fn next_in_sequence(&self, name: &str, at_least: u64) -> Result<u64, StoreError> {
         records::next_in_sequence(self, name, at_least)
+    }
+
+    fn cluster(&self) -> Result<crate::store::ClusterView, StoreError> {
+        servers::cluster(self)
     }
 }
 

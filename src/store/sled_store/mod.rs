@@ -544,6 +544,10 @@ impl Store for SledStore {
         self.db.flush().map_err(io)?;
         Ok(Flushed::default())
     }
+
+    fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        self.db.size_on_disk().map(Some).map_err(io)
+    }
 }
 
 #[cfg(test)]

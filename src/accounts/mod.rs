@@ -4,12 +4,14 @@
 //! API take. Authorization is by owner, here: a person's session opens their account only.
 
 mod account;
+mod audit;
 mod challenges;
 mod invites;
 mod join;
 mod limits;
 mod lnurl_auth;
 mod names;
+mod operators;
 mod passkeys;
 mod payments;
 mod profile;
@@ -24,14 +26,19 @@ use crate::config::{Domains, Settings, Signup};
 use crate::store::{Db, RecordKind, StoreError, Swap};
 
 pub use account::{Account, LinkedWallet, StoredPasskey};
+pub use audit::AuditEntry;
 pub use invites::{Invite, InviteCreated, InviteRequest, InviteView};
 pub use limits::SignInLimits;
 pub use lnurl_auth::{LnurlAuth, LnurlAuthError, LoginAction, LoginWait};
 pub use names::Names;
+pub use operators::{
+    OperatorAccount, OperatorInvite, OperatorInviteCreated, OperatorView, MAX_OPERATOR_INVITE,
+    OPERATOR_INVITE_LIFETIME,
+};
 pub use passkeys::{PasskeyCeremony, Relying};
-pub use payments::{csv, PaymentFilter, PaymentRow, EXPORTED, LISTED};
+pub use payments::{csv, csv_with_users, PaymentFilter, PaymentRow, EXPORTED, LISTED};
 pub use profile::{ProfileForm, WebhookForm, QUARANTINE};
-pub use sessions::{Session, SessionStarted, SessionView};
+pub use sessions::{Realm, Session, SessionStarted, SessionView};
 
 /// How long a sign-in or registration may take from its start.
 pub const CHALLENGE_LIFETIME: u64 = 300;
@@ -75,7 +82,7 @@ pub struct Accounts {
     session_idle: u64,
     session_lifetime: u64,
     pub limits: SignInLimits,
-    relying: Relying,
+    pub relying: Relying,
 }
 
 impl Accounts {

@@ -49,6 +49,11 @@ impl Names {
         Self { reserved }
     }
 
+    /// Every reserved name, built in and the operator's (`RAYO_RESERVED_NAMES`), in order.
+    pub fn reserved(&self) -> impl Iterator<Item = &str> {
+        self.reserved.iter().map(String::as_str)
+    }
+
     /// `raw` as a name a person may claim, or why not.
     pub fn claimable(&self, raw: &str) -> Result<Username, AccountError> {
         let name = Username::parse_new(raw.trim()).map_err(|e| refused(format!("{e}.")))?;

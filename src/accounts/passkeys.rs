@@ -19,9 +19,11 @@ use crate::domain::Username;
 use crate::limits::ClientKey;
 use crate::operator::Operator;
 
-/// One relying party per domain.
+/// One relying party per domain, and the console's (its origin is known once the admin
+/// address is bound).
 pub struct Relying {
     parties: Vec<(String, Webauthn)>,
+    console: std::sync::OnceLock<Webauthn>,
 }
 
 impl Relying {
@@ -43,7 +45,27 @@ impl Relying {
                 }
             })
             .collect();
-        Self { parties }
+        Self {
+            parties,
+            console: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Makes `url` the console's origin (once; later calls change nothing). Passkeys need a
+    /// secure context: https, or `localhost`.
+    pub fn set_console(&self, url: &PublicUrl) -> Result<(), String> {
+        let origin = Url::parse(url.base()).map_err(|e| e.to_string())?;
+        let party = WebauthnBuilder::new(url.host(), &origin)
+            .and_then(|b| b.rp_name("rayo console").build())
+            .map_err(|e| format!("passkeys cannot work at {}: {e}", url.base()))?;
+        let _ = self.console.set(party);
+        Ok(())
+    }
+
+    pub(super) fn console(&self) -> Result<&Webauthn, AccountError> {
+        self.console.get().ok_or_else(|| {
+            refused("Passkeys are not available on this console address: set RAYO_ADMIN_URL to the https (or localhost) URL you open it at.")
+        })
     }
 
     fn party(&self, domain: &str) -> Result<&Webauthn, AccountError> {
@@ -75,11 +97,22 @@ pub enum PasskeyCeremony {
         domain: String,
         state: DiscoverableAuthentication,
     },
+    OperatorJoin {
+        /// The operator invite's key, and its id for the audit log.
+        invite: String,
+        invite_id: String,
+        name: Username,
+        handle: String,
+        state: PasskeyRegistration,
+    },
+    OperatorSignIn {
+        state: DiscoverableAuthentication,
+    },
 }
 
 /// Asks for a discoverable credential (a passkey the authenticator keeps, so signing in needs
 /// no name), verified by the person.
-fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
+pub(super) fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
     if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
         selection.resident_key = Some(ResidentKeyRequirement::Required);
         selection.require_resident_key = true;
@@ -87,7 +120,7 @@ fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResp
     options
 }
 
-fn ceremony_failed(e: impl std::fmt::Display) -> AccountError {
+pub(super) fn ceremony_failed(e: impl std::fmt::Display) -> AccountError {
     tracing::info!(error = %e, "a passkey ceremony failed");
     refused("The passkey could not be checked. Try again.")
 }

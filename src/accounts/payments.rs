@@ -148,24 +148,36 @@ fn field(value: &str) -> String {
 
 /// The payments as CSV, with a header line.
 pub fn csv(rows: &[PaymentRow]) -> String {
-    let mut out =
-        String::from("payment_hash,status,created_at,paid_at,sats,fiat,comment,payer,zap_from\n");
-    for row in rows {
-        let line = [
-            row.payment_hash.clone(),
-            row.status.to_owned(),
-            row.created_at.to_string(),
-            row.paid_at.map(|t| t.to_string()).unwrap_or_default(),
-            row.sats.clone(),
-            row.fiat.clone().unwrap_or_default(),
-            row.comment.clone().unwrap_or_default(),
-            row.payer.clone().unwrap_or_default(),
-            row.zap_from.clone().unwrap_or_default(),
-        ]
-        .iter()
-        .map(|v| field(v))
-        .collect::<Vec<_>>()
-        .join(",");
+    csv_of(None, rows)
+}
+
+/// The same, with whose each payment was first (the operator console's export of everyone's).
+pub fn csv_with_users(users: &[String], rows: &[PaymentRow]) -> String {
+    csv_of(Some(users), rows)
+}
+
+fn csv_of(users: Option<&[String]>, rows: &[PaymentRow]) -> String {
+    let mut out = String::from(if users.is_some() { "user," } else { "" });
+    out.push_str("payment_hash,status,created_at,paid_at,sats,fiat,comment,payer,zap_from\n");
+    for (i, row) in rows.iter().enumerate() {
+        let user = users.and_then(|users| users.get(i));
+        let line = user
+            .into_iter()
+            .cloned()
+            .chain([
+                row.payment_hash.clone(),
+                row.status.to_owned(),
+                row.created_at.to_string(),
+                row.paid_at.map(|t| t.to_string()).unwrap_or_default(),
+                row.sats.clone(),
+                row.fiat.clone().unwrap_or_default(),
+                row.comment.clone().unwrap_or_default(),
+                row.payer.clone().unwrap_or_default(),
+                row.zap_from.clone().unwrap_or_default(),
+            ])
+            .map(|v| field(&v))
+            .collect::<Vec<_>>()
+            .join(",");
         out.push_str(&line);
         out.push('\n');
     }

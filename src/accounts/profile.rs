@@ -188,3 +188,19 @@ impl Accounts {
         Ok(operator.remove_user(user).await?)
     }
 }
+
+impl Accounts {
+    /// Names held back after their accounts were deleted, with the time each is free again.
+    pub async fn quarantined(&self) -> Result<Vec<(String, u64)>, AccountError> {
+        let now = self.now();
+        let found = self
+            .db
+            .read(|s| s.records(RecordKind::Quarantine, "", 10_000))
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(name, bytes)| Some((name, super::decode::<u64>(&bytes).ok()?)))
+            .filter(|(_, until)| *until > now)
+            .collect())
+    }
+}

@@ -38,6 +38,24 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// Whose sessions: people's (the account page) or operators' (the console). Each has its own
+/// records, so a session of one never opens the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Realm {
+    People,
+    Console,
+}
+
+impl Realm {
+    /// The sessions' kind, and their index by owner.
+    fn kinds(self) -> (RecordKind, RecordKind) {
+        match self {
+            Realm::People => (RecordKind::Session, RecordKind::SessionOf),
+            Realm::Console => (RecordKind::ConsoleSession, RecordKind::ConsoleSessionOf),
+        }
+    }
+}
+
 /// A person may have this many sessions; signing in once more ends the oldest.
 const MAX_SESSIONS: usize = 20;
 /// Seen-at is written at most this often per session, not on every request.
@@ -61,11 +79,13 @@ fn short_agent(agent: &str) -> String {
 impl Accounts {
     /// Starts a new session for `user`: always a new token (a session id is never carried over
     /// from before sign-in).
-    pub async fn start_session(
+    pub async fn start_session_in(
         &self,
+        realm: Realm,
         user: &Username,
         agent: &str,
     ) -> Result<SessionStarted, AccountError> {
+        let (kind, index_kind) = realm.kinds();
         let token = self.token();
         let now = self.now();
         let session = Session {
@@ -78,25 +98,25 @@ impl Accounts {
         let key = key_of(&token);
         let record = encode(&session)?;
         let index = index_key(user, &key);
-        let mut older = self.sessions_of_keys(user).await?;
+        let mut older = self.sessions_of_keys(realm, user).await?;
         self.db
             .commit(move |s| {
-                s.swap_record(Swap::create(RecordKind::Session, &key, &record))?;
-                s.swap_record(Swap::create(RecordKind::SessionOf, &index, b""))
+                s.swap_record(Swap::create(kind, &key, &record))?;
+                s.swap_record(Swap::create(index_kind, &index, b""))
             })
             .await?;
         // Beyond the cap, the oldest go.
         if older.len() + 1 > MAX_SESSIONS {
             let mut dated = Vec::new();
             for (key, _) in older.drain(..) {
-                if let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? {
+                if let Some(read) = self.read::<Session>(kind, &key).await? {
                     dated.push((read.value.created_at, key));
                 }
             }
             dated.sort();
             let excess = (dated.len() + 1).saturating_sub(MAX_SESSIONS);
             for (_, key) in dated.into_iter().take(excess) {
-                self.end_session_key(user, &key).await?;
+                self.end_session_key(realm, user, &key).await?;
             }
         }
         Ok(SessionStarted { token, session })
@@ -104,12 +124,17 @@ impl Accounts {
 
     /// The live session `token` opens, if any: an ended, idle or too old one opens nothing
     /// (and is removed).
-    pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
+    pub async fn session_in(
+        &self,
+        realm: Realm,
+        token: &str,
+    ) -> Result<Option<Session>, AccountError> {
+        let (kind, _) = realm.kinds();
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
         let key = key_of(token);
-        let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? else {
+        let Some(read) = self.read::<Session>(kind, &key).await? else {
             return Ok(None);
         };
         let now = self.now();
@@ -117,7 +142,7 @@ impl Accounts {
         let idle = now.saturating_sub(session.seen_at) > self.session_idle;
         let old = now.saturating_sub(session.created_at) > self.session_lifetime;
         if idle || old {
-            self.end_session_key(&session.user, &key).await?;
+            self.end_session_key(realm, &session.user, &key).await?;
             return Ok(None);
         }
         if now.saturating_sub(session.seen_at) >= TOUCH_EVERY {
@@ -126,35 +151,36 @@ impl Accounts {
                 ..session.clone()
             };
             // Another request may have touched it meanwhile: either write is as good.
-            self.swap(
-                RecordKind::Session,
-                &key,
-                Some(read.bytes),
-                Some(encode(&seen)?),
-            )
-            .await?;
+            self.swap(kind, &key, Some(read.bytes), Some(encode(&seen)?))
+                .await?;
         }
         Ok(Some(session))
     }
 
     /// Ends the session `token` opens (signing out).
-    pub async fn end_session(&self, token: &str) -> Result<(), AccountError> {
+    pub async fn end_session_in(&self, realm: Realm, token: &str) -> Result<(), AccountError> {
         let key = key_of(token);
-        if let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? {
-            self.end_session_key(&read.value.user, &key).await?;
+        if let Some(read) = self.read::<Session>(realm.kinds().0, &key).await? {
+            self.end_session_key(realm, &read.value.user, &key).await?;
         }
         Ok(())
     }
 
-    async fn end_session_key(&self, user: &Username, key: &str) -> Result<(), AccountError> {
+    async fn end_session_key(
+        &self,
+        realm: Realm,
+        user: &Username,
+        key: &str,
+    ) -> Result<(), AccountError> {
+        let (kind, index_kind) = realm.kinds();
         let key = key.to_owned();
         let index = index_key(user, &key);
         self.db
             .commit(move |s| {
-                if let Some(bytes) = s.record(RecordKind::Session, &key)? {
-                    s.swap_record(Swap::remove(RecordKind::Session, &key, &bytes))?;
+                if let Some(bytes) = s.record(kind, &key)? {
+                    s.swap_record(Swap::remove(kind, &key, &bytes))?;
                 }
-                s.swap_record(Swap::remove(RecordKind::SessionOf, &index, b""))
+                s.swap_record(Swap::remove(index_kind, &index, b""))
             })
             .await?;
         Ok(())
@@ -163,13 +189,14 @@ impl Accounts {
     /// The keys of `user`'s sessions, each with its index record's bytes.
     pub(super) async fn sessions_of_keys(
         &self,
+        realm: Realm,
         user: &Username,
     ) -> Result<Vec<(String, Vec<u8>)>, AccountError> {
         let prefix = format!("{}/", user.as_str());
         let skip = prefix.len();
         let found = self
             .db
-            .read(move |s| s.records(RecordKind::SessionOf, &prefix, MAX_SESSIONS * 4))
+            .read(move |s| s.records(realm.kinds().1, &prefix, MAX_SESSIONS * 4))
             .await?;
         Ok(found
             .into_iter()
@@ -178,15 +205,16 @@ impl Accounts {
     }
 
     /// `user`'s sessions, newest first; `current` is the token of the one asking.
-    pub async fn sessions(
+    pub async fn sessions_in(
         &self,
+        realm: Realm,
         user: &Username,
         current: &str,
     ) -> Result<Vec<SessionView>, AccountError> {
         let current = key_of(current);
         let mut views = Vec::new();
-        for (key, _) in self.sessions_of_keys(user).await? {
-            if let Some(read) = self.read::<Session>(RecordKind::Session, &key).await? {
+        for (key, _) in self.sessions_of_keys(realm, user).await? {
+            if let Some(read) = self.read::<Session>(realm.kinds().0, &key).await? {
                 let session = read.value;
                 views.push(SessionView {
                     id: key[..ID_LEN].to_owned(),
@@ -204,33 +232,77 @@ impl Accounts {
 
     /// Ends one of `user`'s sessions by the id the page shows; another person's id finds
     /// nothing.
-    pub async fn end_session_by_id(&self, user: &Username, id: &str) -> Result<(), AccountError> {
+    pub async fn end_session_by_id_in(
+        &self,
+        realm: Realm,
+        user: &Username,
+        id: &str,
+    ) -> Result<(), AccountError> {
         let found = self
-            .sessions_of_keys(user)
+            .sessions_of_keys(realm, user)
             .await?
             .into_iter()
             .find(|(key, _)| id.len() == ID_LEN && key.starts_with(id));
         match found {
-            Some((key, _)) => self.end_session_key(user, &key).await,
+            Some((key, _)) => self.end_session_key(realm, user, &key).await,
             None => Err(AccountError::NotFound("no such session".into())),
         }
     }
 
     /// Ends every session of `user` but the one `keep` opens (if given).
-    pub async fn end_sessions(
+    pub async fn end_sessions_in(
         &self,
+        realm: Realm,
         user: &Username,
         keep: Option<&str>,
     ) -> Result<usize, AccountError> {
         let keep = keep.map(key_of);
         let mut ended = 0;
-        for (key, _) in self.sessions_of_keys(user).await? {
+        for (key, _) in self.sessions_of_keys(realm, user).await? {
             if Some(&key) != keep.as_ref() {
-                self.end_session_key(user, &key).await?;
+                self.end_session_key(realm, user, &key).await?;
                 ended += 1;
             }
         }
         Ok(ended)
+    }
+
+    // A person's sessions: the account page's.
+
+    pub async fn start_session(
+        &self,
+        user: &Username,
+        agent: &str,
+    ) -> Result<SessionStarted, AccountError> {
+        self.start_session_in(Realm::People, user, agent).await
+    }
+
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
+        self.session_in(Realm::People, token).await
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), AccountError> {
+        self.end_session_in(Realm::People, token).await
+    }
+
+    pub async fn sessions(
+        &self,
+        user: &Username,
+        current: &str,
+    ) -> Result<Vec<SessionView>, AccountError> {
+        self.sessions_in(Realm::People, user, current).await
+    }
+
+    pub async fn end_session_by_id(&self, user: &Username, id: &str) -> Result<(), AccountError> {
+        self.end_session_by_id_in(Realm::People, user, id).await
+    }
+
+    pub async fn end_sessions(
+        &self,
+        user: &Username,
+        keep: Option<&str>,
+    ) -> Result<usize, AccountError> {
+        self.end_sessions_in(Realm::People, user, keep).await
     }
 }
 

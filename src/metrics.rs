@@ -64,6 +64,8 @@ pub struct Metrics {
     pub live_followers: Gauge,
     pub node_keys_learned: Family<BackendLabels, Counter>,
     pub payment_channels_open: Family<BackendLabels, Gauge>,
+    /// The last word from each backend, for the console (not exported: it has error text).
+    pub health: BackendHealth,
 }
 
 impl Default for Metrics {
@@ -90,6 +92,7 @@ impl Metrics {
             live_followers: Gauge::default(),
             node_keys_learned: Family::default(),
             payment_channels_open: Family::default(),
+            health: BackendHealth::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -222,6 +225,44 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The last word from each backend this instance spoke to: configured backends by name,
+/// people's own wallets as `wallet of <name>`. When, how long it took, what went wrong.
+#[derive(Default)]
+pub struct BackendHealth(std::sync::Mutex<std::collections::BTreeMap<String, HealthEntry>>);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HealthEntry {
+    pub at: u64,
+    pub latency_ms: u64,
+    /// What was asked: `invoice`, `readiness` or `check`.
+    pub asked: &'static str,
+    /// `None` when it answered well.
+    pub error: Option<String>,
+}
+
+/// People's wallets are many: at most this many are remembered (configured backends always).
+const HEALTH_ENTRIES: usize = 10_000;
+
+impl BackendHealth {
+    /// Called on every invoice request: an entry already there is updated in place.
+    pub fn record(&self, backend: &str, entry: HealthEntry) {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = entries.get_mut(backend) {
+            *last = entry;
+        } else if entries.len() < HEALTH_ENTRIES {
+            entries.insert(backend.to_owned(), entry);
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, HealthEntry)> {
+        let entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 

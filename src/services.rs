@@ -415,6 +415,11 @@ impl Services {
 pub struct Background(Vec<tokio::task::JoinHandle<()>>);
 
 impl Background {
+    /// Keeps `task` with the rest: stopped with them.
+    pub fn keep(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.0.push(task);
+    }
+
     pub async fn stop(mut self) {
         for task in std::mem::take(&mut self.0) {
             task.abort();

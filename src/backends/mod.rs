@@ -59,6 +59,26 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// What it can do, in a line for operators.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}; {}; {:?}; invoices up to {}; payments {}",
+            if self.description_hash {
+                "commits to description hashes"
+            } else {
+                "memo invoices (no description hash)"
+            },
+            if self.msat_precision {
+                "millisatoshi amounts"
+            } else {
+                "whole satoshis"
+            },
+            self.network,
+            humantime::format_duration(self.max_expiry),
+            self.payments.describe()
+        )
+    }
+
     /// The whole-satoshi rule, in one place: the amount this upstream is asked for. Where it
     /// makes whole satoshis only, an amount converted from a currency is rounded up to the
     /// next satoshi (the payee never gets less than the currency amount), and an amount

@@ -118,7 +118,7 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
                 user,
                 status,
                 limit: Some(limit),
-                cursor: None,
+                ..InvoiceQuery::default()
             };
             output::invoices(&console.invoices(query).await?, json);
         }

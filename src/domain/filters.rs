@@ -93,6 +93,12 @@ impl DeliveryName {
     }
 }
 
+impl std::fmt::Display for DeliveryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl TryFrom<String> for DeliveryName {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {

@@ -240,7 +240,7 @@ impl Issuer {
         } else {
             Share::Backend(backend.clone())
         };
-        let slots = self.backend_slots.of(share);
+        let slots = self.backend_slots.of(share.clone());
         let started = Instant::now();
         let answer = tokio::time::timeout(self.backend_timeout, async {
             let _slot = slots.acquire().await;
@@ -254,6 +254,26 @@ impl Issuer {
         };
         self.metrics
             .backend_call(backend.as_str(), outcome, started.elapsed());
+        let wallet;
+        self.metrics.health.record(
+            match &share {
+                Share::Wallet(name) => {
+                    wallet = format!("wallet of {name}");
+                    &wallet
+                }
+                Share::Backend(name) => name.as_str(),
+            },
+            crate::metrics::HealthEntry {
+                at: self.clock.unix(),
+                latency_ms: started.elapsed().as_millis() as u64,
+                asked: "invoice",
+                error: match &answer {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("did not answer in time".into()),
+                },
+            },
+        );
         let created = match answer {
             Ok(Ok(created)) => created,
             Ok(Err(e)) => {

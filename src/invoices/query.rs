@@ -30,6 +30,12 @@ pub struct InvoiceQuery {
         deserialize_with = "blank_is_none"
     )]
     pub cursor: Option<Hash32>,
+    /// Only those made at or after this time (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+    /// Only those made before this time (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
 }
 
 impl InvoiceQuery {
@@ -47,6 +53,8 @@ impl InvoiceQuery {
                 keep: Some(&mut |r: &InvoiceRecord| {
                     self.status
                         .is_none_or(|want| StatusName::of(&r.status_at(now)) == want)
+                        && self.since.is_none_or(|since| r.created_at >= since)
+                        && self.until.is_none_or(|until| r.created_at < until)
                 }),
                 limit,
             })

@@ -119,6 +119,7 @@ async fn check_readiness(services: &Services) -> Readiness {
         .backends()
         .iter()
         .map(|(name, backend)| async move {
+            let started = Instant::now();
             let answer =
                 tokio::time::timeout(BACKEND_PROBE_TIMEOUT, backend.lookup_invoice(&probe)).await;
             let state = match answer {
@@ -126,6 +127,15 @@ async fn check_readiness(services: &Services) -> Readiness {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("did not answer in time".to_owned()),
             };
+            services.metrics.health.record(
+                name.as_str(),
+                crate::metrics::HealthEntry {
+                    at: services.clock.unix(),
+                    latency_ms: started.elapsed().as_millis() as u64,
+                    asked: "readiness",
+                    error: state.clone().err(),
+                },
+            );
             (name.clone(), state)
         });
     let backends = futures_util::future::join_all(checks).await;

@@ -90,11 +90,16 @@ impl Application {
             .as_ref()
             .map(|l| l.local_addr())
             .transpose()?;
+        let console_url = settings.console_url_for(admin_address);
+        if let Err(e) = services.accounts.relying.set_console(&console_url) {
+            tracing::warn!(error = %e, "operators cannot sign in to the console");
+        }
         let state = web::Data::new(State::new(
             services.clone(),
             AdminAccess {
                 token: admin_token.clone(),
                 address: admin_address,
+                console_url,
             },
             hints,
         ));

@@ -72,6 +72,25 @@ pub enum Command {
     /// Read every price source now: each quote, its age, and the rate used (the median). For
     /// RAYO_CURRENCIES, or every currency rayo knows when none are set.
     Prices,
+    /// The operator console's operators (who sign in at /admin/ with passkeys).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// What operators did, newest first: the console's actions and the admin API's changes.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Print a one-time URL that makes its opener an operator of the console (the first one
+    /// too): keep it secret, it gives the whole server.
+    Invite {
+        /// How long it stays usable (at most 7d).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]

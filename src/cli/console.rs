@@ -22,6 +22,27 @@ use crate::services::{OpenError, Overrides, Services};
 use crate::startup::server_url_path;
 use crate::store::{PgStore, Pruned, SledStore, StoreError};
 
+/// Who the audit log says acted, when the CLI works on the store itself.
+const COMMAND_LINE: &str = "command line";
+
+/// An operator invite as the CLI prints it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct OperatorInviteUrl {
+    pub id: String,
+    pub url: String,
+    pub expires_at: u64,
+}
+
+impl OperatorInviteUrl {
+    pub fn of(console: &str, created: &crate::accounts::OperatorInviteCreated) -> Self {
+        Self {
+            id: created.id.clone(),
+            url: format!("{console}/admin/join/{}", created.token),
+            expires_at: created.expires_at,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{0}")]
@@ -284,6 +305,55 @@ impl Console {
                 .revoke_invite(id)
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?),
+        }
+    }
+
+    /// A one-time URL to become an operator of the console.
+    pub async fn operator_invite(&self, lifetime: u64) -> Result<OperatorInviteUrl, CliError> {
+        match self {
+            Console::Remote { .. } => {
+                let body = serde_json::json!({ "expires_in": lifetime });
+                self.call(Method::POST, "/operators/invites", Some(&body))
+                    .await
+            }
+            Console::Local(services) => {
+                let accounts = &services.accounts;
+                let failed = |e: crate::accounts::AccountError| CliError::Failed(e.to_string());
+                let created = accounts
+                    .create_operator_invite(COMMAND_LINE, lifetime)
+                    .await
+                    .map_err(failed)?;
+                accounts
+                    .audit(
+                        COMMAND_LINE,
+                        &format!("operator.invite {}", created.id),
+                        "local",
+                    )
+                    .await
+                    .map_err(failed)?;
+                let base = services
+                    .settings
+                    .console_url_for(services.settings.admin_bind);
+                Ok(OperatorInviteUrl::of(base.base(), &created))
+            }
+        }
+    }
+
+    /// The newest lines of the operators' audit log.
+    pub async fn audit_log(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::accounts::AuditEntry>, CliError> {
+        match self {
+            Console::Remote { .. } => {
+                self.call(Method::GET, &format!("/audit?limit={limit}"), None::<&()>)
+                    .await
+            }
+            Console::Local(services) => services
+                .accounts
+                .audit_log(limit)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string())),
         }
     }
 

@@ -19,7 +19,7 @@ use crate::operator::WebhookQuery;
 use crate::startup::Application;
 
 pub use commands::*;
-pub use console::{CliError, Console};
+pub use console::{CliError, Console, OperatorInviteUrl};
 pub use output::printable;
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -147,6 +147,11 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
             output::webhook(&console.retry_webhook(&id).await?, json)
         }
         Command::Invite(command) => invite(&console, command, json).await?,
+        Command::Operator(OperatorCommand::Invite { expires }) => {
+            let invite = console.operator_invite(expires.as_secs()).await?;
+            output::operator_invite(&invite, json);
+        }
+        Command::Audit { limit } => output::audit(&console.audit_log(limit).await?, json),
         Command::Nostr(NostrCommand::Show) => output::nostr(&console.nostr().await?, json),
         Command::Nostr(NostrCommand::RotateKey) => {
             output::nostr(&console.rotate_nostr_key().await?, json)

@@ -526,6 +526,36 @@ pub fn invites(invites: &[crate::accounts::InviteView], as_json: bool) {
     }
 }
 
+pub fn operator_invite(invite: &super::console::OperatorInviteUrl, as_json: bool) {
+    if as_json {
+        return json(invite);
+    }
+    say!("{}", invite.url);
+    say!(
+        "works once, until {}; it makes whoever opens it an operator of this server: keep it secret",
+        crate::accounts::when(invite.expires_at)
+    );
+}
+
+pub fn audit(log: &[crate::accounts::AuditEntry], as_json: bool) {
+    if as_json {
+        return json(log);
+    }
+    if log.is_empty() {
+        say!("nothing yet");
+        return;
+    }
+    for entry in log {
+        say!(
+            "{}  {:<16} {:<16} {}",
+            crate::accounts::when(entry.at),
+            printable(&entry.who),
+            printable(&entry.from),
+            printable(&entry.what)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

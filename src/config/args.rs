@@ -161,6 +161,10 @@ pub struct ServeArgs {
     /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on RAYO_BIND.
     #[arg(long, env = "RAYO_ADMIN_BIND")]
     pub admin_bind: Option<SocketAddr>,
+    /// The URL operators open the console (/admin/) at: https, or http://localhost (passkeys
+    /// are bound to it) [default: http://localhost:<port> of RAYO_ADMIN_BIND, else RAYO_PUBLIC_URL]
+    #[arg(long, env = "RAYO_CONSOLE_URL")]
+    pub console_url: Option<String>,
     /// Invoice requests in flight at once to each configured backend (a user's own wallet gets
     /// an eighth); more wait for a slot of that backend's share.
     #[arg(long, env = "RAYO_MAX_BACKEND_CALLS", default_value_t = 64)]
@@ -466,6 +470,12 @@ impl Settings {
             max_followers_per_client: args.max_followers_per_client.max(1),
             request_body_timeout: Settings::defaults().request_body_timeout,
             admin_bind: args.admin_bind,
+            console_url: args
+                .console_url
+                .as_deref()
+                .filter(|url| !url.is_empty())
+                .map(super::PublicUrl::parse)
+                .transpose()?,
             currencies,
             price_sources,
             price_policy: crate::prices::PricePolicy {

@@ -37,6 +37,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on `bind`.
     pub admin_bind: Option<SocketAddr>,
+    /// Where operators open the console; see `console_url_for`.
+    pub console_url: Option<PublicUrl>,
     /// Currencies payers may name amounts in, and where their prices come from.
     pub currencies: Vec<&'static crate::prices::Currency>,
     pub price_sources: Vec<crate::prices::Ticker>,
@@ -133,6 +135,7 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!()),
             extra_public_urls: Vec::new(),
             admin_bind: None,
+            console_url: None,
             currencies: Vec::new(),
             price_sources: crate::prices::Ticker::public(),
             price_policy: crate::prices::PricePolicy::default(),
@@ -176,6 +179,19 @@ impl Settings {
 
     pub fn domains(&self) -> Result<Domains, ConfigError> {
         Domains::new(self.public_url.clone(), self.extra_public_urls.clone())
+    }
+
+    /// Where operators open the console, given the admin address as bound: the configured
+    /// URL; else, with an admin address of its own, `http://localhost:<its port>` (reached
+    /// through a tunnel: a browser treats localhost as secure, so passkeys work); else the
+    /// public URL, where the console then is.
+    pub fn console_url_for(&self, admin: Option<SocketAddr>) -> PublicUrl {
+        if let Some(url) = &self.console_url {
+            return url.clone();
+        }
+        admin
+            .and_then(|admin| PublicUrl::parse(&format!("http://localhost:{}", admin.port())).ok())
+            .unwrap_or_else(|| self.public_url.clone())
     }
 
     pub fn store_path(&self) -> PathBuf {

@@ -48,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invites", web::get().to(list_invites))
             .route("/invites", web::post().to(create_invite))
             .route("/invites/{id}", web::delete().to(revoke_invite))
+            .route("/operators/invites", web::post().to(create_operator_invite))
+            .route("/audit", web::get().to(audit_log))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::not_found("no such admin endpoint"))
             })),
@@ -82,10 +84,13 @@ async fn list_users(_: Admin, state: web::Data<State>) -> Answer {
     Ok(HttpResponse::Ok().json(state.services.operator.users().await?))
 }
 
-async fn add_user(_: Admin, state: web::Data<State>, body: web::Json<NewUser>) -> Answer {
+async fn add_user(admin: Admin, state: web::Data<State>, body: web::Json<NewUser>) -> Answer {
     let NewUser { name, settings } = body.into_inner();
     let name = Username::parse_new(&name).map_err(|e| ApiError::invalid(format!("name: {e}")))?;
     let user = state.services.operator.add_user(name, settings).await?;
+    admin
+        .audit(&state, &format!("user.add {}", user.name))
+        .await;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -94,7 +99,7 @@ async fn show_user(_: Admin, state: web::Data<State>, raw: web::Path<String>) ->
 }
 
 async fn update_user(
-    _: Admin,
+    admin: Admin,
     state: web::Data<State>,
     raw: web::Path<String>,
     body: web::Json<UserSettings>,
@@ -104,11 +109,16 @@ async fn update_user(
         .operator
         .update_user(name(&raw)?, body.into_inner())
         .await?;
+    admin
+        .audit(&state, &format!("user.update {}", user.name))
+        .await;
     Ok(HttpResponse::Ok().json(user))
 }
 
-async fn remove_user(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
-    state.services.operator.remove_user(&name(&raw)?).await?;
+async fn remove_user(admin: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let name = name(&raw)?;
+    state.services.operator.remove_user(&name).await?;
+    admin.audit(&state, &format!("user.remove {name}")).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -125,8 +135,11 @@ async fn show_invoice(_: Admin, state: web::Data<State>, raw: web::Path<String>)
     Ok(HttpResponse::Ok().json(state.services.operator.invoice(&hash(&raw)?).await?))
 }
 
-async fn dev_settle(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
-    Ok(HttpResponse::Ok().json(state.services.operator.dev_settle(&hash(&raw)?).await?))
+async fn dev_settle(admin: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let hash = hash(&raw)?;
+    let settled = state.services.operator.dev_settle(&hash).await?;
+    admin.audit(&state, &format!("dev.settle {hash}")).await;
+    Ok(HttpResponse::Ok().json(settled))
 }
 
 async fn list_webhooks(
@@ -142,8 +155,12 @@ async fn show_webhook(_: Admin, state: web::Data<State>, raw: web::Path<String>)
     Ok(HttpResponse::Ok().json(state.services.operator.webhook(&event(&raw)?).await?))
 }
 
-async fn retry_webhook(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
-    let retried = state.services.operator.retry_webhook(&event(&raw)?).await?;
+async fn retry_webhook(admin: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let id = event(&raw)?;
+    let retried = state.services.operator.retry_webhook(&id).await?;
+    admin
+        .audit(&state, &format!("webhook.redeliver {id}"))
+        .await;
     Ok(HttpResponse::Ok().json(retried))
 }
 
@@ -153,13 +170,21 @@ struct PruneQuery {
     dry_run: bool,
 }
 
-async fn prune(_: Admin, state: web::Data<State>, query: web::Query<PruneQuery>) -> Answer {
+async fn prune(admin: Admin, state: web::Data<State>, query: web::Query<PruneQuery>) -> Answer {
     let pruned = state.services.operator.prune(query.dry_run).await?;
+    let what = if query.dry_run {
+        "prune.dry_run"
+    } else {
+        "prune"
+    };
+    admin.audit(&state, what).await;
     Ok(HttpResponse::Ok().json(pruned))
 }
 
-async fn create_api_key(_: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
-    let created = state.services.operator.create_api_key(&name(&raw)?).await?;
+async fn create_api_key(admin: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let user = name(&raw)?;
+    let created = state.services.operator.create_api_key(&user).await?;
+    admin.audit(&state, &format!("api_key.create {user}")).await;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -178,20 +203,28 @@ async fn list_api_keys(_: Admin, state: web::Data<State>, query: web::Query<KeyQ
     Ok(HttpResponse::Ok().json(keys))
 }
 
-async fn revoke_api_key(_: Admin, state: web::Data<State>, id: web::Path<String>) -> Answer {
-    Ok(HttpResponse::Ok().json(state.services.operator.revoke_api_key(&id).await?))
+async fn revoke_api_key(admin: Admin, state: web::Data<State>, id: web::Path<String>) -> Answer {
+    let revoked = state.services.operator.revoke_api_key(&id).await?;
+    admin
+        .audit(&state, &format!("api_key.revoke {}", revoked.id))
+        .await;
+    Ok(HttpResponse::Ok().json(revoked))
 }
 
 async fn show_nostr(_: Admin, state: web::Data<State>) -> Answer {
     Ok(HttpResponse::Ok().json(state.services.operator.nostr()))
 }
 
-async fn rotate_nostr(_: Admin, state: web::Data<State>) -> Answer {
-    Ok(HttpResponse::Ok().json(state.services.operator.rotate_nostr_key().await?))
+async fn rotate_nostr(admin: Admin, state: web::Data<State>) -> Answer {
+    let rotated = state.services.operator.rotate_nostr_key().await?;
+    admin.audit(&state, "nostr.rotate").await;
+    Ok(HttpResponse::Ok().json(rotated))
 }
 
-async fn backup(_: Admin, state: web::Data<State>) -> Answer {
-    Ok(HttpResponse::Ok().json(state.services.operator.backup().await?))
+async fn backup(admin: Admin, state: web::Data<State>) -> Answer {
+    let backup = state.services.operator.backup().await?;
+    admin.audit(&state, "backup.download").await;
+    Ok(HttpResponse::Ok().json(backup))
 }
 
 async fn list_invites(_: Admin, state: web::Data<State>) -> Answer {
@@ -199,7 +232,7 @@ async fn list_invites(_: Admin, state: web::Data<State>) -> Answer {
 }
 
 async fn create_invite(
-    _: Admin,
+    admin: Admin,
     state: web::Data<State>,
     body: web::Json<crate::accounts::InviteRequest>,
 ) -> Answer {
@@ -208,9 +241,53 @@ async fn create_invite(
         .accounts
         .create_invite(body.into_inner())
         .await?;
+    admin
+        .audit(&state, &format!("invite.create {}", created.invite.id))
+        .await;
     Ok(HttpResponse::Created().json(created))
 }
 
-async fn revoke_invite(_: Admin, state: web::Data<State>, id: web::Path<String>) -> Answer {
-    Ok(HttpResponse::Ok().json(state.services.accounts.revoke_invite(&id).await?))
+async fn revoke_invite(admin: Admin, state: web::Data<State>, id: web::Path<String>) -> Answer {
+    let revoked = state.services.accounts.revoke_invite(&id).await?;
+    admin
+        .audit(&state, &format!("invite.revoke {}", revoked.id))
+        .await;
+    Ok(HttpResponse::Ok().json(revoked))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorInviteRequest {
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+async fn create_operator_invite(
+    admin: Admin,
+    state: web::Data<State>,
+    body: web::Json<OperatorInviteRequest>,
+) -> Answer {
+    let lifetime = body
+        .expires_in
+        .unwrap_or(crate::accounts::OPERATOR_INVITE_LIFETIME);
+    let accounts = &state.services.accounts;
+    let created = accounts
+        .create_operator_invite(crate::routes::auth::ADMIN_TOKEN, lifetime)
+        .await?;
+    admin
+        .audit(&state, &format!("operator.invite {}", created.id))
+        .await;
+    let invite = crate::cli::OperatorInviteUrl::of(state.admin.console_url.base(), &created);
+    Ok(HttpResponse::Created().json(invite))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn audit_log(_: Admin, state: web::Data<State>, query: web::Query<AuditQuery>) -> Answer {
+    let limit = crate::domain::ListLimit::new(query.limit).get();
+    Ok(HttpResponse::Ok().json(state.services.accounts.audit_log(limit).await?))
 }

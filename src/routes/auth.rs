@@ -19,6 +19,8 @@ use crate::routes::errors::ApiError;
 pub struct AdminAccess {
     pub token: Secret,
     pub address: Option<SocketAddr>,
+    /// Where operators open the console (its passkeys' origin).
+    pub console_url: crate::config::PublicUrl,
 }
 
 impl AdminAccess {
@@ -56,8 +58,28 @@ fn state(req: &HttpRequest) -> Result<&web::Data<State>, ApiError> {
         .ok_or_else(|| ApiError::internal("no application state"))
 }
 
-/// Proof that the request came in on the admin address with the admin token.
-pub struct Admin;
+/// Proof that the request came in on the admin address with the admin token, and where from
+/// (for the audit log).
+pub struct Admin {
+    from: String,
+}
+
+/// Who the audit log says acted through the admin API (and the CLI that calls it).
+pub const ADMIN_TOKEN: &str = "admin token";
+
+impl Admin {
+    /// Writes one line of the operators' audit log (a failure to is logged: the action is done).
+    pub async fn audit(&self, state: &State, what: &str) {
+        if let Err(e) = state
+            .services
+            .accounts
+            .audit(ADMIN_TOKEN, what, &self.from)
+            .await
+        {
+            tracing::error!(error = %e, what, "could not write the audit log");
+        }
+    }
+}
 
 impl FromRequest for Admin {
     type Error = ApiError;
@@ -71,7 +93,9 @@ impl FromRequest for Admin {
             if !state.admin.presented_by(req) {
                 return Err(ApiError::unauthorized());
             }
-            Ok(Admin)
+            let from = super::client_ip(req, state.services.settings.client_ip_header.as_deref())
+                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            Ok(Admin { from })
         }))
     }
 }

@@ -297,12 +297,10 @@ pub(super) fn from_another_site(req: &HttpRequest, state: &State) -> bool {
     }
     match said("origin") {
         None => false,
-        Some(origin) => !state
-            .services
-            .directory
-            .domains()
-            .all()
-            .any(|url| url.base().eq_ignore_ascii_case(origin)),
+        Some(origin) => {
+            let ours = |url: &crate::config::PublicUrl| url.base().eq_ignore_ascii_case(origin);
+            !(state.services.directory.domains().all().any(ours) || ours(&state.admin.console_url))
+        }
     }
 }
 

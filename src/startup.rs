@@ -77,7 +77,7 @@ impl Application {
             Some(token) => token,
             None => stored_admin_token(&services).await?,
         };
-        let (hints, background) = services.start_background().await?;
+        let (hints, mut background) = services.start_background().await?;
         let example_user = example_user(&services).await?;
         let settings = &services.settings;
 
@@ -103,6 +103,11 @@ impl Application {
             },
             hints,
         ));
+        background.keep(tokio::spawn(crate::console::sample_latency(
+            state.console.clone(),
+            services.metrics.clone(),
+            services.clock.clone(),
+        )));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<crate::routes::RequestSpan>::new())

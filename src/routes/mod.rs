@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod api;
 mod auth;
+mod console;
 mod errors;
 mod hooks;
 mod lnurl;
@@ -37,6 +38,8 @@ pub struct State {
     pub followers: Arc<Followers>,
     pub readiness: ReadinessCache,
     pub hook_refusals: HookRefusals,
+    /// What the operator console keeps beside the services.
+    pub console: Arc<crate::console::ConsoleState>,
 }
 
 impl State {
@@ -51,6 +54,7 @@ impl State {
             settings.max_followers_per_client,
             services.metrics.live_followers.clone(),
         ));
+        let console = Arc::new(crate::console::ConsoleState::new(services.clock.unix()));
         Self {
             services,
             admin,
@@ -59,6 +63,7 @@ impl State {
             followers,
             readiness: ReadinessCache::default(),
             hook_refusals: HookRefusals::default(),
+            console,
         }
     }
 
@@ -76,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
     pages::configure(cfg);
     account::configure(cfg);
+    console::configure(cfg);
     ops::configure(cfg);
     // Last: `/{name}` must not shadow any endpoint above.
     pages::configure_short_names(cfg);

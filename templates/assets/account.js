@@ -55,8 +55,11 @@
       say("join-error", "");
       if (!supported) return say("join-error", "This browser cannot make passkeys. Try a current one.");
       var name = join.querySelector("[name=name]").value;
-      create(post("/join/start", { token: join.getAttribute("data-token"), name: name }))
-        .then(function (done) { return post("/join/finish", done); })
+      // The console's operator sign-up runs the same ceremony at its own endpoints.
+      var start = join.getAttribute("data-start") || "/join/start";
+      var finish = join.getAttribute("data-finish") || "/join/finish";
+      create(post(start, { token: join.getAttribute("data-token"), name: name }))
+        .then(function (done) { return post(finish, done); })
         .then(function (next) { window.location.assign(next.next); })
         .catch(failure("join-error"));
     });
@@ -68,11 +71,12 @@
     login.addEventListener("click", function () {
       say("login-error", "");
       if (!supported) return say("login-error", "This browser cannot use passkeys. Sign in with a Lightning wallet.");
-      post("/login/passkey/start")
+      post(login.getAttribute("data-start") || "/login/passkey/start")
         .then(function (begun) {
           var options = PublicKeyCredential.parseRequestOptionsFromJSON(begun.options.publicKey);
           return navigator.credentials.get({ publicKey: options }).then(function (credential) {
-            return post("/login/passkey/finish", { challenge: begun.challenge, credential: credential.toJSON() });
+            var finish = login.getAttribute("data-finish") || "/login/passkey/finish";
+            return post(finish, { challenge: begun.challenge, credential: credential.toJSON() });
           });
         })
         .then(function (next) { window.location.assign(next.next); })

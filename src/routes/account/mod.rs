@@ -41,7 +41,7 @@ macro_rules! form {
 mod page;
 mod payments;
 mod security;
-mod settings;
+pub(super) mod settings;
 mod signin;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -57,7 +57,7 @@ use crate::accounts::{AccountError, Session, SessionStarted};
 use crate::config::PublicUrl;
 
 /// Headers on every account page and answer.
-fn personal() -> DefaultHeaders {
+pub(super) fn personal() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("Content-Security-Policy", CSP))
         .add(("X-Content-Type-Options", "nosniff"))
@@ -76,8 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Form bodies here are small; passkey answers a little larger.
-const MAX_FORM: usize = 16 * 1024;
-const MAX_JSON: usize = 64 * 1024;
+pub(super) const MAX_FORM: usize = 16 * 1024;
+pub(super) const MAX_JSON: usize = 64 * 1024;
 
 /// A personal resource: its headers, and its body limits.
 fn at(
@@ -140,7 +140,12 @@ fn public_url<'a>(req: &HttpRequest, state: &'a State) -> &'a PublicUrl {
         .unwrap_or_else(|| domains.primary())
 }
 
-fn cookie(url: &PublicUrl, name: &'static str, value: String, max_age: u64) -> Cookie<'static> {
+pub(super) fn cookie(
+    url: &PublicUrl,
+    name: &'static str,
+    value: String,
+    max_age: u64,
+) -> Cookie<'static> {
     Cookie::build(cookie_name(url, name), value)
         .path("/")
         .http_only(true)
@@ -152,13 +157,17 @@ fn cookie(url: &PublicUrl, name: &'static str, value: String, max_age: u64) -> C
         .finish()
 }
 
-fn removal(url: &PublicUrl, name: &'static str) -> Cookie<'static> {
+pub(super) fn removal(url: &PublicUrl, name: &'static str) -> Cookie<'static> {
     let mut gone = cookie(url, name, String::new(), 0);
     gone.make_removal();
     gone
 }
 
-fn read_cookie(req: &HttpRequest, url: &PublicUrl, name: &'static str) -> Option<String> {
+pub(super) fn read_cookie(
+    req: &HttpRequest,
+    url: &PublicUrl,
+    name: &'static str,
+) -> Option<String> {
     req.cookie(&cookie_name(url, name))
         .map(|c| c.value().to_owned())
 }
@@ -187,7 +196,7 @@ fn with_session(
     answer
 }
 
-fn redirect(to: &str) -> HttpResponse {
+pub(super) fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_owned()))
         .finish()
@@ -224,28 +233,51 @@ fn form_checks(
     session: &Session,
     csrf: &str,
 ) -> Result<(), Box<HttpResponse>> {
-    if from_another_site(req, state) {
-        return Err(Box::new(message(
+    match form_refusal(req, state, session, csrf) {
+        Some(FormRefusal::OtherSite) => Err(Box::new(message(
             state,
             StatusCode::FORBIDDEN,
             "Refused",
             "Forms on other sites cannot change your account.",
-        )));
-    }
-    if !crate::crypto::secrets_match(csrf.as_bytes(), session.csrf.as_bytes()) {
-        return Err(Box::new(message(
+        ))),
+        Some(FormRefusal::Expired) => Err(Box::new(message(
             state,
             StatusCode::FORBIDDEN,
             "This form has expired",
             "Reload the page and try again.",
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Why a form that changes something is refused.
+pub(super) enum FormRefusal {
+    /// Posted by a page of another site.
+    OtherSite,
+    /// Without the session's CSRF token.
+    Expired,
+}
+
+/// The rule for every form that changes state, on the account pages and in the console: it
+/// comes from this site and carries its session's CSRF token.
+pub(super) fn form_refusal(
+    req: &HttpRequest,
+    state: &State,
+    session: &Session,
+    csrf: &str,
+) -> Option<FormRefusal> {
+    if from_another_site(req, state) {
+        return Some(FormRefusal::OtherSite);
+    }
+    if !crate::crypto::secrets_match(csrf.as_bytes(), session.csrf.as_bytes()) {
+        return Some(FormRefusal::Expired);
+    }
+    None
 }
 
 /// How an accounts error is answered: its status, and words a person can act on (never the
 /// inside of a failure, which goes to the log).
-fn answer_to(e: &AccountError) -> (StatusCode, String) {
+pub(super) fn answer_to(e: &AccountError) -> (StatusCode, String) {
     match e {
         AccountError::Refused(why) => (StatusCode::UNPROCESSABLE_ENTITY, why.clone()),
         AccountError::NotFound(what) => (StatusCode::NOT_FOUND, what.clone()),
@@ -267,7 +299,7 @@ fn refusal(state: &State, e: &AccountError) -> HttpResponse {
 }
 
 /// An accounts error as JSON, for the ceremonies' scripts.
-fn json_refusal(e: &AccountError) -> HttpResponse {
+pub(super) fn json_refusal(e: &AccountError) -> HttpResponse {
     let (status, text) = answer_to(e);
     HttpResponse::build(status)
         .content_type(ContentType::json())
@@ -294,7 +326,7 @@ async fn signed_in_script(req: &HttpRequest, state: &State) -> Result<SignedIn, 
     Ok(me)
 }
 
-fn agent(req: &HttpRequest) -> String {
+pub(super) fn agent(req: &HttpRequest) -> String {
     req.headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

@@ -84,19 +84,19 @@ const MAX_UPLOAD: usize = crate::domain::MAX_IMAGE_BYTES + 4 * 1024;
 
 /// What the picture form sent: its token, a file or the wish to remove the picture.
 #[derive(Default)]
-struct PictureForm {
-    csrf: String,
-    file: Option<Vec<u8>>,
-    remove: bool,
+pub(in crate::routes) struct PictureForm {
+    pub(in crate::routes) csrf: String,
+    pub(in crate::routes) file: Option<Vec<u8>>,
+    pub(in crate::routes) remove: bool,
 }
 
-enum UploadError {
+pub(in crate::routes) enum UploadError {
     TooLarge,
     Unreadable,
 }
 
 /// Reads the picture form, refusing it as soon as it grows past `MAX_UPLOAD` in all.
-async fn read_picture_form(
+pub(in crate::routes) async fn read_picture_form(
     mut form: actix_multipart::Multipart,
 ) -> Result<PictureForm, UploadError> {
     let mut read = PictureForm::default();

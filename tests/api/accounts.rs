@@ -8,12 +8,12 @@ use crate::pages::browser_tools;
 use crate::support::{spawn_app_with, TestApp};
 
 /// Serves on `localhost` (a passkey's relying party must be a domain name).
-fn on_localhost(s: &mut rayo::config::Settings) {
+pub(crate) fn on_localhost(s: &mut rayo::config::Settings) {
     let local = s.public_url.base().replace("127.0.0.1", "localhost");
     s.public_url = rayo::config::PublicUrl::parse(&local).unwrap();
 }
 
-fn local_base(app: &TestApp) -> String {
+pub(crate) fn local_base(app: &TestApp) -> String {
     app.address.replace("127.0.0.1", "localhost")
 }
 
@@ -135,12 +135,12 @@ async fn invite_token(app: &TestApp, body: Value) -> String {
 
 /// A person who joined in the browser, as HTTP sees them: their session cookie, and their
 /// account page.
-struct Person {
-    cookie: String,
+pub(crate) struct Person {
+    pub(crate) cookie: String,
     invite_url: String,
 }
 
-async fn join(app: &TestApp, name: &str) -> Person {
+pub(crate) async fn join(app: &TestApp, name: &str) -> Person {
     join_by(app, name, "join").await
 }
 
@@ -173,7 +173,7 @@ async fn join_by(app: &TestApp, name: &str, how: &str) -> Person {
     }
 }
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -219,12 +219,12 @@ impl Person {
 }
 
 /// The CSRF token an account page's forms carry.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     between(page, "name=\"csrf\" value=\"", "\"").to_owned()
 }
 
 /// The first match of `before(...)"` in `page`.
-fn between<'a>(page: &'a str, before: &str, after: &str) -> &'a str {
+pub(crate) fn between<'a>(page: &'a str, before: &str, after: &str) -> &'a str {
     let start = page
         .find(before)
         .unwrap_or_else(|| panic!("{before} in the page"))
@@ -788,7 +788,7 @@ async fn a_person_tries_their_webhook_and_redelivers_an_event_from_the_page() {
 }
 
 /// A multipart/form-data body, as a browser's file form sends it.
-fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "----rayo-test-boundary-7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, filename, data) in fields {

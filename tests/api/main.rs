@@ -11,6 +11,7 @@ mod buda;
 mod callback;
 mod callback_backend_faults;
 mod cln;
+mod console;
 mod currencies;
 mod domains;
 mod fuzz_corpus;

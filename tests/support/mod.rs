@@ -33,6 +33,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub admin_token: String,
+    /// Where the admin API (and the console) answers: the admin address, else `address`.
+    pub admin: String,
     pub data_dir: TempDir,
     server: actix_web::dev::ServerHandle,
     running: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -119,12 +121,14 @@ pub async fn spawn_app_in(
         }
     };
     let admin_token = app.admin_token().expose().to_owned();
+    let admin = app.admin_url().expect("the admin URL file");
     let server = app.handle();
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         admin_token,
+        admin,
         data_dir,
         server,
         running,

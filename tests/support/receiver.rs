@@ -19,6 +19,8 @@ struct State {
     hanging: bool,
     endless_error: bool,
     redirect_to: Option<String>,
+    /// While down, the 503's body is markup (a page must show it as text).
+    hostile: bool,
     attempts: u32,
 }
 
@@ -37,6 +39,8 @@ impl Receiver {
             App::new()
                 .app_data(web::Data::new(shared.clone()))
                 .route("/hook", web::post().to(receive))
+                // For a browser driving a test: `up`, `down` or `hostile` (down, with markup).
+                .route("/control/{state}", web::post().to(control))
         })
         .workers(1)
         .listen(listener)
@@ -69,6 +73,16 @@ impl Receiver {
         self.state.lock().unwrap().endless_error = endless;
     }
 
+    /// The receiver's base URL (without `/hook`), for `/control/…`.
+    pub fn base(&self) -> &str {
+        self.url.trim_end_matches("/hook")
+    }
+
+    /// While down, answers with markup in its 503 (see `set_down`).
+    pub fn set_hostile(&self, hostile: bool) {
+        self.state.lock().unwrap().hostile = hostile;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -76,6 +90,23 @@ impl Receiver {
     pub fn attempts(&self) -> u32 {
         self.state.lock().unwrap().attempts
     }
+}
+
+async fn control(
+    state_name: web::Path<String>,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let mut state = state.lock().unwrap();
+    match state_name.as_str() {
+        "up" => state.down = false,
+        "down" => state.down = true,
+        "hostile" => {
+            state.down = true;
+            state.hostile = true;
+        }
+        _ => return HttpResponse::NotFound().finish(),
+    }
+    HttpResponse::NoContent().finish()
 }
 
 async fn receive(
@@ -109,6 +140,10 @@ async fn receive(
             .finish();
     }
     if state.down {
+        if state.hostile {
+            return HttpResponse::ServiceUnavailable()
+                .body("<script>alert('receiver')</script> is down");
+        }
         return HttpResponse::ServiceUnavailable().body("receiver is down");
     }
     let header = |name: &str| {

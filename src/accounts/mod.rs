@@ -32,8 +32,8 @@ pub use limits::SignInLimits;
 pub use lnurl_auth::{LnurlAuth, LnurlAuthError, LoginAction, LoginWait};
 pub use names::Names;
 pub use operators::{
-    OperatorAccount, OperatorInvite, OperatorInviteCreated, OperatorView, MAX_OPERATOR_INVITE,
-    OPERATOR_INVITE_LIFETIME,
+    OperatorAccount, OperatorInvite, OperatorInviteCreated, OperatorInviteUrl, OperatorView,
+    MAX_OPERATOR_INVITE, OPERATOR_INVITE_LIFETIME,
 };
 pub use passkeys::{PasskeyCeremony, Relying};
 pub use payments::{csv, csv_with_users, PaymentFilter, PaymentRow, EXPORTED, LISTED};

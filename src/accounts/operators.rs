@@ -62,6 +62,25 @@ pub struct OperatorInviteCreated {
     pub expires_at: u64,
 }
 
+/// An operator invite as handed out: its id, its one-time URL on the console, and its end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperatorInviteUrl {
+    pub id: String,
+    pub url: String,
+    pub expires_at: u64,
+}
+
+impl OperatorInviteUrl {
+    /// The URL of `created` on the console at `console` (its base URL).
+    pub fn of(console: &str, created: &OperatorInviteCreated) -> Self {
+        Self {
+            id: created.id.clone(),
+            url: format!("{console}/admin/join/{}", created.token),
+            expires_at: created.expires_at,
+        }
+    }
+}
+
 /// An operator as the console lists them.
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatorView {

@@ -25,24 +25,6 @@ use crate::store::{PgStore, Pruned, SledStore, StoreError};
 /// Who the audit log says acted, when the CLI works on the store itself.
 const COMMAND_LINE: &str = "command line";
 
-/// An operator invite as the CLI prints it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct OperatorInviteUrl {
-    pub id: String,
-    pub url: String,
-    pub expires_at: u64,
-}
-
-impl OperatorInviteUrl {
-    pub fn of(console: &str, created: &crate::accounts::OperatorInviteCreated) -> Self {
-        Self {
-            id: created.id.clone(),
-            url: format!("{console}/admin/join/{}", created.token),
-            expires_at: created.expires_at,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{0}")]
@@ -309,7 +291,10 @@ impl Console {
     }
 
     /// A one-time URL to become an operator of the console.
-    pub async fn operator_invite(&self, lifetime: u64) -> Result<OperatorInviteUrl, CliError> {
+    pub async fn operator_invite(
+        &self,
+        lifetime: u64,
+    ) -> Result<crate::accounts::OperatorInviteUrl, CliError> {
         match self {
             Console::Remote { .. } => {
                 let body = serde_json::json!({ "expires_in": lifetime });
@@ -334,7 +319,10 @@ impl Console {
                 let base = services
                     .settings
                     .console_url_for(services.settings.admin_bind);
-                Ok(OperatorInviteUrl::of(base.base(), &created))
+                Ok(crate::accounts::OperatorInviteUrl::of(
+                    base.base(),
+                    &created,
+                ))
             }
         }
     }

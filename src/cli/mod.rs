@@ -19,7 +19,7 @@ use crate::operator::WebhookQuery;
 use crate::startup::Application;
 
 pub use commands::*;
-pub use console::{CliError, Console, OperatorInviteUrl};
+pub use console::{CliError, Console};
 pub use output::printable;
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {

@@ -526,7 +526,7 @@ pub fn invites(invites: &[crate::accounts::InviteView], as_json: bool) {
     }
 }
 
-pub fn operator_invite(invite: &super::console::OperatorInviteUrl, as_json: bool) {
+pub fn operator_invite(invite: &crate::accounts::OperatorInviteUrl, as_json: bool) {
     if as_json {
         return json(invite);
     }

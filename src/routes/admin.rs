@@ -277,7 +277,7 @@ async fn create_operator_invite(
     admin
         .audit(&state, &format!("operator.invite {}", created.id))
         .await;
-    let invite = crate::cli::OperatorInviteUrl::of(state.admin.console_url.base(), &created);
+    let invite = crate::accounts::OperatorInviteUrl::of(state.admin.console_url.base(), &created);
     Ok(HttpResponse::Created().json(invite))
 }
 

@@ -437,11 +437,9 @@ async fn invite_operator(
     {
         Ok(created) => {
             audit(&state, &staff, &format!("operator.invite {}", created.id)).await;
-            let url = format!(
-                "{}/admin/join/{}",
-                state.admin.console_url.base(),
-                created.token
-            );
+            let url =
+                crate::accounts::OperatorInviteUrl::of(state.admin.console_url.base(), &created)
+                    .url;
             html(
                 StatusCode::OK,
                 super::Message {

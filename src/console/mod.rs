@@ -18,8 +18,11 @@ use crate::store::{ClusterView, Pruned, StoreError};
 pub use latency::{LatencySample, LatencyTrail};
 pub use tallies::{DayTally, Tallies, DAYS};
 
-/// Counts for the live overview are at most this old.
+/// Counts for the live overview are at most this old...
 const TALLIES_FRESH: Duration = Duration::from_secs(2);
+/// ...and, once an invoice became final, this old: a flood of payments costs a count this
+/// often at most, however many consoles are open.
+const TALLIES_AFTER_CHANGE: Duration = Duration::from_millis(500);
 /// What a prune would remove, and the store's size, at most this old: both read everything.
 const UPKEEP_FRESH: Duration = Duration::from_secs(60);
 
@@ -29,8 +32,16 @@ pub struct ConsoleState {
     pub started_at: u64,
     started: Instant,
     pub latency: LatencyTrail,
-    tallies: Mutex<Option<(Instant, Tallies, Counts)>>,
+    tallies: Mutex<Option<Cached>>,
     upkeep: Mutex<Option<(Instant, Upkeep)>>,
+}
+
+/// The counts as last read, when, and whether an invoice became final since.
+struct Cached {
+    at: Instant,
+    tallies: Tallies,
+    counts: Counts,
+    changed: bool,
 }
 
 /// How many events wait for delivery, and how many were given up.
@@ -83,11 +94,14 @@ impl ConsoleState {
 
     /// The counts by day, and the outbox's backlog and dead letters.
     pub async fn tallies(&self, services: &Services) -> Result<(Tallies, Counts), StoreError> {
-        if let Some((at, tallies, counts)) =
-            &*self.tallies.lock().unwrap_or_else(|p| p.into_inner())
-        {
-            if at.elapsed() < TALLIES_FRESH {
-                return Ok((tallies.clone(), *counts));
+        if let Some(cached) = &*self.tallies.lock().unwrap_or_else(|p| p.into_inner()) {
+            let fresh = if cached.changed {
+                TALLIES_AFTER_CHANGE
+            } else {
+                TALLIES_FRESH
+            };
+            if cached.at.elapsed() < fresh {
+                return Ok((cached.tallies.clone(), cached.counts));
             }
         }
         let now = services.clock.unix();
@@ -95,24 +109,21 @@ impl ConsoleState {
             .db
             .read(move |store| {
                 let tallies = tallies::read_tallies(store, now)?;
-                let mut counts = Counts::default();
-                store.outbox_items(
-                    &mut |item| {
-                        match item.delivery {
-                            crate::domain::Delivery::Pending => counts.backlog += 1,
-                            crate::domain::Delivery::Dead { .. } => counts.dead_letters += 1,
-                            crate::domain::Delivery::Delivered { .. } => {}
-                        }
-                        false
-                    },
-                    usize::MAX,
-                )?;
-                Ok((tallies, counts))
+                Ok((tallies, count_outbox(store)?))
             })
             .await?;
-        *self.tallies.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), tallies.clone(), counts));
+        *self.tallies.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+            at: Instant::now(),
+            tallies: tallies.clone(),
+            counts,
+            changed: false,
+        });
         Ok((tallies, counts))
+    }
+
+    /// The outbox's counts as they are now (a page that lists the events shows these).
+    pub async fn counts_now(&self, services: &Services) -> Result<Counts, StoreError> {
+        services.db.read(count_outbox).await
     }
 
     async fn upkeep(&self, services: &Services) -> Result<Upkeep, StoreError> {
@@ -135,9 +146,11 @@ impl ConsoleState {
         Ok(upkeep)
     }
 
-    /// Forgets the cached counts (an invoice became final: the next look reads them again).
+    /// An invoice became final: the counts are read again once they are half a second old.
     pub fn tallies_changed(&self) {
-        *self.tallies.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(cached) = &mut *self.tallies.lock().unwrap_or_else(|p| p.into_inner()) {
+            cached.changed = true;
+        }
     }
 
     /// Forgets the cached upkeep figures (after a prune).
@@ -184,6 +197,22 @@ impl ConsoleState {
             latency: self.latency.samples(),
         })
     }
+}
+
+fn count_outbox(store: &dyn crate::store::Store) -> Result<Counts, StoreError> {
+    let mut counts = Counts::default();
+    store.outbox_items(
+        &mut |item| {
+            match item.delivery {
+                crate::domain::Delivery::Pending => counts.backlog += 1,
+                crate::domain::Delivery::Dead { .. } => counts.dead_letters += 1,
+                crate::domain::Delivery::Delivered { .. } => {}
+            }
+            false
+        },
+        usize::MAX,
+    )?;
+    Ok(counts)
 }
 
 /// How often the callback's latency is sampled.

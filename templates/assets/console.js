@@ -31,6 +31,6 @@
   var source = new EventSource("/admin/live");
   source.addEventListener("changed", function () {
     // A burst of payments is one refresh.
-    if (!pending) pending = setTimeout(refresh, 300);
+    if (!pending) pending = setTimeout(refresh, 500);
   });
 })();

@@ -84,11 +84,9 @@ async fn deliveries_page(
             .collect(),
         Err(e) => return operator_refusal(e),
     };
-    // Counted now, as listed now.
-    state.console.tallies_changed();
-    let (_, counts) = state
+    let counts = state
         .console
-        .tallies(&state.services)
+        .counts_now(&state.services)
         .await
         .unwrap_or_default();
     let notice = match query.done.as_str() {

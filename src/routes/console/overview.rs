@@ -241,14 +241,24 @@ async fn live(staff: Staff, req: actix_web::HttpRequest, state: web::Data<State>
                     }
                     f.checked = std::time::Instant::now();
                 }
-                // What no invoice event tells: invoices made, deliveries given up.
+                // What no invoice event tells (invoices made, deliveries), and what a look
+                // taken too soon after one missed.
                 let now = f
                     .state
                     .console
                     .tallies(&f.state.services)
                     .await
                     .ok()
-                    .map(|(t, c)| (t.today.made, t.today.expired, c.backlog, c.dead_letters));
+                    .map(|(t, c)| {
+                        [
+                            t.today.made,
+                            t.today.paid,
+                            t.today.expired,
+                            t.today.sats,
+                            c.backlog,
+                            c.dead_letters,
+                        ]
+                    });
                 match (now, f.seen) {
                     (Some(now), Some(seen)) if now != seen => {
                         f.seen = Some(now);
@@ -276,9 +286,8 @@ struct Following {
     updates: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::domain::InvoiceRecord>>,
     state: web::Data<State>,
     token: String,
-    /// The counts no invoice event tells of, when last looked: invoices made and expired
-    /// today, events waiting, dead letters.
-    seen: Option<(u64, u64, u64, u64)>,
+    /// Today's counts and the outbox's, when last looked.
+    seen: Option<[u64; 6]>,
     checked: std::time::Instant,
 }
 

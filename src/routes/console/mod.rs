@@ -202,12 +202,12 @@ fn form_allowed(
 
 /// Writes one line of the audit log for `staff` (a failure to is logged: the action is done).
 async fn audit(state: &State, staff: &Staff, what: &str) {
-    if let Err(e) = state
-        .services
-        .accounts
-        .audit(staff.name(), what, &staff.from)
-        .await
-    {
+    audit_as(state, staff.name(), &staff.from, what).await;
+}
+
+/// Writes one line of the audit log for `who` (an operator just signed in or joined).
+async fn audit_as(state: &State, who: &str, from: &str, what: &str) {
+    if let Err(e) = state.services.accounts.audit(who, what, from).await {
         tracing::error!(error = %e, what, "could not write the audit log");
     }
 }

@@ -7,7 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::{audit, form_allowed, from_of, message, refusal, OnConsole, Staff, CONSOLE_SESSION};
+use super::{
+    audit, audit_as, form_allowed, from_of, message, refusal, OnConsole, Staff, CONSOLE_SESSION,
+};
 use crate::routes::account::{agent, cookie, json_refusal, read_cookie, redirect, removal};
 use crate::routes::pages::{from_another_site, html};
 use crate::routes::State;
@@ -135,12 +137,13 @@ async fn join_finish(
                 "operator.join {} (invited by {})",
                 operator.name, operator.invited_by
             );
-            if let Err(e) = accounts
-                .audit(operator.name.as_str(), &what, &from_of(&req, &state))
-                .await
-            {
-                tracing::error!(error = %e, "could not write the audit log");
-            }
+            audit_as(
+                &state,
+                operator.name.as_str(),
+                &from_of(&req, &state),
+                &what,
+            )
+            .await;
             signed_in(&state, &started)
         }
         Err(e) => json_refusal(&e),
@@ -184,12 +187,13 @@ async fn login_finish(
         .await
     {
         Ok((operator, started)) => {
-            if let Err(e) = accounts
-                .audit(operator.name.as_str(), "sign in", &from_of(&req, &state))
-                .await
-            {
-                tracing::error!(error = %e, "could not write the audit log");
-            }
+            audit_as(
+                &state,
+                operator.name.as_str(),
+                &from_of(&req, &state),
+                "sign in",
+            )
+            .await;
             signed_in(&state, &started)
         }
         Err(e) => json_refusal(&e),

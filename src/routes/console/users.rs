@@ -264,6 +264,18 @@ async fn user_page(
     )
 }
 
+/// The user a form acts on, once the form is allowed (this site's, with the token).
+fn acting_on(
+    req: &HttpRequest,
+    state: &State,
+    staff: &Staff,
+    csrf: &str,
+    raw: &str,
+) -> Result<Username, Box<HttpResponse>> {
+    form_allowed(req, state, staff, csrf)?;
+    user_name(raw)
+}
+
 /// Every setting `rayo user update` takes, as a form: text fields as typed (empty clears an
 /// optional one), amounts in sats, checkboxes present when ticked.
 #[derive(Deserialize)]
@@ -379,12 +391,9 @@ async fn update_user(
     form: web::Form<UserForm>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
-        return *refused;
-    }
-    let name = match user_name(&raw) {
+    let name = match acting_on(&req, &state, &staff, &form.csrf, &raw) {
         Ok(name) => name,
-        Err(answer) => return *answer,
+        Err(refused) => return *refused,
     };
     let settings = match form.settings() {
         Ok(settings) => settings,
@@ -449,12 +458,9 @@ async fn set_picture(
             )
         }
     };
-    if let Err(refused) = form_allowed(&req, &state, &staff, &read.csrf) {
-        return *refused;
-    }
-    let name = match user_name(&raw) {
+    let name = match acting_on(&req, &state, &staff, &read.csrf, &raw) {
         Ok(name) => name,
-        Err(answer) => return *answer,
+        Err(refused) => return *refused,
     };
     let change = match (&read.file, read.remove) {
         (_, true) => None,
@@ -495,12 +501,9 @@ async fn set_disabled(
     form: web::Form<DisabledForm>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
-        return *refused;
-    }
-    let name = match user_name(&raw) {
+    let name = match acting_on(&req, &state, &staff, &form.csrf, &raw) {
         Ok(name) => name,
-        Err(answer) => return *answer,
+        Err(refused) => return *refused,
     };
     let disabled = form.disabled == "true";
     let settings = UserSettings {
@@ -537,12 +540,9 @@ async fn remove_user(
     form: web::Form<RemoveForm>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
-        return *refused;
-    }
-    let name = match user_name(&raw) {
+    let name = match acting_on(&req, &state, &staff, &form.csrf, &raw) {
         Ok(name) => name,
-        Err(answer) => return *answer,
+        Err(refused) => return *refused,
     };
     if form.confirm.trim() != name.as_str() {
         return message(

@@ -144,7 +144,7 @@ async fn an_operator_runs_the_server_from_the_console() {
     );
     let seen = journey(&app, &invite_url, &receiver, None).await;
     eprintln!("{}", serde_json::to_string_pretty(&seen).unwrap());
-    assert_eq!(seen["steps"].as_array().unwrap().len(), 7, "every step ran");
+    assert_eq!(seen["steps"].as_array().unwrap().len(), 8, "every step ran");
 
     // The invite worked once.
     assert_eq!(seen["reusedInvitePage"], 404);
@@ -174,7 +174,11 @@ async fn an_operator_runs_the_server_from_the_console() {
         "no markup from users or receivers runs"
     );
     assert_eq!(seen["redeliveredState"], "delivered");
-    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "both payments' events, in the end"
+    );
     // The invoice, found by user and status, with its payer, comment and event.
     assert_eq!(seen["invoiceRows"], 1);
     let row = seen["invoiceRowText"].as_str().unwrap();
@@ -183,6 +187,12 @@ async fn an_operator_runs_the_server_from_the_console() {
         "{row}"
     );
     assert_eq!(seen["invoiceEvents"], 1);
+    // The invoice list took the second payment live.
+    assert_eq!(seen["liveInvoiceRows"], 2);
+    assert_eq!(seen["invoicesReloaded"], false);
+    // Signed out and in again with the passkey: a new session id.
+    assert_eq!(seen["afterSignOut"], "/admin/login");
+    assert_eq!(seen["newSessionAtSignIn"], true);
     // 5. The dry run counted and removed nothing.
     assert!(
         seen["dryRun"]
@@ -257,6 +267,8 @@ async fn an_operator_runs_the_server_from_the_console() {
         "ana | backup.download",
         "ana | backend.check",
         "ana | operator.invite",
+        "ana | sign out",
+        "ana | sign in",
     ] {
         assert!(
             lines.iter().any(|l| l.starts_with(expected)),
@@ -264,22 +276,28 @@ async fn an_operator_runs_the_server_from_the_console() {
         );
     }
     assert!(audit[0]["from"].as_str().unwrap().starts_with("127.0.0.1"));
-    assert_eq!(
-        seen["audit"].as_array().unwrap().len(),
-        audit.as_array().unwrap().len(),
-        "the console shows the same log"
-    );
+    // The console showed the same log (as it was before signing out and in again).
+    let shown = seen["audit"].as_array().unwrap();
+    assert!(shown.len() >= 10, "{shown:?}");
+    for row in shown {
+        let line = format!(
+            "{} | {}",
+            row[1].as_str().unwrap(),
+            row[2].as_str().unwrap()
+        );
+        assert!(lines.contains(&line), "{line} in rayo audit");
+    }
 
     // The attacks, with the operator's own cookie.
     let operator = Operator {
         cookie: seen["consoleCookie"]["value"].as_str().unwrap().to_owned(),
         csrf: seen["csrf"].as_str().unwrap().to_owned(),
     };
-    console_attacks(&app, &operator).await;
+    console_attacks(&app, &operator, seen["hash"].as_str().unwrap()).await;
 }
 
 /// What an operator's session can and cannot do, and how hostile text is shown.
-async fn console_attacks(app: &TestApp, operator: &Operator) {
+async fn console_attacks(app: &TestApp, operator: &Operator, paid_hash: &str) {
     let console = console_base(app);
     let public = local_base(app);
     // An operator session does not work on the public address: the console is not there.
@@ -343,9 +361,13 @@ async fn console_attacks(app: &TestApp, operator: &Operator) {
         "{}",
         &users[at.saturating_sub(80)..at]
     );
-    // The receiver's words are in the event's delivery log.
-    let deliveries = operator.page(&console, "/admin/deliveries").await;
-    let event = between(&deliveries, "<a href=\"/admin/deliveries/", "\"");
+    // The receiver's words are in the first payment's delivery log.
+    let invoice = operator
+        .page(&console, &format!("/admin/invoices/{paid_hash}"))
+        .await;
+    assert!(!invoice.contains("<script>alert"));
+    assert!(invoice.contains("&#60;script&#62;alert(&#39;receiver&#39;)&#60;/script&#62; is down"));
+    let event = between(&invoice, "<a href=\"/admin/deliveries/", "\"");
     let log = operator
         .page(&console, &format!("/admin/deliveries/{event}"))
         .await;
@@ -387,6 +409,27 @@ async fn console_attacks(app: &TestApp, operator: &Operator) {
         .as_str()
         .unwrap()
         .contains("image/png;base64"));
+
+    // Invoices as CSV: whose, and text a spreadsheet would run defused.
+    let csv = operator
+        .get(&console, "/admin/invoices.csv?user=carol&status=paid")
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("user,payment_hash,status,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "a header and carol's two: {csv}");
+    assert!(
+        csv.contains("\"carol\",") && csv.contains("\"<script>alert(1)</script> thanks\""),
+        "{csv}"
+    );
+    let bad = operator
+        .get(&console, "/admin/invoices.csv?from=someday")
+        .await;
+    assert_eq!(bad.status(), 422);
 
     // Destructive actions need their confirmation typed, and are audited.
     let csrf = operator.csrf.as_str();

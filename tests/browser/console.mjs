@@ -167,6 +167,15 @@ try {
   report.invoiceEvents = await page.locator('.event').count()
   await look('invoice')
 
+  // The invoice list follows too: a second payment appears without a reload.
+  await page.goto(`${consoleBase}/admin/invoices?user=carol`)
+  await page.evaluate(() => { window.stillThisPage = true })
+  const second = await fetch(`${publicBase}/lnurlp/carol/callback?amount=5000`).then((r) => r.json())
+  await admin(`/dev/settle/${second.verify.split('/').slice(-2)[0]}`, { method: 'POST' })
+  await page.waitForFunction(() => document.querySelectorAll('#invoices tbody tr.paid').length === 2, null, { timeout: 20000 })
+  report.liveInvoiceRows = await page.locator('#invoices tbody tr').count()
+  report.invoicesReloaded = !(await page.evaluate(() => window.stillThisPage === true))
+
   // 5. A prune dry run.
   await page.goto(`${consoleBase}/admin/maintenance`)
   await look('maintenance')
@@ -201,6 +210,16 @@ try {
   await page.goto(`${consoleBase}/admin/login`)
   report.signedInLoginGoesTo = new URL(page.url()).pathname
   step('looked at backends, prices and operators')
+
+  // Signed out, then in again with the passkey: a new session, whose cookie the test keeps.
+  await Promise.all([page.waitForURL(`${consoleBase}/admin/login`), page.click('header form button[type=submit]')])
+  report.afterSignOut = new URL(page.url()).pathname
+  await Promise.all([page.waitForURL(`${consoleBase}/admin/`), page.click('#passkey-login')])
+  const again2 = (await context.cookies()).find((c) => c.name === 'rayo_console')
+  report.newSessionAtSignIn = again2.value !== report.consoleCookie.value
+  report.consoleCookie = again2
+  report.csrf = await page.getAttribute('main', 'data-csrf')
+  step('signed out, and in again with the passkey')
   report.consoleErrors = consoleErrors
 } finally {
   await browser.close()

@@ -22,7 +22,7 @@ const BACKEND_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What the last readiness check found, and when.
 #[derive(Clone)]
-struct Readiness {
+pub(super) struct Readiness {
     at: Instant,
     store: Result<(), String>,
     backends: Vec<(crate::domain::BackendName, Result<(), String>)>,
@@ -78,7 +78,7 @@ impl ReadinessCache {
             .filter(|r| r.at.elapsed() < READY_CACHE)
     }
 
-    async fn current(&self, services: &Services) -> Readiness {
+    pub(super) async fn current(&self, services: &Services) -> Readiness {
         if let Some(fresh) = self.fresh() {
             return fresh;
         }

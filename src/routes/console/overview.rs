@@ -122,6 +122,9 @@ pub(super) struct PriceRowView {
 }
 
 async fn overview_page(staff: Staff, state: web::Data<State>) -> HttpResponse {
+    // The configured backends are asked now (the readiness probe, shared and cached for a
+    // few seconds), so their row says how they are, not how they were at the last invoice.
+    state.readiness.current(&state.services).await;
     let o = match state.console.overview(&state.services).await {
         Ok(o) => o,
         Err(e) => return refusal(&crate::accounts::AccountError::Store(e)),

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::accounts::{between, join, local_base, multipart, no_redirects, on_localhost};
 use crate::pages::browser_tools;
 use crate::support::binary::rayo_binary;
+use crate::support::fake_prices::FakePrices;
 use crate::support::receiver::Receiver;
 use crate::support::{spawn_app_with, TestApp};
 
@@ -124,12 +125,43 @@ impl Operator {
     }
 }
 
+/// USD from four fake sources, one of them far off the others.
+fn priced_in_dollars(s: &mut rayo::config::Settings, prices: &FakePrices) {
+    s.currencies = vec![rayo::prices::Currency::find("USD").unwrap()];
+    s.price_sources = prices
+        .sources()
+        .split(',')
+        .map(|entry| {
+            let (name, url) = entry.split_once('=').unwrap();
+            let mut source = rayo::prices::Ticker::public()
+                .into_iter()
+                .find(|p| p.name() == name)
+                .unwrap();
+            source.base = url.parse().unwrap();
+            source
+        })
+        .collect();
+}
+
 #[tokio::test]
 async fn an_operator_runs_the_server_from_the_console() {
     if browser_tools().is_none() {
         return;
     }
-    let app = spawn_app_with(None, with_console).await;
+    let prices = FakePrices::start();
+    for (source, price) in [
+        ("kraken", "100000"),
+        ("coinbase", "100200"),
+        ("yadio", "100100"),
+        ("bitstamp", "130000"),
+    ] {
+        prices.set(source, "USD", price);
+    }
+    let app = spawn_app_with(None, |s| {
+        with_console(s);
+        priced_in_dollars(s, &prices);
+    })
+    .await;
     let receiver = Receiver::start();
     receiver.set_down(true);
     receiver.set_hostile(true);
@@ -203,6 +235,14 @@ async fn an_operator_runs_the_server_from_the_console() {
         seen["dryRun"]
     );
     assert_eq!(seen["backendVerdict"], "Usable.");
+    // The prices as `rayo prices` shows them: the median of the sources in the band.
+    let prices_page = seen["pricesText"].as_str().unwrap();
+    assert!(prices_page.contains("USD: 100100"), "{prices_page}");
+    assert!(
+        prices_page.contains("bitstamp: 130000")
+            && prices_page.contains("from the median: not used"),
+        "{prices_page}"
+    );
     assert!(seen["operatorInvite"]
         .as_str()
         .unwrap()
@@ -293,11 +333,11 @@ async fn an_operator_runs_the_server_from_the_console() {
         cookie: seen["consoleCookie"]["value"].as_str().unwrap().to_owned(),
         csrf: seen["csrf"].as_str().unwrap().to_owned(),
     };
-    console_attacks(&app, &operator, seen["hash"].as_str().unwrap()).await;
+    console_attacks(&app, &operator, seen["hash"].as_str().unwrap(), &receiver).await;
 }
 
 /// What an operator's session can and cannot do, and how hostile text is shown.
-async fn console_attacks(app: &TestApp, operator: &Operator, paid_hash: &str) {
+async fn console_attacks(app: &TestApp, operator: &Operator, paid_hash: &str, receiver: &Receiver) {
     let console = console_base(app);
     let public = local_base(app);
     // An operator session does not work on the public address: the console is not there.
@@ -431,6 +471,64 @@ async fn console_attacks(app: &TestApp, operator: &Operator, paid_hash: &str) {
         .await;
     assert_eq!(bad.status(), 422);
 
+    // Every dead letter at once: one more payment while the receiver is down, given up on,
+    // then all redelivered (confirmed) once the receiver works.
+    let receiver_base = receiver.base().to_owned();
+    let http = reqwest::Client::new();
+    http.post(format!("{receiver_base}/control/down"))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = app
+        .get("/lnurlp/carol/callback?amount=3000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hash = answer["verify"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    app.client
+        .post(format!("{}/admin/v1/dev/settle/{hash}", app.admin))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let dead = app
+        .eventually(20, || async {
+            operator
+                .page(&console, "/admin/deliveries?state=dead")
+                .await
+                .contains("<td class=\"state\">dead</td>")
+        })
+        .await;
+    assert!(dead, "the third payment's event was given up on");
+    http.post(format!("{receiver_base}/control/up"))
+        .send()
+        .await
+        .unwrap();
+    let all = operator
+        .post(
+            &console,
+            "/admin/deliveries/redeliver-dead",
+            &[("csrf", operator.csrf.as_str()), ("confirm", "redeliver")],
+            &[],
+        )
+        .await;
+    assert_eq!(all.status(), 303);
+    assert_eq!(
+        all.headers()["location"],
+        "/admin/deliveries?state=pending&done=redelivered-1"
+    );
+    let delivered = app
+        .eventually(20, || async { receiver.received().len() == 3 })
+        .await;
+    assert!(delivered, "the dead letter reached the receiver");
+
     // Destructive actions need their confirmation typed, and are audited.
     let csrf = operator.csrf.as_str();
     let unconfirmed = operator
@@ -487,6 +585,10 @@ async fn console_attacks(app: &TestApp, operator: &Operator, paid_hash: &str) {
     let log = operator.page(&console, "/admin/operators").await;
     let audit = between(&log, "<table id=\"audit\">", "</table>");
     assert!(audit.contains("user.remove carol"), "{audit}");
+    assert!(
+        audit.contains("webhook.redeliver_dead (1 events)"),
+        "{audit}"
+    );
     assert!(audit.contains("<td>prune ("), "{audit}");
 
     // Signing out ends the session: the cookie opens nothing after.

@@ -199,6 +199,7 @@ try {
   report.backendVerdict = (await page.locator('.verdict').first().textContent()).trim()
   await look('backends')
   await page.goto(`${consoleBase}/admin/prices`)
+  report.pricesText = await page.locator('main').innerText()
   await look('prices')
   await page.goto(`${consoleBase}/admin/operators`)
   await page.click('#invite-operator button')

@@ -5,12 +5,15 @@
 //! CSRF token and this site's origin on every form that changes state. Every change lands in
 //! the audit log.
 
+mod backends;
 mod charts;
 mod deliveries;
+mod invites;
 mod invoices;
+mod maintenance;
+mod operators;
 mod overview;
 mod signin;
-mod system;
 mod users;
 
 use std::future::Future;
@@ -39,10 +42,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(web::JsonConfig::default().limit(MAX_JSON))
             .configure(signin::configure)
             .configure(overview::configure)
+            // Before the users' routes: `/users/invites` is not a user.
+            .configure(invites::configure)
             .configure(users::configure)
             .configure(invoices::configure)
             .configure(deliveries::configure)
-            .configure(system::configure)
+            .configure(backends::configure)
+            .configure(maintenance::configure)
+            .configure(operators::configure)
             .default_service(web::to(not_here)),
     );
 }

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{audit, back_to, form_allowed, message, operator_refusal, refusal, when, Frame, Staff};
-use crate::accounts::{InviteRequest, InviteView};
+use crate::accounts::InviteView;
 use crate::domain::{Msat, UserSettings, Username};
 use crate::operator::UserView;
 use crate::routes::pages::html;
@@ -17,8 +17,6 @@ use crate::routes::State;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::get().to(users_page))
         .route("/users", web::post().to(add_user))
-        .route("/users/invites", web::post().to(create_invite))
-        .route("/users/invites/{id}/revoke", web::post().to(revoke_invite))
         .route("/users/{name}", web::get().to(user_page))
         .route("/users/{name}", web::post().to(update_user))
         .route("/users/{name}/disabled", web::post().to(set_disabled))
@@ -557,103 +555,6 @@ async fn remove_user(
             back_to("/admin/users?done=removed")
         }
         Err(e) => operator_refusal(e),
-    }
-}
-
-#[derive(Deserialize)]
-struct InviteForm {
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "for")]
-    for_user: String,
-    #[serde(default)]
-    days: String,
-    #[serde(default)]
-    uses: String,
-    #[serde(default)]
-    domain: String,
-}
-
-async fn create_invite(
-    staff: Staff,
-    req: HttpRequest,
-    form: web::Form<InviteForm>,
-    state: web::Data<State>,
-) -> HttpResponse {
-    if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
-        return *refused;
-    }
-    let some = |raw: &str| Some(raw.trim().to_owned()).filter(|v| !v.is_empty());
-    let number = |raw: &str, what: &str| -> Result<Option<u64>, Box<HttpResponse>> {
-        match raw.trim() {
-            "" => Ok(None),
-            raw => raw.parse().map(Some).map_err(|_| {
-                Box::new(message(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "That did not work",
-                    &format!("{what}: a whole number"),
-                ))
-            }),
-        }
-    };
-    let days = match number(&form.days, "days") {
-        Ok(days) => days,
-        Err(answer) => return *answer,
-    };
-    let uses = match number(&form.uses, "uses") {
-        Ok(uses) => uses,
-        Err(answer) => return *answer,
-    };
-    let request = InviteRequest {
-        name: some(&form.name),
-        for_user: some(&form.for_user),
-        domain: some(&form.domain),
-        expires_in: days.map(|d| d.saturating_mul(86_400)),
-        uses: uses.map(|u| u32::try_from(u).unwrap_or(u32::MAX)),
-    };
-    match state.services.accounts.create_invite(request).await {
-        Ok(created) => {
-            audit(
-                &state,
-                &staff,
-                &format!("invite.create {}", created.invite.id),
-            )
-            .await;
-            html(
-                StatusCode::OK,
-                super::Message {
-                    title: "Invite made",
-                    message: "Send this URL to the person: it is shown once.",
-                    secret: Some(&created.url),
-                },
-            )
-        }
-        Err(e) => refusal(&e),
-    }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
-async fn revoke_invite(
-    staff: Staff,
-    req: HttpRequest,
-    id: web::Path<String>,
-    form: web::Form<CsrfForm>,
-    state: web::Data<State>,
-) -> HttpResponse {
-    if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
-        return *refused;
-    }
-    match state.services.accounts.revoke_invite(&id).await {
-        Ok(_) => {
-            audit(&state, &staff, &format!("invite.revoke {id}")).await;
-            back_to("/admin/users?done=revoked")
-        }
-        Err(e) => refusal(&e),
     }
 }
 

@@ -180,14 +180,41 @@ pub(crate) fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+/// A GET from a browser holding `cookie` (`name=value`); redirects are not followed.
+pub(crate) async fn get_as(cookie: &str, url: String) -> reqwest::Response {
+    no_redirects()
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A form posted from a browser holding `cookie`, from this site's own page unless `headers`
+/// say otherwise.
+pub(crate) async fn post_as(
+    cookie: &str,
+    url: String,
+    form: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = no_redirects().post(url).header("cookie", cookie).form(form);
+    if headers.is_empty() {
+        request = request.header("sec-fetch-site", "same-origin");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
 impl Person {
     async fn get(&self, base: &str, path: &str) -> reqwest::Response {
-        no_redirects()
-            .get(format!("{base}{path}"))
-            .header("cookie", format!("rayo_session={}", self.cookie))
-            .send()
-            .await
-            .unwrap()
+        get_as(
+            &format!("rayo_session={}", self.cookie),
+            format!("{base}{path}"),
+        )
+        .await
     }
 
     async fn page(&self, base: &str) -> String {
@@ -204,17 +231,8 @@ impl Person {
         form: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut request = no_redirects()
-            .post(format!("{base}{path}"))
-            .header("cookie", format!("rayo_session={}", self.cookie))
-            .form(form);
-        if headers.is_empty() {
-            request = request.header("sec-fetch-site", "same-origin");
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.unwrap()
+        let cookie = format!("rayo_session={}", self.cookie);
+        post_as(&cookie, format!("{base}{path}"), form, headers).await
     }
 }
 

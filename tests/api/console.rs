@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::accounts::{between, join, local_base, multipart, no_redirects, on_localhost};
+use crate::accounts::{
+    between, get_as, join, local_base, multipart, no_redirects, on_localhost, post_as,
+};
 use crate::pages::browser_tools;
 use crate::support::binary::rayo_binary;
 use crate::support::fake_prices::FakePrices;
@@ -88,13 +90,12 @@ struct Operator {
 }
 
 impl Operator {
+    fn cookie(&self) -> String {
+        format!("rayo_console={}", self.cookie)
+    }
+
     async fn get(&self, base: &str, path: &str) -> reqwest::Response {
-        no_redirects()
-            .get(format!("{base}{path}"))
-            .header("cookie", format!("rayo_console={}", self.cookie))
-            .send()
-            .await
-            .unwrap()
+        get_as(&self.cookie(), format!("{base}{path}")).await
     }
 
     async fn page(&self, base: &str, path: &str) -> String {
@@ -111,17 +112,7 @@ impl Operator {
         form: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut request = no_redirects()
-            .post(format!("{base}{path}"))
-            .header("cookie", format!("rayo_console={}", self.cookie))
-            .form(form);
-        if headers.is_empty() {
-            request = request.header("sec-fetch-site", "same-origin");
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.unwrap()
+        post_as(&self.cookie(), format!("{base}{path}"), form, headers).await
     }
 }
 

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::invoices::{event_row, EventRow};
-use super::{audit, back_to, form_allowed, message, operator_refusal, when, Frame, Staff};
+use super::{audit, back_to, form_allowed, message, operator_refusal, typed, when, Frame, Staff};
 use crate::domain::{DeliveryName, EventId};
 use crate::operator::{WebhookQuery, WebhookView};
 use crate::routes::pages::html;
@@ -188,12 +188,13 @@ async fn redeliver_dead(
     if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
         return *refused;
     }
-    if form.confirm.trim() != "redeliver" {
-        return message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Nothing was sent",
-            "Type 'redeliver' to confirm: every dead letter goes out again at once.",
-        );
+    if let Err(refused) = typed(
+        &form.confirm,
+        "redeliver",
+        "Nothing was sent",
+        ": every dead letter goes out again at once.",
+    ) {
+        return *refused;
     }
     let operator = &state.services.operator;
     let dead = match operator

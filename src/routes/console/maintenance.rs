@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{audit, form_allowed, message, operator_refusal, when, Frame, Staff};
+use super::{audit, form_allowed, message, operator_refusal, typed, when, Frame, Staff};
 use crate::routes::pages::html;
 use crate::routes::State;
 
@@ -100,17 +100,26 @@ async fn prune(
     if let Err(refused) = form_allowed(&req, &state, &staff, &form.csrf) {
         return *refused;
     }
-    let dry_run = match (form.mode.as_str(), form.confirm.trim()) {
-        ("dry-run", _) => true,
-        ("prune", "prune") => false,
-        ("prune", _) => {
+    let dry_run = match form.mode.as_str() {
+        "dry-run" => true,
+        "prune" => {
+            if let Err(refused) = typed(
+                &form.confirm,
+                "prune",
+                "Nothing was removed",
+                ": what a prune removes is gone for good. A dry run first shows how much.",
+            ) {
+                return *refused;
+            }
+            false
+        }
+        _ => {
             return message(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "Nothing was removed",
-                "Type 'prune' to confirm: what a prune removes is gone for good. A dry run first shows how much.",
+                "That did not work",
+                "Pick a dry run or a prune.",
             )
         }
-        _ => return message(StatusCode::UNPROCESSABLE_ENTITY, "That did not work", "Pick a dry run or a prune."),
     };
     match state.services.operator.prune(dry_run).await {
         Ok(pruned) => {

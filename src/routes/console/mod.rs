@@ -207,6 +207,19 @@ fn form_allowed(
     }
 }
 
+/// The rule for every destructive action: its confirmation typed as `word`, or a refusal
+/// titled `title` that says `why` after asking for the word. Nothing happens without it.
+fn typed(confirm: &str, word: &str, title: &str, why: &str) -> Result<(), Box<HttpResponse>> {
+    if confirm.trim() == word {
+        return Ok(());
+    }
+    Err(Box::new(message(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        title,
+        &format!("Type '{word}' to confirm{why}"),
+    )))
+}
+
 /// Writes one line of the audit log for `staff` (a failure to is logged: the action is done).
 async fn audit(state: &State, staff: &Staff, what: &str) {
     audit_as(state, staff.name(), &staff.from, what).await;

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{audit, back_to, form_allowed, message, refusal, when, Frame, Staff};
+use super::{audit, back_to, form_allowed, message, refusal, typed, when, Frame, Staff};
 use crate::accounts::{AuditEntry, OperatorInvite, OperatorView, OPERATOR_INVITE_LIFETIME};
 use crate::domain::Username;
 use crate::routes::pages::html;
@@ -147,12 +147,8 @@ async fn remove_operator(
             "That is not an operator's name.",
         );
     };
-    if form.confirm.trim() != name.as_str() {
-        return message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not removed",
-            &format!("Type the name '{name}' to confirm."),
-        );
+    if let Err(refused) = typed(&form.confirm, name.as_str(), "Not removed", ".") {
+        return *refused;
     }
     match state.services.accounts.remove_operator(&name).await {
         Ok(()) => {

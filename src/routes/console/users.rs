@@ -7,7 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{audit, back_to, form_allowed, message, operator_refusal, refusal, when, Frame, Staff};
+use super::{
+    audit, back_to, form_allowed, message, operator_refusal, refusal, typed, when, Frame, Staff,
+};
 use crate::accounts::InviteView;
 use crate::domain::{Msat, UserSettings, Username};
 use crate::operator::UserView;
@@ -542,12 +544,13 @@ async fn remove_user(
         Ok(name) => name,
         Err(refused) => return *refused,
     };
-    if form.confirm.trim() != name.as_str() {
-        return message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not removed",
-            &format!("Type the name '{name}' to confirm: removing a user is for good."),
-        );
+    if let Err(refused) = typed(
+        &form.confirm,
+        name.as_str(),
+        "Not removed",
+        ": removing a user is for good.",
+    ) {
+        return *refused;
     }
     match state.services.operator.remove_user(&name).await {
         Ok(()) => {

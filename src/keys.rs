@@ -13,6 +13,8 @@ pub struct ServerKeys {
     pub dev_seed: [u8; 32],
     /// Keys LUD-21 verify URLs.
     pub verify_key: [u8; 32],
+    /// Keys the links in notifications (confirming an address, unsubscribing).
+    pub notify_key: [u8; 32],
 }
 
 impl ServerKeys {
@@ -20,6 +22,7 @@ impl ServerKeys {
         Ok(Self {
             dev_seed: key(db, "key.dev_seed", random.bytes32()).await?,
             verify_key: key(db, "key.verify", random.bytes32()).await?,
+            notify_key: key(db, "key.notify", random.bytes32()).await?,
         })
     }
 }

@@ -26,6 +26,7 @@ pub mod log_throttle;
 pub mod metrics;
 pub mod net;
 pub mod nostr;
+pub mod notify;
 pub mod operator;
 pub mod outbox;
 pub mod payments;

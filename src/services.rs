@@ -42,6 +42,8 @@ pub enum OpenError {
     Nostr(#[from] IdentityError),
     #[error("webhook HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("notifications: {0}")]
+    Notify(String),
 }
 
 /// Parts a test may replace.
@@ -73,6 +75,8 @@ pub struct Services {
     pub cluster: Cluster,
     /// Prices of the currencies payers may name amounts in.
     pub prices: Arc<crate::prices::PriceBook>,
+    /// Payment alerts: what they say, and the channels they go through.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Services {
@@ -137,8 +141,11 @@ impl Services {
             settings.rate_limit_callback_per_minute,
             settings.rate_limit_api_per_minute,
         ));
+        let domains = settings.domains()?;
+        let notifier = Arc::new(notifier(&settings, &db, &clock, &nostr, &domains, &keys)?);
         let ledger = Arc::new(
             Ledger::new(db.clone(), clock.clone(), settings.webhook_window)
+                .with_notifier(notifier.clone())
                 .with_zaps(ZapContext {
                     identity: nostr.clone(),
                     fallback_relays: settings.nostr_relays.clone(),
@@ -153,7 +160,6 @@ impl Services {
             settings.price_policy.clone(),
             clock.clone(),
         ));
-        let domains = settings.domains()?;
         let directory = Arc::new(Directory::new(
             domains.clone(),
             db.clone(),
@@ -186,6 +192,7 @@ impl Services {
             currencies: settings.currencies.clone(),
             prices: prices.clone(),
             user_wallets: user_wallets.clone(),
+            notifier: notifier.clone(),
         });
         let issuer = Issuer::new(IssuerParts {
             backends,
@@ -218,6 +225,7 @@ impl Services {
             pending,
             cluster,
             prices,
+            notifier,
         }))
     }
 
@@ -323,14 +331,17 @@ impl Services {
             private_webhooks: self.settings.webhook_allow_private,
             ..DeliveryPolicy::default()
         };
-        let deliverer = Arc::new(Deliverer::new(
-            self.db.clone(),
-            self.clock.clone(),
-            self.random.clone(),
-            policy,
-            self.ledger.outbox_wake(),
-            self.metrics.clone(),
-        )?);
+        let deliverer = Arc::new(
+            Deliverer::new(
+                self.db.clone(),
+                self.clock.clone(),
+                self.random.clone(),
+                policy,
+                self.ledger.outbox_wake(),
+                self.metrics.clone(),
+            )?
+            .with_notifier(self.notifier.clone()),
+        );
         tasks.push(tokio::spawn(deliverer.run()));
         // Prices are read off the request path, and only when currencies are offered.
         let client = crate::prices::client()?;
@@ -560,4 +571,65 @@ async fn reload_nostr_key(services: &Services) {
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "could not read the rotated Nostr key"),
     }
+}
+
+/// The notifier the settings describe: templates checked, mail set up, the operator's
+/// channels read.
+fn notifier(
+    settings: &Settings,
+    db: &Db,
+    clock: &Arc<dyn Clock>,
+    nostr: &NostrIdentity,
+    domains: &crate::config::Domains,
+    keys: &ServerKeys,
+) -> Result<crate::notify::Notifier, OpenError> {
+    use crate::notify::{Composer, Dms, Links, Notifier, NotifyParts};
+    let config = &settings.notify;
+    let composer = Composer::new(domains.clone(), config.templates.as_deref())
+        .map_err(|e| OpenError::Notify(format!("RAYO_NOTIFY_TEMPLATES: {e}")))?;
+    let mail = match (&config.smtp_url, &config.smtp_from) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(OpenError::Notify(
+                "RAYO_SMTP_URL is set but RAYO_SMTP_FROM is not: say who alerts come from".into(),
+            ))
+        }
+        (Some(url), Some(from)) => {
+            let root = config
+                .smtp_ca_file
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path).map_err(|e| {
+                        OpenError::Notify(format!("RAYO_SMTP_CA_FILE {}: {e}", path.display()))
+                    })
+                })
+                .transpose()?;
+            Some((url.clone(), from.clone(), root))
+        }
+    };
+    Notifier::new(NotifyParts {
+        db: db.clone(),
+        clock: clock.clone(),
+        composer: Arc::new(composer),
+        links: Links::new(keys.notify_key),
+        dms: Dms {
+            identity: nostr.clone(),
+            fallback: settings.nostr_relays.clone(),
+            reach: settings.relay_reach(),
+        },
+        mail,
+        telegram: config
+            .telegram_bot_token
+            .clone()
+            .map(|token| (token, config.telegram_api_url.clone())),
+        ntfy_reach: if config.allow_private {
+            crate::net::Reach::Anywhere
+        } else {
+            crate::net::Reach::Public
+        },
+        operator: config.operator.clone(),
+        per_person_hourly: config.per_person_hourly,
+        window: settings.webhook_window,
+    })
+    .map_err(OpenError::Notify)
 }

@@ -200,6 +200,13 @@ pub enum UserCommand {
     },
     /// Remove a user (their invoices are kept).
     Remove { name: Username },
+    /// Send a test message through the user's notification channels (or one of them).
+    NotifyTest {
+        name: Username,
+        /// Only this channel, as `user show` lists it (email:alice@example.org).
+        #[arg(long)]
+        channel: Option<String>,
+    },
     /// API keys for the invoice API.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
@@ -266,6 +273,25 @@ pub struct UserFlags {
     /// NIP-05 relays, comma-separated ws:// or wss:// URLs; "" removes them.
     #[arg(long)]
     pub nostr_relays: Option<String>,
+    /// Where to tell this user of payments; repeat for several: nostr:<npub>, email:<address>
+    /// (confirmed by a mailed link first), ntfy:<topic URL> (a token as its password:
+    /// https://:tk_…@host/topic), telegram:<chat id>. Replaces the current ones; "" removes all.
+    #[arg(long, value_name = "KIND:VALUE")]
+    pub notify: Vec<String>,
+    /// One summary per period (e.g. 10m) instead of a message per payment; "off" for each.
+    #[arg(long, value_name = "PERIOD")]
+    pub notify_digest: Option<String>,
+    /// Whether comments and payer data appear in notifications (on or off).
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub notify_details: Option<bool>,
+}
+
+fn on_off(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("'{raw}': use on or off")),
+    }
 }
 
 /// `-` for a secret read from standard input's first line, else the value itself.
@@ -324,6 +350,9 @@ impl UserFlags {
                     .map(str::to_owned)
                     .collect()
             }),
+            notify: (!self.notify.is_empty()).then_some(self.notify),
+            notify_digest: self.notify_digest,
+            notify_details: self.notify_details,
         })
     }
 }

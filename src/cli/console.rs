@@ -172,6 +172,21 @@ impl Console {
             local: |op| op.remove_user(name).await?)
     }
 
+    /// Queues a test message through `name`'s channel `channel` (a key), or each; how many.
+    pub async fn notify_test(
+        &self,
+        name: &Username,
+        channel: Option<&str>,
+    ) -> Result<usize, CliError> {
+        either!(self, remote: |c| {
+                let answer: serde_json::Value = c
+                    .call(Method::POST, &format!("/users/{}/notify/test", segment(name.as_str())), Some(&serde_json::json!({ "channel": channel })))
+                    .await?;
+                Ok(answer["queued"].as_u64().unwrap_or(0) as usize)
+            },
+            local: |op| op.notify_test(name, channel).await?)
+    }
+
     pub async fn invoices(
         &self,
         query: InvoiceQuery,

@@ -276,6 +276,13 @@ async fn user(console: &Console, cmd: UserCommand, json: bool) -> Result<(), Cli
             };
             output::user(&console.update_user(name, settings).await?, json);
         }
+        UserCommand::NotifyTest { name, channel } => {
+            let channel = channel.map(|c| rayo_channel_key(&c)).transpose()?;
+            let queued = console.notify_test(&name, channel.as_deref()).await?;
+            if !json {
+                output::say!("queued {queued} test message(s) for {name}; `rayo webhook list` shows how they went");
+            }
+        }
         UserCommand::Remove { name } => {
             console.remove_user(&name).await?;
             if !json {
@@ -317,4 +324,11 @@ async fn invite(console: &Console, command: InviteCommand, json: bool) -> Result
         InviteCommand::Revoke { id } => output::invites(&[console.revoke_invite(&id).await?], json),
     }
     Ok(())
+}
+
+/// A channel as a person writes it (`nostr:npub1…`), as its key.
+fn rayo_channel_key(raw: &str) -> Result<String, CliError> {
+    crate::domain::Channel::parse(raw)
+        .map(|c| c.key())
+        .map_err(|e| CliError::Usage(e.to_string()))
 }

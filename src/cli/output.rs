@@ -156,6 +156,40 @@ pub fn user(u: &UserView, as_json: bool) {
     if let Some(wallet) = &u.nwc {
         say!("own wallet:      {}", printable(wallet));
     }
+    for (i, channel) in u.notify.iter().enumerate() {
+        let state = match &channel.health {
+            crate::notify::Health::Ready => "ready".to_owned(),
+            crate::notify::Health::Unconfirmed => {
+                "waiting for the mailed link to be opened".to_owned()
+            }
+            crate::notify::Health::Broken { since, reason } => {
+                format!("BROKEN since {}: {}", time(*since), printable(reason))
+            }
+        };
+        say!(
+            "{}{} ({state})",
+            if i == 0 {
+                "notify:          "
+            } else {
+                "                 "
+            },
+            printable(&channel.channel)
+        );
+    }
+    if !u.notify.is_empty() {
+        say!(
+            "notify mode:     {}{}",
+            u.notify_digest
+                .as_deref()
+                .map(|d| format!("a digest every {d}"))
+                .unwrap_or_else(|| "a message per payment".into()),
+            if u.notify_details {
+                ", with comments and payer names"
+            } else {
+                ", amounts only"
+            }
+        );
+    }
     say!(
         "state:           {}",
         if u.disabled { "disabled" } else { "active" }

@@ -121,6 +121,42 @@ pub struct ServeArgs {
     /// API key holder is trusted).
     #[arg(long, env = "RAYO_WEBHOOK_ALLOW_PRIVATE", default_value = "false")]
     pub webhook_allow_private: PrivateWebhooks,
+    /// The SMTP server payment alerts are mailed through: smtps://user:pass@host:465 (TLS) or
+    /// smtp://host:587 (STARTTLS when offered; required when there are credentials).
+    #[arg(long, env = "RAYO_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+    /// The sender of payment alerts: `rayo <alerts@example.com>` or an address.
+    #[arg(long, env = "RAYO_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// A PEM certificate to trust for the SMTP server, besides the web's roots (a private relay).
+    #[arg(long, env = "RAYO_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// A Telegram bot's token (from @BotFather): people link a chat to get payment alerts there.
+    #[arg(long, env = "RAYO_TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    pub telegram_bot_token: Option<Secret>,
+    /// Where the Telegram Bot API is (a mirror, or a test).
+    #[arg(
+        long,
+        env = "RAYO_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: String,
+    /// Let ntfy topic URLs point at private addresses (an ntfy server on this network). Applies
+    /// to every person's ntfy URL.
+    #[arg(long, env = "RAYO_NOTIFY_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub notify_allow_private: bool,
+    /// The operator's own alert channels, comma-separated, as `--notify` takes them
+    /// (email:ops@example.com,ntfy:https://ntfy.sh/ops-x7).
+    #[arg(long, env = "RAYO_OPERATOR_NOTIFY", value_delimiter = ',')]
+    pub operator_notify: Vec<String>,
+    /// A directory of notification templates (paid.txt, digest.txt, test.txt, confirm.txt,
+    /// alert.txt) replacing the built-in ones.
+    #[arg(long, env = "RAYO_NOTIFY_TEMPLATES")]
+    pub notify_templates: Option<PathBuf>,
+    /// Messages one person may get per hour (after a burst of as many); beyond it, payments
+    /// are told in a digest.
+    #[arg(long, env = "RAYO_NOTIFY_PER_PERSON_HOURLY", default_value_t = 60)]
+    pub notify_per_person_hourly: u32,
     /// Allow relays on private or loopback addresses.
     #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
     pub nostr_allow_private_relays: bool,
@@ -456,6 +492,32 @@ impl Settings {
             nostr_relays,
             webhook_allow_private: args.webhook_allow_private,
             nostr_allow_private_relays: args.nostr_allow_private_relays,
+            notify: super::NotifyConfig {
+                smtp_url: args.smtp_url.filter(|u| !u.expose().is_empty()),
+                smtp_from: args.smtp_from.filter(|f| !f.trim().is_empty()),
+                smtp_ca_file: args.smtp_ca_file,
+                telegram_bot_token: args.telegram_bot_token.filter(|t| !t.expose().is_empty()),
+                telegram_api_url: args.telegram_api_url,
+                allow_private: args.notify_allow_private,
+                operator: args
+                    .operator_notify
+                    .iter()
+                    .filter(|c| !c.trim().is_empty())
+                    .map(|c| {
+                        crate::domain::Channel::parse(c)
+                            .map(|mut c| {
+                                // The operator's own address needs no confirming.
+                                if let crate::domain::Channel::Email { verified, .. } = &mut c {
+                                    *verified = true;
+                                }
+                                c
+                            })
+                            .map_err(|e| ConfigError::new("RAYO_OPERATOR_NOTIFY", e))
+                    })
+                    .collect::<Result<_, _>>()?,
+                templates: args.notify_templates,
+                per_person_hourly: args.notify_per_person_hourly.max(1),
+            },
             list_users: args.list_users,
             signup: args.signup,
             reserved_names: args.reserved_names,

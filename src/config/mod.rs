@@ -87,6 +87,8 @@ pub struct Settings {
     pub nostr_allow_private_relays: bool,
     /// Which webhook URLs may reach private addresses.
     pub webhook_allow_private: PrivateWebhooks,
+    /// Payment alerts: mail, Telegram, ntfy's reach, the operator's channels, templates.
+    pub notify: NotifyConfig,
     /// List users on the landing page.
     pub list_users: bool,
     /// Requests per minute per client IP; 0 turns a limit off.
@@ -161,6 +163,7 @@ impl Settings {
             nostr_relays: Vec::new(),
             nostr_allow_private_relays: false,
             webhook_allow_private: PrivateWebhooks::None,
+            notify: NotifyConfig::default(),
             list_users: false,
             signup: Signup::Invite,
             reserved_names: Vec::new(),
@@ -449,6 +452,37 @@ impl PublicUrl {
 
 /// The domains this server answers for: the primary one (users who name none live there) and
 /// any others. Each has its own public URL; every URL handed out comes from these.
+/// How notifications are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub smtp_url: Option<Secret>,
+    pub smtp_from: Option<String>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub telegram_bot_token: Option<Secret>,
+    pub telegram_api_url: String,
+    /// ntfy servers may be on private addresses.
+    pub allow_private: bool,
+    pub operator: Vec<crate::domain::Channel>,
+    pub templates: Option<PathBuf>,
+    pub per_person_hourly: u32,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            smtp_from: None,
+            smtp_ca_file: None,
+            telegram_bot_token: None,
+            telegram_api_url: "https://api.telegram.org".into(),
+            allow_private: false,
+            operator: Vec::new(),
+            templates: None,
+            per_person_hourly: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domains {
     primary: PublicUrl,

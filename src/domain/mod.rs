@@ -13,6 +13,7 @@ mod invoice;
 mod memo;
 mod metadata;
 mod names;
+mod notify;
 mod nwc_uri;
 mod outbox;
 mod payer_data;
@@ -36,6 +37,7 @@ pub use invoice::{
 pub use memo::{Memo, MemoError, MAX_MEMO_BYTES};
 pub use metadata::Metadata;
 pub use names::{BackendName, Domain, NameError};
+pub use notify::{ntfy_topic, Channel, ChannelError, NotifySettings, MAX_CHANNELS};
 pub use nwc_uri::{NwcUri, NwcUriError};
 pub use outbox::{Attempt, Delivery, EventId, EventKind, OutboxItem, Target, MAX_LOG};
 pub use payer_data::{PayerData, PayerDataError, PayerDataField, PayerDataSpec};

@@ -78,6 +78,21 @@ pub enum EventKind {
     /// A delivery the user asked for, to try their webhook; about no invoice.
     #[serde(rename = "webhook.test")]
     WebhookTest,
+    /// A message to a person that they were paid.
+    #[serde(rename = "notify.paid")]
+    NotifyPaid,
+    /// One message summing up the payments of a period.
+    #[serde(rename = "notify.digest")]
+    NotifyDigest,
+    /// A message the person asked for, to try a channel.
+    #[serde(rename = "notify.test")]
+    NotifyTest,
+    /// The link that confirms an email address, mailed to it.
+    #[serde(rename = "notify.confirm")]
+    NotifyConfirm,
+    /// Something the operator should look at.
+    #[serde(rename = "notify.alert")]
+    NotifyAlert,
 }
 
 impl EventKind {
@@ -87,6 +102,11 @@ impl EventKind {
             Self::InvoiceExpired => "invoice.expired",
             Self::ZapReceipt => "zap.receipt",
             Self::WebhookTest => "webhook.test",
+            Self::NotifyPaid => "notify.paid",
+            Self::NotifyDigest => "notify.digest",
+            Self::NotifyTest => "notify.test",
+            Self::NotifyConfirm => "notify.confirm",
+            Self::NotifyAlert => "notify.alert",
         }
     }
 }
@@ -107,6 +127,13 @@ pub enum Target {
     },
     /// A Nostr relay (`ws://` or `wss://`), sent the event in `body`.
     NostrRelay { url: RelayUrl },
+    /// One of a person's notification channels (by its key, as set when delivered), or
+    /// with no `user`, one of the operator's.
+    Notify {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<Username>,
+        channel: String,
+    },
 }
 
 impl Target {
@@ -114,25 +141,47 @@ impl Target {
         match self {
             Self::Webhook { url, .. } => format!("webhook {url}"),
             Self::NostrRelay { url } => format!("relay {url}"),
+            Self::Notify { user, channel } => match user {
+                Some(user) => format!("notify {user} {channel}"),
+                None => format!("notify operator {channel}"),
+            },
         }
     }
 
-    pub fn url(&self) -> &url::Url {
+    /// Where it goes, as shown to operators: a URL, or a notification channel.
+    pub fn destination(&self) -> String {
         match self {
+            Self::Webhook { url, .. } => url.to_string(),
+            Self::NostrRelay { url } => url.to_string(),
+            Self::Notify { channel, .. } => channel.clone(),
+        }
+    }
+
+    /// Deliveries to one endpoint (scheme, host, port; a notification channel's kind) share
+    /// a concurrency limit.
+    pub fn endpoint(&self) -> String {
+        let url = match self {
             Self::Webhook { url, .. } => url.url(),
             Self::NostrRelay { url } => url.url(),
-        }
-    }
-
-    /// Deliveries to one endpoint (scheme, host, port) share a concurrency limit.
-    pub fn endpoint(&self) -> String {
-        let url = self.url();
+            Self::Notify { channel, .. } => {
+                return format!("notify {}", channel.split(':').next().unwrap_or_default())
+            }
+        };
         format!(
             "{}://{}:{}",
             url.scheme(),
             url.host_str().unwrap_or_default(),
             url.port_or_known_default().unwrap_or(0)
         )
+    }
+
+    /// The person the event is for, if it is one person's.
+    pub fn user(&self) -> Option<&Username> {
+        match self {
+            Self::Webhook { user, .. } => Some(user),
+            Self::Notify { user, .. } => user.as_ref(),
+            Self::NostrRelay { .. } => None,
+        }
     }
 }
 

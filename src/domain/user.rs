@@ -3,8 +3,8 @@ use validator::Validate;
 
 use super::success_action::{check_text, success_action};
 use super::{
-    BackendName, CurrencyCode, Decimal, Domain, Image, Msat, NwcUri, PayerDataSpec, RelayUrl,
-    Secret, SuccessAction, Username, WebhookUrl, MAX_COMMENT_ALLOWED,
+    BackendName, CurrencyCode, Decimal, Domain, Image, Msat, NotifySettings, NwcUri, PayerDataSpec,
+    RelayUrl, Secret, SuccessAction, Username, WebhookUrl, MAX_COMMENT_ALLOWED,
 };
 
 const DEFAULT_MIN_SENDABLE: Msat = Msat::from_msat(1_000);
@@ -56,6 +56,9 @@ pub struct User {
     pub nostr_pubkey: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nostr_relays: Vec<RelayUrl>,
+    /// Where the user hears of payments, and how.
+    #[serde(default, skip_serializing_if = "NotifySettings::is_default")]
+    pub notify: NotifySettings,
     #[serde(default)]
     pub disabled: bool,
     pub created_at: u64,
@@ -131,6 +134,17 @@ pub struct UserSettings {
     /// NIP-05 relays (ws:// or wss://); an empty list removes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nostr_relays: Option<Vec<String>>,
+    /// Notification channels, `kind:value` (nostr:npub1…, email:…, ntfy:<topic URL>,
+    /// telegram:<chat id>); they replace the current ones, and an empty list removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<String>>,
+    /// One summary per period (`10m`) instead of a message per payment; "off" for each.
+    #[validate(length(max = 32, message = "must be at most 32 characters"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_digest: Option<String>,
+    /// Whether comments and payer data appear in notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_details: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,6 +188,7 @@ impl User {
             domain: None,
             nostr_pubkey: None,
             nostr_relays: Vec::new(),
+            notify: NotifySettings::default(),
             disabled: false,
             created_at: ctx.now,
         };
@@ -211,6 +226,9 @@ impl User {
             domain,
             nostr_pubkey,
             nostr_relays,
+            notify,
+            notify_digest,
+            notify_details,
         } = settings;
         if let Some(d) = description {
             check_text("description", &d, false)?;
@@ -305,6 +323,17 @@ impl User {
                 })
                 .collect::<Result<_, _>>()?;
         }
+        if let Some(channels) = notify {
+            self.notify
+                .set_channels(&channels)
+                .map_err(|e| UserError::Invalid(e.to_string()))?;
+        }
+        if let Some(digest) = notify_digest {
+            self.notify
+                .set_digest(&digest)
+                .map_err(|e| UserError::Invalid(e.to_string()))?;
+        }
+        self.notify.details = notify_details.unwrap_or(self.notify.details);
         self.disabled = disabled.unwrap_or(self.disabled);
         self.apply_currency(currency, fiat_min, fiat_max)?;
         if let Some(uri) = nwc {
@@ -413,6 +442,20 @@ impl User {
             domain: self.domain.as_ref().map(|d| d.to_string()),
             nostr_pubkey: self.nostr_pubkey.clone(),
             nostr_relays: Some(self.nostr_relays.iter().map(|r| r.to_string()).collect()),
+            notify: Some(
+                self.notify
+                    .channels
+                    .iter()
+                    .map(|c| c.to_setting())
+                    .collect(),
+            ),
+            notify_digest: Some(
+                self.notify
+                    .digest_minutes
+                    .map(|m| format!("{m}m"))
+                    .unwrap_or_else(|| "off".into()),
+            ),
+            notify_details: Some(self.notify.details),
         }
     }
 

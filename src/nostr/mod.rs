@@ -9,5 +9,5 @@ mod zap_request;
 
 pub use identity::{IdentityError, NostrIdentity};
 pub use receipt::zap_receipt;
-pub use relay::{publish, PublishError};
+pub use relay::{latest_event, publish, PublishError};
 pub use zap_request::{ZapError, ZapRequest, MAX_RELAYS, MAX_ZAP_REQUEST_BYTES};

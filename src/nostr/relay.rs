@@ -1,6 +1,7 @@
 //! Publishing one event to one relay: connect, send `["EVENT", ...]`, wait for its `["OK", ...]`.
 
 use futures_util::{SinkExt, StreamExt};
+use nostr::JsonUtil;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::connect::{self, ConnectError, Frames, ANSWER_TIMEOUT};
@@ -35,6 +36,66 @@ pub enum PublishError {
     Closed,
     #[error("the relay did not answer in time")]
     Timeout,
+}
+
+/// The newest event of `kind` by `author` (hex) that `url` holds, checked (id and signature):
+/// `["REQ", …]` with a limit of one, read until the relay's `EOSE`.
+pub async fn latest_event(
+    url: &RelayUrl,
+    author: &str,
+    kind: u16,
+    reach: Reach,
+) -> Result<Option<nostr::Event>, PublishError> {
+    let mut socket = connect::connect(url, reach, Frames::OneShot).await?;
+    let request =
+        serde_json::json!(["REQ", "rayo", {"authors": [author], "kinds": [kind], "limit": 1}]);
+    let read = async {
+        let broken =
+            |e: tokio_tungstenite::tungstenite::Error| PublishError::Connection(e.to_string());
+        socket
+            .send(Message::text(request.to_string()))
+            .await
+            .map_err(broken)?;
+        let mut newest: Option<nostr::Event> = None;
+        while let Some(message) = socket.next().await {
+            let text = match message.map_err(broken)? {
+                Message::Text(text) => text.as_str().to_owned(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            let Ok(serde_json::Value::Array(parts)) = serde_json::from_str(&text) else {
+                continue;
+            };
+            match parts.first().and_then(|v| v.as_str()) {
+                Some("EVENT") => {
+                    let Some(event) = parts
+                        .get(2)
+                        .and_then(|e| nostr::Event::from_json(e.to_string()).ok())
+                    else {
+                        continue;
+                    };
+                    // A relay may hand over anything: only the author's own, signed event counts.
+                    let wanted = event.pubkey.to_hex() == author
+                        && event.kind.as_u16() == kind
+                        && event.verify().is_ok();
+                    if wanted
+                        && newest
+                            .as_ref()
+                            .is_none_or(|n| event.created_at > n.created_at)
+                    {
+                        newest = Some(event);
+                    }
+                }
+                Some("EOSE") | Some("CLOSED") => break,
+                _ => {}
+            }
+        }
+        let _ = socket.close(None).await;
+        Ok(newest)
+    };
+    tokio::time::timeout(ANSWER_TIMEOUT, read)
+        .await
+        .map_err(|_| PublishError::Timeout)?
 }
 
 async fn send_and_hear(

@@ -5,6 +5,7 @@
 mod backend_check;
 mod invoices;
 mod keys;
+mod notify;
 mod users;
 mod views;
 mod webhooks;
@@ -24,6 +25,7 @@ use crate::store::{upkeep, Db, Pruned, Retention, StoreError};
 use crate::watch::Ledger;
 
 pub use backend_check::{check_backend, CheckReport};
+pub use notify::ChannelView;
 pub use views::{ApiKeyCreated, ApiKeyView, NostrView, UserView, WebhookQuery, WebhookView};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +63,7 @@ pub struct Operator {
     /// To say whether a user priced in a currency can be paid now.
     prices: Arc<crate::prices::PriceBook>,
     user_wallets: Arc<crate::backends::UserWallets>,
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 /// What an `Operator` is made of.
@@ -82,6 +85,8 @@ pub struct OperatorParts {
     pub prices: Arc<crate::prices::PriceBook>,
     /// Users' own wallets: a removed user's is let go.
     pub user_wallets: Arc<crate::backends::UserWallets>,
+    /// Payment alerts: a new address is sent its confirmation, a test goes through it.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Operator {
@@ -103,6 +108,7 @@ impl Operator {
             currencies: parts.currencies,
             prices: parts.prices,
             user_wallets: parts.user_wallets,
+            notifier: parts.notifier,
         }
     }
 

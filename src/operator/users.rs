@@ -36,6 +36,13 @@ impl Operator {
             .await?
             .ok_or_else(|| no_user(name))?;
         let mut view = UserView::of(&user, &self.domains, false);
+        let marks = crate::notify::health_of(&self.db, Some(name)).await?;
+        view.notify = user
+            .notify
+            .channels
+            .iter()
+            .map(|c| super::ChannelView::of(c, &marks))
+            .collect();
         // Known only to a server that reads prices.
         if self.prices.has_read() {
             view.not_payable = crate::lnurl::Sendable::of(&user, &self.prices)
@@ -72,6 +79,7 @@ impl Operator {
                     .map_err(|e| OperatorError::Invalid(e.to_string())))
             })
             .await?;
+        self.ask_to_confirm(&user, &[]).await;
         Ok(UserView::of(&user, &self.domains, true))
     }
 
@@ -90,12 +98,14 @@ impl Operator {
         let domains = self.domains.clone();
         let now = self.clock.unix();
         let random = self.random.clone();
-        let (user, fresh_secret) = self
+        let (user, (fresh_secret, asked)) = self
             .write_user(move |store| {
                 let Some(current) = store.user(&name)? else {
                     return Ok(Err(no_user(&name)));
                 };
                 let before = current.webhook_secret.clone();
+                // Addresses that were waiting already were sent their link.
+                let asked: Vec<String> = current.notify.channels.iter().map(|c| c.key()).collect();
                 let domain = requested
                     .unwrap_or_else(|| domains.for_user(current.domain.as_ref()).domain().clone());
                 let ctx = UserContext {
@@ -108,11 +118,12 @@ impl Operator {
                     .map(|updated| {
                         let fresh =
                             updated.webhook_secret.is_some() && updated.webhook_secret != before;
-                        (updated, fresh)
+                        (updated, (fresh, asked))
                     })
                     .map_err(|e| OperatorError::Invalid(e.to_string())))
             })
             .await?;
+        self.ask_to_confirm(&user, &asked).await;
         Ok(UserView::of(&user, &self.domains, fresh_secret))
     }
 
@@ -128,8 +139,9 @@ impl Operator {
                 if !s.remove_user(&removed_name)? {
                     return Ok(false);
                 }
-                // Their passkeys, wallets and sessions go with them.
+                // Their passkeys, wallets and sessions go with them, and their channels' marks.
                 crate::store::records::forget_person(s, &removed_name)?;
+                crate::notify::forget_health(s, &removed_name)?;
                 for mut key in s.api_keys()? {
                     if key.user == removed_name && key.is_active() {
                         key.revoked_at = Some(now);
@@ -148,9 +160,27 @@ impl Operator {
         Ok(())
     }
 
+    /// Mails each of `user`'s unconfirmed addresses not in `asked` its confirmation link.
+    async fn ask_to_confirm(&self, user: &User, asked: &[String]) {
+        let nonce = crate::domain::Hash32(self.random.bytes32());
+        let items = self.notifier.confirm_events(user, asked, nonce);
+        if items.is_empty() {
+            return;
+        }
+        match self.notifier.queue(items).await {
+            Ok(queued) => {
+                self.ledger.metrics().outbox_backlog.inc_by(queued as i64);
+                self.ledger.outbox_wake().notify_one();
+            }
+            Err(e) => {
+                tracing::error!(user = %user.name, error = %e, "could not queue an address's confirmation")
+            }
+        }
+    }
+
     /// Runs a user change on the store writer (with the metadata its invoices will commit to),
     /// then shows it to the LNURL routes.
-    async fn write_user<T, F>(&self, decide: F) -> Result<(User, T), OperatorError>
+    pub(super) async fn write_user<T, F>(&self, decide: F) -> Result<(User, T), OperatorError>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> Result<Decision<T>, StoreError> + Send + 'static,
@@ -209,6 +239,18 @@ impl Operator {
     /// a wallet's relays can be reached.
     async fn vet(&self, settings: &UserSettings) -> Result<(), OperatorError> {
         self.check_settings(settings)?;
+        for raw in settings
+            .notify
+            .iter()
+            .flatten()
+            .filter(|c| !c.trim().is_empty())
+        {
+            let channel = crate::domain::Channel::parse(raw)
+                .map_err(|e| OperatorError::Invalid(format!("notify: {e}")))?;
+            if let Some(why) = self.notifier.refuses(&channel) {
+                return Err(OperatorError::Invalid(format!("notify: {why}")));
+            }
+        }
         self.check_wallet_relays(settings).await
     }
 

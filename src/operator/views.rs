@@ -50,12 +50,25 @@ pub struct UserView {
     pub nostr_pubkey: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nostr_relays: Vec<String>,
+    /// Where the user hears of payments, and how each channel is doing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<super::ChannelView>,
+    /// One summary per this period, e.g. "10m"; absent: a message per payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_digest: Option<String>,
+    /// Whether comments and payer data appear in notifications.
+    #[serde(default = "yes")]
+    pub notify_details: bool,
     pub disabled: bool,
     pub created_at: u64,
     /// Why payers cannot pay the user now, if they cannot (limits in a currency without a
     /// price).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_payable: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl UserView {
@@ -87,6 +100,14 @@ impl UserView {
             nwc: user.nwc.as_ref().map(|uri| uri.redacted()),
             nostr_pubkey: user.nostr_pubkey.clone(),
             nostr_relays: user.nostr_relays.iter().map(|r| r.to_string()).collect(),
+            notify: user
+                .notify
+                .channels
+                .iter()
+                .map(|c| super::ChannelView::of(c, &[]))
+                .collect(),
+            notify_digest: user.notify.digest_minutes.map(|m| format!("{m}m")),
+            notify_details: user.notify.details,
             disabled: user.disabled,
             created_at: user.created_at,
             not_payable: None,
@@ -174,7 +195,7 @@ impl WebhookView {
             id: item.id.to_string(),
             kind: item.kind.as_str().to_owned(),
             payment_hash: item.payment_hash.to_hex(),
-            url: item.target.url().to_string(),
+            url: item.target.destination(),
             state: DeliveryName::of(&item.delivery),
             attempts: item.attempts,
             created_at: item.created_at,

@@ -114,5 +114,5 @@ impl Operator {
 }
 
 fn owned_by(target: &Target, user: &Username) -> bool {
-    matches!(target, Target::Webhook { user: owner, .. } if owner == user)
+    target.user() == Some(user)
 }

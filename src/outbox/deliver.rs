@@ -6,9 +6,10 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::event::{signature, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::clock::{Clock, Random};
-use crate::domain::{Attempt, Delivery, OutboxItem, Target, WebhookUrl};
+use crate::domain::{Attempt, Delivery, EventKind, OutboxItem, Target, WebhookUrl};
 use crate::metrics::Metrics;
 use crate::net::{self, PrivateWebhooks, Reach};
+use crate::notify::{Notifier, Outcome as NotifyOutcome};
 use crate::retry::delay_after;
 use crate::store::Db;
 
@@ -73,6 +74,21 @@ pub struct Deliverer {
     /// payers (relays) and apps (webhook URLs), so the table must not grow with them.
     endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
     metrics: Arc<Metrics>,
+    /// Sends notifications (Nostr DMs, email, ntfy, Telegram), when they are set up.
+    notifier: Option<Arc<Notifier>>,
+}
+
+/// What one attempt came to.
+enum Outcome {
+    /// Delivered (`ok`, or why nothing needed sending).
+    Done(String),
+    /// Failed; retried with backoff until the window closes.
+    Failed(String),
+    /// Can never succeed: a dead letter now.
+    GiveUp(String),
+    /// Not attempted (a shared allowance is spent): due again after this many seconds, and
+    /// not counted as an attempt.
+    Later(u64),
 }
 
 impl Deliverer {
@@ -104,7 +120,13 @@ impl Deliverer {
             in_flight: Mutex::new(BTreeSet::new()),
             endpoints: Mutex::new(HashMap::new()),
             metrics,
+            notifier: None,
         })
+    }
+
+    pub fn with_notifier(mut self, notifier: Arc<Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub async fn run(self: Arc<Self>) {
@@ -183,23 +205,37 @@ impl Deliverer {
         }
     }
 
-    async fn attempt_within(&self, limit: &Semaphore, item: &OutboxItem) -> Option<Attempt> {
+    async fn attempt_within(
+        &self,
+        limit: &Semaphore,
+        item: &OutboxItem,
+    ) -> Option<(Attempt, Outcome)> {
         match limit.acquire().await {
             Ok(_permit) => {
                 let started = Instant::now();
-                let (status, result) = self.attempt(item).await;
-                Some(Attempt {
-                    at: self.clock.unix(),
-                    status,
-                    outcome: result.err().unwrap_or_else(|| "ok".into()),
-                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                })
+                let (status, outcome) = self.attempt(item).await;
+                let words = match &outcome {
+                    Outcome::Done(words) | Outcome::Failed(words) | Outcome::GiveUp(words) => {
+                        words.clone()
+                    }
+                    Outcome::Later(secs) => format!("deferred {secs} s"),
+                };
+                Some((
+                    Attempt {
+                        at: self.clock.unix(),
+                        status,
+                        outcome: words,
+                        duration_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    },
+                    outcome,
+                ))
             }
             Err(_) => None,
         }
     }
 
-    async fn record_attempt(&self, item: OutboxItem, outcome: Attempt) {
+    async fn record_attempt(&self, item: OutboxItem, (outcome, verdict): (Attempt, Outcome)) {
         let id = item.id;
         let policy = self.policy.clone();
         let random = self.random.clone();
@@ -214,11 +250,18 @@ impl Deliverer {
                     return Ok(None);
                 }
                 let now = outcome.at;
-                let delivered = outcome.outcome == "ok";
+                if let Outcome::Later(secs) = verdict {
+                    // Not an attempt: the item waits its turn, its log untouched.
+                    item.next_attempt_at = now.saturating_add(secs.max(1));
+                    store.put_outbox_item(&item)?;
+                    return Ok(None);
+                }
+                let delivered = matches!(verdict, Outcome::Done(_));
+                let given_up = matches!(verdict, Outcome::GiveUp(_));
                 item.record(outcome);
                 item.delivery = if delivered {
                     Delivery::Delivered { at: now }
-                } else if now >= item.deadline {
+                } else if given_up || now >= item.deadline {
                     Delivery::Dead { at: now }
                 } else {
                     let delay = delay_after(
@@ -234,6 +277,20 @@ impl Deliverer {
                 Ok(Some(item))
             })
             .await;
+        if let (Ok(Some(item)), Some(notifier)) = (&recorded, &self.notifier) {
+            if matches!(item.target, Target::Notify { .. }) {
+                match item.delivery {
+                    Delivery::Dead { .. } => notifier.settled(item, false).await,
+                    Delivery::Delivered { .. } if item.attempts > 1 => {
+                        notifier.settled(item, true).await
+                    }
+                    Delivery::Delivered { .. } if item.kind == EventKind::NotifyTest => {
+                        notifier.settled(item, true).await
+                    }
+                    _ => {}
+                }
+            }
+        }
         match recorded {
             Ok(Some(item)) => {
                 let last = item.log.last();
@@ -269,8 +326,17 @@ impl Deliverer {
         self.in_flight().remove(&id);
     }
 
-    /// One delivery: the receiver's HTTP status (webhooks), and whether it counts as delivered.
-    async fn attempt(&self, item: &OutboxItem) -> (Option<u16>, Result<(), String>) {
+    /// One delivery: the receiver's status (an HTTP or SMTP code), and what it came to.
+    async fn attempt(&self, item: &OutboxItem) -> (Option<u16>, Outcome) {
+        let plain = |(status, result): (Option<u16>, Result<(), String>)| {
+            (
+                status,
+                match result {
+                    Ok(()) => Outcome::Done("ok".into()),
+                    Err(e) => Outcome::Failed(e),
+                },
+            )
+        };
         match &item.target {
             Target::Webhook {
                 url,
@@ -278,14 +344,31 @@ impl Deliverer {
                 operator,
             } => {
                 let reach = self.policy.private_webhooks.reach(*operator);
-                self.post_webhook(item, url, user, reach).await
+                plain(self.post_webhook(item, url, user, reach).await)
             }
-            Target::NostrRelay { url } => (
+            Target::NostrRelay { url } => plain((
                 None,
                 crate::nostr::publish(url, &item.body, self.policy.relay_reach)
                     .await
                     .map_err(|e| e.to_string()),
-            ),
+            )),
+            Target::Notify { .. } => {
+                let Some(notifier) = &self.notifier else {
+                    return (
+                        None,
+                        Outcome::Failed("notifications are not set up on this instance".into()),
+                    );
+                };
+                match notifier.deliver(item).await {
+                    NotifyOutcome::Sent(status) => (status, Outcome::Done("ok".into())),
+                    NotifyOutcome::Settled(why) => (None, Outcome::Done(why)),
+                    NotifyOutcome::Failed(failure) => {
+                        (failure.status, Outcome::Failed(failure.reason))
+                    }
+                    NotifyOutcome::GiveUp(why) => (None, Outcome::GiveUp(why)),
+                    NotifyOutcome::Later(wait) => (None, Outcome::Later(wait.as_secs())),
+                }
+            }
         }
     }
 

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invoices/{hash}", web::get().to(show_invoice))
             .route("/dev/settle/{hash}", web::post().to(dev_settle))
             .route("/users/{name}/api-keys", web::post().to(create_api_key))
+            .route("/users/{name}/notify/test", web::post().to(notify_test))
             .route("/api-keys", web::get().to(list_api_keys))
             .route("/api-keys/{id}", web::delete().to(revoke_api_key))
             .route("/backup", web::get().to(backup))
@@ -120,6 +121,34 @@ async fn remove_user(admin: Admin, state: web::Data<State>, raw: web::Path<Strin
     state.services.operator.remove_user(&name).await?;
     admin.audit(&state, &format!("user.remove {name}")).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyTest {
+    /// A channel's key (`email:a@b.example`); absent: every channel.
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+/// Queues a test message through one of the user's notification channels, or each.
+async fn notify_test(
+    admin: Admin,
+    state: web::Data<State>,
+    raw: web::Path<String>,
+    body: Option<web::Json<NotifyTest>>,
+) -> Answer {
+    let name = name(&raw)?;
+    let channel = body.and_then(|b| b.into_inner().channel);
+    let queued = state
+        .services
+        .operator
+        .notify_test(&name, channel.as_deref())
+        .await?;
+    admin
+        .audit(&state, &format!("user.notify_test {name}"))
+        .await;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "queued": queued })))
 }
 
 async fn list_invoices(

@@ -38,10 +38,14 @@ pub enum RecordKind {
     /// One line of the operators' audit log, by `<u64::MAX - time, 20 digits>/…`: the newest
     /// first in key order.
     Audit,
+    /// A notification channel marked broken, by `<owner>/<channel key>`.
+    ChannelHealth,
+    /// A one-time code that links a Telegram chat to a person, by the code's SHA-256.
+    TelegramLink,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 14] = [
+    pub const ALL: [RecordKind; 16] = [
         RecordKind::Account,
         RecordKind::Handle,
         RecordKind::LinkingKey,
@@ -56,6 +60,8 @@ impl RecordKind {
         RecordKind::ConsoleSession,
         RecordKind::ConsoleSessionOf,
         RecordKind::Audit,
+        RecordKind::ChannelHealth,
+        RecordKind::TelegramLink,
     ];
 
     /// The kind's stored name: never changes once written.
@@ -75,6 +81,8 @@ impl RecordKind {
             RecordKind::ConsoleSession => "console_session",
             RecordKind::ConsoleSessionOf => "console_session_of",
             RecordKind::Audit => "audit",
+            RecordKind::ChannelHealth => "channel_health",
+            RecordKind::TelegramLink => "telegram_link",
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Ledger {
     delivery_window: Duration,
     /// Signs zap receipts; `None` where no Nostr identity is loaded (the offline CLI).
     zaps: Option<ZapContext>,
+    /// Tells people they were paid, when set.
+    notifier: Option<Arc<crate::notify::Notifier>>,
     metrics: Arc<Metrics>,
     pending: Option<Arc<PendingCounts>>,
 }
@@ -48,6 +50,7 @@ impl Ledger {
             clock,
             delivery_window,
             zaps: None,
+            notifier: None,
             metrics: Arc::new(Metrics::new()),
             pending: None,
         }
@@ -62,6 +65,12 @@ impl Ledger {
     /// Counts transitions and queued events in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Queues payment alerts for the people paid.
+    pub fn with_notifier(mut self, notifier: Arc<crate::notify::Notifier>) -> Self {
+        self.notifier = Some(notifier);
         self
     }
 
@@ -124,6 +133,7 @@ impl Ledger {
                 }
             }
         }
+        let notifier = self.notifier.clone();
         let (changed, closed, queued) = self
             .db
             .commit(move |store| {
@@ -154,6 +164,11 @@ impl Ledger {
                         max_age,
                         receipts.get(&hash),
                     ));
+                    if let (Some(notifier), Some(user), InvoiceStatus::Paid(_)) =
+                        (&notifier, &user, &record.status)
+                    {
+                        step.events.extend(notifier.paid_events(&record, user, now));
+                    }
                     step.invoices.push(record);
                 }
                 if let Some((key, position)) = cursor {

@@ -38,6 +38,7 @@ macro_rules! form {
     }};
 }
 
+mod notify;
 mod page;
 mod payments;
 mod security;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     settings::configure(cfg);
     security::configure(cfg);
     payments::configure(cfg);
+    notify::configure(cfg);
 }
 
 /// Form bodies here are small; passkey answers a little larger.

@@ -1,0 +1,147 @@
+//! Telegram: the operator's bot writes to a person's chat (`sendMessage`), and links chats to
+//! people by the one-time code they send it (`/start <code>`, read with `getUpdates`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::message::Message;
+use super::Failure;
+use crate::domain::Secret;
+
+/// The Bot API, at `api` (`https://api.telegram.org`, or a mirror), as the bot `token`.
+#[derive(Clone)]
+pub struct Bot {
+    api: String,
+    token: Secret,
+    client: reqwest::Client,
+}
+
+/// What the Bot API answers: `{"ok": true, "result": …}` or `{"ok": false, "error_code",
+/// "description", "parameters": {"retry_after"}}`.
+#[derive(Debug, Deserialize)]
+struct Answer<T> {
+    ok: bool,
+    result: Option<T>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Parameters>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Parameters {
+    retry_after: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Update {
+    pub update_id: i64,
+    #[serde(default)]
+    pub message: Option<IncomingMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IncomingMessage {
+    pub chat: Chat,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Chat {
+    pub id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Me {
+    username: Option<String>,
+}
+
+impl Bot {
+    pub fn new(api: &str, token: Secret, client: reqwest::Client) -> Self {
+        Self {
+            api: api.trim_end_matches('/').to_owned(),
+            token,
+            client,
+        }
+    }
+
+    fn method(&self, name: &str) -> String {
+        format!("{}/bot{}/{name}", self.api, self.token.expose())
+    }
+
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        name: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<T, Failure> {
+        let answer = self
+            .client
+            .post(self.method(name))
+            .timeout(timeout)
+            .json(&body)
+            .send()
+            .await
+            // The URL holds the bot's token: errors are told without it.
+            .map_err(|e| Failure::now(super::request_error(&e.without_url())))?;
+        let status = answer.status().as_u16();
+        let parsed: Answer<T> = answer.json().await.map_err(|_| {
+            Failure::with_status(
+                status,
+                format!("Telegram answered HTTP {status} without its JSON"),
+            )
+        })?;
+        match (parsed.ok, parsed.result) {
+            (true, Some(result)) => Ok(result),
+            _ => {
+                let words = parsed
+                    .description
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                let mut failure =
+                    Failure::with_status(status, format!("Telegram: {}", super::quote(&words)));
+                failure.retry_after = parsed
+                    .parameters
+                    .and_then(|p| p.retry_after)
+                    .map(Duration::from_secs);
+                Err(failure)
+            }
+        }
+    }
+
+    pub async fn send(&self, chat_id: i64, message: &Message) -> Result<u16, Failure> {
+        let mut text = format!("{}\n\n{}", message.title, message.text);
+        if text.chars().count() > 4000 {
+            text = text.chars().take(3999).collect::<String>() + "…";
+        }
+        // Plain text (no parse_mode): nothing a payer wrote is read as markup.
+        self.call::<serde_json::Value>(
+            "sendMessage",
+            json!({"chat_id": chat_id, "text": text, "disable_web_page_preview": true}),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| 200)
+    }
+
+    /// The bot's @name, for the `t.me` link people open.
+    pub async fn username(&self) -> Result<String, Failure> {
+        let me: Me = self
+            .call("getMe", json!({}), Duration::from_secs(10))
+            .await?;
+        me.username
+            .ok_or_else(|| Failure::now("Telegram: the bot has no username".into()))
+    }
+
+    /// Updates after `offset`, waiting up to `wait` for one.
+    pub async fn updates(&self, offset: i64, wait: Duration) -> Result<Vec<Update>, Failure> {
+        self.call(
+            "getUpdates",
+            json!({"offset": offset, "timeout": wait.as_secs(), "allowed_updates": ["message"]}),
+            wait + Duration::from_secs(10),
+        )
+        .await
+    }
+}

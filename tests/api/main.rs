@@ -19,6 +19,7 @@ mod invoice_api;
 mod lnbits;
 mod lnd;
 mod named_backends;
+mod notify;
 mod nwc;
 mod ops;
 mod pages;

@@ -13,6 +13,7 @@ pub mod fake_phoenixd;
 pub mod fake_prices;
 pub mod lnbits;
 pub mod nginx;
+pub mod notify;
 pub mod nwc;
 pub mod ports;
 pub mod receiver;

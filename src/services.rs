@@ -229,6 +229,23 @@ impl Services {
         }))
     }
 
+    /// What the Telegram bot answers a chat's message.
+    async fn telegram_answer(&self, chat: i64, text: &str) -> Option<String> {
+        use crate::operator::TelegramReply;
+        match self.operator.telegram_message(chat, text).await {
+            Ok(TelegramReply::Linked(words)) => Some(words),
+            Ok(TelegramReply::Unlinked(0)) => Some("This chat gets no payment alerts.".into()),
+            Ok(TelegramReply::Unlinked(_)) => {
+                Some("Done: this chat gets no more payment alerts.".into())
+            }
+            Ok(TelegramReply::Refused(words)) => Some(words.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not handle a Telegram message");
+                Some("Something went wrong on our side; try again in a minute.".into())
+            }
+        }
+    }
+
     pub fn backends(&self) -> &Backends {
         self.issuer.backends()
     }
@@ -343,6 +360,26 @@ impl Services {
             .with_notifier(self.notifier.clone()),
         );
         tasks.push(tokio::spawn(deliverer.run()));
+        // One instance reads what people send the Telegram bot (`getUpdates` takes one reader).
+        if let Some(bot) = self.notifier.telegram().cloned() {
+            let services = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let cluster = services.cluster.clone();
+                cluster
+                    .lead("telegram", || {
+                        let services = services.clone();
+                        crate::notify::telegram::listen(
+                            bot.clone(),
+                            services.db.clone(),
+                            move |chat, text| {
+                                let services = services.clone();
+                                async move { services.telegram_answer(chat, &text).await }
+                            },
+                        )
+                    })
+                    .await
+            }));
+        }
         // Prices are read off the request path, and only when currencies are offered.
         let client = crate::prices::client()?;
         tasks.push(tokio::spawn(
@@ -604,7 +641,12 @@ fn notifier(
                     })
                 })
                 .transpose()?;
-            Some((url.clone(), from.clone(), root))
+            Some(crate::notify::MailSettings {
+                url: url.clone(),
+                from: from.clone(),
+                extra_root: root,
+                timeout: config.smtp_timeout,
+            })
         }
     };
     Notifier::new(NotifyParts {

@@ -200,6 +200,9 @@ pub enum UserCommand {
     },
     /// Remove a user (their invoices are kept).
     Remove { name: Username },
+    /// Make a one-time link (15 minutes) for the user to get payment alerts in Telegram: it
+    /// opens the bot with the code ready to send.
+    TelegramLink { name: Username },
     /// Send a test message through the user's notification channels (or one of them).
     NotifyTest {
         name: Username,

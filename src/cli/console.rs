@@ -187,6 +187,17 @@ impl Console {
             local: |op| op.notify_test(name, channel).await?)
     }
 
+    /// A one-time code for `name` to link a Telegram chat to the bot.
+    pub async fn telegram_link_code(
+        &self,
+        name: &Username,
+    ) -> Result<crate::operator::TelegramLinkCode, CliError> {
+        either!(self, remote: |c| c
+                .call(Method::POST, &format!("/users/{}/notify/telegram", segment(name.as_str())), None::<&()>)
+                .await,
+            local: |op| op.telegram_link_code(name).await?)
+    }
+
     pub async fn invoices(
         &self,
         query: InvoiceQuery,

@@ -276,6 +276,14 @@ async fn user(console: &Console, cmd: UserCommand, json: bool) -> Result<(), Cli
             };
             output::user(&console.update_user(name, settings).await?, json);
         }
+        UserCommand::TelegramLink { name } => {
+            let code = console.telegram_link_code(&name).await?;
+            if json {
+                output::json(&code);
+            } else {
+                output::say!("give {name} this link (it works once, for 15 minutes):\n  {}\nor have them send @{} the message:\n  /start {}", code.link, code.bot, code.code);
+            }
+        }
         UserCommand::NotifyTest { name, channel } => {
             let channel = channel.map(|c| rayo_channel_key(&c)).transpose()?;
             let queued = console.notify_test(&name, channel.as_deref()).await?;

@@ -10,7 +10,7 @@ use crate::operator::{ApiKeyCreated, ApiKeyView, CheckReport, NostrView, UserVie
 use crate::startup::Application;
 use crate::store::Pruned;
 
-fn json<T: Serialize + ?Sized>(value: &T) {
+pub fn json<T: Serialize + ?Sized>(value: &T) {
     // serde_json escapes every control character.
     println!(
         "{}",

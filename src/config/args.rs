@@ -131,6 +131,9 @@ pub struct ServeArgs {
     /// A PEM certificate to trust for the SMTP server, besides the web's roots (a private relay).
     #[arg(long, env = "RAYO_SMTP_CA_FILE")]
     pub smtp_ca_file: Option<PathBuf>,
+    /// How long one email may take to send: connecting, TLS and the whole SMTP conversation.
+    #[arg(long, env = "RAYO_SMTP_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub smtp_timeout: Duration,
     /// A Telegram bot's token (from @BotFather): people link a chat to get payment alerts there.
     #[arg(long, env = "RAYO_TELEGRAM_BOT_TOKEN", hide_env_values = true)]
     pub telegram_bot_token: Option<Secret>,
@@ -496,6 +499,7 @@ impl Settings {
                 smtp_url: args.smtp_url.filter(|u| !u.expose().is_empty()),
                 smtp_from: args.smtp_from.filter(|f| !f.trim().is_empty()),
                 smtp_ca_file: args.smtp_ca_file,
+                smtp_timeout: args.smtp_timeout.max(Duration::from_secs(1)),
                 telegram_bot_token: args.telegram_bot_token.filter(|t| !t.expose().is_empty()),
                 telegram_api_url: args.telegram_api_url,
                 allow_private: args.notify_allow_private,

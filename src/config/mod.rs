@@ -458,6 +458,7 @@ pub struct NotifyConfig {
     pub smtp_url: Option<Secret>,
     pub smtp_from: Option<String>,
     pub smtp_ca_file: Option<PathBuf>,
+    pub smtp_timeout: Duration,
     pub telegram_bot_token: Option<Secret>,
     pub telegram_api_url: String,
     /// ntfy servers may be on private addresses.
@@ -473,6 +474,7 @@ impl Default for NotifyConfig {
             smtp_url: None,
             smtp_from: None,
             smtp_ca_file: None,
+            smtp_timeout: Duration::from_secs(20),
             telegram_bot_token: None,
             telegram_api_url: "https://api.telegram.org".into(),
             allow_private: false,

@@ -15,25 +15,24 @@ use super::message::Message;
 use super::Failure;
 use crate::domain::Secret;
 
-/// One attempt (connecting, TLS, the whole conversation) may take this long.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
-
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     /// The right-hand side of Message-IDs: the sender's domain.
     id_domain: String,
+    timeout: Duration,
 }
 
 impl Mailer {
     /// `url` is `RAYO_SMTP_URL`, `from` is `RAYO_SMTP_FROM` (`Name <a@b>` or an address),
     /// `extra_root` a PEM certificate to trust besides the web's roots (a private mail relay),
-    /// `hello` the name rayo gives itself in EHLO.
+    /// `hello` the name rayo gives itself in EHLO, `timeout` what one attempt may take.
     pub fn new(
         url: &Secret,
         from: &str,
         extra_root: Option<&[u8]>,
         hello: &str,
+        timeout: Duration,
     ) -> Result<Self, String> {
         let parsed = url::Url::parse(url.expose()).map_err(|_| {
             "RAYO_SMTP_URL: not a URL (smtps://user:pass@host:465 or smtp://host:587)".to_owned()
@@ -77,7 +76,7 @@ impl Mailer {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(parsed.port().unwrap_or(default_port))
             .tls(tls)
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(timeout))
             .hello_name(ClientId::Domain(hello.to_owned()));
         if let Some(credentials) = credentials {
             builder = builder.credentials(credentials);
@@ -90,6 +89,7 @@ impl Mailer {
             transport: builder.build(),
             from,
             id_domain,
+            timeout,
         })
     }
 
@@ -132,7 +132,15 @@ impl Mailer {
                 html(message),
             ))
             .map_err(|e| Failure::now(format!("could not build the message: {e}")))?;
-        match self.transport.send(email).await {
+        // lettre's timeout is per read and write; the whole attempt is bounded too, so a
+        // server that trickles cannot hold a delivery slot.
+        let sent = tokio::time::timeout(self.timeout * 3, self.transport.send(email)).await;
+        let Ok(sent) = sent else {
+            return Err(Failure::now(
+                "SMTP: the server did not finish in time".into(),
+            ));
+        };
+        match sent {
             Ok(response) => Ok(u16::from(response.code())),
             Err(e) => {
                 let status = e.status().map(u16::from);

@@ -94,6 +94,14 @@ pub enum Outcome {
     Later(Duration),
 }
 
+/// `RAYO_SMTP_URL`, `RAYO_SMTP_FROM`, an extra root certificate and the attempt timeout.
+pub struct MailSettings {
+    pub url: Secret,
+    pub from: String,
+    pub extra_root: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
 /// What sending notifications needs, from the settings.
 pub struct NotifyParts {
     pub db: Db,
@@ -101,8 +109,8 @@ pub struct NotifyParts {
     pub composer: Arc<Composer>,
     pub links: Links,
     pub dms: Dms,
-    /// `RAYO_SMTP_URL`, `RAYO_SMTP_FROM` and an extra root certificate, when mail is set up.
-    pub mail: Option<(Secret, String, Option<Vec<u8>>)>,
+    /// How email goes out, when it is set up.
+    pub mail: Option<MailSettings>,
     /// `RAYO_TELEGRAM_BOT_TOKEN` and the API's URL.
     pub telegram: Option<(Secret, String)>,
     /// Whether ntfy servers may be on private addresses (`RAYO_NOTIFY_ALLOW_PRIVATE`).
@@ -141,7 +149,15 @@ impl Notifier {
         let hello = parts.composer.server().to_owned();
         let mailer = parts
             .mail
-            .map(|(url, from, root)| email::Mailer::new(&url, &from, root.as_deref(), &hello))
+            .map(|mail| {
+                email::Mailer::new(
+                    &mail.url,
+                    &mail.from,
+                    mail.extra_root.as_deref(),
+                    &hello,
+                    mail.timeout,
+                )
+            })
             .transpose()?;
         let telegram = parts.telegram.map(|(token, api)| {
             // Telegram's API is on the public internet, or a mirror the operator named.

@@ -16,6 +16,8 @@ pub struct Bot {
     api: String,
     token: Secret,
     client: reqwest::Client,
+    /// The bot's @name, asked once.
+    name: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 /// What the Bot API answers: `{"ok": true, "result": …}` or `{"ok": false, "error_code",
@@ -65,6 +67,7 @@ impl Bot {
             api: api.trim_end_matches('/').to_owned(),
             token,
             client,
+            name: Default::default(),
         }
     }
 
@@ -112,7 +115,12 @@ impl Bot {
     }
 
     pub async fn send(&self, chat_id: i64, message: &Message) -> Result<u16, Failure> {
-        let mut text = format!("{}\n\n{}", message.title, message.text);
+        self.send_text(chat_id, &format!("{}\n\n{}", message.title, message.text))
+            .await
+    }
+
+    pub async fn send_text(&self, chat_id: i64, text: &str) -> Result<u16, Failure> {
+        let mut text = text.trim_end().to_owned();
         if text.chars().count() > 4000 {
             text = text.chars().take(3999).collect::<String>() + "…";
         }
@@ -128,11 +136,16 @@ impl Bot {
 
     /// The bot's @name, for the `t.me` link people open.
     pub async fn username(&self) -> Result<String, Failure> {
-        let me: Me = self
-            .call("getMe", json!({}), Duration::from_secs(10))
-            .await?;
-        me.username
-            .ok_or_else(|| Failure::now("Telegram: the bot has no username".into()))
+        self.name
+            .get_or_try_init(|| async {
+                let me: Me = self
+                    .call("getMe", json!({}), Duration::from_secs(10))
+                    .await?;
+                me.username
+                    .ok_or_else(|| Failure::now("Telegram: the bot has no username".into()))
+            })
+            .await
+            .cloned()
     }
 
     /// Updates after `offset`, waiting up to `wait` for one.
@@ -143,5 +156,62 @@ impl Bot {
             wait + Duration::from_secs(10),
         )
         .await
+    }
+}
+
+/// Where the updates already handled end, in the store: a restart (or another instance taking
+/// over) goes on from there.
+const OFFSET_KEY: &str = "telegram.offset";
+/// How long one `getUpdates` waits for a message.
+const LONG_POLL: Duration = Duration::from_secs(25);
+
+/// Reads what people send the bot, forever, and answers each message with what `answer`
+/// says. Text is all it reads; a message is handled once (the offset is stored after it).
+pub async fn listen<F, Fut>(bot: Bot, db: crate::store::Db, answer: F)
+where
+    F: Fn(i64, String) -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let mut offset = match db.point(|s| s.meta(OFFSET_KEY)).await {
+        Ok(Some(bytes)) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(i64::from_be_bytes)
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let mut failures = 0u32;
+    loop {
+        let updates = match bot.updates(offset, LONG_POLL).await {
+            Ok(updates) => {
+                failures = 0;
+                updates
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let wait = e
+                    .retry_after
+                    .unwrap_or_else(|| Duration::from_secs(2u64.saturating_pow(failures.min(6))));
+                tracing::warn!(error = %e.reason, wait_secs = wait.as_secs(), "could not read the Telegram bot's messages");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        for update in updates {
+            offset = offset.max(update.update_id.saturating_add(1));
+            let Some(message) = update.message else {
+                continue;
+            };
+            let Some(text) = message.text.filter(|t| t.len() <= 4096) else {
+                continue;
+            };
+            if let Some(reply) = answer(message.chat.id, text).await {
+                if let Err(e) = bot.send_text(message.chat.id, &reply).await {
+                    tracing::warn!(error = %e.reason, "could not answer a Telegram chat");
+                }
+            }
+            let bytes = offset.to_be_bytes().to_vec();
+            if let Err(e) = db.commit(move |s| s.put_meta(OFFSET_KEY, &bytes)).await {
+                tracing::error!(error = %e, "could not store the Telegram offset");
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ use crate::store::{upkeep, Db, Pruned, Retention, StoreError};
 use crate::watch::Ledger;
 
 pub use backend_check::{check_backend, CheckReport};
-pub use notify::ChannelView;
+pub use notify::{ChannelView, TelegramLinkCode, TelegramReply};
 pub use views::{ApiKeyCreated, ApiKeyView, NostrView, UserView, WebhookQuery, WebhookView};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

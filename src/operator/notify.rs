@@ -5,6 +5,7 @@
 use super::{no_user, Operator, OperatorError};
 use crate::domain::{Channel, Hash32, Username};
 use crate::notify::{Health, LinkError};
+use crate::store::records::{RecordKind, Swap};
 
 /// One channel as the person and the operator see it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,6 +124,169 @@ impl Operator {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// How long a Telegram linking code works.
+pub const TELEGRAM_CODE_LIFETIME: u64 = 15 * 60;
+
+/// A code that links a Telegram chat to a person: they send `/start <code>` to the bot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TelegramLinkCode {
+    pub code: String,
+    /// `https://t.me/<bot>?start=<code>`: opens the chat with the code ready to send.
+    pub link: String,
+    pub bot: String,
+    pub expires_at: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingLink {
+    user: Username,
+    expires_at: u64,
+}
+
+/// What the bot answers a chat.
+pub enum TelegramReply {
+    Linked(String),
+    Unlinked(usize),
+    Refused(&'static str),
+}
+
+impl Operator {
+    /// A one-time code for `name` to link a Telegram chat, with the bot's link.
+    pub async fn telegram_link_code(
+        &self,
+        name: &Username,
+    ) -> Result<TelegramLinkCode, OperatorError> {
+        let Some(bot) = self.notifier.telegram() else {
+            return Err(OperatorError::Invalid(
+                "this server has no Telegram bot (RAYO_TELEGRAM_BOT_TOKEN)".into(),
+            ));
+        };
+        let wanted = name.clone();
+        self.db
+            .point(move |s| s.user(&wanted))
+            .await?
+            .ok_or_else(|| no_user(name))?;
+        let username = bot.username().await.map_err(|e| {
+            OperatorError::Invalid(format!(
+                "could not ask Telegram for the bot's name: {}",
+                e.reason
+            ))
+        })?;
+        // 24 characters of base64url: within Telegram's 64 for a start parameter, and
+        // unguessable for the quarter hour it works.
+        let code = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &self.random.bytes32()[..18],
+        );
+        let expires_at = self.clock.unix() + TELEGRAM_CODE_LIFETIME;
+        let value = serde_json::to_vec(&PendingLink {
+            user: name.clone(),
+            expires_at,
+        })
+        .unwrap_or_default();
+        let key = Hash32::sha256(code.as_bytes()).to_hex();
+        self.db
+            .commit(move |s| {
+                s.swap_record(Swap::create(RecordKind::TelegramLink, &key, &value))
+                    .map(|_| ())
+            })
+            .await?;
+        Ok(TelegramLinkCode {
+            link: format!("https://t.me/{username}?start={code}"),
+            code,
+            bot: username,
+            expires_at,
+        })
+    }
+
+    /// What the bot heard from `chat`: `/start <code>` links it to the code's person (once,
+    /// within its lifetime); `/stop` removes it from everyone who has it.
+    pub async fn telegram_message(
+        &self,
+        chat: i64,
+        text: &str,
+    ) -> Result<TelegramReply, OperatorError> {
+        let mut words = text.split_whitespace();
+        let command = words.next().unwrap_or_default();
+        // `/start@botname` is how commands look in groups.
+        let command = command.split('@').next().unwrap_or_default();
+        match command {
+            "/start" => {}
+            "/stop" => return self.telegram_unlink(chat).await.map(TelegramReply::Unlinked),
+            _ => return Ok(TelegramReply::Refused("Send the /start code from your account page to get payment alerts here, or /stop to end them.")),
+        }
+        let Some(code) = words.next().filter(|c| c.len() <= 64) else {
+            return Ok(TelegramReply::Refused(
+                "Open the link on your account page: it sends /start with your code.",
+            ));
+        };
+        let key = Hash32::sha256(code.as_bytes()).to_hex();
+        let now = self.clock.unix();
+        // Single use: whoever removes the record links the chat.
+        let taken = self
+            .db
+            .commit(move |s| {
+                let Some(bytes) = s.record(RecordKind::TelegramLink, &key)? else {
+                    return Ok(None);
+                };
+                if !s.swap_record(Swap::remove(RecordKind::TelegramLink, &key, &bytes))? {
+                    return Ok(None);
+                }
+                Ok(serde_json::from_slice::<PendingLink>(&bytes).ok())
+            })
+            .await?;
+        let Some(pending) = taken.filter(|p| p.expires_at >= now) else {
+            return Ok(TelegramReply::Refused(
+                "This code is not valid or has expired. Get a new one on your account page.",
+            ));
+        };
+        let channel = Channel::Telegram { chat_id: chat };
+        let name = pending.user.clone();
+        let (user, ()) = self
+            .write_user(move |store| {
+                let Some(mut user) = store.user(&name)? else {
+                    return Ok(Err(no_user(&name)));
+                };
+                if user.notify.channel(&channel.key()).is_none() {
+                    if user.notify.channels.len() >= crate::domain::MAX_CHANNELS {
+                        return Ok(Err(OperatorError::Invalid("too many channels".into())));
+                    }
+                    user.notify.channels.push(channel);
+                }
+                Ok(Ok((user, ())))
+            })
+            .await?;
+        Ok(TelegramReply::Linked(format!(
+            "Linked. Payments to {} will be told here. Send /stop to end it.",
+            self.notifier.composer().address(&user)
+        )))
+    }
+
+    async fn telegram_unlink(&self, chat: i64) -> Result<usize, OperatorError> {
+        let key = Channel::Telegram { chat_id: chat }.key();
+        let holders: Vec<Username> = self
+            .db
+            .read(|s| s.users())
+            .await?
+            .into_iter()
+            .filter(|u| u.notify.channel(&key).is_some())
+            .map(|u| u.name)
+            .collect();
+        for name in &holders {
+            let (wanted, key) = (name.clone(), key.clone());
+            self.write_user(move |store| {
+                let Some(mut user) = store.user(&wanted)? else {
+                    return Ok(Err(no_user(&wanted)));
+                };
+                user.notify.channels.retain(|c| c.key() != key);
+                Ok(Ok((user, ())))
+            })
+            .await?;
+        }
+        Ok(holders.len())
     }
 }
 

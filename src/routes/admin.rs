@@ -37,6 +37,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/dev/settle/{hash}", web::post().to(dev_settle))
             .route("/users/{name}/api-keys", web::post().to(create_api_key))
             .route("/users/{name}/notify/test", web::post().to(notify_test))
+            .route(
+                "/users/{name}/notify/telegram",
+                web::post().to(telegram_code),
+            )
             .route("/api-keys", web::get().to(list_api_keys))
             .route("/api-keys/{id}", web::delete().to(revoke_api_key))
             .route("/backup", web::get().to(backup))
@@ -149,6 +153,16 @@ async fn notify_test(
         .audit(&state, &format!("user.notify_test {name}"))
         .await;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "queued": queued })))
+}
+
+/// A one-time code (and the bot's link) for the user to link a Telegram chat.
+async fn telegram_code(admin: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let name = name(&raw)?;
+    let code = state.services.operator.telegram_link_code(&name).await?;
+    admin
+        .audit(&state, &format!("user.telegram_code {name}"))
+        .await;
+    Ok(HttpResponse::Created().json(code))
 }
 
 async fn list_invoices(

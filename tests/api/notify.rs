@@ -337,6 +337,7 @@ async fn an_smtp_server_that_refuses_is_retried_then_dead_lettered_with_its_word
     let configure = smtp_settings(&smtp);
     let app = spawn_app_with(None, move |s| {
         configure(s);
+        s.notify.smtp_timeout = Duration::from_secs(1);
         s.webhook_window = Duration::from_secs(4);
         s.webhook_first_retry = Duration::from_secs(1);
     })
@@ -408,21 +409,30 @@ async fn an_smtp_server_that_refuses_is_retried_then_dead_lettered_with_its_word
         .await
     );
 
-    // A server that drops the connection is a failure with words too.
-    smtp.set_mode("drop");
-    pay(&app, "alice", "amount=3000").await;
-    assert!(
-        app.eventually(10, || async {
-            events_of_kind(&app, "notify.paid").await.iter().any(|e| {
-                e["attempts"].as_u64() >= Some(1)
-                    && e["last_outcome"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .starts_with("SMTP")
-            })
-        })
-        .await
-    );
+    // A server that drops the connection, and one that stalls, are failures with words too.
+    for (mode, amount, words) in [("drop", 3000, "SMTP:"), ("stall", 4000, "in time")] {
+        smtp.set_mode(mode);
+        let hash = pay(&app, "alice", &format!("amount={amount}")).await;
+        let failed = || async {
+            events_of_kind(&app, "notify.paid")
+                .await
+                .into_iter()
+                .find(|e| e["payment_hash"] == hash.as_str())
+                .filter(|e| {
+                    e["attempts"].as_u64() >= Some(1)
+                        && e["last_outcome"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .contains(words)
+                })
+        };
+        assert!(
+            app.eventually(20, || async { failed().await.is_some() })
+                .await,
+            "{mode}"
+        );
+        println!("{mode}: {}", failed().await.unwrap()["last_outcome"]);
+    }
 }
 
 #[tokio::test]
@@ -643,4 +653,103 @@ fn nostr_tools() -> Option<std::path::PathBuf> {
         "nostr-tools is not installed: run `npm ci --prefix tests/nostr-tools` (.ci/run does)",
     );
     None
+}
+
+#[tokio::test]
+async fn a_telegram_chat_is_linked_by_its_one_time_code_and_hears_of_payments() {
+    use crate::support::notify::{FakeTelegram, TELEGRAM_TOKEN};
+    let telegram = FakeTelegram::start();
+    let api = telegram.base.clone();
+    let app = spawn_app_with(None, move |s| {
+        s.notify.telegram_bot_token = Some(rayo::domain::Secret::new(TELEGRAM_TOKEN));
+        s.notify.telegram_api_url = api;
+    })
+    .await;
+    app.add_user("alice", json!({"comment_allowed": 50})).await;
+    let code: Value = app
+        .admin(Method::POST, "/users/alice/notify/telegram", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = code["code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        code["link"],
+        format!("https://t.me/rayo_test_bot?start={secret}")
+    );
+
+    telegram.say(4242, "hello?");
+    telegram.say(4242, &format!("/start {secret}"));
+    assert!(
+        app.eventually(10, || async { telegram.sent().len() == 2 })
+            .await
+    );
+    assert!(telegram.sent()[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("/start code"));
+    assert!(
+        telegram.sent()[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Linked."),
+        "{:?}",
+        telegram.sent()
+    );
+    let shown = user(&app, "alice").await;
+    assert_eq!(shown["notify"][0]["channel"], "telegram:4242", "{shown}");
+
+    // The code works once.
+    telegram.say(777, &format!("/start {secret}"));
+    assert!(
+        app.eventually(10, || async { telegram.sent().len() == 3 })
+            .await
+    );
+    assert!(telegram.sent()[2]["text"]
+        .as_str()
+        .unwrap()
+        .contains("not valid or has expired"));
+    assert_eq!(
+        user(&app, "alice").await["notify"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Telegram asks to slow down: the message waits, uncounted, then goes.
+    telegram.throttle_next(1);
+    pay(
+        &app,
+        "alice",
+        "amount=21000&comment=%3Cb%3Enot%20markup%3C%2Fb%3E",
+    )
+    .await;
+    assert!(
+        app.eventually(10, || async { telegram.sent().len() == 4 })
+            .await
+    );
+    let alert = &telegram.sent()[3];
+    assert_eq!(alert["chat_id"], 4242);
+    let text = alert["text"].as_str().unwrap();
+    println!("the Telegram message: {text}");
+    assert!(
+        text.starts_with(&format!("21 sats to alice@{}", app.domain())),
+        "{text}"
+    );
+    assert!(text.contains("\"<b>not markup</b>\"") && alert.get("parse_mode").is_none());
+    assert!(
+        app.eventually(5, || async {
+            events_of_kind(&app, "notify.paid")
+                .await
+                .first()
+                .is_some_and(|e| e["state"] == "delivered" && e["attempts"] == 1)
+        })
+        .await
+    );
+
+    telegram.say(4242, "/stop");
+    assert!(
+        app.eventually(10, || async {
+            user(&app, "alice").await["notify"].is_null()
+        })
+        .await
+    );
 }

@@ -178,3 +178,102 @@ impl FakeNtfy {
         *self.fail.lock().unwrap() = failing;
     }
 }
+
+/// The Telegram Bot API's methods rayo calls (`getMe`, `getUpdates` with long polling,
+/// `sendMessage`), answering `{"ok": …}` as Telegram does, for the bot token `TOKEN`.
+pub struct FakeTelegram {
+    pub base: String,
+    state: Arc<TelegramState>,
+}
+
+pub const TELEGRAM_TOKEN: &str = "123456:TEST-token";
+
+#[derive(Default)]
+struct TelegramState {
+    updates: Mutex<Vec<Value>>,
+    next_id: Mutex<i64>,
+    sent: Mutex<Vec<Value>>,
+    /// Answer the next sendMessage with 429 and this retry_after.
+    throttle_next: Mutex<Option<u64>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl FakeTelegram {
+    pub fn start() -> Self {
+        let state = Arc::new(TelegramState::default());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            let state = shared.clone();
+            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let state = state.clone();
+                async move { telegram_answer(&state, req.path(), &body).await }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self { base, state }
+    }
+
+    /// A person writes `text` in chat `chat`.
+    pub fn say(&self, chat: i64, text: &str) {
+        let mut id = self.state.next_id.lock().unwrap();
+        *id += 1;
+        self.state.updates.lock().unwrap().push(json!({
+            "update_id": 1000 + *id,
+            "message": {"message_id": *id, "date": 1700000000, "chat": {"id": chat, "type": "private"}, "text": text}
+        }));
+        self.state.arrived.notify_waiters();
+    }
+
+    /// What the bot sent: `{"chat_id", "text"}` each.
+    pub fn sent(&self) -> Vec<Value> {
+        self.state.sent.lock().unwrap().clone()
+    }
+
+    pub fn throttle_next(&self, retry_after: u64) {
+        *self.state.throttle_next.lock().unwrap() = Some(retry_after);
+    }
+}
+
+async fn telegram_answer(state: &TelegramState, path: &str, body: &[u8]) -> HttpResponse {
+    let Some(method) = path.strip_prefix(&format!("/bot{TELEGRAM_TOKEN}/")) else {
+        return HttpResponse::Unauthorized()
+            .json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+    };
+    let args: Value = serde_json::from_slice(body).unwrap_or(json!({}));
+    match method {
+        "getMe" => HttpResponse::Ok().json(json!({"ok": true, "result": {"id": 123456, "is_bot": true, "first_name": "rayo", "username": "rayo_test_bot"}})),
+        "getUpdates" => {
+            let offset = args["offset"].as_i64().unwrap_or(0);
+            let pending = |state: &TelegramState| -> Vec<Value> {
+                let mut updates = state.updates.lock().unwrap();
+                // Confirmed by asking from a later offset, as Telegram does.
+                updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+                updates.clone()
+            };
+            let mut found = pending(state);
+            if found.is_empty() {
+                // A long poll: wait for a message, at most a second here.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), state.arrived.notified()).await;
+                found = pending(state);
+            }
+            HttpResponse::Ok().json(json!({"ok": true, "result": found}))
+        }
+        "sendMessage" => {
+            if let Some(wait) = state.throttle_next.lock().unwrap().take() {
+                return HttpResponse::TooManyRequests().json(json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {wait}"), "parameters": {"retry_after": wait}}));
+            }
+            if !args["chat_id"].is_i64() || !args["text"].is_string() {
+                return HttpResponse::BadRequest().json(json!({"ok": false, "error_code": 400, "description": "Bad Request: message text is empty"}));
+            }
+            state.sent.lock().unwrap().push(args.clone());
+            HttpResponse::Ok().json(json!({"ok": true, "result": {"message_id": 1, "date": 1700000000, "chat": {"id": args["chat_id"]}, "text": args["text"]}}))
+        }
+        _ => HttpResponse::NotFound().json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
+    }
+}

@@ -4,6 +4,7 @@
 mod console;
 mod instances;
 mod load;
+mod notify;
 
 use std::path::Path;
 use std::process::Command;

@@ -232,13 +232,7 @@ impl fmt::Display for Channel {
                 }
                 Ok(())
             }
-            Self::Email { address, verified } => {
-                write!(f, "email:{address}")?;
-                if !verified {
-                    f.write_str(" (waiting for confirmation)")?;
-                }
-                Ok(())
-            }
+            Self::Email { address, .. } => write!(f, "email:{address}"),
             Self::Telegram { chat_id } => write!(f, "telegram:{chat_id}"),
         }
     }

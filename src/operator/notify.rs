@@ -36,6 +36,63 @@ impl Operator {
             .collect())
     }
 
+    /// Adds one channel (`kind:value`) to `name`'s, checked as `user update --notify` checks
+    /// it; an email address is sent its confirmation link.
+    pub async fn add_channel(&self, name: &Username, raw: &str) -> Result<(), OperatorError> {
+        let settings = crate::domain::UserSettings {
+            notify: Some(vec![raw.to_owned()]),
+            ..Default::default()
+        };
+        self.vet(&settings).await?;
+        let channel =
+            Channel::parse(raw).map_err(|e| OperatorError::Invalid(format!("notify: {e}")))?;
+        let wanted = name.clone();
+        let (user, asked) = self
+            .write_user(move |store| {
+                let Some(mut user) = store.user(&wanted)? else {
+                    return Ok(Err(no_user(&wanted)));
+                };
+                let asked: Vec<String> = user.notify.channels.iter().map(|c| c.key()).collect();
+                if asked.contains(&channel.key()) {
+                    return Ok(Err(OperatorError::Conflict(
+                        "That channel is set already.".into(),
+                    )));
+                }
+                let mut all: Vec<String> = user
+                    .notify
+                    .channels
+                    .iter()
+                    .map(|c| c.to_setting())
+                    .collect();
+                all.push(channel.to_setting());
+                if let Err(e) = user.notify.set_channels(&all) {
+                    return Ok(Err(OperatorError::Invalid(e.to_string())));
+                }
+                Ok(Ok((user, asked)))
+            })
+            .await?;
+        self.ask_to_confirm(&user, &asked).await;
+        Ok(())
+    }
+
+    /// Removes the channel `key` from `name`'s.
+    pub async fn remove_channel(&self, name: &Username, key: &str) -> Result<(), OperatorError> {
+        let (wanted, key) = (name.clone(), key.to_owned());
+        self.write_user(move |store| {
+            let Some(mut user) = store.user(&wanted)? else {
+                return Ok(Err(no_user(&wanted)));
+            };
+            let before = user.notify.channels.len();
+            user.notify.channels.retain(|c| c.key() != key);
+            if user.notify.channels.len() == before {
+                return Ok(Err(OperatorError::NotFound("No such channel.".into())));
+            }
+            Ok(Ok((user, ())))
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Queues a test message through `channel` (a key) of `name`'s, or through each. A test
     /// goes even through a channel marked broken: getting through clears the mark.
     pub async fn notify_test(
@@ -54,9 +111,29 @@ impl Operator {
                 "no notification channel to test: add one first".into(),
             ));
         }
-        let items = self
-            .notifier
-            .test_events(&user, channel, Hash32(self.random.bytes32()));
+        let nonce = Hash32(self.random.bytes32());
+        // An address not confirmed yet is sent its link again, not a test.
+        let waiting: Vec<String> = user
+            .notify
+            .channels
+            .iter()
+            .filter(|c| !c.is_ready())
+            .map(|c| c.key())
+            .collect();
+        let already: Vec<String> = waiting
+            .iter()
+            .filter(|key| channel.is_some_and(|wanted| wanted != key.as_str()))
+            .cloned()
+            .collect();
+        let mut items = self.notifier.confirm_events(&user, &already, nonce);
+        items.extend(
+            self.notifier
+                .test_events(&user, channel, nonce)
+                .into_iter()
+                .filter(|item| {
+                    !matches!(&item.target, crate::domain::Target::Notify { channel, .. } if waiting.contains(channel))
+                }),
+        );
         if items.is_empty() {
             return Err(OperatorError::NotFound(format!(
                 "user '{name}' has no such channel"
@@ -295,6 +372,27 @@ fn refused(e: LinkError) -> OperatorError {
 }
 
 impl ChannelView {
+    /// ready, unconfirmed or broken: a class for the page.
+    pub fn state(&self) -> &'static str {
+        match self.health {
+            Health::Ready => "ready",
+            Health::Unconfirmed => "unconfirmed",
+            Health::Broken { .. } => "broken",
+        }
+    }
+
+    /// The state in words.
+    pub fn words(&self) -> String {
+        match &self.health {
+            Health::Ready => "working".into(),
+            Health::Unconfirmed => "waiting: open the link we mailed to confirm it".into(),
+            Health::Broken { since, reason } => format!(
+                "not working since {}: {reason}. Nothing is sent until a test gets through.",
+                crate::accounts::when(*since)
+            ),
+        }
+    }
+
     pub fn of(channel: &Channel, marks: &[(String, crate::notify::ChannelHealth)]) -> Self {
         let key = channel.key();
         let health = match marks.iter().find(|(k, _)| *k == key) {

@@ -161,7 +161,7 @@ impl Operator {
     }
 
     /// Mails each of `user`'s unconfirmed addresses not in `asked` its confirmation link.
-    async fn ask_to_confirm(&self, user: &User, asked: &[String]) {
+    pub(super) async fn ask_to_confirm(&self, user: &User, asked: &[String]) {
         let nonce = crate::domain::Hash32(self.random.bytes32());
         let items = self.notifier.confirm_events(user, asked, nonce);
         if items.is_empty() {
@@ -237,7 +237,7 @@ impl Operator {
     /// not resolve now may later, and is let through with a warning in the log.
     /// Everything settings must pass before they are applied: what they name exists here, and
     /// a wallet's relays can be reached.
-    async fn vet(&self, settings: &UserSettings) -> Result<(), OperatorError> {
+    pub(super) async fn vet(&self, settings: &UserSettings) -> Result<(), OperatorError> {
         self.check_settings(settings)?;
         for raw in settings
             .notify

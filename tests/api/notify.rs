@@ -223,6 +223,19 @@ async fn an_address_is_confirmed_by_its_link_before_alerts_are_mailed_over_start
         "nothing is subscribed yet"
     );
     let link = confirm_link(data);
+    // Asking for a test before confirming mails the link again, nothing else.
+    let again = app
+        .admin(Method::POST, "/users/alice/notify/test", Some(json!({})))
+        .await;
+    assert_eq!(again.status(), 202);
+    assert!(
+        app.eventually(10, || async { smtp.received().len() == 2 })
+            .await
+    );
+    let resent = smtp.received()[1]["data"].as_str().unwrap().to_owned();
+    assert!(header(&resent, "Subject")
+        .unwrap()
+        .starts_with("Confirm payment alerts"));
     pay(&app, "alice", "amount=1000").await;
 
     // Opening the link shows a button and changes nothing (mail scanners open links).
@@ -245,7 +258,7 @@ async fn an_address_is_confirmed_by_its_link_before_alerts_are_mailed_over_start
     assert_eq!(user(&app, "alice").await["notify"][0]["state"], "ready");
     assert_eq!(
         smtp.received().len(),
-        1,
+        2,
         "the payment before confirming was not mailed"
     );
 
@@ -267,10 +280,10 @@ async fn an_address_is_confirmed_by_its_link_before_alerts_are_mailed_over_start
     )
     .await;
     assert!(
-        app.eventually(10, || async { smtp.received().len() == 2 })
+        app.eventually(10, || async { smtp.received().len() == 3 })
             .await
     );
-    let mail = smtp.received()[1].clone();
+    let mail = smtp.received()[2].clone();
     assert_eq!(mail["tls"], true);
     assert_eq!(mail["rcpt_tos"], json!(["alice@example.org"]));
     let data = mail["data"].as_str().unwrap();
@@ -752,4 +765,102 @@ async fn a_telegram_chat_is_linked_by_its_one_time_code_and_hears_of_payments() 
         })
         .await
     );
+}
+
+#[tokio::test]
+async fn a_person_sets_up_alerts_on_their_account_page() {
+    use crate::accounts::{local_base, on_localhost};
+    use crate::support::notify::{FakeTelegram, TELEGRAM_TOKEN};
+    let Some(tools) = crate::pages::browser_tools() else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let ntfy = FakeNtfy::start();
+    let telegram = FakeTelegram::start();
+    let (mail, api) = (smtp_settings(&smtp), telegram.base.clone());
+    let app = spawn_app_with(None, move |s| {
+        on_localhost(s);
+        mail(s);
+        s.notify.allow_private = true;
+        s.notify.telegram_bot_token = Some(rayo::domain::Secret::new(TELEGRAM_TOKEN));
+        s.notify.telegram_api_url = api;
+    })
+    .await;
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut command = std::process::Command::new("node");
+    command
+        .current_dir(&tools)
+        .arg("notifications.mjs")
+        .arg(local_base(&app))
+        .arg(&app.admin_token)
+        .arg(&artifacts)
+        .arg(&ntfy.base)
+        .arg(&telegram.base)
+        .arg(smtp.dir.path());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    println!("{}", serde_json::to_string_pretty(&seen).unwrap());
+    assert_eq!(seen["noChannels"], true);
+    assert_eq!(seen["afterNtfy"][0]["state"], "ready", "{seen}");
+    assert!(
+        seen["badNpubError"]
+            .as_str()
+            .unwrap()
+            .contains("not an npub"),
+        "{seen}"
+    );
+    assert_eq!(seen["afterBadNpub"], 1);
+    assert_eq!(seen["afterEmail"][1]["state"], "unconfirmed", "{seen}");
+    assert_eq!(seen["confirmed"], "Address confirmed");
+    assert_eq!(seen["afterConfirm"][1]["state"], "ready", "{seen}");
+    assert_eq!(seen["digestChosen"], "10m");
+    assert_eq!(seen["detailsTicked"], false);
+    assert!(seen["telegramLink"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://t.me/rayo_test_bot?start="));
+    assert_eq!(seen["afterTelegram"][2]["key"], "telegram:4242", "{seen}");
+    assert_eq!(seen["keyboardReachable"], true);
+    assert_eq!(seen["consoleErrors"], json!([]));
+    for (page, violations) in seen["axe"].as_object().unwrap() {
+        assert_eq!(violations, &json!([]), "axe on {page}");
+    }
+    for page in [
+        "empty",
+        "refused",
+        "unconfirmed",
+        "confirm",
+        "telegram",
+        "channels",
+        "account",
+    ] {
+        assert_eq!(
+            seen[format!("{page}Overflows")],
+            false,
+            "{page} scrolls sideways at 360 px"
+        );
+    }
+    // The test went through ntfy; the person's settings are stored.
+    assert!(
+        app.eventually(10, || async { !ntfy.heard().is_empty() })
+            .await
+    );
+    assert!(ntfy.heard()[0].body["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Notifications for alice@"));
+    let shown = user(&app, "alice").await;
+    assert_eq!(shown["notify_digest"], "10m");
+    assert_eq!(shown["notify_details"], false);
 }

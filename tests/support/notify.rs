@@ -241,6 +241,18 @@ impl FakeTelegram {
 }
 
 async fn telegram_answer(state: &TelegramState, path: &str, body: &[u8]) -> HttpResponse {
+    // The test's own control: a person writes in a chat (for the browser journey).
+    if path == "/control/say" {
+        let said: Value = serde_json::from_slice(body).unwrap_or(json!({}));
+        let mut id = state.next_id.lock().unwrap();
+        *id += 1;
+        state.updates.lock().unwrap().push(json!({
+            "update_id": 1000 + *id,
+            "message": {"message_id": *id, "date": 1700000000, "chat": {"id": said["chat"], "type": "private"}, "text": said["text"]}
+        }));
+        state.arrived.notify_waiters();
+        return HttpResponse::Ok().finish();
+    }
     let Some(method) = path.strip_prefix(&format!("/bot{TELEGRAM_TOKEN}/")) else {
         return HttpResponse::Unauthorized()
             .json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));

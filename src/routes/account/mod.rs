@@ -38,6 +38,7 @@ macro_rules! form {
     }};
 }
 
+mod notifications;
 mod notify;
 mod page;
 mod payments;
@@ -75,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security::configure(cfg);
     payments::configure(cfg);
     notify::configure(cfg);
+    notifications::configure(cfg);
 }
 
 /// Form bodies here are small; passkey answers a little larger.

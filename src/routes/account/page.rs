@@ -40,7 +40,23 @@ struct AccountPage<'a> {
     now: u64,
     notice: Option<&'a str>,
     error: Option<String>,
+    /// Whether this server sends mail, and has a Telegram bot: which channels can be added.
+    mail: bool,
+    telegram: bool,
+    /// The digest choices, and the one chosen ("" for a message per payment).
+    digests: &'static [(&'static str, &'static str)],
+    digest: String,
 }
+
+/// What the digest menu offers.
+const DIGESTS: &[(&str, &str)] = &[
+    ("", "A message per payment"),
+    ("5m", "One every 5 minutes"),
+    ("10m", "One every 10 minutes"),
+    ("30m", "One every 30 minutes"),
+    ("60m", "One an hour"),
+    ("1440m", "One a day"),
+];
 
 /// One of the person's webhook events, as the integrations section lists it.
 struct DeliveryRow {
@@ -79,6 +95,13 @@ fn notice(done: &str) -> Option<&'static str> {
         "revoked" => "API key revoked.",
         "test" => "A test delivery is on its way to your webhook; it shows below.",
         "redelivered" => "The event is on its way again.",
+        "channel" => "Channel added.",
+        "channel-email" => {
+            "We mailed a link to that address: open it to confirm, and alerts start."
+        }
+        "channel-removed" => "Channel removed: nothing more goes there.",
+        "notify-test" => "A test message is on its way; the channel's state shows how it went.",
+        "notify-settings" => "Your notification settings are saved.",
         _ => return None,
     })
 }
@@ -186,12 +209,16 @@ pub(super) async fn render(
             },
             notice,
             error: error.or(filter_error),
+            mail: services.notifier.has_mail(),
+            telegram: services.notifier.telegram().is_some(),
+            digests: DIGESTS,
+            digest: user.notify_digest.clone().unwrap_or_default(),
         },
     )
 }
 
 #[derive(Deserialize)]
-pub(super) struct Csrf {
+pub(in crate::routes) struct Csrf {
     #[serde(default)]
     pub(super) csrf: String,
 }

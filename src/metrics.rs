@@ -241,6 +241,9 @@ pub struct HealthEntry {
     pub asked: &'static str,
     /// `None` when it answered well.
     pub error: Option<String>,
+    /// Since when it has failed without a good answer between (kept by `record`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<u64>,
 }
 
 /// People's wallets are many: at most this many are remembered (configured backends always).
@@ -248,8 +251,10 @@ const HEALTH_ENTRIES: usize = 10_000;
 
 impl BackendHealth {
     /// Called on every invoice request: an entry already there is updated in place.
-    pub fn record(&self, backend: &str, entry: HealthEntry) {
+    pub fn record(&self, backend: &str, mut entry: HealthEntry) {
         let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let before = entries.get(backend).and_then(|last| last.failing_since);
+        entry.failing_since = entry.error.as_ref().map(|_| before.unwrap_or(entry.at));
         if let Some(last) = entries.get_mut(backend) {
             *last = entry;
         } else if entries.len() < HEALTH_ENTRIES {

@@ -108,6 +108,27 @@ impl Application {
             services.metrics.clone(),
             services.clock.clone(),
         )));
+        // The operator's alerts, from one instance (incidents are watched where they are seen).
+        if !services.notifier.operator_channels().is_empty() {
+            let (services, state) = (services.clone(), state.clone());
+            background.keep(tokio::spawn(async move {
+                let cluster = services.cluster.clone();
+                cluster
+                    .lead("alerts", || {
+                        let probe_state = state.clone();
+                        crate::console::alerts::watch_forever(
+                            services.clone(),
+                            state.console.clone(),
+                            services.settings.notify.alerts.clone(),
+                            move || {
+                                let state = probe_state.clone();
+                                async move { crate::routes::probe_backends(&state).await }
+                            },
+                        )
+                    })
+                    .await
+            }));
+        }
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<crate::routes::RequestSpan>::new())

@@ -152,6 +152,21 @@ pub struct ServeArgs {
     /// (email:ops@example.com,ntfy:https://ntfy.sh/ops-x7).
     #[arg(long, env = "RAYO_OPERATOR_NOTIFY", value_delimiter = ',')]
     pub operator_notify: Vec<String>,
+    /// How often the operator's alerts look at the server.
+    #[arg(long, env = "RAYO_ALERT_EVERY", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub alert_every: Duration,
+    /// Alert when a configured backend has failed for this long.
+    #[arg(long, env = "RAYO_ALERT_BACKEND_DOWN", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub alert_backend_down: Duration,
+    /// Alert when a person's own (NWC) wallet has failed for this long.
+    #[arg(long, env = "RAYO_ALERT_WALLET_DOWN", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub alert_wallet_down: Duration,
+    /// Alert when this many dead letters wait.
+    #[arg(long, env = "RAYO_ALERT_DEAD_LETTERS", default_value_t = 10)]
+    pub alert_dead_letters: u64,
+    /// Alert when the data directory's disk has less than this much free, in percent.
+    #[arg(long, env = "RAYO_ALERT_DISK_FREE", default_value_t = 10)]
+    pub alert_disk_free: u8,
     /// A directory of notification templates (paid.txt, digest.txt, test.txt, confirm.txt,
     /// alert.txt) replacing the built-in ones.
     #[arg(long, env = "RAYO_NOTIFY_TEMPLATES")]
@@ -520,6 +535,13 @@ impl Settings {
                     })
                     .collect::<Result<_, _>>()?,
                 templates: args.notify_templates,
+                alerts: super::AlertRules {
+                    every: args.alert_every,
+                    backend_down: args.alert_backend_down,
+                    wallet_down: args.alert_wallet_down,
+                    dead_letters: args.alert_dead_letters.max(1),
+                    disk_free_percent: args.alert_disk_free.min(100),
+                },
                 per_person_hourly: args.notify_per_person_hourly.max(1),
             },
             list_users: args.list_users,

@@ -452,6 +452,28 @@ impl PublicUrl {
 
 /// The domains this server answers for: the primary one (users who name none live there) and
 /// any others. Each has its own public URL; every URL handed out comes from these.
+/// When the operator is alerted (see `console::alerts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRules {
+    pub every: Duration,
+    pub backend_down: Duration,
+    pub wallet_down: Duration,
+    pub dead_letters: u64,
+    pub disk_free_percent: u8,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(60),
+            backend_down: Duration::from_secs(5 * 60),
+            wallet_down: Duration::from_secs(3600),
+            dead_letters: 10,
+            disk_free_percent: 10,
+        }
+    }
+}
+
 /// How notifications are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyConfig {
@@ -466,6 +488,8 @@ pub struct NotifyConfig {
     pub operator: Vec<crate::domain::Channel>,
     pub templates: Option<PathBuf>,
     pub per_person_hourly: u32,
+    /// When the operator is alerted.
+    pub alerts: AlertRules,
 }
 
 impl Default for NotifyConfig {
@@ -481,6 +505,7 @@ impl Default for NotifyConfig {
             operator: Vec::new(),
             templates: None,
             per_person_hourly: 60,
+            alerts: AlertRules::default(),
         }
     }
 }

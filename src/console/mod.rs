@@ -2,6 +2,7 @@
 //! use: no HTTP here, and nothing the console changes that they could not. The overview is
 //! read fresh (a little cached: every open console asks again when a payment arrives).
 
+pub mod alerts;
 pub mod latency;
 pub mod tallies;
 

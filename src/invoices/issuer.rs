@@ -272,6 +272,7 @@ impl Issuer {
                     Ok(Err(e)) => Some(e.to_string()),
                     Err(_) => Some("did not answer in time".into()),
                 },
+                failing_since: None,
             },
         );
         let created = match answer {

@@ -73,6 +73,8 @@ impl State {
     }
 }
 
+pub use ops::probe_backends;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lnurl::configure(cfg);
     nostr::configure(cfg);

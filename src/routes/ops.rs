@@ -93,6 +93,12 @@ impl ReadinessCache {
     }
 }
 
+/// Asks every backend now (or takes a check at most a few seconds old): what the operator's
+/// alerts see when nobody pays.
+pub async fn probe_backends(state: &State) {
+    state.readiness.current(&state.services).await;
+}
+
 /// Readiness: the store takes a durable write and every backend answers an authenticated
 /// lookup (of an invoice that does not exist: any answer but an error will do). What went
 /// wrong is shown on the admin address, or to the admin token; elsewhere only which part.
@@ -134,6 +140,7 @@ async fn check_readiness(services: &Services) -> Readiness {
                     latency_ms: started.elapsed().as_millis() as u64,
                     asked: "readiness",
                     error: state.clone().err(),
+                    failing_since: None,
                 },
             );
             (name.clone(), state)

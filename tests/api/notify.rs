@@ -864,3 +864,109 @@ async fn a_person_sets_up_alerts_on_their_account_page() {
     assert_eq!(shown["notify_digest"], "10m");
     assert_eq!(shown["notify_details"], false);
 }
+
+#[tokio::test]
+async fn the_operator_hears_of_a_backend_down_and_dead_letters_once_each_and_when_they_clear() {
+    use crate::support::backend_double::{BackendDouble, Fault};
+    let ntfy = FakeNtfy::start();
+    let backend = Arc::new(BackendDouble::new(Fault::Fails));
+    let topic = format!("ntfy:{}/ops-x7", ntfy.base);
+    let app = spawn_app_with(Some(backend.clone()), move |s| {
+        s.notify.allow_private = true;
+        s.notify.operator = vec![rayo::domain::Channel::parse(&topic).unwrap()];
+        s.notify.alerts.every = Duration::from_secs(1);
+        s.notify.alerts.backend_down = Duration::from_secs(0);
+        s.notify.alerts.dead_letters = 1;
+        s.webhook_window = Duration::from_secs(1);
+        s.webhook_first_retry = Duration::from_secs(1);
+    })
+    .await;
+    let titles = || -> Vec<String> {
+        ntfy.heard()
+            .iter()
+            .map(|h| h.body["title"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(
+        app.eventually(15, || async {
+            titles().iter().any(|t| t.ends_with("is down"))
+        })
+        .await,
+        "{:?}",
+        titles()
+    );
+    let down = ntfy
+        .heard()
+        .into_iter()
+        .find(|h| {
+            h.body["title"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("is down")
+        })
+        .unwrap();
+    println!(
+        "the operator's alert: {}",
+        serde_json::to_string_pretty(&down.body).unwrap()
+    );
+    assert!(down.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Failing since"));
+    assert_eq!(down.body["tags"], json!(["warning"]));
+
+    // A person's ntfy server that keeps failing: their test becomes a dead letter, and the
+    // operator hears of it once.
+    let failing = FakeNtfy::start();
+    failing.set_failing(true);
+    app.add_user(
+        "alice",
+        json!({"notify": [format!("ntfy:{}/alice-x7", failing.base)]}),
+    )
+    .await;
+    let test = app
+        .admin(Method::POST, "/users/alice/notify/test", Some(json!({})))
+        .await;
+    assert_eq!(test.status(), 202);
+    backend.set_fault(Fault::None);
+    assert!(
+        app.eventually(20, || async {
+            titles().iter().any(|t| t.ends_with("1 dead letters"))
+        })
+        .await,
+        "{:?}",
+        titles()
+    );
+    // The backend answers again: the incident is resolved, once.
+    assert!(
+        app.eventually(20, || async {
+            titles()
+                .iter()
+                .any(|t| t.contains("resolved: backend") && t.ends_with("is down"))
+        })
+        .await,
+        "{:?}",
+        titles()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let said = titles();
+    assert_eq!(
+        said.iter()
+            .filter(|t| t.ends_with("is down") && !t.contains("resolved"))
+            .count(),
+        1,
+        "{said:?}"
+    );
+    assert_eq!(
+        said.iter()
+            .filter(|t| t.contains("resolved: backend"))
+            .count(),
+        1,
+        "{said:?}"
+    );
+    assert_eq!(
+        said.iter().filter(|t| t.ends_with("dead letters")).count(),
+        1,
+        "{said:?}"
+    );
+}

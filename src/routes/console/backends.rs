@@ -98,6 +98,7 @@ async fn check_backends(
                     latency_ms: started.elapsed().as_millis() as u64,
                     asked: "check",
                     error: report.problems.first().cloned(),
+                    failing_since: None,
                 },
             );
             Report {

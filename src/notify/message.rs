@@ -374,6 +374,45 @@ fn tidy(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn domains() -> Domains {
+        crate::config::Settings::defaults().domains().unwrap()
+    }
+
+    #[test]
+    fn the_operator_can_reword_a_message_and_a_broken_template_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("test.txt"),
+            "¡Hola {{ address }}!\nEsto es una prueba de {{ server }}.",
+        )
+        .unwrap();
+        let composer = Composer::new(domains(), Some(dir.path())).unwrap();
+        let user = crate::domain::User::create(
+            crate::domain::Username::parse("alice").unwrap(),
+            Default::default(),
+            &crate::domain::UserContext {
+                domain: "localhost:8080",
+                now: 1,
+                new_secret: &|| crate::domain::Secret::new(""),
+            },
+        )
+        .unwrap();
+        let test = composer.test(&user);
+        assert_eq!(test.title, "¡Hola alice@localhost:8080!");
+        assert_eq!(test.text, "Esto es una prueba de localhost:8080.");
+        // The others keep their built-in words.
+        assert!(composer
+            .confirm(&user, "a@b.example", "https://x", "a day")
+            .title
+            .starts_with("Confirm"));
+        std::fs::write(dir.path().join("paid.txt"), "{% if %}").unwrap();
+        let broken = Composer::new(domains(), Some(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(broken.contains("paid.txt"), "{broken}");
+    }
+
     #[test]
     fn amounts_are_grouped_by_thousands() {
         assert_eq!(grouped("21"), "21");

@@ -96,3 +96,12 @@ impl Random for CountingRandom {
         }
     }
 }
+
+/// A time as people read it on a page or in a message: `2026-12-07 13:45 UTC`.
+pub fn when(at: u64) -> String {
+    let text = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(at),
+    )
+    .to_string();
+    format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
+}

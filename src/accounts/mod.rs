@@ -25,6 +25,7 @@ use crate::clock::{Clock, Random};
 use crate::config::{Domains, Settings, Signup};
 use crate::store::{Db, RecordKind, StoreError, Swap};
 
+pub use crate::invoices::PaymentRow;
 pub use account::{Account, LinkedWallet, StoredPasskey};
 pub use audit::AuditEntry;
 pub use invites::{Invite, InviteCreated, InviteRequest, InviteView};
@@ -36,7 +37,7 @@ pub use operators::{
     MAX_OPERATOR_INVITE, OPERATOR_INVITE_LIFETIME,
 };
 pub use passkeys::{PasskeyCeremony, Relying};
-pub use payments::{csv, csv_with_users, PaymentFilter, PaymentRow, EXPORTED, LISTED};
+pub use payments::{csv, csv_with_users, PaymentFilter, EXPORTED, LISTED};
 pub use profile::{ProfileForm, WebhookForm, QUARANTINE};
 pub use sessions::{Realm, Session, SessionStarted, SessionView};
 
@@ -118,14 +119,7 @@ impl Accounts {
     }
 }
 
-/// A time as people read it on a page: `2026-12-07 13:45 UTC`.
-pub fn when(at: u64) -> String {
-    let text = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(at),
-    )
-    .to_string();
-    format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
-}
+pub use crate::clock::when;
 
 /// What a record is stored by: the hex SHA-256 of a secret (tokens are never stored as such).
 fn key_of(secret: &str) -> String {

@@ -1,10 +1,11 @@
 //! A person's payments as their account page lists them: who paid (LUD-18 payer data, or a
 //! zap's sender), how much, with what comment; filtered, and as CSV.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AccountError, Accounts};
-use crate::domain::{InvoiceRecord, StatusName, Username};
+use crate::domain::{StatusName, Username};
+use crate::invoices::PaymentRow;
 use crate::store::InvoicePage;
 
 /// The list's filter, from the page's query string.
@@ -16,85 +17,6 @@ pub struct PaymentFilter {
     /// Words to find in the comment, payer or amount.
     #[serde(default)]
     pub q: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PaymentRow {
-    pub payment_hash: String,
-    pub status: &'static str,
-    pub created_at: u64,
-    pub paid_at: Option<u64>,
-    /// When it was paid (or asked for), as people read it.
-    pub when: String,
-    pub sats: String,
-    /// "5.00 USD"
-    pub fiat: Option<String>,
-    pub comment: Option<String>,
-    /// The payer's name, identifier or email, as their wallet sent it (LUD-18).
-    pub payer: Option<String>,
-    /// A zap's sender, as an npub.
-    pub zap_from: Option<String>,
-}
-
-fn payer_of(payer_data: &str) -> Option<String> {
-    let data: serde_json::Value = serde_json::from_str(payer_data).ok()?;
-    ["name", "identifier", "email", "pubkey"]
-        .iter()
-        .find_map(|field| data.get(field).and_then(|v| v.as_str()).map(str::to_owned))
-        .filter(|s| !s.is_empty())
-}
-
-fn zap_sender(request: &str) -> Option<String> {
-    use nostr::ToBech32;
-    let event: serde_json::Value = serde_json::from_str(request).ok()?;
-    let hex = event.get("pubkey")?.as_str()?;
-    // The npub form is what people recognise.
-    nostr::PublicKey::from_hex(hex).ok()?.to_bech32().ok()
-}
-
-impl PaymentRow {
-    pub fn of(record: &InvoiceRecord, now: u64) -> Self {
-        let status = record.status_at(now);
-        let paid = match status {
-            crate::domain::InvoiceStatus::Paid(details) => Some(details),
-            _ => None,
-        };
-        Self {
-            payment_hash: record.payment_hash.to_hex(),
-            status: StatusName::of(&status).as_str(),
-            created_at: record.created_at,
-            paid_at: paid.map(|p| p.paid_at),
-            when: super::when(paid.map_or(record.created_at, |p| p.paid_at)),
-            sats: paid
-                .map_or(record.amount_msat, |p| p.amount_received_msat)
-                .sats_decimal(),
-            fiat: record
-                .fiat
-                .as_ref()
-                .map(|f| format!("{} {}", f.value, f.currency)),
-            comment: record.comment.as_ref().map(|c| c.as_str().to_owned()),
-            payer: record.described_by.payer_data().and_then(payer_of),
-            zap_from: record.described_by.zap_request().and_then(zap_sender),
-        }
-    }
-
-    fn matches(&self, words: &str) -> bool {
-        let words = words.trim().to_lowercase();
-        if words.is_empty() {
-            return true;
-        }
-        [
-            Some(&self.sats),
-            self.comment.as_ref(),
-            self.payer.as_ref(),
-            self.zap_from.as_ref(),
-            self.fiat.as_ref(),
-            Some(&self.payment_hash),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|field| field.to_lowercase().contains(&words))
-    }
 }
 
 /// The page lists at most this many; the CSV export more.
@@ -194,15 +116,5 @@ mod tests {
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(field("-1"), "\"'-1\"");
-    }
-
-    #[test]
-    fn payers_are_named_by_name_then_identifier_then_email() {
-        assert_eq!(
-            payer_of(r#"{"name":"Bob","email":"b@x"}"#).as_deref(),
-            Some("Bob")
-        );
-        assert_eq!(payer_of(r#"{"email":"b@x"}"#).as_deref(), Some("b@x"));
-        assert_eq!(payer_of("not json"), None);
     }
 }

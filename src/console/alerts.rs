@@ -81,8 +81,8 @@ pub async fn watch_forever<P, Fut>(
                 let what = format!("resolved: {}", was.what);
                 let details = format!(
                     "It went wrong at {} and is right again at {}.",
-                    crate::accounts::when(was.since),
-                    crate::accounts::when(now)
+                    crate::clock::when(was.since),
+                    crate::clock::when(now)
                 );
                 items.extend(alert(
                     &services, &key, was.since, "resolved", &what, &details,
@@ -166,7 +166,7 @@ async fn look(
                 what,
                 details: format!(
                     "Failing since {}: {}",
-                    crate::accounts::when(since),
+                    crate::clock::when(since),
                     entry.error.unwrap_or_default()
                 ),
             });

@@ -6,6 +6,7 @@ mod check;
 mod description;
 mod issuer;
 pub mod lookup;
+mod payment_row;
 mod query;
 mod slots;
 mod view;
@@ -15,5 +16,6 @@ pub use check::{
 };
 pub use description::Description;
 pub use issuer::{IssueError, Issuer, IssuerParts, NewInvoice, Upstream};
+pub use payment_row::PaymentRow;
 pub use query::InvoiceQuery;
 pub use view::{AppInvoiceView, ForApps, ForOperators, InvoiceView, OperatorInvoiceView};

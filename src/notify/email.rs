@@ -11,8 +11,8 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use super::failure::{quote, Failure};
 use super::message::Message;
-use super::Failure;
 use crate::domain::Secret;
 
 pub struct Mailer {
@@ -144,7 +144,7 @@ impl Mailer {
             Ok(response) => Ok(u16::from(response.code())),
             Err(e) => {
                 let status = e.status().map(u16::from);
-                let words = super::quote(&e.to_string());
+                let words = quote(&e.to_string());
                 Err(match status {
                     Some(code) => Failure::with_status(code, format!("SMTP: {words}")),
                     None if e.is_timeout() => {

@@ -7,9 +7,9 @@ use std::path::Path;
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::PaymentRow;
 use crate::config::Domains;
 use crate::domain::{InvoiceRecord, User};
+use crate::invoices::PaymentRow;
 
 /// The messages there are, and their built-in wording.
 const TEMPLATES: [(&str, &str); 5] = [
@@ -314,9 +314,7 @@ fn grouped(sats: &str) -> String {
 }
 
 fn clock_time(at: u64) -> String {
-    crate::accounts::when(at)
-        .trim_end_matches(" UTC")
-        .to_owned()
+    crate::clock::when(at).trim_end_matches(" UTC").to_owned()
 }
 
 /// One line, no control characters, at most `max` characters: what a header or a push title

@@ -6,6 +6,7 @@
 
 mod digest;
 mod email;
+mod failure;
 mod health;
 mod limits;
 mod links;
@@ -25,6 +26,7 @@ use crate::net::{self, Reach};
 use crate::store::{Db, StoreError, Transitions};
 
 pub use digest::DigestWindow;
+pub use failure::Failure;
 pub use health::{ChannelHealth, Health};
 
 /// The marks on `user`'s channels (the operator's, with `None`), by channel key.
@@ -50,33 +52,6 @@ pub fn forget_health(store: &dyn crate::store::Store, user: &Username) -> Result
 pub use links::{LinkError, Links};
 pub use message::{Composer, Message, TemplateError};
 pub use nostr_dm::Dms;
-
-/// Why one attempt did not deliver, in words for the delivery log.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub status: Option<u16>,
-    pub reason: String,
-    /// The receiver asked to wait this long (Telegram's `retry_after`).
-    pub retry_after: Option<Duration>,
-}
-
-impl Failure {
-    pub fn now(reason: String) -> Self {
-        Self {
-            status: None,
-            reason,
-            retry_after: None,
-        }
-    }
-
-    pub fn with_status(status: u16, reason: String) -> Self {
-        Self {
-            status: Some(status),
-            reason,
-            retry_after: None,
-        }
-    }
-}
 
 /// What became of one attempt.
 #[derive(Debug, Clone)]
@@ -495,7 +470,7 @@ impl Notifier {
         match self.queue(vec![queued]).await {
             Ok(_) => Outcome::Settled(format!(
                 "over the person's rate limit: told in the digest at {}",
-                crate::accounts::when(until)
+                crate::clock::when(until)
             )),
             Err(e) => Outcome::Failed(Failure::now(format!("could not queue the digest: {e}"))),
         }
@@ -556,47 +531,4 @@ impl Notifier {
             }
         }
     }
-}
-
-/// An HTTP answer as an attempt's outcome: 2xx delivered, else the status and the start of
-/// what the receiver said.
-async fn http_outcome(sent: Result<reqwest::Response, reqwest::Error>) -> Result<u16, Failure> {
-    match sent {
-        Ok(answer) if answer.status().is_success() => Ok(answer.status().as_u16()),
-        Ok(answer) => {
-            let status = answer.status();
-            let retry_after = answer
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = answer.text().await.unwrap_or_default();
-            let mut failure =
-                Failure::with_status(status.as_u16(), format!("HTTP {status}: {}", quote(&body)));
-            failure.retry_after = retry_after;
-            Err(failure)
-        }
-        Err(e) => Err(Failure::now(request_error(&e))),
-    }
-}
-
-fn request_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "no answer in time".into();
-    }
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if e.is_connect() {
-        format!("could not connect: {cause}")
-    } else {
-        format!("request failed: {cause}")
-    }
-}
-
-/// What a receiver said, for the log: one line, at most 200 characters.
-fn quote(words: &str) -> String {
-    message::one_line(words, 200)
 }

@@ -5,8 +5,8 @@
 
 use nostr::{EventBuilder, JsonUtil, PublicKey, Timestamp};
 
+use super::failure::{quote, Failure};
 use super::message::Message;
-use super::Failure;
 use crate::domain::RelayUrl;
 use crate::net::{self, Reach};
 use crate::nostr::NostrIdentity;
@@ -80,7 +80,7 @@ impl Dms {
         } else {
             Err(Failure::now(format!(
                 "no relay took the message: {}",
-                super::quote(&refusals.join("; "))
+                quote(&refusals.join("; "))
             )))
         }
     }

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::failure::{http_outcome, Failure};
 use super::message::Message;
-use super::Failure;
 use crate::domain::{ntfy_topic, Secret};
 
 /// Publishes `message` to the topic at `url` (`https://ntfy.sh/alice-x7`).
@@ -34,5 +34,5 @@ pub async fn publish(
     if let Some(token) = token {
         request = request.bearer_auth(token.expose());
     }
-    super::http_outcome(request.send().await).await
+    http_outcome(request.send().await).await
 }

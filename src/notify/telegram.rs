@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::failure::{quote, request_error, Failure};
 use super::message::Message;
-use super::Failure;
 use crate::domain::Secret;
 
 /// The Bot API, at `api` (`https://api.telegram.org`, or a mirror), as the bot `token`.
@@ -89,7 +89,7 @@ impl Bot {
             .send()
             .await
             // The URL holds the bot's token: errors are told without it.
-            .map_err(|e| Failure::now(super::request_error(&e.without_url())))?;
+            .map_err(|e| Failure::now(request_error(&e.without_url())))?;
         let status = answer.status().as_u16();
         let parsed: Answer<T> = answer.json().await.map_err(|_| {
             Failure::with_status(
@@ -104,7 +104,7 @@ impl Bot {
                     .description
                     .unwrap_or_else(|| format!("HTTP {status}"));
                 let mut failure =
-                    Failure::with_status(status, format!("Telegram: {}", super::quote(&words)));
+                    Failure::with_status(status, format!("Telegram: {}", quote(&words)));
                 failure.retry_after = parsed
                     .parameters
                     .and_then(|p| p.retry_after)

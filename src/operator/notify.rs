@@ -388,7 +388,7 @@ impl ChannelView {
             Health::Unconfirmed => "waiting: open the link we mailed to confirm it".into(),
             Health::Broken { since, reason } => format!(
                 "not working since {}: {reason}. Nothing is sent until a test gets through.",
-                crate::accounts::when(*since)
+                crate::clock::when(*since)
             ),
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use lightning_invoice::Bolt11Invoice;
 use serde_json::{json, Value};
 
-use rayo::prices::{Currency, Ticker};
+use rayo::prices::Currency;
 
 use crate::support::binary::{rayo, reserve_port};
 use crate::support::fake_prices::{FakePrices, Misbehaviour};
@@ -104,25 +104,14 @@ async fn app_refreshing_every(
     clock: Arc<ShiftedClock>,
     every: Duration,
 ) -> TestApp {
-    let sources = prices.sources();
+    let tickers = prices.tickers();
     let app = spawn_app_in(tempfile::tempdir().unwrap(), None, Some(clock), move |s| {
         s.currencies = vec![
             Currency::find("USD").unwrap(),
             Currency::find("CLP").unwrap(),
         ];
         s.price_refresh = every;
-        s.price_sources = sources
-            .split(',')
-            .map(|entry| {
-                let (name, url) = entry.split_once('=').unwrap();
-                let mut source = Ticker::public()
-                    .into_iter()
-                    .find(|p| p.name() == name)
-                    .unwrap();
-                source.base = url.parse().unwrap();
-                source
-            })
-            .collect();
+        s.price_sources = tickers;
     })
     .await;
     // The first reading happens in the background as the server starts.

@@ -974,12 +974,12 @@ async fn the_operator_hears_of_a_backend_down_and_dead_letters_once_each_and_whe
 #[tokio::test]
 async fn the_operator_hears_when_a_currency_has_no_usable_price() {
     use crate::support::fake_prices::FakePrices;
-    use rayo::prices::{Currency, Ticker};
+    use rayo::prices::Currency;
     let ntfy = FakeNtfy::start();
     // Every source answers, but none knows USD: no rate can be made.
     let prices = FakePrices::start();
     prices.set("buda", "CLP", "90000000");
-    let sources = prices.sources();
+    let tickers = prices.tickers();
     let topic = format!("ntfy:{}/ops-x7", ntfy.base);
     let app = spawn_app_with(None, move |s| {
         s.notify.allow_private = true;
@@ -987,18 +987,7 @@ async fn the_operator_hears_when_a_currency_has_no_usable_price() {
         s.notify.alerts.every = Duration::from_secs(1);
         s.currencies = vec![Currency::find("USD").unwrap()];
         s.price_refresh = Duration::from_secs(1);
-        s.price_sources = sources
-            .split(',')
-            .map(|entry| {
-                let (name, url) = entry.split_once('=').unwrap();
-                let mut source = Ticker::public()
-                    .into_iter()
-                    .find(|p| p.name() == name)
-                    .unwrap();
-                source.base = url.parse().unwrap();
-                source
-            })
-            .collect();
+        s.price_sources = tickers;
     })
     .await;
     assert!(

@@ -72,6 +72,22 @@ impl FakePrices {
             .collect::<Vec<_>>()
             .join(",")
     }
+
+    /// Every price source, pointed here: what `settings.price_sources` takes.
+    pub fn tickers(&self) -> Vec<rayo::prices::Ticker> {
+        self.sources()
+            .split(',')
+            .map(|entry| {
+                let (name, url) = entry.split_once('=').unwrap();
+                let mut source = rayo::prices::Ticker::public()
+                    .into_iter()
+                    .find(|p| p.name() == name)
+                    .unwrap();
+                source.base = url.parse().unwrap();
+                source
+            })
+            .collect()
+    }
 }
 
 /// The fault set for `source`, as an answer; `None`: answer normally.

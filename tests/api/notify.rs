@@ -246,13 +246,28 @@ async fn an_address_is_confirmed_by_its_link_before_alerts_are_mailed_over_start
         user(&app, "alice").await["notify"][0]["state"],
         "unconfirmed"
     );
-    let forged = app
-        .client
-        .post(link.replace("&t=", "&t=00"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 400);
+    let address = link
+        .split("a=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    for forged in [
+        link.replace("&t=", "&t=00"),
+        link.replace(&address, "mallory%40evil%2Eexample"),
+    ] {
+        let opened = app.client.get(&forged).send().await.unwrap();
+        assert_eq!(opened.status(), 400, "{forged}");
+        let words = opened.text().await.unwrap();
+        assert!(
+            !words.contains("mallory") && !words.contains("Yes, send"),
+            "{words}"
+        );
+        let posted = app.client.post(&forged).send().await.unwrap();
+        assert_eq!(posted.status(), 400, "{forged}");
+    }
     let confirmed = app.client.post(&link).send().await.unwrap();
     assert_eq!(confirmed.status(), 200);
     assert_eq!(user(&app, "alice").await["notify"][0]["state"], "ready");

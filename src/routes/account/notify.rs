@@ -110,7 +110,23 @@ async fn confirm_page(
     let Some(query) = query else {
         return bad_link(&state);
     };
-    let message = format!("Send payment alerts for {} to {}?", query.u, query.a);
+    // Checked before anything is shown: a forged link puts no words on this site.
+    let Ok(name) = Username::parse(&query.u) else {
+        return bad_link(&state);
+    };
+    let now = state.services.clock.unix();
+    let links = state.services.notifier.links();
+    if let Err(e) = links.check_confirm(&name, &query.a, query.x, &query.t, now) {
+        return page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This link did not work",
+            &e.to_string(),
+            None,
+            "",
+        );
+    }
+    let message = format!("Send payment alerts for {name} to {}?", query.a);
     page(
         &state,
         StatusCode::OK,
@@ -154,7 +170,14 @@ async fn unsubscribe_page(
     let Some(query) = query else {
         return bad_link(&state);
     };
-    let message = format!("Stop payment alerts for {} through {}?", query.u, query.c);
+    let Ok(name) = Username::parse(&query.u) else {
+        return bad_link(&state);
+    };
+    let links = state.services.notifier.links();
+    if links.check_unsubscribe(&name, &query.c, &query.t).is_err() {
+        return bad_link(&state);
+    }
+    let message = format!("Stop payment alerts for {name} through {}?", query.c);
     page(
         &state,
         StatusCode::OK,

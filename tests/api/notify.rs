@@ -471,9 +471,11 @@ async fn a_nostr_private_message_reaches_the_persons_dm_relay_and_nostr_tools_un
     let Some(relay) = NostrRelay::start() else {
         return;
     };
-    // The person's list names a relay that is down first: the message goes on to the next.
+    // The person's list names a relay that is down and one that refuses the wrap first: the
+    // message goes on to the next.
     let down = Relay::reserve();
-    let inbox = Relay::start();
+    let refusing = Relay::start();
+    refusing.refuse_everything();
     let recipient = nostr::Keys::generate();
     let secret = recipient.secret_key().to_secret_hex();
     let listed = std::process::Command::new("node")
@@ -484,6 +486,7 @@ async fn a_nostr_private_message_reaches_the_persons_dm_relay_and_nostr_tools_un
             &relay.url,
             &secret,
             &down.url,
+            &refusing.url,
             &relay.url,
         ])
         .output()
@@ -499,7 +502,6 @@ async fn a_nostr_private_message_reaches_the_persons_dm_relay_and_nostr_tools_un
         s.nostr_relays = vec![rayo::domain::RelayUrl::parse(&relay_url).unwrap()];
     })
     .await;
-    drop(inbox);
     use nostr::ToBech32;
     let npub = recipient.public_key().to_bech32().unwrap();
     app.add_user(
@@ -549,8 +551,17 @@ async fn a_nostr_private_message_reaches_the_persons_dm_relay_and_nostr_tools_un
         .unwrap()
         .as_secs();
     assert!(unwrapped["wrap"]["created_at"].as_u64().unwrap() <= now);
-    let events = events_of_kind(&app, "notify.paid").await;
-    assert_eq!(events[0]["state"], "delivered", "{events:?}");
+    assert!(
+        app.eventually(5, || async {
+            events_of_kind(&app, "notify.paid").await[0]["state"] == "delivered"
+        })
+        .await
+    );
+    assert_eq!(
+        refusing.refused().len(),
+        1,
+        "the refusing relay was offered the wrap"
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,9 @@ pub struct Relay {
     socket: Mutex<Option<std::net::TcpListener>>,
     reserved: Mutex<Option<ReservedPort>>,
     events: Arc<Mutex<Vec<Event>>>,
+    /// Events refused (when refusing), by id.
+    refused: Arc<Mutex<Vec<String>>>,
+    refusing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Relay {
@@ -27,6 +30,8 @@ impl Relay {
             socket: Mutex::new(None),
             reserved: Mutex::new(Some(reserved)),
             events: Arc::new(Mutex::new(Vec::new())),
+            refused: Arc::new(Mutex::new(Vec::new())),
+            refusing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -44,6 +49,8 @@ impl Relay {
             socket: Mutex::new(Some(listener)),
             reserved: Mutex::new(None),
             events: Arc::new(Mutex::new(Vec::new())),
+            refused: Arc::new(Mutex::new(Vec::new())),
+            refusing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         relay.listen();
         relay
@@ -59,10 +66,14 @@ impl Relay {
                 .take()
                 .expect("not listening yet"),
         };
-        let events = self.events.clone();
+        let relay = Shared {
+            events: self.events.clone(),
+            refused: self.refused.clone(),
+            refusing: self.refusing.clone(),
+        };
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(web::Data::new(events.clone()))
+                .app_data(web::Data::new(relay.clone()))
                 .route("/", web::get().to(connect))
         })
         .workers(1)
@@ -75,15 +86,30 @@ impl Relay {
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().unwrap().clone()
     }
+
+    /// From now on, answers every event `["OK", id, false, "blocked: …"]`, as a relay with a
+    /// policy against it does.
+    pub fn refuse_everything(&self) {
+        self.refusing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The ids of the events refused.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused.lock().unwrap().clone()
+    }
 }
 
-async fn connect(
-    req: HttpRequest,
-    body: web::Payload,
-    events: web::Data<Arc<Mutex<Vec<Event>>>>,
-) -> HttpResponse {
+#[derive(Clone)]
+struct Shared {
+    events: Arc<Mutex<Vec<Event>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+    refusing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn connect(req: HttpRequest, body: web::Payload, relay: web::Data<Shared>) -> HttpResponse {
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body).unwrap();
-    let events = events.into_inner();
+    let relay = relay.into_inner();
     actix_web::rt::spawn(async move {
         while let Some(Ok(message)) = incoming.next().await {
             let actix_ws::Message::Text(text) = message else {
@@ -97,9 +123,14 @@ async fn connect(
             }
             let Some(raw) = parts.get(1) else { continue };
             let answer = match Event::from_json(raw.to_string()) {
+                Ok(event) if relay.refusing.load(std::sync::atomic::Ordering::SeqCst) => {
+                    let id = event.id.to_hex();
+                    relay.refused.lock().unwrap().push(id.clone());
+                    serde_json::json!(["OK", id, false, "blocked: this relay takes no such events"])
+                }
                 Ok(event) if event.verify().is_ok() => {
                     let id = event.id.to_hex();
-                    events.lock().unwrap().push(event);
+                    relay.events.lock().unwrap().push(event);
                     serde_json::json!(["OK", id, true, ""])
                 }
                 _ => serde_json::json!(["OK", raw["id"], false, "invalid: bad event"]),

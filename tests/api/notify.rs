@@ -856,7 +856,12 @@ async fn a_person_sets_up_alerts_on_their_account_page() {
         .as_str()
         .unwrap()
         .starts_with("https://t.me/rayo_test_bot?start="));
-    assert_eq!(seen["afterTelegram"][2]["key"], "telegram:4242", "{seen}");
+    assert_eq!(
+        seen["afterTelegram"][2]["key"],
+        "telegram:4242",
+        "the bot said {:?}",
+        telegram.sent()
+    );
     assert_eq!(seen["keyboardReachable"], true);
     assert_eq!(seen["consoleErrors"], json!([]));
     for (page, violations) in seen["axe"].as_object().unwrap() {

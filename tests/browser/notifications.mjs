@@ -157,10 +157,13 @@ try {
   const code = (await page.locator('#telegram-code').textContent()).trim()
   await look('telegram', null, false)
   await fetch(`${telegramBase}/control/say`, { method: 'POST', body: JSON.stringify({ chat: 4242, text: code }) })
-  for (let i = 0; i < 100; i++) {
-    await page.goto(`${base}/account#notifications`)
+  // The bot reads its messages by long polling: give it time on a loaded machine.
+  // (A reload each time: going to the same URL with a #fragment would not load it again.)
+  await page.goto(`${base}/account`)
+  for (const until = Date.now() + 30000; Date.now() < until;) {
     if ((await channels()).some((c) => c.key === 'telegram:4242')) break
-    await sleep(100)
+    await sleep(250)
+    await page.reload()
   }
   report.afterTelegram = await channels()
   await look('channels', '#notifications')

@@ -45,6 +45,15 @@ pub async fn broken_channels(
     health::all(db, limit).await
 }
 
+/// Forgets the mark on one of `user`'s channels (set again: it starts afresh).
+pub async fn forget_channel_health(
+    db: &Db,
+    user: &Username,
+    channel: &str,
+) -> Result<(), StoreError> {
+    health::clear(db, &health::owner(Some(user)), channel).await
+}
+
 /// Forgets the marks on a removed user's channels, in the caller's write.
 pub fn forget_health(store: &dyn crate::store::Store, user: &Username) -> Result<(), StoreError> {
     health::forget(store, &health::owner(Some(user)))
@@ -379,6 +388,10 @@ impl Notifier {
         let Target::Notify { user, channel } = &item.target else {
             return;
         };
+        // A channel removed meanwhile is not marked: if it is set again, it starts afresh.
+        if !delivered && self.resolve(user.as_ref(), channel).await.is_err() {
+            return;
+        }
         let owner = health::owner(user.as_ref());
         let reason = item
             .log

@@ -46,6 +46,7 @@ impl Operator {
         self.vet(&settings).await?;
         let channel =
             Channel::parse(raw).map_err(|e| OperatorError::Invalid(format!("notify: {e}")))?;
+        let key = channel.key();
         let wanted = name.clone();
         let (user, asked) = self
             .write_user(move |store| {
@@ -71,25 +72,27 @@ impl Operator {
                 Ok(Ok((user, asked)))
             })
             .await?;
+        crate::notify::forget_channel_health(&self.db, name, &key).await?;
         self.ask_to_confirm(&user, &asked).await;
         Ok(())
     }
 
     /// Removes the channel `key` from `name`'s.
     pub async fn remove_channel(&self, name: &Username, key: &str) -> Result<(), OperatorError> {
-        let (wanted, key) = (name.clone(), key.to_owned());
+        let (wanted, removed) = (name.clone(), key.to_owned());
         self.write_user(move |store| {
             let Some(mut user) = store.user(&wanted)? else {
                 return Ok(Err(no_user(&wanted)));
             };
             let before = user.notify.channels.len();
-            user.notify.channels.retain(|c| c.key() != key);
+            user.notify.channels.retain(|c| c.key() != removed);
             if user.notify.channels.len() == before {
                 return Ok(Err(OperatorError::NotFound("No such channel.".into())));
             }
             Ok(Ok((user, ())))
         })
         .await?;
+        crate::notify::forget_channel_health(&self.db, name, key).await?;
         Ok(())
     }
 
@@ -200,6 +203,7 @@ impl Operator {
             Ok(Ok((user, ())))
         })
         .await?;
+        crate::notify::forget_channel_health(&self.db, name, channel).await?;
         Ok(())
     }
 }

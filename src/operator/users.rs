@@ -123,6 +123,13 @@ impl Operator {
                     .map_err(|e| OperatorError::Invalid(e.to_string())))
             })
             .await?;
+        // A channel no longer set forgets its mark: set again, it starts afresh.
+        for key in asked
+            .iter()
+            .filter(|key| user.notify.channel(key).is_none())
+        {
+            crate::notify::forget_channel_health(&self.db, &user.name, key).await?;
+        }
         self.ask_to_confirm(&user, &asked).await;
         Ok(UserView::of(&user, &self.domains, fresh_secret))
     }

@@ -277,14 +277,17 @@ impl Deliverer {
                 Ok(Some(item))
             })
             .await;
+        // A channel's health: a dead letter marks it broken; a message that got through after
+        // a failure, or a test that got through, clears the mark. One that was not sent (the
+        // channel was broken already) says nothing either way.
         if let (Ok(Some(item)), Some(notifier)) = (&recorded, &self.notifier) {
+            let sent = item.log.last().is_some_and(|a| a.outcome == "ok");
             if matches!(item.target, Target::Notify { .. }) {
                 match item.delivery {
                     Delivery::Dead { .. } => notifier.settled(item, false).await,
-                    Delivery::Delivered { .. } if item.attempts > 1 => {
-                        notifier.settled(item, true).await
-                    }
-                    Delivery::Delivered { .. } if item.kind == EventKind::NotifyTest => {
+                    Delivery::Delivered { .. }
+                        if sent && (item.attempts > 1 || item.kind == EventKind::NotifyTest) =>
+                    {
                         notifier.settled(item, true).await
                     }
                     _ => {}

@@ -461,6 +461,28 @@ async fn an_smtp_server_that_refuses_is_retried_then_dead_lettered_with_its_word
         );
         println!("{mode}: {}", failed().await.unwrap()["last_outcome"]);
     }
+
+    // Once those are dead letters the channel is broken again. Removed and set again, it
+    // starts afresh (a mark is about a channel as it was set).
+    assert!(
+        app.eventually(20, || async {
+            user(&app, "alice").await["notify"][0]["state"] == "broken"
+        })
+        .await
+    );
+    let removed = update(&app, "alice", json!({"notify": [""]})).await;
+    assert_eq!(removed.status(), 200);
+    let again = update(
+        &app,
+        "alice",
+        json!({"notify": ["email:alice@example.org"]}),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        user(&app, "alice").await["notify"][0]["state"],
+        "unconfirmed"
+    );
 }
 
 #[tokio::test]

@@ -250,6 +250,30 @@ pub async fn connect(url: &Url, reach: Reach) -> Result<tokio::net::TcpStream, N
     Err(NetError::Connect(last))
 }
 
+/// The start of an answer's body: at most `limit` bytes are read, whatever the receiver sends.
+pub async fn read_at_most(mut answer: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
+/// The innermost cause of an error: what went wrong, without the layers that carried it.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,7 +45,10 @@ pub(super) async fn http_outcome(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = answer.text().await.unwrap_or_default();
+            // A receiver someone else chose may answer anything: its words are read only as far
+            // as the log quotes them.
+            let body = crate::net::read_at_most(answer, QUOTED_BYTES).await;
+            let body = String::from_utf8_lossy(&body);
             let mut failure =
                 Failure::with_status(status.as_u16(), format!("HTTP {status}: {}", quote(&body)));
             failure.retry_after = retry_after;
@@ -59,10 +62,7 @@ pub(super) fn request_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "no answer in time".into();
     }
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
+    let cause = crate::net::root_cause(e);
     if e.is_connect() {
         format!("could not connect: {cause}")
     } else {
@@ -70,7 +70,11 @@ pub(super) fn request_error(e: &reqwest::Error) -> String {
     }
 }
 
+/// Characters of a receiver's words quoted in the log, and the bytes read for them.
+const QUOTED_CHARS: usize = 200;
+const QUOTED_BYTES: usize = QUOTED_CHARS * 4;
+
 /// What a receiver said, for the log: one line, at most 200 characters.
 pub(super) fn quote(words: &str) -> String {
-    super::message::one_line(words, 200)
+    super::message::one_line(words, QUOTED_CHARS)
 }

@@ -20,6 +20,9 @@ pub struct Bot {
     name: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
+/// The most of one Bot API answer rayo reads.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
 /// What the Bot API answers: `{"ok": true, "result": …}` or `{"ok": false, "error_code",
 /// "description", "parameters": {"retry_after"}}`.
 #[derive(Debug, Deserialize)]
@@ -91,7 +94,9 @@ impl Bot {
             // The URL holds the bot's token: errors are told without it.
             .map_err(|e| Failure::now(request_error(&e.without_url())))?;
         let status = answer.status().as_u16();
-        let parsed: Answer<T> = answer.json().await.map_err(|_| {
+        // A full getUpdates batch is well under this; a mirror answering more is not read on.
+        let body = crate::net::read_at_most(answer, MAX_ANSWER_BYTES).await;
+        let parsed: Answer<T> = serde_json::from_slice(&body).map_err(|_| {
             Failure::with_status(
                 status,
                 format!("Telegram answered HTTP {status} without its JSON"),

@@ -428,7 +428,7 @@ impl Deliverer {
                         )),
                     )
                 } else {
-                    let body = read_at_most(answer, MAX_ANSWER_BYTES).await;
+                    let body = net::read_at_most(answer, MAX_ANSWER_BYTES).await;
                     let quoted: String = String::from_utf8_lossy(&body)
                         .chars()
                         .filter(|c| !c.is_control())
@@ -441,35 +441,16 @@ impl Deliverer {
                 }
             }
             Err(e) if e.is_timeout() => (None, Err("no answer in time".into())),
-            Err(e) if e.is_connect() => {
-                (None, Err(format!("could not connect: {}", root_cause(&e))))
-            }
-            Err(e) => (None, Err(format!("request failed: {}", root_cause(&e)))),
+            Err(e) if e.is_connect() => (
+                None,
+                Err(format!("could not connect: {}", net::root_cause(&e))),
+            ),
+            Err(e) => (
+                None,
+                Err(format!("request failed: {}", net::root_cause(&e))),
+            ),
         }
     }
-}
-
-/// The start of an answer's body: at most `limit` bytes are read, whatever the receiver sends.
-async fn read_at_most(mut answer: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match answer.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
-    body
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct Directory {
     db: Db,
     cache: RwLock<ProfileCache>,
     zaps: Option<ZapAdvert>,
+    /// Told of every change, for what follows users (their BOLT12 offers).
+    changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -90,7 +92,13 @@ impl Directory {
             db,
             cache: RwLock::new(ProfileCache::default()),
             zaps,
+            changed: std::sync::Arc::default(),
         }
+    }
+
+    /// Notified after users change, here or (on a shared store) elsewhere.
+    pub fn changes(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.changed.clone()
     }
 
     /// The primary domain's public URL.
@@ -206,6 +214,7 @@ impl Directory {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         cache.generation += 1;
         cache.insert(profile.clone());
+        self.changed.notify_one();
         profile
     }
 
@@ -215,6 +224,7 @@ impl Directory {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         cache.generation += 1;
         cache.profiles.clear();
+        self.changed.notify_one();
     }
 
     /// A user the store no longer holds, or one changed elsewhere: read again when next
@@ -223,6 +233,7 @@ impl Directory {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         cache.generation += 1;
         cache.profiles.remove(name);
+        self.changed.notify_one();
     }
 }
 

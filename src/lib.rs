@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod backends;
 pub mod backup;
+pub mod bip353;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod net;
 pub mod nostr;
 pub mod notify;
+pub mod offers;
 pub mod operator;
 pub mod outbox;
 pub mod payments;

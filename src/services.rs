@@ -77,6 +77,12 @@ pub struct Services {
     pub prices: Arc<crate::prices::PriceBook>,
     /// Payment alerts: what they say, and the channels they go through.
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Every address's BOLT12 offer, kept in step with its user.
+    pub offers: Arc<crate::offers::Keeper>,
+    /// The BIP-353 zones as last built, for the DNS server.
+    pub zones: Arc<crate::bip353::server::Published>,
+    /// Where the DNS server listens, once it does.
+    pub dns_address: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Services {
@@ -208,7 +214,17 @@ impl Services {
             max_backend_calls: settings.max_backend_calls,
             client_tag_key: crate::crypto::hmac_sha256(&keys.verify_key, b"rayo client tag"),
         });
+        let offers = Arc::new(crate::offers::Keeper::new(
+            db.clone(),
+            issuer.backends().clone(),
+            settings.domains()?,
+            clock.clone(),
+            directory.changes(),
+        ));
         Ok(Arc::new(Self {
+            offers,
+            zones: Arc::default(),
+            dns_address: std::sync::OnceLock::new(),
             settings,
             db,
             clock,
@@ -402,7 +418,76 @@ impl Services {
                 }
             }
         }));
+        self.start_bip353(&mut tasks).await?;
         Ok((hints, Background(tasks)))
+    }
+
+    /// Keeps the offers and the BIP-353 zones, and serves the zones when `RAYO_DNS_BIND` says.
+    async fn start_bip353(
+        self: &Arc<Self>,
+        tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<(), OpenError> {
+        let config = self.settings.bip353.clone();
+        let mut published = self.offers.published();
+        tasks.push(tokio::spawn(self.offers.clone().run(config.refresh)));
+        let Some(bind) = config.dns_bind else {
+            return Ok(());
+        };
+        self.rebuild_zones().await;
+        let services = self.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                // Rebuilt when offers change here, and every refresh for changes made
+                // elsewhere (another instance's offers, a key rollover).
+                let _ = tokio::time::timeout(config.refresh, published.changed()).await;
+                services.rebuild_zones().await;
+            }
+        }));
+        let limit = Arc::new(crate::bip353::server::ResponseLimit::new(config.dns_rate));
+        let handler = crate::bip353::server::DnsHandler::new(
+            self.zones.clone(),
+            limit.clone(),
+            self.clock.clone(),
+        );
+        let (at, mut server) = crate::bip353::server::serve(bind, handler)
+            .await
+            .map_err(|e| ConfigError::new("RAYO_DNS_BIND", format!("{bind}: {e}")))?;
+        let _ = self.dns_address.set(at);
+        tracing::info!(address = %at, "serving the BIP-353 zones over UDP and TCP");
+        tasks.push(tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    done = server.block_until_done() => {
+                        if let Err(e) = done {
+                            tracing::error!(error = %e, "the DNS server stopped");
+                        }
+                        return;
+                    }
+                    _ = every_minute.tick() => limit.forget_quiet(),
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    /// Builds the zones from the stored offers and keys, and publishes them.
+    pub async fn rebuild_zones(&self) {
+        let domains = match self.settings.domains() {
+            Ok(domains) => domains,
+            Err(e) => return tracing::error!(error = %e, "no domains for the BIP-353 zones"),
+        };
+        match crate::bip353::publish::build_zones(
+            &self.db,
+            &domains,
+            &self.settings.bip353.nameservers,
+            self.clock.unix(),
+        )
+        .await
+        {
+            Ok(zones) => self.zones.set(zones),
+            Err(e) => tracing::error!(error = %e, "could not build the BIP-353 zones"),
+        }
     }
 }
 

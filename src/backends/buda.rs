@@ -264,6 +264,10 @@ fn payment_hash_of(bolt11: &str) -> Option<Hash32> {
 
 #[async_trait]
 impl InvoiceBackend for BudaBackend {
+    fn offer_support(&self) -> super::OfferSupport {
+        super::OfferSupport::No("Buda.com makes BOLT11 deposit invoices only")
+    }
+
     async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let sats = super::whole_sats(NAME, request.amount)?;
         let InvoiceDescription::Memo(memo) = &request.description else {

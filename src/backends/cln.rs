@@ -61,7 +61,7 @@ struct Listed {
     invoices: Vec<Listing>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Listing {
     status: String,
     #[serde(default)]
@@ -74,6 +74,28 @@ struct Listing {
     paid_at: Option<u64>,
     #[serde(default)]
     amount_received_msat: Option<u64>,
+    /// Set on invoices made for one of the node's BOLT12 offers.
+    #[serde(default)]
+    local_offer_id: Option<String>,
+    #[serde(default)]
+    invreq_payer_note: Option<String>,
+    #[serde(default)]
+    bolt12: Option<String>,
+}
+
+/// `offer`'s answer (clnrest `POST /v1/offer`).
+#[derive(Deserialize)]
+struct MadeOfferBody {
+    offer_id: String,
+    bolt12: String,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default)]
+    single_use: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -209,12 +231,46 @@ impl PaymentStream for WaitAnyInvoice {
             if cursor.is_some() {
                 self.lastpay_index = cursor;
             }
+            if let Some(offer_id) = invoice.local_offer_id.as_deref() {
+                return offer_payment(invoice.clone(), offer_id, &payment_hash)
+                    .map(|payment| Some(PaymentEvent::OfferPaid { payment, cursor }));
+            }
             return Ok(Some(PaymentEvent::Settled {
                 payment_hash,
                 state: state_of(invoice, &payment_hash)?,
                 cursor,
             }));
         }
+    }
+}
+
+/// A paid invoice of one of the node's offers, as the payment it records.
+fn offer_payment(
+    invoice: Listing,
+    offer_id: &str,
+    payment_hash: &Hash32,
+) -> BackendResult<crate::offers::OfferPayment> {
+    let offer_id: Hash32 = offer_id.parse().map_err(|_| {
+        BackendError::Protocol(format!("{NAME} reported a malformed local_offer_id"))
+    })?;
+    let (note, bolt12) = (invoice.invreq_payer_note.clone(), invoice.bolt12.clone());
+    match state_of(invoice, payment_hash)? {
+        InvoiceState::Paid {
+            preimage,
+            paid_at,
+            amount_received,
+        } => Ok(crate::offers::OfferPayment {
+            offer_id,
+            payment_hash: *payment_hash,
+            preimage,
+            amount: amount_received,
+            paid_at,
+            payer_note: note,
+            invoice: bolt12,
+        }),
+        _ => Err(BackendError::Protocol(format!(
+            "{NAME} waitanyinvoice answered an offer's invoice that is not paid"
+        ))),
     }
 }
 
@@ -292,6 +348,52 @@ impl InvoiceBackend for ClnBackend {
         true
     }
 
+    fn offer_support(&self) -> super::OfferSupport {
+        super::OfferSupport::PerAddress
+    }
+
+    /// `offer` with `amount: any`: CLN answers the existing offer for the same parameters
+    /// (`created: false`), so asking again is safe.
+    async fn make_offer(
+        &self,
+        request: super::OfferRequest<'_>,
+    ) -> BackendResult<super::MadeOffer> {
+        let made: MadeOfferBody = self
+            .call(
+                "offer",
+                &serde_json::json!({
+                    "amount": "any",
+                    "description": request.description,
+                    "issuer": request.issuer,
+                    "label": request.label,
+                }),
+            )
+            .await?;
+        if !made.active || made.single_use {
+            return Err(BackendError::Rejected(format!(
+                "{NAME} answered an offer that is {}",
+                if made.active {
+                    "single-use"
+                } else {
+                    "disabled"
+                }
+            )));
+        }
+        Ok(super::MadeOffer {
+            offer: made.bolt12,
+            backend_ref: Some(made.offer_id),
+        })
+    }
+
+    async fn disable_offer(&self, backend_ref: &str) -> BackendResult<()> {
+        self.call::<serde_json::Value>(
+            "disableoffer",
+            &serde_json::json!({ "offer_id": backend_ref }),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn identity(&self) -> BackendResult<Identity> {
         // A rune limited to the invoice methods may not allow getinfo: say nothing then.
         let Ok(info) = self
@@ -307,6 +409,7 @@ impl InvoiceBackend for ClnBackend {
 /// Every decoder of clnrest's answers, on arbitrary bytes (fuzzing): none may panic.
 pub(super) fn fuzz_decode(body: &[u8]) {
     let _ = serde_json::from_slice::<Created>(body);
+    let _ = serde_json::from_slice::<MadeOfferBody>(body);
     let _ = serde_json::from_slice::<ErrorBody>(body);
     let _ = Rpc::error("invoice", StatusCode::INTERNAL_SERVER_ERROR, body);
     if let Ok(listed) = serde_json::from_slice::<Listed>(body) {

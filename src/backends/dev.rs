@@ -79,6 +79,40 @@ impl DevBackend {
         )));
         (preimage.payment_hash().0 == invoice.payment_hash().to_byte_array()).then_some(preimage)
     }
+
+    /// What a payer's wallet and the node would have done for a payment of `amount` to
+    /// `offer` (`rayo dev pay-offer`): the offer must be one this node made, and the payment
+    /// gets a fresh preimage. No BOLT12 invoice is made; nothing moves.
+    pub fn simulate_offer_payment(
+        &self,
+        offer: &str,
+        amount: crate::domain::Msat,
+        payer_note: Option<String>,
+    ) -> BackendResult<crate::offers::OfferPayment> {
+        let offer: lightning::offers::offer::Offer = offer
+            .parse()
+            .map_err(|e| BackendError::Rejected(format!("not a BOLT12 offer: {e:?}")))?;
+        if offer.issuer_signing_pubkey() != Some(self.node_id()) {
+            return Err(BackendError::Rejected(
+                "the offer was not made by this server's dev node key".into(),
+            ));
+        }
+        if amount.msat() == 0 {
+            return Err(BackendError::Rejected(
+                "the amount must be above zero".into(),
+            ));
+        }
+        let preimage = Preimage(Hash32(self.random.bytes32()));
+        Ok(crate::offers::OfferPayment {
+            offer_id: Hash32(offer.id().0),
+            payment_hash: preimage.payment_hash(),
+            preimage: Some(preimage),
+            amount,
+            paid_at: self.clock.unix(),
+            payer_note,
+            invoice: None,
+        })
+    }
 }
 
 #[async_trait]
@@ -113,6 +147,30 @@ impl InvoiceBackend for DevBackend {
         Ok(CreatedInvoice {
             bolt11: invoice.to_string(),
             payment_hash: Some(payment_hash),
+            backend_ref: None,
+        })
+    }
+
+    fn offer_support(&self) -> super::OfferSupport {
+        super::OfferSupport::PerAddress
+    }
+
+    /// A real offer (rust-lightning's `OfferBuilder`) signed for by the dev node key, with no
+    /// blinded path: deterministic, so every instance makes the same one.
+    async fn make_offer(
+        &self,
+        request: super::OfferRequest<'_>,
+    ) -> BackendResult<super::MadeOffer> {
+        let offer = lightning::offers::offer::OfferBuilder::new(self.node_id())
+            .description(request.description.to_owned())
+            .issuer(request.issuer.to_owned())
+            .chain(lightning::bitcoin::Network::Regtest)
+            .build()
+            .map_err(|e| {
+                BackendError::Rejected(format!("dev backend could not build the offer: {e:?}"))
+            })?;
+        Ok(super::MadeOffer {
+            offer: offer.to_string(),
             backend_ref: None,
         })
     }

@@ -159,6 +159,10 @@ impl LnbitsBackend {
 
 #[async_trait]
 impl InvoiceBackend for LnbitsBackend {
+    fn offer_support(&self) -> super::OfferSupport {
+        super::OfferSupport::No("LNbits has no API for BOLT12 offers")
+    }
+
     async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let sats = super::whole_sats(NAME, request.amount)?;
         let (memo, description_hash) = match &request.description {

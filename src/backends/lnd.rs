@@ -208,6 +208,10 @@ impl LndBackend {
 
 #[async_trait]
 impl InvoiceBackend for LndBackend {
+    fn offer_support(&self) -> super::OfferSupport {
+        super::OfferSupport::No("LND makes no BOLT12 offers (it would need LNDK beside it)")
+    }
+
     async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let (description_hash, memo) = match &request.description {
             InvoiceDescription::Hash { hash, .. } => (Some(B64.encode(hash.0)), None),

@@ -137,6 +137,11 @@ pub enum PaymentEvent {
     },
     /// Something happened to this invoice (an unsigned or detail-free push): ask to be sure.
     Hint(Hash32),
+    /// A payment to one of the node's BOLT12 offers, with the position to resume from.
+    OfferPaid {
+        payment: crate::offers::OfferPayment,
+        cursor: Option<u64>,
+    },
 }
 
 /// A live push channel. Dropping it closes the connection.
@@ -279,6 +284,31 @@ pub struct Backend<A: ?Sized> {
     api: A,
 }
 
+/// Whether a backend can give each address a reusable BOLT12 offer of its own, and if not,
+/// why: the address then stays LNURL-only, and `backend check`, the CLI and the pages say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferSupport {
+    PerAddress,
+    No(&'static str),
+}
+
+/// The offer an address asks for: any amount, describing the address, issued by its domain.
+#[derive(Debug, Clone, Copy)]
+pub struct OfferRequest<'a> {
+    pub description: &'a str,
+    pub issuer: &'a str,
+    /// Unique per address; nodes that label offers use it.
+    pub label: &'a str,
+}
+
+/// What a backend answered: the offer, unchecked (see `offers::check_offer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeOffer {
+    pub offer: String,
+    /// The backend's own handle for the offer, to disable it later.
+    pub backend_ref: Option<String>,
+}
+
 /// A backend of any kind, as the server holds them.
 pub type AnyBackend = Arc<Backend<dyn InvoiceBackend>>;
 
@@ -358,6 +388,23 @@ pub trait InvoiceBackend: Send + Sync + 'static {
             }
         }
         Ok(found)
+    }
+
+    /// Whether `make_offer` can give each address its own offer.
+    fn offer_support(&self) -> OfferSupport {
+        OfferSupport::No("this backend cannot make BOLT12 offers")
+    }
+
+    /// Makes (or finds again: the same request gives the same offer) a reusable offer.
+    async fn make_offer(&self, _request: OfferRequest<'_>) -> BackendResult<MadeOffer> {
+        Err(BackendError::Rejected(
+            "this backend cannot make BOLT12 offers".into(),
+        ))
+    }
+
+    /// Stops an offer from being paid, where the backend can.
+    async fn disable_offer(&self, _backend_ref: &str) -> BackendResult<()> {
+        Ok(())
     }
 
     /// Checks a webhook the upstream sent us (`POST /hooks/{backend}`) and names the invoice

@@ -138,6 +138,10 @@ impl PhoenixdBackend {
 
 #[async_trait]
 impl InvoiceBackend for PhoenixdBackend {
+    fn offer_support(&self) -> super::OfferSupport {
+        super::OfferSupport::No("phoenixd gives one node-wide offer (GET /getoffer): payments to it cannot be told apart per address")
+    }
+
     async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let amount = super::whole_sats(NAME, request.amount)?.to_string();
         let expiry = request.expiry.as_secs().to_string();

@@ -175,6 +175,19 @@ pub struct ServeArgs {
     /// are told in a digest.
     #[arg(long, env = "RAYO_NOTIFY_PER_PERSON_HOURLY", default_value_t = 60)]
     pub notify_per_person_hourly: u32,
+    /// Serve the BIP-353 zones (user._bitcoin-payment.<domain>) as their authoritative DNS
+    /// server here, over UDP and TCP (e.g. [::]:53). Off by default.
+    #[arg(long, env = "RAYO_DNS_BIND")]
+    pub dns_bind: Option<std::net::SocketAddr>,
+    /// The zones' name servers, comma-separated host names [default: each domain's host].
+    #[arg(long, env = "RAYO_DNS_NS", value_delimiter = ',')]
+    pub dns_ns: Vec<String>,
+    /// UDP answers per second to one client network (/24, /56), after a burst of twice that.
+    #[arg(long, env = "RAYO_DNS_RATE", default_value_t = 20)]
+    pub dns_rate: u32,
+    /// How often BOLT12 offers are checked and the zones rebuilt, beyond every user change.
+    #[arg(long, env = "RAYO_BIP353_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub bip353_refresh: Duration,
     /// Allow relays on private or loopback addresses.
     #[arg(long, env = "RAYO_NOSTR_ALLOW_PRIVATE_RELAYS", default_value_t = false, action = clap::ArgAction::Set)]
     pub nostr_allow_private_relays: bool,
@@ -558,6 +571,18 @@ impl Settings {
             max_followers_per_client: args.max_followers_per_client.max(1),
             request_body_timeout: Settings::defaults().request_body_timeout,
             admin_bind: args.admin_bind,
+            bip353: super::Bip353Config {
+                dns_bind: args.dns_bind,
+                nameservers: args
+                    .dns_ns
+                    .iter()
+                    .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                dns_rate: std::num::NonZeroU32::new(args.dns_rate)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+                refresh: args.bip353_refresh.max(Duration::from_secs(1)),
+            },
             console_url: args
                 .console_url
                 .as_deref()

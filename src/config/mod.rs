@@ -89,6 +89,8 @@ pub struct Settings {
     pub webhook_allow_private: PrivateWebhooks,
     /// Payment alerts: mail, Telegram, ntfy's reach, the operator's channels, templates.
     pub notify: NotifyConfig,
+    /// BIP-353 names: the DNS server rayo may run, and how offers are kept.
+    pub bip353: Bip353Config,
     /// List users on the landing page.
     pub list_users: bool,
     /// Requests per minute per client IP; 0 turns a limit off.
@@ -164,6 +166,7 @@ impl Settings {
             nostr_allow_private_relays: false,
             webhook_allow_private: PrivateWebhooks::None,
             notify: NotifyConfig::default(),
+            bip353: Bip353Config::default(),
             list_users: false,
             signup: Signup::Invite,
             reserved_names: Vec::new(),
@@ -475,6 +478,30 @@ impl Default for AlertRules {
 }
 
 /// How notifications are sent.
+/// BIP-353 names and the zones rayo may serve for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bip353Config {
+    /// Where the authoritative DNS server listens (UDP and TCP); `None`: it does not run.
+    pub dns_bind: Option<std::net::SocketAddr>,
+    /// The zones' name servers (`RAYO_DNS_NS`); empty: each domain's own host.
+    pub nameservers: Vec<String>,
+    /// UDP answers per second per client network, and twice that in a burst.
+    pub dns_rate: std::num::NonZeroU32,
+    /// How often offers are checked and the zones rebuilt, beyond every user change.
+    pub refresh: Duration,
+}
+
+impl Default for Bip353Config {
+    fn default() -> Self {
+        Self {
+            dns_bind: None,
+            nameservers: Vec::new(),
+            dns_rate: std::num::NonZeroU32::new(20).unwrap_or(std::num::NonZeroU32::MIN),
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyConfig {
     pub smtp_url: Option<Secret>,

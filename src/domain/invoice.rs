@@ -90,6 +90,9 @@ pub enum DescriptionSource {
     Memo { memo: Memo },
     /// `h = sha256(request)`: a NIP-57 zap request, exactly as received.
     ZapRequest { request: String },
+    /// Paid through the address's BOLT12 offer (BIP-353): the BOLT12 invoice commits to the
+    /// offer, not to a description hash.
+    Offer { offer_id: Hash32 },
 }
 
 impl DescriptionSource {
@@ -98,7 +101,7 @@ impl DescriptionSource {
             Self::Metadata { metadata_hash } | Self::MetadataAndPayerData { metadata_hash, .. } => {
                 Some(*metadata_hash)
             }
-            Self::Memo { .. } | Self::ZapRequest { .. } => None,
+            Self::Memo { .. } | Self::ZapRequest { .. } | Self::Offer { .. } => None,
         }
     }
 

@@ -42,10 +42,16 @@ pub enum RecordKind {
     ChannelHealth,
     /// A one-time code that links a Telegram chat to a person, by the code's SHA-256.
     TelegramLink,
+    /// A user's BOLT12 offer (`offers::OfferRecord`), by username.
+    Offer,
+    /// An offer's owner, by the offer id (hex): payments to it are theirs.
+    OfferOwner,
+    /// A BIP-353 zone's DNSSEC signing keys, by zone name.
+    DnsKeys,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 16] = [
+    pub const ALL: [RecordKind; 19] = [
         RecordKind::Account,
         RecordKind::Handle,
         RecordKind::LinkingKey,
@@ -62,6 +68,9 @@ impl RecordKind {
         RecordKind::Audit,
         RecordKind::ChannelHealth,
         RecordKind::TelegramLink,
+        RecordKind::Offer,
+        RecordKind::OfferOwner,
+        RecordKind::DnsKeys,
     ];
 
     /// The kind's stored name: never changes once written.
@@ -83,6 +92,9 @@ impl RecordKind {
             RecordKind::Audit => "audit",
             RecordKind::ChannelHealth => "channel_health",
             RecordKind::TelegramLink => "telegram_link",
+            RecordKind::Offer => "offer",
+            RecordKind::OfferOwner => "offer_owner",
+            RecordKind::DnsKeys => "dns_keys",
         }
     }
 

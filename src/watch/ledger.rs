@@ -107,6 +107,35 @@ impl Ledger {
             .map(u64::from_be_bytes))
     }
 
+    /// Records a payment rayo learned of only when it arrived (a BOLT12 offer's): `record` is
+    /// stored as it was asked for, unless a replay stored it already, then marked `paid`
+    /// through `record`, with its events. The unpaid moment in between is counted as opened,
+    /// so the closing that follows leaves the user's count of unpaid invoices as it was.
+    pub async fn record_arrival(
+        &self,
+        record: InvoiceRecord,
+        paid: InvoiceStatus,
+    ) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let hash = record.payment_hash;
+        let user = record.user.clone();
+        let inserted = self
+            .db
+            .commit(move |s| {
+                if s.invoice(&record.payment_hash)?.is_some() {
+                    return Ok(false);
+                }
+                s.insert_invoice(&record)?;
+                Ok(true)
+            })
+            .await?;
+        if inserted {
+            if let Some(pending) = &self.pending {
+                pending.opened_elsewhere(&user, None);
+            }
+        }
+        self.record(vec![(hash, paid)], None).await
+    }
+
     /// Applies `changes` (invoices rayo does not know, and changes that would go backwards or
     /// repeat, are skipped) and returns the invoices that changed.
     pub async fn record(

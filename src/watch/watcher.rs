@@ -198,6 +198,29 @@ impl Watcher {
                 }
             }
             PaymentEvent::Hint(payment_hash) => self.confirm(payment_hash).await,
+            PaymentEvent::OfferPaid { payment, cursor } => {
+                let payment_hash = payment.payment_hash;
+                let recorded = crate::offers::record_offer_payment(
+                    &self.db,
+                    &self.ledger,
+                    payment,
+                    &self.name,
+                    self.backend.kind(),
+                )
+                .await;
+                let cursor = cursor.map(|position| Cursor {
+                    backend: &self.name,
+                    position,
+                });
+                // The cursor moves only once the payment is kept: a crash replays it.
+                let saved = match recorded {
+                    Ok(_) => self.ledger.record(Vec::new(), cursor).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = saved {
+                    tracing::error!(backend = %self.name, payment_hash = %payment_hash, error = %e, "could not record a payment to an offer");
+                }
+            }
         }
     }
 

@@ -117,6 +117,10 @@ fn number(value: &Value) -> Option<u64> {
 
 #[async_trait]
 impl InvoiceBackend for NwcBackend {
+    fn offer_support(&self) -> crate::backends::OfferSupport {
+        crate::backends::OfferSupport::No("Nostr Wallet Connect has no method for BOLT12 offers")
+    }
+
     async fn create_invoice(&self, request: InvoiceRequest<'_>) -> BackendResult<CreatedInvoice> {
         let mut params = json!({
             "amount": request.amount.msat(),

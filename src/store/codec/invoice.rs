@@ -61,6 +61,8 @@ enum DescribedV1<'a> {
     /// Implies no `h`.
     Memo(&'a str),
     ZapRequest(&'a str),
+    /// Implies no `h`. Appended: postcard numbers variants in order.
+    Offer([u8; 32]),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,7 +88,7 @@ struct AppV1<'a> {
 fn implied_hash(described_by: &DescriptionSource) -> Option<Option<Hash32>> {
     match described_by {
         DescriptionSource::Metadata { metadata_hash } => Some(Some(*metadata_hash)),
-        DescriptionSource::Memo { .. } => Some(None),
+        DescriptionSource::Memo { .. } | DescriptionSource::Offer { .. } => Some(None),
         DescriptionSource::MetadataAndPayerData { .. } | DescriptionSource::ZapRequest { .. } => {
             None
         }
@@ -105,6 +107,7 @@ pub fn encode(record: &InvoiceRecord) -> Result<Vec<u8>, StoreError> {
         },
         DescriptionSource::Memo { memo } => DescribedV1::Memo(memo.as_str()),
         DescriptionSource::ZapRequest { request } => DescribedV1::ZapRequest(request),
+        DescriptionSource::Offer { offer_id } => DescribedV1::Offer(offer_id.0),
     };
     let description_hash = match implied_hash(&record.described_by) {
         Some(implied) if implied == record.description_hash => None,
@@ -222,6 +225,9 @@ fn from_v1(stored: InvoiceV1<'_>) -> Result<InvoiceRecord, StoreError> {
         },
         DescribedV1::ZapRequest(request) => DescriptionSource::ZapRequest {
             request: request.to_owned(),
+        },
+        DescribedV1::Offer(offer_id) => DescriptionSource::Offer {
+            offer_id: Hash32(offer_id),
         },
     };
     let description_hash = match stored.description_hash {

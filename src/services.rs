@@ -182,7 +182,16 @@ impl Services {
             clock.clone(),
             random.clone(),
         );
+        let offers = Arc::new(crate::offers::Keeper::new(
+            db.clone(),
+            backends.clone(),
+            domains.clone(),
+            clock.clone(),
+            directory.changes(),
+        ));
         let operator = Operator::new(OperatorParts {
+            offers: offers.clone(),
+            nameservers: settings.bip353.nameservers.clone(),
             db: db.clone(),
             directory: directory.clone(),
             domains,
@@ -214,13 +223,6 @@ impl Services {
             max_backend_calls: settings.max_backend_calls,
             client_tag_key: crate::crypto::hmac_sha256(&keys.verify_key, b"rayo client tag"),
         });
-        let offers = Arc::new(crate::offers::Keeper::new(
-            db.clone(),
-            issuer.backends().clone(),
-            settings.domains()?,
-            clock.clone(),
-            directory.changes(),
-        ));
         Ok(Arc::new(Self {
             offers,
             zones: Arc::default(),

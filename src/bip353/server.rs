@@ -70,11 +70,7 @@ impl ResponseLimit {
         if self.limiter.check_key(&network_of(ip)).is_ok() {
             return Verdict::Answer;
         }
-        if self
-            .over
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(2)
-        {
+        if self.over.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
             Verdict::Slip
         } else {
             Verdict::Drop

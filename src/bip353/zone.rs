@@ -392,7 +392,10 @@ mod tests {
         let digest = Nsec3HashAlgorithm::SHA1
             .hash(&[0xaa, 0xbb, 0xcc, 0xdd], &name, 12)
             .unwrap();
-        assert_eq!(base32hex(digest.as_ref()), "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom");
+        assert_eq!(
+            base32hex(digest.as_ref()),
+            "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"
+        );
         assert_eq!(base32hex(&hash_of(&name)).len(), 32);
     }
 }

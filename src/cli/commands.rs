@@ -66,6 +66,9 @@ pub enum Command {
     /// Tools for the dev backend (no real money).
     #[command(subcommand)]
     Dev(DevCommand),
+    /// BIP-353 names (₿alice@example.com) and their BOLT12 offers.
+    #[command(subcommand)]
+    Bip353(Bip353Command),
     /// The PostgreSQL store (RAYO_DATABASE_URL).
     #[command(subcommand)]
     Db(DbCommand),
@@ -80,6 +83,46 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bip353Command {
+    /// Print every address's TXT record, to paste into a DNS host that signs with DNSSEC, and
+    /// the addresses that stay LNURL-only, with why.
+    Records {
+        #[arg(long, value_enum, default_value_t = RecordFormat::Zone)]
+        format: RecordFormat,
+    },
+    /// For the zones rayo serves itself (RAYO_DNS_BIND): the NS and DS records to give the
+    /// parent zone, and the keys as trust anchors.
+    Ds,
+    /// Roll the zones' signing keys: `start` publishes a new key beside the old one; give the
+    /// parent the new DS; once the old DS has left caches (its TTL, at least a day), `finish`.
+    Rollover {
+        #[arg(value_enum)]
+        step: RolloverStep,
+    },
+    /// Resolve ₿user@domain as a payer would, check its DNSSEC signature against the zone's
+    /// key, decode the offer, and compare it with the one the user's backend made.
+    Check {
+        user: Username,
+        /// The DNS server to ask [default: RAYO_DNS_BIND, else the system's resolver].
+        #[arg(long)]
+        server: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordFormat {
+    /// Zone-file lines.
+    Zone,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RolloverStep {
+    Start,
+    Finish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +423,17 @@ pub enum InvoiceCommand {
 pub enum DevCommand {
     /// Mark a dev-backend invoice paid, as if a wallet had paid it.
     Settle { payment_hash: Hash32 },
+    /// Pay a user's BOLT12 offer (their BIP-353 name) on the dev backend, as a wallet would:
+    /// it becomes their paid invoice, with its webhook and notifications.
+    PayOffer {
+        user: Username,
+        /// How much, in millisatoshis.
+        #[arg(long)]
+        amount_msat: u64,
+        /// The payer's note, shown as the payment's comment.
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Fill the store (no server running) with many users and real dev invoices, for
     /// benchmarks of a store after years of use.
     Populate {

@@ -263,6 +263,41 @@ impl Console {
             local: |op| op.revoke_api_key(id).await?)
     }
 
+    pub async fn dev_pay_offer(
+        &self,
+        user: &Username,
+        amount_msat: u64,
+        note: Option<String>,
+    ) -> Result<OperatorInvoiceView, CliError> {
+        let body = serde_json::json!({ "amount_msat": amount_msat, "note": note });
+        either!(self, remote: |c| c.call(Method::POST, &format!("/dev/pay-offer/{}", segment(user.as_str())), Some(&body)).await,
+            local: |op| op.dev_pay_offer(user, crate::domain::Msat::from_msat(amount_msat), note).await?)
+    }
+
+    pub async fn bip353_records(&self) -> Result<crate::operator::RecordsView, CliError> {
+        either!(self, remote: |c| c.call(Method::GET, "/bip353/records", None::<&()>).await,
+            local: |op| op.bip353_records().await?)
+    }
+
+    pub async fn bip353_delegations(
+        &self,
+    ) -> Result<Vec<crate::operator::DelegationView>, CliError> {
+        either!(self, remote: |c| c.call(Method::GET, "/bip353/ds", None::<&()>).await,
+            local: |op| op.bip353_delegations().await?)
+    }
+
+    pub async fn bip353_rollover(
+        &self,
+        step: crate::bip353::keys::Rollover,
+    ) -> Result<Vec<crate::operator::DelegationView>, CliError> {
+        let name = match step {
+            crate::bip353::keys::Rollover::Start => "start",
+            crate::bip353::keys::Rollover::Finish => "finish",
+        };
+        either!(self, remote: |c| c.call(Method::POST, &format!("/bip353/rollover/{name}"), None::<&()>).await,
+            local: |op| op.bip353_rollover(step).await?)
+    }
+
     pub async fn nostr(&self) -> Result<NostrView, CliError> {
         either!(self, remote: |c| c.call(Method::GET, "/nostr", None::<&()>).await,
             local: |op| op.nostr())

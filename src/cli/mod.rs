@@ -103,6 +103,128 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+async fn bip353(
+    global: &GlobalArgs,
+    console: &Console,
+    command: Bip353Command,
+    json: bool,
+) -> Result<(), CliError> {
+    use crate::bip353::keys::Rollover;
+    match command {
+        Bip353Command::Records { format } => {
+            output::bip353_records(&console.bip353_records().await?, format, json)
+        }
+        Bip353Command::Ds => output::delegations(&console.bip353_delegations().await?, json),
+        Bip353Command::Rollover { step } => {
+            let step = match step {
+                RolloverStep::Start => Rollover::Start,
+                RolloverStep::Finish => Rollover::Finish,
+            };
+            let keys = console.bip353_rollover(step).await?;
+            if !json {
+                output::say!(
+                    "{}",
+                    match step {
+                        Rollover::Start => "a new key is published beside the old one and signs the key set; give the parent zone the new DS record below, wait until the old DS has expired from caches (its TTL, at least a day), then run `rayo bip353 rollover finish`",
+                        Rollover::Finish => "the new key now signs everything and the old one is retired; remove the old DS record from the parent zone",
+                    }
+                );
+            }
+            output::delegations(&keys, json);
+        }
+        Bip353Command::Check { user, server } => {
+            let records = console.bip353_records().await?;
+            let delegations = console.bip353_delegations().await?;
+            let report = bip353_check(global, &user, server, &records, &delegations).await?;
+            output::bip353_check(&report, json);
+            if !report.ok {
+                return Err(CliError::Failed(format!("₿{user}: the check failed")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks `user`'s name against `server` (or this configuration's DNS server, or the
+/// system's resolver).
+async fn bip353_check(
+    global: &GlobalArgs,
+    user: &Username,
+    server: Option<std::net::SocketAddr>,
+    records: &crate::operator::RecordsView,
+    delegations: &[crate::operator::DelegationView],
+) -> Result<crate::bip353::check::CheckReport, CliError> {
+    use hickory_proto::dnssec::rdata::DNSKEY;
+    use hickory_proto::dnssec::{Algorithm, PublicKeyBuf};
+    let address = records.records.iter().find(|r| {
+        r.address
+            .strip_prefix('₿')
+            .and_then(|a| a.split_once('@'))
+            .map(|(u, _)| u)
+            == Some(user.as_str())
+    });
+    let Some(record) = address else {
+        let why = records
+            .lnurl_only
+            .iter()
+            .find(|l| l.user == user.as_str())
+            .map(|l| l.reason.clone())
+            .unwrap_or_else(|| "no such user, or no offer yet".into());
+        return Err(CliError::Failed(format!(
+            "{user} has no BIP-353 name: {why}"
+        )));
+    };
+    let name = hickory_proto::rr::Name::from_ascii(&record.name)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", record.name)))?;
+    let dnskeys = delegations
+        .iter()
+        .filter(|d| record.name.ends_with(&format!("{}.", d.zone)))
+        .flat_map(|d| d.dnskeys.iter())
+        .filter_map(|line| line.rsplit(' ').next())
+        .filter_map(|b64| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        })
+        .map(|bytes| {
+            DNSKEY::new(
+                true,
+                true,
+                false,
+                PublicKeyBuf::new(bytes, Algorithm::ECDSAP256SHA256),
+            )
+        })
+        .collect();
+    let server = match server {
+        Some(server) => server,
+        None => default_dns_server(global)?,
+    };
+    let expected = crate::bip353::check::Expectation {
+        dnskeys,
+        uri: Some(record.uri.clone()),
+    };
+    let now = SystemClock.unix();
+    Ok(crate::bip353::check::check(&name, server, &expected, now).await)
+}
+
+/// RAYO_DNS_BIND (on loopback when it names every address), else the first name server of
+/// /etc/resolv.conf.
+fn default_dns_server(global: &GlobalArgs) -> Result<std::net::SocketAddr, CliError> {
+    let settings = console::settings(global)?;
+    if let Some(mut bind) = settings.bip353.dns_bind {
+        if bind.ip().is_unspecified() {
+            bind.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        return Ok(bind);
+    }
+    let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .next()
+        .ok_or_else(|| CliError::Usage("no DNS server to ask: give --server".into()))
+}
+
 /// The commands that go through the admin API, or the services opened here.
 async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> {
     let console = Console::connect(global).await?;
@@ -128,6 +250,15 @@ async fn operate(global: &GlobalArgs, command: Command) -> Result<(), CliError> 
         Command::Dev(DevCommand::Settle { payment_hash }) => {
             output::invoice(&console.dev_settle(&payment_hash).await?, json)
         }
+        Command::Dev(DevCommand::PayOffer {
+            user,
+            amount_msat,
+            note,
+        }) => output::invoice(
+            &console.dev_pay_offer(&user, amount_msat, note).await?,
+            json,
+        ),
+        Command::Bip353(command) => bip353(global, &console, command, json).await?,
         Command::Webhook(WebhookCommand::List {
             state,
             invoice,

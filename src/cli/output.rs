@@ -601,3 +601,89 @@ mod tests {
         );
     }
 }
+
+/// Every BIP-353 record, as zone-file lines (for a DNS host) or JSON, and who has none.
+pub fn bip353_records(
+    view: &crate::operator::RecordsView,
+    format: crate::cli::RecordFormat,
+    as_json: bool,
+) {
+    if as_json || format == crate::cli::RecordFormat::Json {
+        return json(view);
+    }
+    say!("; BIP-353 payment instructions: one TXT record per address. Serve them from a DNS");
+    say!("; host that signs the zone with DNSSEC: payers refuse unsigned answers.");
+    for r in &view.records {
+        say!("; {}", r.address);
+        let strings: Vec<String> = r.strings.iter().map(|s| format!("\"{s}\"")).collect();
+        say!("{} {} IN TXT {}", r.name, r.ttl, strings.join(" "));
+    }
+    for l in &view.lnurl_only {
+        say!("; {}: LNURL only ({})", l.user, l.reason);
+    }
+}
+
+/// What the parent zone needs, per zone rayo serves.
+pub fn delegations(views: &[crate::operator::DelegationView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    if views.is_empty() {
+        say!("no domain can carry BIP-353 names (an IP address or a single-label host cannot)");
+    }
+    for d in views {
+        say!(
+            "; zone {}{}",
+            d.zone,
+            if d.rollover_under_way {
+                " (key rollover under way: both keys are published)"
+            } else {
+                ""
+            }
+        );
+        say!("; at the parent zone, delegate it to rayo's DNS server:");
+        for ns in &d.ns {
+            say!("{ns}");
+        }
+        say!("; and give the parent its DS record:");
+        for ds in &d.ds {
+            say!("{ds}");
+        }
+        say!(
+            "; the zone's keys, as delv's trust anchors (delv -a FILE +root={}.):",
+            d.zone
+        );
+        say!("trust-anchors {{");
+        for anchor in &d.trust_anchors {
+            say!("  {anchor}");
+        }
+        say!("}};");
+    }
+}
+
+/// A `bip353 check`, step by step.
+pub fn bip353_check(report: &crate::bip353::check::CheckReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    say!("{} via {}", report.name, report.server);
+    for step in &report.steps {
+        say!(
+            "  {} {}: {}",
+            if step.ok { "ok  " } else { "FAIL" },
+            step.what,
+            step.detail
+        );
+    }
+    if let Some(uri) = &report.uri {
+        say!("  record: {uri}");
+    }
+    say!(
+        "{}",
+        if report.ok {
+            "₿ name checked: payable by BIP-353"
+        } else {
+            "the name does not check"
+        }
+    );
+}

@@ -134,6 +134,11 @@ impl Keeper {
         Ok(report)
     }
 
+    /// Why `user`'s address is payable by LNURL only, if it is.
+    pub fn lnurl_only_because(&self, user: &User) -> Option<String> {
+        self.wanted(user).err()
+    }
+
     /// The offer `user` should have, or why they have none.
     fn wanted(&self, user: &User) -> Result<Wanted, String> {
         if user.disabled {

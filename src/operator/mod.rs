@@ -3,6 +3,7 @@
 //! admin API while a server runs and by the CLI on its own when none does.
 
 mod backend_check;
+mod bip353;
 mod invoices;
 mod keys;
 mod notify;
@@ -25,6 +26,7 @@ use crate::store::{upkeep, Db, Pruned, Retention, StoreError};
 use crate::watch::Ledger;
 
 pub use backend_check::{check_backend, CheckReport};
+pub use bip353::{Bip353RecordView, DelegationView, LnurlOnly, RecordsView};
 pub use notify::{ChannelView, TelegramLinkCode, TelegramReply};
 pub use views::{ApiKeyCreated, ApiKeyView, NostrView, UserView, WebhookQuery, WebhookView};
 
@@ -64,6 +66,8 @@ pub struct Operator {
     prices: Arc<crate::prices::PriceBook>,
     user_wallets: Arc<crate::backends::UserWallets>,
     notifier: Arc<crate::notify::Notifier>,
+    offers: Arc<crate::offers::Keeper>,
+    nameservers: Vec<String>,
 }
 
 /// What an `Operator` is made of.
@@ -87,6 +91,10 @@ pub struct OperatorParts {
     pub user_wallets: Arc<crate::backends::UserWallets>,
     /// Payment alerts: a new address is sent its confirmation, a test goes through it.
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Every address's BOLT12 offer.
+    pub offers: Arc<crate::offers::Keeper>,
+    /// The BIP-353 zones' name servers (`RAYO_DNS_NS`).
+    pub nameservers: Vec<String>,
 }
 
 impl Operator {
@@ -109,6 +117,8 @@ impl Operator {
             prices: parts.prices,
             user_wallets: parts.user_wallets,
             notifier: parts.notifier,
+            offers: parts.offers,
+            nameservers: parts.nameservers,
         }
     }
 

@@ -35,6 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invoices", web::get().to(list_invoices))
             .route("/invoices/{hash}", web::get().to(show_invoice))
             .route("/dev/settle/{hash}", web::post().to(dev_settle))
+            .route("/dev/pay-offer/{name}", web::post().to(dev_pay_offer))
+            .route("/bip353/records", web::get().to(bip353_records))
+            .route("/bip353/ds", web::get().to(bip353_delegations))
+            .route("/bip353/rollover/{step}", web::post().to(bip353_rollover))
             .route("/users/{name}/api-keys", web::post().to(create_api_key))
             .route("/users/{name}/notify/test", web::post().to(notify_test))
             .route(
@@ -183,6 +187,55 @@ async fn dev_settle(admin: Admin, state: web::Data<State>, raw: web::Path<String
     let settled = state.services.operator.dev_settle(&hash).await?;
     admin.audit(&state, &format!("dev.settle {hash}")).await;
     Ok(HttpResponse::Ok().json(settled))
+}
+
+#[derive(serde::Deserialize)]
+struct PayOffer {
+    amount_msat: u64,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn dev_pay_offer(
+    admin: Admin,
+    state: web::Data<State>,
+    raw: web::Path<String>,
+    body: web::Json<PayOffer>,
+) -> Answer {
+    let name = name(&raw)?;
+    let PayOffer { amount_msat, note } = body.into_inner();
+    let paid = state
+        .services
+        .operator
+        .dev_pay_offer(&name, crate::domain::Msat::from_msat(amount_msat), note)
+        .await?;
+    admin.audit(&state, &format!("dev.pay_offer {name}")).await;
+    Ok(HttpResponse::Ok().json(paid))
+}
+
+async fn bip353_records(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.bip353_records().await?))
+}
+
+async fn bip353_delegations(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.bip353_delegations().await?))
+}
+
+async fn bip353_rollover(admin: Admin, state: web::Data<State>, raw: web::Path<String>) -> Answer {
+    let step = match raw.as_str() {
+        "start" => crate::bip353::keys::Rollover::Start,
+        "finish" => crate::bip353::keys::Rollover::Finish,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "rollover step {other:?}: start or finish"
+            )))
+        }
+    };
+    let keys = state.services.operator.bip353_rollover(step).await?;
+    admin.audit(&state, &format!("bip353.rollover {raw}")).await;
+    // Every instance signs with what the store now holds.
+    state.services.rebuild_zones().await;
+    Ok(HttpResponse::Ok().json(keys))
 }
 
 async fn list_webhooks(

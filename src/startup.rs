@@ -191,6 +191,11 @@ impl Application {
         std::fs::read_to_string(&self.server_url_file).map(|s| s.trim().to_owned())
     }
 
+    /// Where the BIP-353 DNS server answers, when `RAYO_DNS_BIND` started one.
+    pub fn dns_address(&self) -> Option<std::net::SocketAddr> {
+        self._services.dns_address.get().copied()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -590,18 +590,6 @@ pub fn audit(log: &[crate::accounts::AuditEntry], as_json: bool) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn control_characters_are_shown_never_obeyed() {
-        assert_eq!(super::printable("plain ⚡ text"), "plain ⚡ text");
-        assert_eq!(
-            super::printable("a\u{1b}[31mred\u{7}\r\nb"),
-            "a\\u{1b}[31mred\\u{7}\\u{d}\\nb"
-        );
-    }
-}
-
 /// Every BIP-353 record, as zone-file lines (for a DNS host) or JSON, and who has none.
 pub fn bip353_records(
     view: &crate::operator::RecordsView,
@@ -686,4 +674,16 @@ pub fn bip353_check(report: &crate::bip353::check::CheckReport, as_json: bool) {
             "the name does not check"
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_shown_never_obeyed() {
+        assert_eq!(super::printable("plain ⚡ text"), "plain ⚡ text");
+        assert_eq!(
+            super::printable("a\u{1b}[31mred\u{7}\r\nb"),
+            "a\\u{1b}[31mred\\u{7}\\u{d}\\nb"
+        );
+    }
 }

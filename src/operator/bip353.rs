@@ -141,15 +141,18 @@ impl Operator {
         note: Option<String>,
     ) -> Result<OperatorInvoiceView, OperatorError> {
         let found = name.clone();
-        let offer = self
+        let (user, offer) = self
             .db
-            .point(move |s| crate::offers::stored(s, &found))
-            .await?
-            .ok_or_else(|| {
-                OperatorError::Conflict(format!(
-                    "{name} has no BOLT12 offer (yet): `rayo bip353 records` says why"
-                ))
-            })?;
+            .point(move |s| Ok((s.user(&found)?, crate::offers::stored(s, &found)?)))
+            .await?;
+        if user.is_none() {
+            return Err(no_user(name));
+        }
+        let offer = offer.ok_or_else(|| {
+            OperatorError::Conflict(format!(
+                "{name} has no BOLT12 offer (yet): `rayo bip353 records` says why"
+            ))
+        })?;
         if offer.backend_kind != "dev" {
             return Err(OperatorError::Conflict(format!(
                 "{name}'s offer was made by the '{}' backend ({}); only dev offers can be paid by hand",

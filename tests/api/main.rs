@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod backend_contract;
 mod binary;
+mod bip353;
 mod buda;
 mod callback;
 mod callback_backend_faults;

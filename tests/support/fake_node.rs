@@ -185,7 +185,7 @@ pub fn mint(
     }
 }
 
-fn node_key() -> SecretKey {
+pub fn node_key() -> SecretKey {
     SecretKey::from_slice(&[0x51; 32]).unwrap()
 }
 

@@ -5,6 +5,7 @@
 
 pub mod backend_double;
 pub mod binary;
+pub mod dns;
 pub mod fake_buda;
 pub mod fake_cln;
 pub mod fake_lnd;
@@ -37,6 +38,8 @@ pub struct TestApp {
     /// Where the admin API (and the console) answers: the admin address, else `address`.
     pub admin: String,
     pub data_dir: TempDir,
+    /// Where the BIP-353 DNS server answers, when the settings start one.
+    pub dns: Option<std::net::SocketAddr>,
     server: actix_web::dev::ServerHandle,
     running: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -124,8 +127,10 @@ pub async fn spawn_app_in(
     let admin_token = app.admin_token().expose().to_owned();
     let admin = app.admin_url().expect("the admin URL file");
     let server = app.handle();
+    let dns = app.dns_address();
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {
+        dns,
         address,
         client: reqwest::Client::new(),
         admin_token,

@@ -46,6 +46,9 @@ struct AccountPage<'a> {
     /// The digest choices, and the one chosen ("" for a message per payment).
     digests: &'static [(&'static str, &'static str)],
     digest: String,
+    /// The BIP-353 name, or why the address has none.
+    bip353: Option<crate::routes::pages::bip353::Bip353View>,
+    lnurl_only: Option<String>,
 }
 
 /// What the digest menu offers.
@@ -177,6 +180,19 @@ pub(super) async fn render(
         .and_then(|p| p.user.image.as_ref())
         .map(|i| format!("data:{};base64,{}", i.mime, i.base64));
     let lnurl = crate::lnurl::lnurl(&url, name);
+    let bip353 = crate::routes::pages::bip353::Bip353View::of(services, name).await;
+    let lnurl_only = match &bip353 {
+        Some(_) => None,
+        None => match services.operator.lnurl_only_because(name).await {
+            Ok(Some(why)) => Some(why),
+            // It could have one: the keeper makes it within its next pass.
+            Ok(None) if crate::bip353::can_have_names(url.host()) => {
+                Some("your BIP-353 name is being prepared; look again in a minute".into())
+            }
+            Ok(None) => Some("this server's domain cannot carry BIP-353 names".into()),
+            Err(_) => None,
+        },
+    };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -213,6 +229,8 @@ pub(super) async fn render(
             telegram: services.notifier.telegram().is_some(),
             digests: DIGESTS,
             digest: user.notify_digest.clone().unwrap_or_default(),
+            lnurl_only,
+            bip353,
         },
     )
 }

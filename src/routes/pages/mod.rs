@@ -2,6 +2,7 @@
 //! page for one invoice. Templates are askama (escaped by default); CSS and the small
 //! progressive-enhancement script are served by rayo itself, never from a CDN.
 
+pub(super) mod bip353;
 pub(super) mod qr;
 
 use actix_web::http::header::{self, ContentType};
@@ -181,6 +182,8 @@ struct PayPage<'a> {
     currency: Option<CurrencyForm>,
     comment_allowed: u16,
     error: Option<String>,
+    /// The BIP-353 name and its offer, where the address has one.
+    bip353: Option<bip353::Bip353View>,
 }
 
 /// The pay page's amount field in the user's currency, with what it is worth in sats.
@@ -256,6 +259,7 @@ async fn render_pay_page(
             currency: CurrencyForm::of(user, &state.services.prices),
             comment_allowed: user.comment_allowed,
             error,
+            bip353: bip353::Bip353View::of(&state.services, &user.name).await,
         },
     )
 }

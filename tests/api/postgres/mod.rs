@@ -1,6 +1,7 @@
 //! rayo on PostgreSQL: the real binary against a real PostgreSQL cluster the tests start (see
 //! `rayo::store::postgres::testing`), one server or several on one database.
 
+mod bip353;
 mod console;
 mod instances;
 mod load;

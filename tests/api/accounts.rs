@@ -112,7 +112,7 @@ async fn a_person_joins_by_invite_and_runs_their_address_from_the_browser() {
 }
 
 /// A new invite's token, made through the admin API with `body`.
-async fn invite_token(app: &TestApp, body: Value) -> String {
+pub(crate) async fn invite_token(app: &TestApp, body: Value) -> String {
     let created: Value = app
         .client
         .post(format!("{}/admin/v1/invites", app.address))
@@ -1140,7 +1140,7 @@ async fn where_joining_is_closed_even_an_invite_opens_nothing() {
 
 /// The independent LNURL-auth wallet (tests/nostr-tools/lnurl-auth.mjs): scans `code`, signs
 /// with the key LUD-05 derives from `seed` for this domain, and says what the server answered.
-async fn wallet_scans(seed: &str, code: &str) -> Value {
+pub(crate) async fn wallet_scans(seed: &str, code: &str) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nostr-tools");
     let mut command = std::process::Command::new("node");
     command
@@ -1158,7 +1158,7 @@ async fn wallet_scans(seed: &str, code: &str) -> Value {
 }
 
 /// The value of cookie `name` that `answer` sets.
-fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
     answer
         .headers()
         .get_all("set-cookie")
@@ -1172,7 +1172,7 @@ fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
 
 /// The join form's wallet button, pressed with `token` and `name`: the code shown for a wallet
 /// to scan, and the cookie that lets this browser collect the outcome.
-async fn wallet_join_code(base: &str, token: &str, name: &str) -> (String, String) {
+pub(crate) async fn wallet_join_code(base: &str, token: &str, name: &str) -> (String, String) {
     let shown = no_redirects()
         .post(format!("{base}/join/wallet"))
         .header("sec-fetch-site", "same-origin")

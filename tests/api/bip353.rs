@@ -722,3 +722,95 @@ async fn addresses_on_backends_without_offers_stay_lnurl_only_and_say_why() {
     // The LNURL address works as ever.
     assert!(app.callback("alice", "amount=1000").await["pr"].is_string());
 }
+
+/// A person signed in to `app` with a Lightning wallet (LNURL-auth, tests/nostr-tools): their
+/// session cookie's value. The wallet is handed the login URL on loopback, as the test's
+/// domain resolves nowhere else.
+async fn signed_in(app: &TestApp, name: &str) -> String {
+    use crate::accounts::{invite_token, set_cookie, wallet_join_code, wallet_scans};
+    let token = invite_token(app, json!({})).await;
+    let (waiting, code) = wallet_join_code(&app.address, &token, name).await;
+    let lnurl = code.trim_start_matches("lightning:").to_lowercase();
+    let (_, data) = bech32::decode(&lnurl).unwrap();
+    let url = String::from_utf8(data)
+        .unwrap()
+        .replace(&format!("{HOST}:"), "127.0.0.1:");
+    assert_eq!(
+        wallet_scans("0f0e0d0c0b0a09080706050403020100", &url).await,
+        json!({"status": "OK"})
+    );
+    let signed_in = crate::accounts::no_redirects()
+        .post(format!("{}/login/lnurl", app.address))
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", format!("rayo_k1={waiting}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    set_cookie(&signed_in, "rayo_session").expect("a session")
+}
+
+#[tokio::test]
+async fn the_pay_page_and_the_account_page_show_the_name_and_its_offer() {
+    let Some(tools) = crate::pages::browser_tools() else {
+        return;
+    };
+    let app = rayo_serving_names().await;
+    let session = signed_in(&app, "alice").await;
+    let uri = dns::wait_for_name(&app, "alice").await;
+    let account = crate::accounts::get_as(
+        &format!("rayo_session={session}"),
+        format!("{}/account", app.address),
+    )
+    .await;
+    assert_eq!(account.status(), 200);
+    assert!(account.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
+    assert!(account
+        .text()
+        .await
+        .unwrap()
+        .contains(&format!("₿alice@{HOST}")));
+
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let base = app.address.replace("127.0.0.1", HOST);
+    let mut command = std::process::Command::new("node");
+    command
+        .current_dir(&tools)
+        .arg("bip353.mjs")
+        .args([&base, &session])
+        .arg(&artifacts)
+        .arg("alice");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    println!("{seen:#}");
+    assert_eq!(seen["payPageClosed"], true, "folded until asked for");
+    assert_eq!(seen["payPageName"], format!("₿alice@{HOST}"));
+    assert_eq!(
+        seen["payPageQr"],
+        uri.as_str(),
+        "the QR code is the record's URI"
+    );
+    assert_eq!(seen["payPageLink"], uri.as_str());
+    assert_eq!(seen["accountName"], format!("₿alice@{HOST}"));
+    assert_eq!(seen["accountQr"], uri.as_str());
+    assert!(
+        seen["payPageWidth"].as_u64().unwrap() <= 360,
+        "no sideways scrolling"
+    );
+    assert!(
+        seen["accountWidth"].as_u64().unwrap() <= 360,
+        "no sideways scrolling"
+    );
+    assert_eq!(seen["consoleErrors"], json!([]), "nothing the CSP blocked");
+}

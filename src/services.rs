@@ -79,6 +79,8 @@ pub struct Services {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Every address's BOLT12 offer, kept in step with its user.
     pub offers: Arc<crate::offers::Keeper>,
+    /// The DNS hosts BIP-353 records are kept at, if any.
+    pub syncer: Option<Arc<crate::bip353::sync::Syncer>>,
     /// The BIP-353 zones as last built, for the DNS server.
     pub zones: Arc<crate::bip353::server::Published>,
     /// Where the DNS server listens, once it does.
@@ -189,8 +191,17 @@ impl Services {
             clock.clone(),
             directory.changes(),
         ));
+        let syncer = crate::bip353::sync::Syncer::new(
+            &settings.bip353,
+            domains.clone(),
+            db.clone(),
+            clock.clone(),
+            random.clone(),
+        )?
+        .map(Arc::new);
         let operator = Operator::new(OperatorParts {
             offers: offers.clone(),
+            syncer: syncer.clone(),
             nameservers: settings.bip353.nameservers.clone(),
             db: db.clone(),
             directory: directory.clone(),
@@ -224,6 +235,7 @@ impl Services {
             client_tag_key: crate::crypto::hmac_sha256(&keys.verify_key, b"rayo client tag"),
         });
         Ok(Arc::new(Self {
+            syncer,
             offers,
             zones: Arc::default(),
             dns_address: std::sync::OnceLock::new(),
@@ -432,6 +444,17 @@ impl Services {
         let config = self.settings.bip353.clone();
         let mut published = self.offers.published();
         tasks.push(tokio::spawn(self.offers.clone().run(config.refresh)));
+        // One instance keeps the DNS hosts in step: two would race each other's repairs.
+        if let Some(syncer) = self.syncer.clone() {
+            let (cluster, changes) = (self.cluster.clone(), self.offers.published());
+            tasks.push(tokio::spawn(async move {
+                cluster
+                    .lead("bip353-sync", || {
+                        syncer.clone().run(config.refresh, changes.clone())
+                    })
+                    .await
+            }));
+        }
         let Some(bind) = config.dns_bind else {
             return Ok(());
         };

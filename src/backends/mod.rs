@@ -5,6 +5,7 @@ mod buda;
 mod cln;
 mod dev;
 mod http;
+pub use http::quote as quote_body;
 mod lnbits;
 mod lnd;
 mod node_keys;

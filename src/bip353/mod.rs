@@ -6,8 +6,10 @@
 
 pub mod check;
 pub mod keys;
+pub mod providers;
 pub mod publish;
 pub mod server;
+pub mod sync;
 pub mod zone;
 
 use serde::Serialize;

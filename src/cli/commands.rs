@@ -102,6 +102,12 @@ pub enum Bip353Command {
         #[arg(value_enum)]
         step: RolloverStep,
     },
+    /// The DNS hosts that keep the records (RAYO_BIP353_SYNC): what the last pass found and
+    /// repaired, or with --now, a pass run now.
+    Sync {
+        #[arg(long)]
+        now: bool,
+    },
     /// Resolve ₿user@domain as a payer would, check its DNSSEC signature against the zone's
     /// key, decode the offer, and compare it with the one the user's backend made.
     Check {

@@ -279,6 +279,15 @@ impl Console {
             local: |op| op.bip353_records().await?)
     }
 
+    pub async fn bip353_sync(
+        &self,
+        now: bool,
+    ) -> Result<Vec<crate::bip353::providers::SyncReport>, CliError> {
+        let method = if now { Method::POST } else { Method::GET };
+        either!(self, remote: |c| c.call(method, "/bip353/sync", None::<&()>).await,
+            local: |op| op.bip353_sync(now).await?)
+    }
+
     pub async fn bip353_delegations(
         &self,
     ) -> Result<Vec<crate::operator::DelegationView>, CliError> {

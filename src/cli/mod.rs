@@ -115,6 +115,13 @@ async fn bip353(
             output::bip353_records(&console.bip353_records().await?, format, json)
         }
         Bip353Command::Ds => output::delegations(&console.bip353_delegations().await?, json),
+        Bip353Command::Sync { now } => {
+            let reports = console.bip353_sync(now).await?;
+            output::sync_reports(&reports, json);
+            if reports.iter().any(|r| r.error.is_some()) {
+                return Err(CliError::Failed("a DNS host could not be synced".into()));
+            }
+        }
         Bip353Command::Rollover { step } => {
             let step = match step {
                 RolloverStep::Start => Rollover::Start,

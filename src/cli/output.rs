@@ -676,6 +676,34 @@ pub fn bip353_check(report: &crate::bip353::check::CheckReport, as_json: bool) {
     );
 }
 
+/// What each DNS host's last sync found and did.
+pub fn sync_reports(reports: &[crate::bip353::providers::SyncReport], as_json: bool) {
+    if as_json {
+        return json(reports);
+    }
+    if reports.is_empty() {
+        say!("no pass has run yet");
+    }
+    for r in reports {
+        say!("{} at {} ({}):", r.domain, r.provider, time(r.at));
+        match &r.error {
+            Some(error) => say!("  FAILED: {error} (the next pass tries again)"),
+            None if r.drifted() => {
+                for (what, names) in [
+                    ("created", &r.created),
+                    ("repaired", &r.repaired),
+                    ("removed", &r.removed),
+                ] {
+                    if !names.is_empty() {
+                        say!("  {what}: {}", names.join(", "));
+                    }
+                }
+            }
+            None => say!("  in step: nothing to repair"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

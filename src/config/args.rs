@@ -185,6 +185,31 @@ pub struct ServeArgs {
     /// UDP answers per second to one client network (/24, /56), after a burst of twice that.
     #[arg(long, env = "RAYO_DNS_RATE", default_value_t = 20)]
     pub dns_rate: u32,
+    /// Domains whose BIP-353 records rayo keeps at a DNS host that signs them, comma-separated:
+    /// `<domain>=desec[:<domain at deSEC>]` or `<domain>=cloudflare:<zone id>`.
+    #[arg(long, env = "RAYO_BIP353_SYNC", value_delimiter = ',')]
+    pub bip353_sync: Vec<String>,
+    /// deSEC's API token (a token that may manage the domain's RRsets).
+    #[arg(long, env = "RAYO_DESEC_TOKEN", hide_env_values = true)]
+    pub desec_token: Option<Secret>,
+    #[arg(
+        long,
+        env = "RAYO_DESEC_API_URL",
+        default_value = "https://desec.io/api/v1"
+    )]
+    pub desec_api_url: String,
+    /// Cloudflare's API token (Zone.DNS edit on the zone).
+    #[arg(long, env = "RAYO_CLOUDFLARE_TOKEN", hide_env_values = true)]
+    pub cloudflare_token: Option<Secret>,
+    #[arg(
+        long,
+        env = "RAYO_CLOUDFLARE_API_URL",
+        default_value = "https://api.cloudflare.com/client/v4"
+    )]
+    pub cloudflare_api_url: String,
+    /// How long one call to deSEC or Cloudflare may take before it is tried again.
+    #[arg(long, env = "RAYO_DNS_HOST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub dns_host_timeout: Duration,
     /// How often BOLT12 offers are checked and the zones rebuilt, beyond every user change.
     #[arg(long, env = "RAYO_BIP353_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
     pub bip353_refresh: Duration,
@@ -582,6 +607,20 @@ impl Settings {
                 dns_rate: std::num::NonZeroU32::new(args.dns_rate)
                     .unwrap_or(std::num::NonZeroU32::MIN),
                 refresh: args.bip353_refresh.max(Duration::from_secs(1)),
+                sync: args
+                    .bip353_sync
+                    .iter()
+                    .filter(|t| !t.trim().is_empty())
+                    .map(|t| {
+                        super::SyncTarget::parse(t)
+                            .map_err(|e| ConfigError::new("RAYO_BIP353_SYNC", e))
+                    })
+                    .collect::<Result<_, _>>()?,
+                desec_token: args.desec_token.filter(|t| !t.expose().is_empty()),
+                desec_api: args.desec_api_url,
+                cloudflare_token: args.cloudflare_token.filter(|t| !t.expose().is_empty()),
+                cloudflare_api: args.cloudflare_api_url,
+                host_timeout: args.dns_host_timeout.max(Duration::from_millis(100)),
             },
             console_url: args
                 .console_url

@@ -489,6 +489,71 @@ pub struct Bip353Config {
     pub dns_rate: std::num::NonZeroU32,
     /// How often offers are checked and the zones rebuilt, beyond every user change.
     pub refresh: Duration,
+    /// Domains whose records rayo keeps at a DNS host (`RAYO_BIP353_SYNC`).
+    pub sync: Vec<SyncTarget>,
+    pub desec_token: Option<Secret>,
+    pub desec_api: String,
+    pub cloudflare_token: Option<Secret>,
+    pub cloudflare_api: String,
+    /// How long one call to a DNS host may take before it is tried again.
+    pub host_timeout: Duration,
+}
+
+/// One domain's records, kept at a DNS host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncTarget {
+    /// The address domain's host (`example.com`).
+    pub host: String,
+    pub provider: SyncProvider,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncProvider {
+    /// deSEC, with the domain as registered there (the host or a parent of it).
+    Desec { domain: String },
+    /// Cloudflare, by the zone's id.
+    Cloudflare { zone_id: String },
+}
+
+impl SyncTarget {
+    /// `<host>=desec[:<domain at deSEC>]` or `<host>=cloudflare:<zone id>`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (host, how) = raw.trim().split_once('=').ok_or_else(|| {
+            format!("{raw:?}: <domain>=desec[:<domain at deSEC>] or <domain>=cloudflare:<zone id>")
+        })?;
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !crate::bip353::can_have_names(&host) {
+            return Err(format!("{host:?} cannot carry BIP-353 names"));
+        }
+        let (kind, arg) = how.split_once(':').unwrap_or((how, ""));
+        let provider = match kind.trim() {
+            "desec" => {
+                let domain = if arg.is_empty() {
+                    host.clone()
+                } else {
+                    arg.trim().trim_end_matches('.').to_ascii_lowercase()
+                };
+                if host != domain && !host.ends_with(&format!(".{domain}")) {
+                    return Err(format!("{host} is not under {domain}, its domain at deSEC"));
+                }
+                SyncProvider::Desec { domain }
+            }
+            "cloudflare" if !arg.trim().is_empty() => SyncProvider::Cloudflare {
+                zone_id: arg.trim().to_owned(),
+            },
+            "cloudflare" => {
+                return Err(format!(
+                    "{raw:?}: cloudflare needs the zone id (<domain>=cloudflare:<zone id>)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "{raw:?}: unknown DNS host {other:?} (desec or cloudflare)"
+                ))
+            }
+        };
+        Ok(Self { host, provider })
+    }
 }
 
 impl Default for Bip353Config {
@@ -498,6 +563,12 @@ impl Default for Bip353Config {
             nameservers: Vec::new(),
             dns_rate: std::num::NonZeroU32::new(20).unwrap_or(std::num::NonZeroU32::MIN),
             refresh: Duration::from_secs(60),
+            sync: Vec::new(),
+            desec_token: None,
+            desec_api: "https://desec.io/api/v1".into(),
+            cloudflare_token: None,
+            cloudflare_api: "https://api.cloudflare.com/client/v4".into(),
+            host_timeout: Duration::from_secs(15),
         }
     }
 }

@@ -118,6 +118,24 @@ impl Operator {
         self.bip353_delegations().await
     }
 
+    /// The DNS hosts' sync reports: the last ones, or (`now`) a pass run now.
+    pub async fn bip353_sync(
+        &self,
+        now: bool,
+    ) -> Result<Vec<crate::bip353::providers::SyncReport>, OperatorError> {
+        let Some(syncer) = &self.syncer else {
+            return Err(OperatorError::Conflict(
+                "no domain's records are kept at a DNS host (RAYO_BIP353_SYNC)".into(),
+            ));
+        };
+        if now {
+            self.offers.pass().await?;
+            Ok(syncer.pass().await)
+        } else {
+            Ok(syncer.last_reports().await)
+        }
+    }
+
     /// Why `name` is payable by LNURL only, if it is; `None`: it has a BIP-353 name.
     pub async fn lnurl_only_because(
         &self,

@@ -67,6 +67,7 @@ pub struct Operator {
     user_wallets: Arc<crate::backends::UserWallets>,
     notifier: Arc<crate::notify::Notifier>,
     offers: Arc<crate::offers::Keeper>,
+    syncer: Option<Arc<crate::bip353::sync::Syncer>>,
     nameservers: Vec<String>,
 }
 
@@ -93,6 +94,8 @@ pub struct OperatorParts {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Every address's BOLT12 offer.
     pub offers: Arc<crate::offers::Keeper>,
+    /// The DNS hosts BIP-353 records are kept at, if any.
+    pub syncer: Option<Arc<crate::bip353::sync::Syncer>>,
     /// The BIP-353 zones' name servers (`RAYO_DNS_NS`).
     pub nameservers: Vec<String>,
 }
@@ -118,6 +121,7 @@ impl Operator {
             user_wallets: parts.user_wallets,
             notifier: parts.notifier,
             offers: parts.offers,
+            syncer: parts.syncer,
             nameservers: parts.nameservers,
         }
     }

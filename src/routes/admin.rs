@@ -38,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/dev/pay-offer/{name}", web::post().to(dev_pay_offer))
             .route("/bip353/records", web::get().to(bip353_records))
             .route("/bip353/ds", web::get().to(bip353_delegations))
+            .route("/bip353/sync", web::get().to(bip353_sync_reports))
+            .route("/bip353/sync", web::post().to(bip353_sync_now))
             .route("/bip353/rollover/{step}", web::post().to(bip353_rollover))
             .route("/users/{name}/api-keys", web::post().to(create_api_key))
             .route("/users/{name}/notify/test", web::post().to(notify_test))
@@ -215,6 +217,16 @@ async fn dev_pay_offer(
 
 async fn bip353_records(_: Admin, state: web::Data<State>) -> Answer {
     Ok(HttpResponse::Ok().json(state.services.operator.bip353_records().await?))
+}
+
+async fn bip353_sync_reports(_: Admin, state: web::Data<State>) -> Answer {
+    Ok(HttpResponse::Ok().json(state.services.operator.bip353_sync(false).await?))
+}
+
+async fn bip353_sync_now(admin: Admin, state: web::Data<State>) -> Answer {
+    let reports = state.services.operator.bip353_sync(true).await?;
+    admin.audit(&state, "bip353.sync").await;
+    Ok(HttpResponse::Ok().json(reports))
 }
 
 async fn bip353_delegations(_: Admin, state: web::Data<State>) -> Answer {

@@ -8,6 +8,7 @@ mod admin;
 mod backend_contract;
 mod binary;
 mod bip353;
+mod bip353_hosts;
 mod buda;
 mod callback;
 mod callback_backend_faults;

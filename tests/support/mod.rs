@@ -8,6 +8,7 @@ pub mod binary;
 pub mod dns;
 pub mod fake_buda;
 pub mod fake_cln;
+pub mod fake_dns_hosts;
 pub mod fake_lnd;
 pub mod fake_node;
 pub mod fake_phoenixd;

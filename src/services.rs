@@ -474,9 +474,10 @@ impl Services {
             limit.clone(),
             self.clock.clone(),
         );
-        let (at, mut server) = crate::bip353::server::serve(bind, handler)
-            .await
-            .map_err(|e| ConfigError::new("RAYO_DNS_BIND", format!("{bind}: {e}")))?;
+        let (at, mut server) =
+            crate::bip353::server::serve(bind, config.dns_udp_bind.as_deref(), handler)
+                .await
+                .map_err(|e| ConfigError::new("RAYO_DNS_BIND", format!("{bind}: {e}")))?;
         let _ = self.dns_address.set(at);
         tracing::info!(address = %at, "serving the BIP-353 zones over UDP and TCP");
         tasks.push(tokio::spawn(async move {

@@ -204,15 +204,34 @@ async fn send<'a, R: ResponseHandler>(
     }
 }
 
-/// Serves `handler` on `bind` over UDP and TCP until the task is dropped. Answers where it
-/// is listening (the address may name port 0).
+/// Serves `handler` on `bind` over UDP and TCP (UDP on `udp_bind` instead, a host name and
+/// port, where given) until the task is dropped. Answers where UDP listens (`bind` may name
+/// port 0).
 pub async fn serve(
     bind: SocketAddr,
+    udp_bind: Option<&str>,
     handler: DnsHandler,
 ) -> std::io::Result<(SocketAddr, hickory_server::Server<DnsHandler>)> {
-    let udp = tokio::net::UdpSocket::bind(bind).await?;
+    let udp = match udp_bind {
+        Some(named) => {
+            let address = tokio::net::lookup_host(named)
+                .await?
+                .next()
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{named}: no address"),
+                    )
+                })?;
+            tokio::net::UdpSocket::bind(address).await?
+        }
+        None => tokio::net::UdpSocket::bind(bind).await?,
+    };
     let at = udp.local_addr()?;
-    let tcp = tokio::net::TcpListener::bind(at).await?;
+    let tcp = match udp_bind {
+        Some(_) => tokio::net::TcpListener::bind(bind).await?,
+        None => tokio::net::TcpListener::bind(at).await?,
+    };
     let mut server = hickory_server::Server::new(handler);
     server.register_socket(udp);
     server.register_listener(tcp, TCP_TIMEOUT, 64);

@@ -194,6 +194,11 @@ pub fn user(u: &UserView, as_json: bool) {
         "state:           {}",
         if u.disabled { "disabled" } else { "active" }
     );
+    match (&u.bip353, &u.lnurl_only) {
+        (Some(name), _) => say!("bip-353:         {name}"),
+        (None, Some(why)) => say!("bip-353:         none, LNURL only ({})", printable(why)),
+        (None, None) => {}
+    }
     if let Some(why) = &u.not_payable {
         say!("NOT PAYABLE NOW: {}", printable(why));
     }

@@ -179,6 +179,10 @@ pub struct ServeArgs {
     /// server here, over UDP and TCP (e.g. [::]:53). Off by default.
     #[arg(long, env = "RAYO_DNS_BIND")]
     pub dns_bind: Option<std::net::SocketAddr>,
+    /// UDP on another address than RAYO_DNS_BIND, by host name and port: on Fly.io,
+    /// `fly-global-services:53` (Fly routes UDP only there; TCP stays on RAYO_DNS_BIND).
+    #[arg(long, env = "RAYO_DNS_UDP_BIND")]
+    pub dns_udp_bind: Option<String>,
     /// The zones' name servers, comma-separated host names [default: each domain's host].
     #[arg(long, env = "RAYO_DNS_NS", value_delimiter = ',')]
     pub dns_ns: Vec<String>,
@@ -598,6 +602,7 @@ impl Settings {
             admin_bind: args.admin_bind,
             bip353: super::Bip353Config {
                 dns_bind: args.dns_bind,
+                dns_udp_bind: args.dns_udp_bind.filter(|b| !b.trim().is_empty()),
                 nameservers: args
                     .dns_ns
                     .iter()

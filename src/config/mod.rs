@@ -483,6 +483,8 @@ impl Default for AlertRules {
 pub struct Bip353Config {
     /// Where the authoritative DNS server listens (UDP and TCP); `None`: it does not run.
     pub dns_bind: Option<std::net::SocketAddr>,
+    /// Where UDP listens instead, by name (Fly.io's `fly-global-services:53`).
+    pub dns_udp_bind: Option<String>,
     /// The zones' name servers (`RAYO_DNS_NS`); empty: each domain's own host.
     pub nameservers: Vec<String>,
     /// UDP answers per second per client network, and twice that in a burst.
@@ -560,6 +562,7 @@ impl Default for Bip353Config {
     fn default() -> Self {
         Self {
             dns_bind: None,
+            dns_udp_bind: None,
             nameservers: Vec::new(),
             dns_rate: std::num::NonZeroU32::new(20).unwrap_or(std::num::NonZeroU32::MIN),
             refresh: Duration::from_secs(60),

@@ -30,6 +30,59 @@ impl CheckReport {
     }
 }
 
+/// Whether the backend makes BOLT12 offers (BIP-353 names), and if so, that a test offer
+/// passes the checks every published offer must pass. CLN keeps offers: the test one is
+/// disabled again.
+async fn check_offers(
+    backend: &Backend<dyn InvoiceBackend>,
+    identity: &crate::backends::Identity,
+    now: SystemTime,
+    report: &mut CheckReport,
+) {
+    if let crate::backends::OfferSupport::No(why) = backend.offer_support() {
+        report.facts.push(format!(
+            "BOLT12 offers: no ({why}); addresses are payable by LNURL only, without BIP-353 names"
+        ));
+        return;
+    }
+    let request = crate::backends::OfferRequest {
+        description: TEST_DESCRIPTION,
+        issuer: "rayo backend check",
+        label: "rayo-backend-check-offer",
+    };
+    let made = match backend.make_offer(request).await {
+        Ok(made) => made,
+        Err(e) => {
+            report.problems.push(format!(
+                "BOLT12 offers: could not make a test offer ({e}); addresses stay LNURL-only"
+            ));
+            return;
+        }
+    };
+    let unix = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let expected = crate::offers::ExpectedOffer {
+        description: TEST_DESCRIPTION,
+        issuer: "rayo backend check",
+        network: backend.capabilities().network.clone(),
+        node_id: identity.node_id,
+    };
+    match crate::offers::check_offer(&made.offer, &expected, unix) {
+        Ok(_) => report.facts.push(
+            "BOLT12 offers: yes, one per address (BIP-353 names); a test offer checked".into(),
+        ),
+        Err(e) => report.problems.push(format!(
+            "BOLT12 offers: the backend's test offer is unusable ({e}); addresses stay LNURL-only"
+        )),
+    }
+    if let Some(reference) = &made.backend_ref {
+        if let Err(e) = backend.disable_offer(reference).await {
+            report
+                .warnings
+                .push(format!("could not disable the test offer again: {e}"));
+        }
+    }
+}
+
 pub async fn check_backend(
     backend: &Backend<dyn InvoiceBackend>,
     now: SystemTime,
@@ -77,6 +130,7 @@ pub async fn check_backend(
     report
         .facts
         .push(format!("longest expiry: {} s", caps.max_expiry.as_secs()));
+    check_offers(backend, &identity, now, &mut report).await;
 
     let amount = Msat::from_msat(1000);
     let hash = Hash32::sha256(TEST_DESCRIPTION.as_bytes());

@@ -43,6 +43,20 @@ impl Operator {
             .iter()
             .map(|c| super::ChannelView::of(c, &marks))
             .collect();
+        let found = name.clone();
+        let offer = self
+            .db
+            .point(move |s| crate::offers::stored(s, &found))
+            .await?;
+        match offer.filter(|o| crate::bip353::can_have_names(&o.domain)) {
+            Some(offer) => view.bip353 = Some(format!("₿{}@{}", offer.user, offer.domain)),
+            None => {
+                view.lnurl_only =
+                    Some(self.offers.lnurl_only_because(&user).unwrap_or_else(|| {
+                        "no offer yet (made within a minute by the server)".into()
+                    }))
+            }
+        }
         // Known only to a server that reads prices.
         if self.prices.has_read() {
             view.not_payable = crate::lnurl::Sendable::of(&user, &self.prices)

@@ -65,6 +65,12 @@ pub struct UserView {
     /// price).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_payable: Option<String>,
+    /// The BIP-353 name (`₿alice@example.com`), where the address has an offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bip353: Option<String>,
+    /// Why the address is payable by LNURL only, where it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lnurl_only: Option<String>,
 }
 
 fn yes() -> bool {
@@ -111,6 +117,8 @@ impl UserView {
             disabled: user.disabled,
             created_at: user.created_at,
             not_payable: None,
+            bip353: None,
+            lnurl_only: None,
         }
     }
 }

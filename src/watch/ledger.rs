@@ -107,33 +107,46 @@ impl Ledger {
             .map(u64::from_be_bytes))
     }
 
-    /// Records a payment rayo learned of only when it arrived (a BOLT12 offer's): `record` is
-    /// stored as it was asked for, unless a replay stored it already, then marked `paid`
-    /// through `record`, with its events. The unpaid moment in between is counted as opened,
-    /// so the closing that follows leaves the user's count of unpaid invoices as it was.
+    /// Records a payment rayo learned of only when it arrived (a BOLT12 offer's): `record`,
+    /// as it was asked for, is stored already `paid`, with its events, in one write of the
+    /// writer: nobody sees it unpaid, and a replay finds it there and changes nothing.
     pub async fn record_arrival(
         &self,
         record: InvoiceRecord,
         paid: InvoiceStatus,
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
-        let hash = record.payment_hash;
-        let user = record.user.clone();
-        let inserted = self
+        let now = self.clock.unix();
+        let max_age = self.delivery_window.as_secs();
+        let notifier = self.notifier.clone();
+        let (changed, queued) = self
             .db
-            .commit(move |s| {
-                if s.invoice(&record.payment_hash)?.is_some() {
-                    return Ok(false);
+            .commit(move |store| {
+                if store.invoice(&record.payment_hash)?.is_some() {
+                    return Ok((Vec::new(), 0));
                 }
-                s.insert_invoice(&record)?;
-                Ok(true)
+                let Ok(Some(status)) = next_status(record.status, paid) else {
+                    return Ok((Vec::new(), 0));
+                };
+                store.insert_invoice(&record)?;
+                let mut step = Transitions::default();
+                let mut record = record;
+                record.status = status;
+                let user = store.user(&record.user)?;
+                step.events = payment_events(
+                    &record,
+                    user.as_ref(),
+                    now,
+                    max_age,
+                    None,
+                    notifier.as_deref(),
+                );
+                step.invoices.push(record);
+                let queued = store.commit_transitions(&step)?;
+                Ok((step.invoices, queued))
             })
             .await?;
-        if inserted {
-            if let Some(pending) = &self.pending {
-                pending.opened_elsewhere(&user, None);
-            }
-        }
-        self.record(vec![(hash, paid)], None).await
+        self.announce(&changed, queued);
+        Ok(changed)
     }
 
     /// Applies `changes` (invoices rayo does not know, and changes that would go backwards or
@@ -186,18 +199,14 @@ impl Ledger {
                     }
                     record.status = next;
                     let user = store.user(&record.user)?;
-                    step.events.extend(events_for(
+                    step.events.extend(payment_events(
                         &record,
                         user.as_ref(),
                         now,
                         max_age,
                         receipts.get(&hash),
+                        notifier.as_deref(),
                     ));
-                    if let (Some(notifier), Some(user), InvoiceStatus::Paid(_)) =
-                        (&notifier, &user, &record.status)
-                    {
-                        step.events.extend(notifier.paid_events(&record, user, now));
-                    }
                     step.invoices.push(record);
                 }
                 if let Some((key, position)) = cursor {
@@ -212,7 +221,13 @@ impl Ledger {
                 pending.closed(user, *payer);
             }
         }
-        for record in &changed {
+        self.announce(&changed, queued);
+        Ok(changed)
+    }
+
+    /// After a write: the log, the counts, the live views, and the outbox woken.
+    fn announce(&self, changed: &[InvoiceRecord], queued: usize) {
+        for record in changed {
             tracing::info!(
                 payment_hash = %record.payment_hash,
                 user = %record.user,
@@ -236,8 +251,24 @@ impl Ledger {
             self.metrics.outbox_backlog.inc_by(queued as i64);
             self.outbox_wake.notify_one();
         }
-        Ok(changed)
     }
+}
+
+/// The events a status change calls for: webhooks, a zap receipt where one was signed, and
+/// the person's payment alerts.
+fn payment_events(
+    record: &InvoiceRecord,
+    user: Option<&crate::domain::User>,
+    now: u64,
+    max_age: u64,
+    receipt: Option<&crate::outbox::ZapReceipt>,
+    notifier: Option<&crate::notify::Notifier>,
+) -> Vec<crate::domain::OutboxItem> {
+    let mut events = events_for(record, user, now, max_age, receipt);
+    if let (Some(notifier), Some(user), InvoiceStatus::Paid(_)) = (notifier, user, &record.status) {
+        events.extend(notifier.paid_events(record, user, now));
+    }
+    events
 }
 
 #[cfg(test)]
@@ -313,5 +344,36 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(events(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_payment_that_arrives_unannounced_is_stored_paid_with_its_events_once() {
+        let store = Arc::new(FaultyStore::new());
+        let known = alice_with_a_pending_invoice(store.as_ref());
+        let db = Db::new(store.clone());
+        let ledger = Ledger::new(db, Arc::new(SystemClock), Duration::from_secs(60));
+        let events = || store.outbox_items(&mut |_| true, 10).unwrap().len();
+        let arrived = InvoiceRecord {
+            expires_at: u64::MAX,
+            ..crate::store::contract::invoice("alice", 2)
+        };
+        let hash = arrived.payment_hash;
+        assert_ne!(hash, known);
+
+        let changed = ledger
+            .record_arrival(arrived.clone(), paid())
+            .await
+            .unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(store.invoice(&hash).unwrap().unwrap().status, paid());
+        assert_eq!(events(), 1, "its webhook");
+        // A replay (the backend's stream again after a restart) changes nothing.
+        assert!(ledger
+            .record_arrival(arrived, paid())
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(events(), 1);
+        assert!(store.invoice(&known).unwrap().unwrap().is_pending());
     }
 }

@@ -249,7 +249,7 @@ fn offer_payment(
     invoice: Listing,
     offer_id: &str,
     payment_hash: &Hash32,
-) -> BackendResult<crate::offers::OfferPayment> {
+) -> BackendResult<crate::domain::OfferPayment> {
     let offer_id: Hash32 = offer_id.parse().map_err(|_| {
         BackendError::Protocol(format!("{NAME} reported a malformed local_offer_id"))
     })?;
@@ -259,7 +259,7 @@ fn offer_payment(
             preimage,
             paid_at,
             amount_received,
-        } => Ok(crate::offers::OfferPayment {
+        } => Ok(crate::domain::OfferPayment {
             offer_id,
             payment_hash: *payment_hash,
             preimage,

@@ -88,7 +88,7 @@ impl DevBackend {
         offer: &str,
         amount: crate::domain::Msat,
         payer_note: Option<String>,
-    ) -> BackendResult<crate::offers::OfferPayment> {
+    ) -> BackendResult<crate::domain::OfferPayment> {
         let offer: lightning::offers::offer::Offer = offer
             .parse()
             .map_err(|e| BackendError::Rejected(format!("not a BOLT12 offer: {e:?}")))?;
@@ -103,7 +103,7 @@ impl DevBackend {
             ));
         }
         let preimage = Preimage(Hash32(self.random.bytes32()));
-        Ok(crate::offers::OfferPayment {
+        Ok(crate::domain::OfferPayment {
             offer_id: Hash32(offer.id().0),
             payment_hash: preimage.payment_hash(),
             preimage: Some(preimage),

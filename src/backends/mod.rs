@@ -140,7 +140,7 @@ pub enum PaymentEvent {
     Hint(Hash32),
     /// A payment to one of the node's BOLT12 offers, with the position to resume from.
     OfferPaid {
-        payment: crate::offers::OfferPayment,
+        payment: crate::domain::OfferPayment,
         cursor: Option<u64>,
     },
 }

@@ -28,10 +28,7 @@ pub fn zone_for(domain_host: &str) -> String {
     format!("{ZONE_LABELS}.{}", domain_host.trim_end_matches('.'))
 }
 
-/// Whether `host` can carry BIP-353 names: a DNS name, not an IP address.
-pub fn can_have_names(host: &str) -> bool {
-    host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[') && host.contains('.')
-}
+pub use crate::domain::can_have_names;
 
 /// One record, as every way of publishing it needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

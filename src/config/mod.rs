@@ -524,7 +524,7 @@ impl SyncTarget {
             format!("{raw:?}: <domain>=desec[:<domain at deSEC>] or <domain>=cloudflare:<zone id>")
         })?;
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-        if !crate::bip353::can_have_names(&host) {
+        if !crate::domain::can_have_names(&host) {
             return Err(format!("{host:?} cannot carry BIP-353 names"));
         }
         let (kind, arg) = how.split_once(':').unwrap_or((how, ""));

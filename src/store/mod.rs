@@ -6,6 +6,7 @@
 pub(crate) mod codec;
 mod db;
 mod memory;
+pub mod offer_records;
 pub mod postgres;
 pub mod records;
 mod replace;

@@ -4,10 +4,12 @@
 
 mod ledger;
 mod live;
+mod offer_payment;
 mod sweeper;
 mod watcher;
 
 pub use ledger::{Cursor, Ledger};
 pub use live::Live;
+pub use offer_payment::record_offer_payment;
 pub use sweeper::run as run_sweeper;
 pub use watcher::{start_all, Hints, Watcher};

@@ -200,7 +200,7 @@ impl Watcher {
             PaymentEvent::Hint(payment_hash) => self.confirm(payment_hash).await,
             PaymentEvent::OfferPaid { payment, cursor } => {
                 let payment_hash = payment.payment_hash;
-                let recorded = crate::offers::record_offer_payment(
+                let recorded = super::record_offer_payment(
                     &self.db,
                     &self.ledger,
                     payment,

@@ -1,26 +1,13 @@
 //! A payment to an address's offer, as a backend reports it, becomes that user's paid invoice:
 //! the same record, webhooks, receipts and notifications as an LNURL payment.
 
+use super::Ledger;
 use crate::domain::{
-    BackendName, Comment, DescriptionSource, Hash32, InvoiceRecord, InvoiceStatus, Msat,
-    PaidDetails, Preimage, MAX_COMMENT_ALLOWED,
+    BackendName, Comment, DescriptionSource, InvoiceRecord, InvoiceStatus, OfferPayment,
+    PaidDetails, MAX_COMMENT_ALLOWED,
 };
+use crate::store::offer_records::owner_of;
 use crate::store::{Db, StoreError};
-use crate::watch::Ledger;
-
-/// What a backend says was paid to one of its offers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfferPayment {
-    pub offer_id: Hash32,
-    pub payment_hash: Hash32,
-    pub preimage: Option<Preimage>,
-    pub amount: Msat,
-    pub paid_at: u64,
-    /// The payer's note (BOLT12 `invreq_payer_note`), shown as the payment's comment.
-    pub payer_note: Option<String>,
-    /// The BOLT12 invoice that was paid (`lni1…`), where the backend gives it.
-    pub invoice: Option<String>,
-}
 
 /// The payer's note as a comment: control characters dropped, at most the longest comment
 /// any address may allow. A note is the payer's words: it is kept, never refused.
@@ -44,7 +31,7 @@ pub async fn record_offer_payment(
     backend_kind: &str,
 ) -> Result<Option<InvoiceRecord>, StoreError> {
     let offer_id = payment.offer_id;
-    let Some(owner) = db.point(move |s| super::owner_of(s, &offer_id)).await? else {
+    let Some(owner) = db.point(move |s| owner_of(s, &offer_id)).await? else {
         tracing::debug!(offer_id = %offer_id, "a payment to an offer that is not an address's");
         return Ok(None);
     };

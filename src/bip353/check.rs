@@ -75,19 +75,27 @@ pub async fn ask(server: SocketAddr, name: &Name, rtype: RecordType) -> Result<M
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 4096];
-    let answer = loop {
-        let (len, from) = tokio::time::timeout(TIMEOUT, socket.recv_from(&mut buf))
-            .await
-            .map_err(|_| format!("{server} did not answer within {}s", TIMEOUT.as_secs()))?
-            .map_err(|e| e.to_string())?;
-        if from != server {
-            continue;
+    // One deadline for the answer, however many stray packets arrive meanwhile.
+    let waited = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let (len, from) = socket
+                .recv_from(&mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
+            if from != server {
+                continue;
+            }
+            let Ok(answer) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
+            if answer.metadata.id == message.metadata.id {
+                return Ok::<Message, String>(answer);
+            }
         }
-        let answer = Message::from_vec(&buf[..len]).map_err(|e| e.to_string())?;
-        if answer.metadata.id == message.metadata.id {
-            break answer;
-        }
-    };
+    })
+    .await;
+    let answer =
+        waited.map_err(|_| format!("{server} did not answer within {}s", TIMEOUT.as_secs()))??;
     if !answer.metadata.truncation {
         return Ok(answer);
     }

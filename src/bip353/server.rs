@@ -23,6 +23,8 @@ use crate::clock::Clock;
 /// The largest UDP answer sent, whatever the client offers (the DNS flag day 2020 size): it
 /// avoids fragmentation and bounds what one spoofed query can make us send.
 pub const UDP_PAYLOAD_MAX: u16 = 1232;
+/// The most client networks the response-rate limit keeps count of at once.
+const MAX_NETWORKS: usize = 100_000;
 /// An idle TCP connection is closed after this long.
 const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -67,6 +69,12 @@ impl ResponseLimit {
     }
 
     pub fn judge(&self, ip: IpAddr) -> Verdict {
+        // Spoofed sources from very many networks would grow the table without end: past
+        // its bound, every UDP answer is a slip until quiet networks are forgotten, and
+        // clients ask again over TCP.
+        if self.limiter.len() >= MAX_NETWORKS {
+            return Verdict::Slip;
+        }
         if self.limiter.check_key(&network_of(ip)).is_ok() {
             return Verdict::Answer;
         }
@@ -258,5 +266,18 @@ mod tests {
             limit.judge(IpAddr::from([198, 51, 100, 1])),
             Verdict::Answer
         );
+    }
+
+    #[test]
+    fn spoofing_many_networks_cannot_grow_the_table_without_end() {
+        let limit = ResponseLimit::new(NonZeroU32::new(5).unwrap());
+        for n in 0..MAX_NETWORKS as u32 {
+            let [_, a, b, c] = n.to_be_bytes();
+            assert_eq!(
+                limit.judge(IpAddr::from([10 + a, b, c, 1])),
+                Verdict::Answer
+            );
+        }
+        assert_eq!(limit.judge(IpAddr::from([203, 0, 113, 1])), Verdict::Slip);
     }
 }

@@ -398,4 +398,45 @@ mod tests {
         );
         assert_eq!(base32hex(&hash_of(&name)).len(), 32);
     }
+
+    fn a_zone() -> Zones {
+        let store = crate::store::MemoryStore::new();
+        let apex = Name::from_ascii("user._bitcoin-payment.example.com.").unwrap();
+        let stored =
+            crate::bip353::keys::load_or_create(&store, "user._bitcoin-payment.example.com", 1)
+                .unwrap();
+        let keys = ZoneKeys::load(&apex, &stored).unwrap();
+        let record = Bip353Record {
+            name: "alice.user._bitcoin-payment.example.com.".into(),
+            address: "₿alice@example.com".into(),
+            ttl: 3600,
+            strings: vec!["bitcoin:?lno=lno1x".into()],
+            uri: "bitcoin:?lno=lno1x".into(),
+        };
+        let ns = vec![Name::from_ascii("example.com.").unwrap()];
+        let hostmaster = Name::from_ascii("hostmaster.example.com.").unwrap();
+        Zones::new(vec![Zone::new(apex, keys, 1, ns, hostmaster, &[record])])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_question_gets_an_answer_that_names_no_one_else(
+            labels in proptest::collection::vec("[a-z0-9_*-]{1,20}", 0..4),
+            qtype in proptest::sample::select(vec![RecordType::TXT, RecordType::A, RecordType::ANY, RecordType::DNSKEY, RecordType::NSEC3, RecordType::AXFR]),
+        ) {
+            let zones = a_zone();
+            let mut text = labels.join(".");
+            if !text.is_empty() { text.push('.'); }
+            text.push_str("user._bitcoin-payment.example.com.");
+            let Ok(name) = Name::from_ascii(&text) else { return Ok(()) };
+            let answer = zones.answer(&name, qtype, true, 1_000_000);
+            for record in answer.answers.iter().chain(&answer.authority) {
+                // Only the name asked for, the apex, and hashed names appear.
+                let owner = record.name.to_string();
+                let alice = owner.starts_with("alice.");
+                proptest::prop_assert!(!alice || name.to_lowercase().to_string().starts_with("alice."), "{owner}");
+            }
+        }
+    }
 }

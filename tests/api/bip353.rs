@@ -813,4 +813,15 @@ async fn the_pay_page_and_the_account_page_show_the_name_and_its_offer() {
         "no sideways scrolling"
     );
     assert_eq!(seen["consoleErrors"], json!([]), "nothing the CSP blocked");
+    // The dense offer code is an image of its own, loaded when shown: the page stays light.
+    assert!(
+        seen["payPageBytes"].as_u64().unwrap() < 20_000,
+        "{}",
+        seen["payPageBytes"]
+    );
+    let qr = app.get("/@alice/offer.svg").await;
+    assert_eq!(qr.status(), 200);
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    assert!(qr.text().await.unwrap().starts_with("<svg"));
+    assert_eq!(app.get("/@nobody/offer.svg").await.status(), 404);
 }

@@ -49,6 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(pay_page)),
     )
     .service(
+        web::resource("/@{name}/offer.svg")
+            .wrap(security_headers())
+            .route(web::get().to(bip353::offer_qr)),
+    )
+    .service(
         web::resource("/@{name}/pay")
             .wrap(security_headers())
             .route(web::post().to(pay_form))

@@ -29,6 +29,8 @@ pub struct Keeper {
     wake: Arc<Notify>,
     /// Bumped after each pass that changed what is published, for the DNS zone.
     published: tokio::sync::watch::Sender<u64>,
+    /// A backend that cannot make offers fails on every pass: said every ten minutes.
+    failures_logged: crate::log_throttle::LogThrottle,
 }
 
 /// What a pass did, for logs and `bip353 records`.
@@ -57,6 +59,7 @@ impl Keeper {
             clock,
             wake,
             published: tokio::sync::watch::channel(0).0,
+            failures_logged: crate::log_throttle::LogThrottle::new(Duration::from_secs(600)),
         }
     }
 
@@ -69,11 +72,19 @@ impl Keeper {
     pub async fn run(self: Arc<Self>, every: Duration) {
         loop {
             match self.pass().await {
-                Ok(report) => {
-                    for (user, why) in &report.failed {
-                        tracing::warn!(%user, error = %why, "could not make the address's BOLT12 offer; retrying");
+                Ok(report) if !report.failed.is_empty() => {
+                    if let Some(held_back) = self.failures_logged.admit() {
+                        let (user, why) = &report.failed[0];
+                        tracing::warn!(
+                            failing = report.failed.len(),
+                            first = %user,
+                            error = %why,
+                            passes_not_logged = held_back,
+                            "could not make some addresses' BOLT12 offers; they stay LNURL-only and are tried on every pass"
+                        );
                     }
                 }
+                Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "could not keep the BOLT12 offers"),
             }
             let _ = tokio::time::timeout(every, self.wake.notified()).await;

@@ -74,6 +74,13 @@ async fn a_users_name_is_served_signed_and_validates_with_delv_and_dnspython() {
         assert_eq!(verdict["validated"], true, "{verdict}");
         assert_eq!(verdict["txt"], uri.as_str());
         assert_eq!(verdict["aa"], true);
+        // The DS `rayo bip353 ds` gives the parent is the one dnspython derives from the key.
+        let ds = strings(&zone_keys["ds"]);
+        let derived = verdict["ds"].as_str().unwrap().to_uppercase();
+        assert!(
+            ds.iter().any(|line| line.ends_with(&derived)),
+            "{ds:?} against {derived}"
+        );
         let tampered = dns::dnspython(server, "alice", key, true).await.unwrap();
         assert_eq!(
             tampered["validated"], false,

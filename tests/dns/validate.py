@@ -52,6 +52,8 @@ def main():
             raise dns.dnssec.ValidationFailure("the anchor key is not in the zone's DNSKEY set")
         anchor_set = dns.rrset.from_rdata_list(zone, keys.ttl, anchored)
         dns.dnssec.validate(keys, key_sigs, {zone: anchor_set})
+        # The DS record the parent would hold for that key, as dnspython computes it.
+        out["ds"] = dns.dnssec.make_ds(zone, anchored[0], "SHA256").to_text()
         answer = ask(server, port, name, dns.rdatatype.TXT)
         out["aa"] = bool(answer.flags & dns.flags.AA)
         txt, sigs = split(answer, name, dns.rdatatype.TXT)

@@ -12,7 +12,7 @@ pub mod server;
 pub mod sync;
 pub mod zone;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::offers::OfferRecord;
 
@@ -31,7 +31,7 @@ pub fn zone_for(domain_host: &str) -> String {
 pub use crate::domain::can_have_names;
 
 /// One record, as every way of publishing it needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bip353Record {
     /// `alice.user._bitcoin-payment.example.com.`
     pub name: String,

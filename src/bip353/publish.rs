@@ -2,7 +2,7 @@
 //! and for the zones it serves itself, their keys and delegation.
 
 use hickory_proto::rr::Name;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::keys::{self, ZoneKeys};
 use super::zone::{Zone, Zones};
@@ -37,7 +37,7 @@ pub async fn records(
 }
 
 /// What the parent zone needs for one zone rayo serves.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delegation {
     pub zone: String,
     /// `<zone>. IN NS <host>.`, one per name server.

@@ -290,7 +290,7 @@ impl Console {
 
     pub async fn bip353_delegations(
         &self,
-    ) -> Result<Vec<crate::operator::DelegationView>, CliError> {
+    ) -> Result<Vec<crate::bip353::publish::Delegation>, CliError> {
         either!(self, remote: |c| c.call(Method::GET, "/bip353/ds", None::<&()>).await,
             local: |op| op.bip353_delegations().await?)
     }
@@ -298,7 +298,7 @@ impl Console {
     pub async fn bip353_rollover(
         &self,
         step: crate::bip353::keys::Rollover,
-    ) -> Result<Vec<crate::operator::DelegationView>, CliError> {
+    ) -> Result<Vec<crate::bip353::publish::Delegation>, CliError> {
         let name = match step {
             crate::bip353::keys::Rollover::Start => "start",
             crate::bip353::keys::Rollover::Finish => "finish",

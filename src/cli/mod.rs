@@ -159,7 +159,7 @@ async fn bip353_check(
     user: &Username,
     server: Option<std::net::SocketAddr>,
     records: &crate::operator::RecordsView,
-    delegations: &[crate::operator::DelegationView],
+    delegations: &[crate::bip353::publish::Delegation],
 ) -> Result<crate::bip353::check::CheckReport, CliError> {
     use hickory_proto::dnssec::rdata::DNSKEY;
     use hickory_proto::dnssec::{Algorithm, PublicKeyBuf};

@@ -617,7 +617,7 @@ pub fn bip353_records(
 }
 
 /// What the parent zone needs, per zone rayo serves.
-pub fn delegations(views: &[crate::operator::DelegationView], as_json: bool) {
+pub fn delegations(views: &[crate::bip353::publish::Delegation], as_json: bool) {
     if as_json {
         return json(views);
     }

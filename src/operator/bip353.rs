@@ -13,59 +13,14 @@ use crate::invoices::OperatorInvoiceView;
 /// Every published record, and the addresses left LNURL-only with the reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordsView {
-    pub records: Vec<Bip353RecordView>,
+    pub records: Vec<Bip353Record>,
     pub lnurl_only: Vec<LnurlOnly>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Bip353RecordView {
-    pub name: String,
-    pub address: String,
-    pub ttl: u32,
-    pub strings: Vec<String>,
-    pub uri: String,
-}
-
-impl From<Bip353Record> for Bip353RecordView {
-    fn from(r: Bip353Record) -> Self {
-        Self {
-            name: r.name,
-            address: r.address,
-            ttl: r.ttl,
-            strings: r.strings,
-            uri: r.uri,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LnurlOnly {
     pub user: String,
     pub reason: String,
-}
-
-/// What the operator gives the parent zone, per zone.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DelegationView {
-    pub zone: String,
-    pub ns: Vec<String>,
-    pub ds: Vec<String>,
-    pub trust_anchors: Vec<String>,
-    pub dnskeys: Vec<String>,
-    pub rollover_under_way: bool,
-}
-
-impl From<Delegation> for DelegationView {
-    fn from(d: Delegation) -> Self {
-        Self {
-            zone: d.zone,
-            ns: d.ns,
-            ds: d.ds,
-            trust_anchors: d.trust_anchors,
-            dnskeys: d.dnskeys,
-            rollover_under_way: d.rollover_under_way,
-        }
-    }
 }
 
 impl Operator {
@@ -87,30 +42,24 @@ impl Operator {
             .collect();
         lnurl_only.sort_by(|a, b| a.user.cmp(&b.user));
         Ok(RecordsView {
-            records: records.into_iter().map(Into::into).collect(),
+            records,
             lnurl_only,
         })
     }
 
     /// Each zone's NS and DS records for the parent, and its keys (made if missing).
-    pub async fn bip353_delegations(&self) -> Result<Vec<DelegationView>, OperatorError> {
+    pub async fn bip353_delegations(&self) -> Result<Vec<Delegation>, OperatorError> {
         Ok(publish::delegations(
             &self.db,
             &self.domains,
             &self.nameservers,
             self.clock.unix(),
         )
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+        .await?)
     }
 
     /// A step of a key rollover, for every zone; answers the delegations as they now are.
-    pub async fn bip353_rollover(
-        &self,
-        step: Rollover,
-    ) -> Result<Vec<DelegationView>, OperatorError> {
+    pub async fn bip353_rollover(&self, step: Rollover) -> Result<Vec<Delegation>, OperatorError> {
         publish::roll(&self.db, &self.domains, step, self.clock.unix())
             .await
             .map_err(OperatorError::Conflict)?;

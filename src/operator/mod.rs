@@ -26,7 +26,7 @@ use crate::store::{upkeep, Db, Pruned, Retention, StoreError};
 use crate::watch::Ledger;
 
 pub use backend_check::{check_backend, CheckReport};
-pub use bip353::{Bip353RecordView, DelegationView, LnurlOnly, RecordsView};
+pub use bip353::{LnurlOnly, RecordsView};
 pub use notify::{ChannelView, TelegramLinkCode, TelegramReply};
 pub use views::{ApiKeyCreated, ApiKeyView, NostrView, UserView, WebhookQuery, WebhookView};
 

@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{by_status, joined, presentation, unreachable, DnsHost, HostedRecord, ProviderError};
+use super::{
+    by_status, client, joined, presentation, unreachable, DnsHost, HostedRecord, ProviderError,
+    MOST_READ,
+};
 use crate::domain::Secret;
 
 const NAME: &str = "Cloudflare";
-const MOST_READ: usize = 8 << 20;
 const PER_PAGE: u32 = 500;
 /// Pages read at most in one listing: 50,000 records.
 const MOST_PAGES: u32 = 100;
@@ -59,11 +61,7 @@ impl Cloudflare {
                 "{NAME} zone id {zone_id:?}: letters and digits only"
             )));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ProviderError::Refused(format!("{NAME} HTTP client: {e}")))?;
+        let client = client(NAME, timeout)?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),

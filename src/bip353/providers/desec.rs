@@ -6,13 +6,15 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{by_status, joined, presentation, unreachable, DnsHost, HostedRecord, ProviderError};
+use super::{
+    by_status, client, joined, presentation, unreachable, DnsHost, HostedRecord, ProviderError,
+    MOST_READ,
+};
 use crate::domain::Secret;
 
 const NAME: &str = "deSEC";
 /// deSEC refuses shorter TTLs unless the account is granted them.
 const MIN_TTL: u32 = 3600;
-const MOST_READ: usize = 8 << 20;
 
 pub struct Desec {
     client: reqwest::Client,
@@ -38,11 +40,7 @@ impl Desec {
         timeout: std::time::Duration,
         domain: &str,
     ) -> Result<Self, ProviderError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ProviderError::Refused(format!("{NAME} HTTP client: {e}")))?;
+        let client = client(NAME, timeout)?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),

@@ -229,6 +229,18 @@ pub fn joined(presentation: &str) -> String {
     }
 }
 
+/// The most of a host's answer that is read.
+const MOST_READ: usize = 8 << 20;
+
+/// A client for a host's API: the operator's choice of URL, no redirects, a deadline per call.
+fn client(host: &str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ProviderError::Refused(format!("{host} HTTP client: {e}")))
+}
+
 /// Transient or not, by HTTP status: 429 and 5xx may pass; anything else will not.
 fn by_status(host: &str, status: reqwest::StatusCode, detail: String) -> ProviderError {
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {

@@ -832,3 +832,96 @@ async fn the_pay_page_and_the_account_page_show_the_name_and_its_offer() {
     assert!(qr.text().await.unwrap().starts_with("<svg"));
     assert_eq!(app.get("/@nobody/offer.svg").await.status(), 404);
 }
+
+#[tokio::test]
+async fn moving_to_another_backend_makes_a_new_offer_and_to_one_without_offers_drops_it() {
+    if !dns::have_bind_tools() {
+        return;
+    }
+    let cln = FakeCln::start(RUNE);
+    let phoenixd = crate::support::fake_phoenixd::FakePhoenixd::start("pw");
+    let (cln_url, phoenixd_url) = (cln.url.clone(), phoenixd.url.clone());
+    let app = spawn_app_with(None, move |s| {
+        serving_dns(s);
+        s.named_backends = vec![
+            (
+                "node".parse().unwrap(),
+                rayo::config::BackendSettings {
+                    kind: rayo::config::BackendKind::Cln,
+                    cln_url: Some(cln_url.parse().unwrap()),
+                    cln_rune: Some(rayo::domain::Secret::new(RUNE)),
+                    network: Some(rayo::config::Network::Regtest),
+                    ..rayo::config::BackendSettings::default()
+                },
+            ),
+            (
+                "phone".parse().unwrap(),
+                rayo::config::BackendSettings {
+                    kind: rayo::config::BackendKind::Phoenixd,
+                    phoenixd_url: phoenixd_url.parse().unwrap(),
+                    phoenixd_password: Some(rayo::domain::Secret::new("pw")),
+                    network: Some(rayo::config::Network::Regtest),
+                    ..rayo::config::BackendSettings::default()
+                },
+            ),
+        ];
+    })
+    .await;
+    app.add_user("alice", json!({})).await;
+    let on_dev = dns::wait_for_name(&app, "alice").await;
+
+    let moved = app
+        .admin(
+            reqwest::Method::PATCH,
+            "/users/alice",
+            Some(json!({"backend": "node"})),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    let on_cln = crate::support::poll_until(15, || async {
+        let uri = dns::wait_for_name(&app, "alice").await;
+        (uri != on_dev).then_some(uri)
+    })
+    .await
+    .expect("a new offer, from the node the user moved to");
+    assert_eq!(
+        dns::boltz_decode(offer_of(&on_cln)).await["signing_pubkey"],
+        fake_node::node_id()
+    );
+
+    let moved = app
+        .admin(
+            reqwest::Method::PATCH,
+            "/users/alice",
+            Some(json!({"backend": "phone"})),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    let server = app.dns.unwrap();
+    assert!(
+        app.eventually(15, || async {
+            dig(server, &[&name_of("alice"), "TXT", "+norec"])
+                .await
+                .contains("NXDOMAIN")
+        })
+        .await,
+        "on phoenixd the address is LNURL-only again"
+    );
+    assert!(
+        cln.offers().iter().all(|(_, active)| !active),
+        "the node's offer is disabled"
+    );
+    let shown: Value = app
+        .admin(reqwest::Method::GET, "/users/alice", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        shown["lnurl_only"]
+            .as_str()
+            .unwrap()
+            .contains("node-wide offer"),
+        "{shown}"
+    );
+}

@@ -48,6 +48,9 @@ try {
   await page.emulateMedia({ colorScheme: 'dark' })
   await page.screenshot({ path: `${artifacts}/bip353-pay-page-dark.png`, fullPage: true })
   await page.emulateMedia({ colorScheme: 'light' })
+  await page.setViewportSize({ width: 1280, height: 900 })
+  await page.screenshot({ path: `${artifacts}/bip353-pay-page-desktop.png`, fullPage: true })
+  await page.setViewportSize({ width: 360, height: 800 })
 
   await context.addCookies([{ name: 'rayo_session', value: session, url: base }])
   await page.goto(`${base}/account`)
@@ -60,6 +63,10 @@ try {
   await page.screenshot({ path: `${artifacts}/bip353-account.png` })
   await page.emulateMedia({ colorScheme: 'dark' })
   await page.screenshot({ path: `${artifacts}/bip353-account-dark.png` })
+  await page.emulateMedia({ colorScheme: 'light' })
+  await page.setViewportSize({ width: 1280, height: 900 })
+  await page.locator('#h-bip353').scrollIntoViewIfNeeded()
+  await page.screenshot({ path: `${artifacts}/bip353-account-desktop.png` })
 } finally {
   await browser.close()
 }
